@@ -1,0 +1,129 @@
+"""One error hierarchy for the whole server.
+
+Each class carries a protocol-neutral :class:`ErrorCode`; every transport owns exactly one table from
+that code to its own status (HTTP status, gRPC status code). Nothing here imports a web framework.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.Enum):
+    INVALID_INPUT = "invalid_input"
+    NOT_FOUND = "not_found"
+    NOT_READY = "not_ready"
+    UNAVAILABLE = "unavailable"
+    UNIMPLEMENTED = "unimplemented"
+    INTERNAL = "internal"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    RESOURCE_EXHAUSTED = "resource_exhausted"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+
+
+class ModelportError(Exception):
+    """Base of every error modelport answers a client with; ``reason`` is shown to the client."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, reason: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class InvalidInput(ModelportError):
+    """The request is malformed or does not fit the model (HTTP 400, gRPC INVALID_ARGUMENT)."""
+
+    code = ErrorCode.INVALID_INPUT
+
+
+class InferenceError(ModelportError):
+    """The model failed while serving a request (HTTP 500 unless ``status`` says otherwise)."""
+
+    code = ErrorCode.INTERNAL
+
+    def __init__(self, reason: str = "", status: int | None = None, debug_details: str | None = None):
+        super().__init__(reason)
+        self.status = status
+        self.debug_details = debug_details
+
+
+class ModelNotFound(ModelportError):
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, model_name: str | None = None, version: str | None = None):
+        self.model_name = model_name
+        self.version = version
+        what = f"Model {model_name}" if version is None else f"Model {model_name} version {version}"
+        super().__init__(f"{what} not found")
+
+
+class ModelNotReady(ModelportError):
+    code = ErrorCode.NOT_READY
+
+    def __init__(self, model_name: str, detail: str | None = None):
+        self.model_name = model_name
+        self.detail = detail
+        super().__init__(f"Model {model_name} is not ready" + (f": {detail}" if detail else ""))
+
+
+class UnsupportedProtocol(ModelportError):
+    code = ErrorCode.INVALID_INPUT
+
+    def __init__(self, protocol_version: str | None = None):
+        self.protocol_version = protocol_version
+        super().__init__(f"Unsupported protocol {protocol_version}")
+
+
+class Unimplemented(ModelportError):
+    """The operation exists in the protocol but this model or server does not provide it (501)."""
+
+    code = ErrorCode.UNIMPLEMENTED
+
+
+class ServerNotReady(ModelportError):
+    code = ErrorCode.NOT_READY
+
+    def __init__(self, detail: str = "Server is not ready"):
+        super().__init__(detail)
+
+
+class ServerNotLive(ModelportError):
+    code = ErrorCode.UNAVAILABLE
+
+    def __init__(self, detail: str = "Server is not live"):
+        super().__init__(detail)
+
+
+class PayloadTooLarge(ModelportError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class Overloaded(ModelportError):
+    """Too many requests are queued for a model; the client should back off and retry."""
+
+    code = ErrorCode.RESOURCE_EXHAUSTED
+
+
+class DeadlineExceeded(ModelportError):
+    code = ErrorCode.DEADLINE_EXCEEDED
+
+
+__all__ = [
+    "ErrorCode",
+    "ModelportError",
+    "InvalidInput",
+    "InferenceError",
+    "ModelNotFound",
+    "ModelNotReady",
+    "UnsupportedProtocol",
+    "Unimplemented",
+    "ServerNotReady",
+    "ServerNotLive",
+    "PayloadTooLarge",
+    "Overloaded",
+    "DeadlineExceeded",
+]

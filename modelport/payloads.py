@@ -1,0 +1,72 @@
+"""Helpers so that one ``predict`` serves V1 dicts and V2 InferRequests alike (as in KServe's SDK)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidInput
+from .types import InferOutput, InferRequest, InferResponse, from_np_dtype
+
+
+def get_predict_input(payload: dict | InferRequest, columns: list[str] | None = None) -> Any:
+    """The model input as a numpy array, or a pandas DataFrame for V2 content type "pd" or V1 dict rows."""
+    if isinstance(payload, InferRequest):
+        if payload.parameters.get("content_type") == "pd":
+            return payload.as_dataframe()
+        if not payload.inputs:
+            raise InvalidInput("The request has no inputs")
+        return payload.inputs[0].as_numpy()
+    if isinstance(payload, dict):
+        instances = payload.get("inputs", payload.get("instances"))
+        if not isinstance(instances, list):
+            raise InvalidInput('Expected "instances" (or "inputs") to be a list')
+        if instances and isinstance(instances[0], dict):
+            from ._optional import import_optional
+
+            pd = import_optional("pandas", extra="pandas")
+            return pd.DataFrame(instances, columns=columns)
+        try:
+            return np.asarray(instances)
+        except ValueError as exc:
+            raise InvalidInput(f"instances do not form a rectangular array: {exc}") from None
+    raise InvalidInput(f"Unsupported payload type {type(payload).__name__}")
+
+
+def get_predict_response(payload: dict | InferRequest, result: Any, model_name: str) -> dict | InferResponse:
+    """Wrap a prediction (array, list or DataFrame) in the response type the request's protocol expects."""
+    if isinstance(payload, InferRequest):
+        return InferResponse(
+            response_id=payload.id if payload.id is not None else str(uuid.uuid4()),
+            model_name=model_name,
+            infer_outputs=outputs_from_result(result),
+            model_version=payload.model_version,
+        )
+    if hasattr(result, "to_dict") and hasattr(result, "columns"):  # a DataFrame
+        result = result.to_dict(orient="records")
+    elif isinstance(result, np.ndarray):
+        result = result.tolist()
+    return {"predictions": result}
+
+
+def outputs_from_result(result: Any) -> list[InferOutput]:
+    """InferOutputs from what a predict returned: an array, a list of arrays, a dict, or a DataFrame."""
+    if hasattr(result, "columns") and hasattr(result, "iloc"):  # a DataFrame: one output per column
+        return [_output(str(col), result[col].to_numpy()) for col in result.columns]
+    if isinstance(result, dict):
+        return [_output(str(name), np.asarray(value)) for name, value in result.items()]
+    if isinstance(result, (list, tuple)) and result and all(isinstance(r, np.ndarray) for r in result):
+        return [_output(f"output-{i}", r) for i, r in enumerate(result)]
+    return [_output("output-0", np.asarray(result))]
+
+
+def _output(name: str, array: np.ndarray) -> InferOutput:
+    if array.dtype.kind == "U" or (array.dtype.kind == "O"):
+        datatype = "BYTES"
+    else:
+        datatype = from_np_dtype(array.dtype)
+    out = InferOutput(name=name, shape=list(array.shape), datatype=datatype)
+    out.set_data_from_numpy(array, binary_data=False)
+    return out

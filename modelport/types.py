@@ -1,0 +1,445 @@
+"""Protocol-neutral inference messages: one internal type per Open Inference Protocol message.
+
+Tensors are numpy arrays end to end. JSON ``data`` lists are turned into arrays once, when a tensor
+is first read, and checked against the declared shape and datatype; binary payloads arrive here as
+arrays already (viewed with ``numpy.frombuffer`` by the wire codecs). BYTES tensors are object arrays
+whose elements are ``bytes``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import InvalidInput
+
+Parameters = dict[str, Any]
+
+# Open Inference Protocol datatype -> numpy dtype.
+_NP_DTYPES: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+    "BYTES": np.dtype(np.object_),
+}
+DATATYPES = tuple(_NP_DTYPES) + ("BF16",)
+_V2_DATATYPES = {dt: name for name, dt in _NP_DTYPES.items() if name != "BYTES"}
+# Which inferred numpy kinds a JSON list may have for each target kind ("b"ool, "i"nt, "u"int, "f"loat).
+_JSON_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "fiu", "O": "USO"}
+
+
+def to_np_dtype(datatype: str) -> np.dtype:
+    try:
+        return _NP_DTYPES[datatype]
+    except KeyError:
+        raise InvalidInput(
+            f"Unsupported datatype {datatype!r}; expected one of {', '.join(DATATYPES)}"
+        ) from None
+
+
+def from_np_dtype(dtype: np.dtype) -> str:
+    dtype = np.dtype(dtype)
+    name = _V2_DATATYPES.get(dtype)
+    if name is not None:
+        return name
+    if dtype.kind in "USO":
+        return "BYTES"
+    raise InvalidInput(f"numpy dtype {dtype} has no Open Inference Protocol datatype")
+
+
+def _flatten(data: Any) -> list:
+    if not isinstance(data, (list, tuple)):
+        return [data]
+    if not data or not isinstance(data[0], (list, tuple)):
+        return list(data)
+    out: list = []
+    for item in data:
+        out.extend(_flatten(item))
+    return out
+
+
+def _to_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytearray, memoryview, np.bytes_)):
+        return bytes(value)
+    if isinstance(value, np.str_):
+        return str(value).encode()
+    raise TypeError(f"{type(value).__name__} is not bytes or str")
+
+
+def bytes_array(values: Iterable[Any], shape: Iterable[int] | None = None) -> np.ndarray:
+    """An object array of ``bytes`` (the BYTES representation) from str/bytes values."""
+    flat = [_to_bytes(v) for v in values]
+    arr = np.empty(len(flat), dtype=np.object_)
+    arr[:] = flat
+    return arr.reshape(tuple(shape)) if shape is not None else arr
+
+
+def _shape_size(shape: list[int]) -> int:
+    return math.prod(shape)
+
+
+def check_shape(name: str, shape: Any) -> list[int]:
+    if not isinstance(shape, (list, tuple)) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise InvalidInput(f"Input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+    return list(shape)
+
+
+def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarray:
+    """Turn a JSON ``data`` field (flat or nested) into an array of ``shape``, or raise InvalidInput."""
+    dtype = to_np_dtype(datatype)
+    expected = _shape_size(shape)
+    try:
+        if dtype.kind == "O":
+            flat = _flatten(data)
+            if len(flat) != expected:
+                raise InvalidInput(
+                    f"Input {name!r}: shape {shape} needs {expected} elements, but data has {len(flat)}"
+                )
+            return bytes_array(flat, shape)
+        arr = np.asarray(data)
+        if arr.dtype == np.object_:
+            raise ValueError("ragged or mixed-type data")
+        if arr.size != expected:
+            raise InvalidInput(
+                f"Input {name!r}: shape {shape} needs {expected} elements, but data has {arr.size}"
+            )
+        if arr.size and arr.dtype.kind not in _JSON_KINDS[dtype.kind]:
+            raise InvalidInput(f"Input {name!r}: data of kind {arr.dtype} does not fit datatype {datatype}")
+        if arr.size and dtype.kind in "iu" and arr.dtype != dtype:
+            info = np.iinfo(dtype)
+            if arr.min() < info.min or arr.max() > info.max:
+                raise InvalidInput(f"Input {name!r}: values out of range for datatype {datatype}")
+        return arr.astype(dtype, copy=False).reshape(shape)
+    except InvalidInput:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(f"Input {name!r}: data does not fit datatype {datatype} and shape {shape}: {exc}") from None
+
+
+class _Tensor:
+    """What InferInput and InferOutput share: a named, typed, shaped tensor with parameters."""
+
+    __slots__ = ("_name", "_shape", "_datatype", "_data", "_array", "_parameters")
+
+    def __init__(self, name: str, shape: list[int], datatype: str, data: Any = None, parameters: Parameters | None = None):
+        self._name = name
+        self._shape = list(shape)
+        self._datatype = datatype
+        self._parameters = parameters if parameters is not None else {}
+        self._array: np.ndarray | None = None
+        self._data: Any = None
+        if isinstance(data, np.ndarray):
+            self._array = data
+        else:
+            self._data = data
+
+    # -- plain attributes ------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def datatype(self) -> str:
+        return self._datatype
+
+    @property
+    def shape(self) -> list[int]:
+        return self._shape
+
+    def set_shape(self, shape: list[int]) -> None:
+        self._shape = list(shape)
+
+    @property
+    def parameters(self) -> Parameters:
+        return self._parameters
+
+    @parameters.setter
+    def parameters(self, value: Parameters | None) -> None:
+        self._parameters = value if value is not None else {}
+
+    @property
+    def data(self) -> Any:
+        """The data as a (flat or nested) list, as it appears in the JSON protocol."""
+        if self._data is None and self._array is not None:
+            arr = self._array
+            self._data = [_json_item(v) for v in arr.ravel()] if arr.dtype.kind in "OSU" else arr.ravel().tolist()
+        return self._data
+
+    # -- numpy -------------------------------------------------------------------------------
+    def as_numpy(self) -> np.ndarray:
+        if self._array is None:
+            if self._data is None:
+                raise InvalidInput(f"Tensor {self._name!r} has no data")
+            self._array = array_from_json(self._name, self._datatype, self._shape, self._data)
+        return self._array
+
+    def as_string(self) -> list:
+        """BYTES data decoded as UTF-8 strings, nested to the tensor's shape."""
+        if self._datatype != "BYTES":
+            raise InvalidInput(f"Tensor {self._name!r} is {self._datatype}, not BYTES")
+        arr = self.as_numpy()
+        try:
+            decoded = [v.decode() if isinstance(v, bytes) else str(v) for v in arr.ravel()]
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"Tensor {self._name!r} is not valid UTF-8: {exc}") from None
+        return np.array(decoded, dtype=object).reshape(arr.shape).tolist()
+
+    def set_data_from_numpy(self, array: np.ndarray, binary_data: bool = True) -> None:
+        if not isinstance(array, np.ndarray):
+            raise InvalidInput(f"Tensor {self._name!r}: expected a numpy array, got {type(array).__name__}")
+        datatype = from_np_dtype(array.dtype)
+        if datatype != self._datatype:
+            raise InvalidInput(
+                f"Tensor {self._name!r} is declared {self._datatype} but the array is {array.dtype}"
+            )
+        if datatype == "BYTES":
+            array = bytes_array(array.ravel(), array.shape)
+        self._array = array
+        self._data = None
+        self._shape = list(array.shape)
+        if not binary_data:
+            self._parameters.pop("binary_data", None)
+        else:
+            self._parameters["binary_data"] = True
+
+    def _check(self) -> None:
+        """Validate data against shape and datatype now rather than later."""
+        arr = self.as_numpy()
+        if list(arr.shape) != self._shape:
+            if arr.size != _shape_size(self._shape):
+                raise InvalidInput(
+                    f"Tensor {self._name!r}: shape {self._shape} needs {_shape_size(self._shape)} elements, "
+                    f"but data has {arr.size}"
+                )
+            self._array = arr.reshape(self._shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self._name, "shape": self._shape, "datatype": self._datatype}
+        params = {k: v for k, v in self._parameters.items() if k not in ("binary_data", "binary_data_size")}
+        if params:
+            out["parameters"] = params
+        out["data"] = self.data
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (
+            self._name == other._name
+            and self._datatype == other._datatype
+            and self._shape == other._shape
+            and np.array_equal(self.as_numpy(), other.as_numpy())
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, shape={self._shape}, datatype={self._datatype!r})"
+
+
+def _json_item(value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                "BYTES element is not valid UTF-8 and cannot be sent as JSON; ask for binary data"
+            ) from None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class InferInput(_Tensor):
+    """One input tensor of an inference request."""
+
+    __slots__ = ()
+
+
+class InferOutput(_Tensor):
+    """One output tensor of an inference response."""
+
+    __slots__ = ()
+
+
+class RequestedOutput:
+    """An output the client asked for, with its per-output parameters (e.g. ``binary_data``)."""
+
+    __slots__ = ("name", "parameters")
+
+    def __init__(self, name: str, parameters: Parameters | None = None):
+        self.name = name
+        self.parameters = parameters if parameters is not None else {}
+
+    @property
+    def binary_data(self) -> bool | None:
+        value = self.parameters.get("binary_data")
+        return None if value is None else bool(value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RequestedOutput) and (self.name, self.parameters) == (other.name, other.parameters)
+
+    def __repr__(self) -> str:
+        return f"RequestedOutput(name={self.name!r}, parameters={self.parameters!r})"
+
+
+class InferRequest:
+    """An Open Inference Protocol inference request, whichever transport it arrived by."""
+
+    def __init__(
+        self,
+        model_name: str,
+        infer_inputs: list[InferInput],
+        request_id: str | None = None,
+        raw_inputs: Any = None,
+        from_grpc: bool = False,
+        parameters: Parameters | None = None,
+        request_outputs: list[RequestedOutput] | None = None,
+        model_version: str | None = None,
+    ):
+        self.model_name = model_name
+        self.model_version = model_version
+        self.id = request_id
+        self.inputs = infer_inputs
+        self.parameters = parameters if parameters is not None else {}
+        self.request_outputs = request_outputs
+        self.from_grpc = from_grpc
+
+    @property
+    def use_binary_outputs(self) -> bool:
+        return bool(self.parameters.get("binary_data_output", False))
+
+    def get_input_by_name(self, name: str) -> InferInput | None:
+        for tensor in self.inputs:
+            if tensor.name == name:
+                return tensor
+        return None
+
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    def as_dataframe(self):
+        """The inputs as a pandas DataFrame, one column per input (needs pandas)."""
+        from ._optional import import_optional
+
+        pd = import_optional("pandas", extra="pandas")
+        columns = {}
+        for tensor in self.inputs:
+            arr = tensor.as_numpy()
+            if tensor.datatype == "BYTES":
+                arr = np.array(tensor.as_string(), dtype=object)
+            if arr.ndim > 1 and arr.shape[-1] == 1:
+                arr = arr.reshape(arr.shape[0])
+            if arr.ndim == 2 and len(self.inputs) == 1:
+                return pd.DataFrame(arr)
+            columns[tensor.name] = list(arr) if arr.ndim > 1 else arr
+        return pd.DataFrame(columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = self.id
+        if self.parameters:
+            out["parameters"] = self.parameters
+        out["inputs"] = [t.to_dict() for t in self.inputs]
+        if self.request_outputs:
+            out["outputs"] = [
+                {"name": o.name, **({"parameters": o.parameters} if o.parameters else {})} for o in self.request_outputs
+            ]
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InferRequest):
+            return NotImplemented
+        return (
+            self.model_name == other.model_name
+            and self.id == other.id
+            and self.inputs == other.inputs
+            and self.parameters == other.parameters
+            and (self.request_outputs or []) == (other.request_outputs or [])
+        )
+
+    def __repr__(self) -> str:
+        return f"InferRequest(model_name={self.model_name!r}, id={self.id!r}, inputs={self.inputs!r})"
+
+
+class InferResponse:
+    """An Open Inference Protocol inference response."""
+
+    def __init__(
+        self,
+        response_id: str | None,
+        model_name: str,
+        infer_outputs: list[InferOutput],
+        model_version: str | None = None,
+        raw_outputs: Any = None,
+        from_grpc: bool = False,
+        parameters: Parameters | None = None,
+        use_binary_outputs: bool = False,
+        requested_outputs: list[RequestedOutput] | None = None,
+    ):
+        self.id = response_id
+        self.model_name = model_name
+        self.model_version = model_version
+        self.outputs = infer_outputs
+        self.parameters = parameters if parameters is not None else {}
+        self.from_grpc = from_grpc
+        self.use_binary_outputs = use_binary_outputs
+        self.requested_outputs = requested_outputs
+
+    def get_output_by_name(self, name: str) -> InferOutput | None:
+        for tensor in self.outputs:
+            if tensor.name == name:
+                return tensor
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model_name": self.model_name}
+        if self.model_version is not None:
+            out["model_version"] = self.model_version
+        if self.id is not None:
+            out["id"] = self.id
+        if self.parameters:
+            out["parameters"] = self.parameters
+        out["outputs"] = [t.to_dict() for t in self.outputs]
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InferResponse):
+            return NotImplemented
+        return (
+            self.model_name == other.model_name
+            and self.id == other.id
+            and self.outputs == other.outputs
+            and self.parameters == other.parameters
+        )
+
+    def __repr__(self) -> str:
+        return f"InferResponse(model_name={self.model_name!r}, id={self.id!r}, outputs={self.outputs!r})"
+
+
+__all__ = [
+    "DATATYPES",
+    "InferInput",
+    "InferOutput",
+    "InferRequest",
+    "InferResponse",
+    "RequestedOutput",
+    "array_from_json",
+    "bytes_array",
+    "from_np_dtype",
+    "to_np_dtype",
+]

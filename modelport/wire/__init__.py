@@ -1,0 +1,1 @@
+"""Wire formats shared by the server and the clients. Pure functions, no I/O."""
