@@ -112,6 +112,13 @@ class DeadlineExceeded(ModelportError):
     code = ErrorCode.DEADLINE_EXCEEDED
 
 
+class StorageError(ModelportError):
+    """A model's files could not be fetched: missing object, bad credentials, unreachable host,
+    unsupported URI scheme, missing storage extra, or an unsafe/corrupt archive."""
+
+    code = ErrorCode.UNAVAILABLE
+
+
 __all__ = [
     "ErrorCode",
     "ModelportError",
@@ -126,4 +133,5 @@ __all__ = [
     "PayloadTooLarge",
     "Overloaded",
     "DeadlineExceeded",
+    "StorageError",
 ]

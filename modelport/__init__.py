@@ -1,0 +1,48 @@
+"""modelport: serve Python models over the Open Inference Protocol (REST and gRPC) and KServe V1.
+
+Importing this package has no side effects: no argv parsing, no logging set-up, no heavy imports.
+"""
+
+from ._version import __version__
+from .errors import (
+    InferenceError,
+    InvalidInput,
+    ModelNotFound,
+    ModelNotReady,
+    ModelportError,
+    ServerNotLive,
+    ServerNotReady,
+    UnsupportedProtocol,
+)
+from .model import Model, PredictorConfig, logger
+from .payloads import get_predict_input, get_predict_response
+from .repository import ModelRepository
+from .server import ModelServer
+from .settings import ModelSettings, ServerSettings
+from .types import InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput
+
+__all__ = [
+    "__version__",
+    "InferInput",
+    "InferOutput",
+    "InferRequest",
+    "InferResponse",
+    "InferenceError",
+    "InvalidInput",
+    "Model",
+    "ModelNotFound",
+    "ModelNotReady",
+    "ModelRepository",
+    "ModelServer",
+    "ModelSettings",
+    "ModelportError",
+    "PredictorConfig",
+    "RequestedOutput",
+    "ServerNotLive",
+    "ServerNotReady",
+    "ServerSettings",
+    "UnsupportedProtocol",
+    "get_predict_input",
+    "get_predict_response",
+    "logger",
+]

@@ -1,0 +1,196 @@
+"""Every protocol operation, once. REST and gRPC are thin doors into this class.
+
+Protocol rules live here, not in the transports: input checks against declared metadata, requested
+outputs, echoing the request id, turning whatever ``predict`` returned into the right response type.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ._version import __version__
+from .errors import InvalidInput, ModelportError, ServerNotReady
+from .metrics import Metrics
+from .payloads import get_predict_response
+from .repository import ModelEntry, ModelRepository, ModelState
+from .types import InferRequest, InferResponse
+
+EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics"]
+
+
+class DataPlane:
+    def __init__(self, repository: ModelRepository, metrics: Metrics | None = None, server_name: str = "modelport"):
+        self.repository = repository
+        self.metrics = metrics
+        self.server_name = server_name
+        # Set when the server starts draining: readiness goes false and new inference is refused.
+        self.draining = False
+        self._request_metrics: dict[tuple[str, str], tuple] = {}
+
+    # -- health and metadata ------------------------------------------------------------------
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return not self.draining and self.repository.all_ready()
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": self.server_name, "version": __version__, "extensions": EXTENSIONS}
+
+    def model_ready(self, name: str, version: str | None = None) -> bool:
+        entry = self.repository.resolve(name, version, require_ready=False)
+        return not self.draining and entry.state is ModelState.READY and entry.model.ready
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        entry = self.repository.resolve(name, version, require_ready=False)
+        if entry.model is None:
+            return {"name": name, "versions": [version] if version else [], "platform": "", "inputs": [], "outputs": []}
+        return entry.model.metadata()
+
+    def model_names(self) -> list[str]:
+        return sorted(self.repository.get_models())
+
+    # -- inference -----------------------------------------------------------------------------
+    async def infer(self, request: InferRequest, headers: dict | None = None) -> tuple[InferResponse, dict]:
+        """A V2 inference. Returns the response and the headers the model asked to send back."""
+        entry, started = self._enter(request.model_name, request.model_version, "v2")
+        try:
+            model = entry.model
+            if model.inputs:
+                _check_inputs(request, model.inputs)
+            declared_outputs = {o["name"] for o in model.outputs} if model.outputs else None
+            if request.request_outputs and declared_outputs is not None:
+                _check_requested(request, declared_outputs)
+            result, response_headers = await entry.runner.infer(request, headers)
+            response = _as_response(result, request, model.name)
+            response.model_version = entry.version
+            if request.id is not None:
+                response.id = request.id
+            if request.request_outputs:
+                response.outputs = _select_outputs(response, request)
+            return response, response_headers
+        except BaseException as exc:
+            self._failed(entry, "v2", exc)
+            raise
+        finally:
+            self._leave(entry, "v2", started)
+
+    async def infer_v1(self, name: str, payload: dict, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
+        """A KServe V1 ``:predict`` or ``:explain``; the model sees the dict the client sent."""
+        entry, started = self._enter(name, None, "v1")
+        try:
+            if verb == "explain":
+                result, response_headers = await entry.runner.explain(payload, headers)
+            else:
+                result, response_headers = await entry.runner.infer(payload, headers)
+            if isinstance(result, InferResponse):
+                result = {"predictions": [o.as_numpy().tolist() for o in result.outputs]}
+            elif not isinstance(result, dict):
+                result = get_predict_response(payload, result, name)
+            return result, response_headers
+        except BaseException as exc:
+            self._failed(entry, "v1", exc)
+            raise
+        finally:
+            self._leave(entry, "v1", started)
+
+    def _enter(self, name: str, version: str | None, protocol: str) -> tuple[ModelEntry, float]:
+        if self.draining:
+            raise ServerNotReady("Server is shutting down")
+        entry = self.repository.resolve(name, version)
+        entry.enter()
+        if self.metrics is not None:
+            self._children(entry.name, protocol)[1].inc()
+        return entry, time.perf_counter()
+
+    def _leave(self, entry: ModelEntry, protocol: str, started: float) -> None:
+        entry.leave()
+        if self.metrics is not None:
+            requests, in_flight, latency = self._children(entry.name, protocol)
+            in_flight.dec()
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _failed(self, entry: ModelEntry, protocol: str, exc: BaseException) -> None:
+        if self.metrics is not None:
+            code = exc.code.value if isinstance(exc, ModelportError) else "internal"
+            self.metrics.failures.labels(entry.name, protocol, code).inc()
+
+    def _children(self, model: str, protocol: str) -> tuple:
+        key = (model, protocol)
+        children = self._request_metrics.get(key)
+        if children is None:
+            m = self.metrics
+            children = (m.requests.labels(model, protocol), m.in_flight.labels(model), m.request_latency.labels(model, protocol))
+            self._request_metrics[key] = children
+        return children
+
+    # -- repository extension -----------------------------------------------------------------
+    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+        index = self.repository.index()
+        return [m for m in index if m["state"] == "READY"] if ready_only else index
+
+    async def load(self, name: str) -> None:
+        if not await self.repository.load(name):
+            entry = self.repository._find(name, None)
+            reason = entry.reason if entry else "unknown"
+            raise ModelportError(f"Model {name} failed to load: {reason}")
+
+    async def unload(self, name: str) -> None:
+        await self.repository.unload(name)
+
+
+def _check_inputs(request: InferRequest, declared: list[dict]) -> None:
+    """Check names, datatypes and shapes against the model's declared inputs (-1 matches any size)."""
+    by_name = {d["name"]: d for d in declared}
+    for tensor in request.inputs:
+        spec = by_name.get(tensor.name)
+        if spec is None:
+            raise InvalidInput(f"Unknown input {tensor.name!r}; model {request.model_name} expects {', '.join(by_name)}")
+        want = spec.get("datatype")
+        if want and want != tensor.datatype:
+            raise InvalidInput(f"Input {tensor.name!r} has datatype {tensor.datatype}, model expects {want}")
+        shape = spec.get("shape")
+        if shape and not _shape_matches(tensor.shape, shape):
+            raise InvalidInput(f"Input {tensor.name!r} has shape {tensor.shape}, model expects {shape}")
+    missing = [name for name, spec in by_name.items() if not spec.get("optional") and request.get_input_by_name(name) is None]
+    if missing:
+        raise InvalidInput(f"Missing input(s) {', '.join(repr(m) for m in missing)} for model {request.model_name}")
+
+
+def _shape_matches(actual: list[int], declared: list[int]) -> bool:
+    if len(actual) != len(declared):
+        return False
+    return all(d == -1 or d == a for a, d in zip(actual, declared))
+
+
+def _check_requested(request: InferRequest, available: set[str]) -> None:
+    for out in request.request_outputs or []:
+        if out.name not in available:
+            raise InvalidInput(f"Unknown requested output {out.name!r}; model {request.model_name} has {', '.join(sorted(available))}")
+
+
+def _select_outputs(response: InferResponse, request: InferRequest) -> list:
+    by_name = {o.name: o for o in response.outputs}
+    selected = []
+    for out in request.request_outputs:
+        tensor = by_name.get(out.name)
+        if tensor is None:
+            raise InvalidInput(
+                f"Unknown requested output {out.name!r}; model {request.model_name} returned {', '.join(by_name) or 'nothing'}"
+            )
+        if out.parameters:
+            tensor.parameters.update(out.parameters)
+        selected.append(tensor)
+    return selected
+
+
+def _as_response(result: Any, request: InferRequest, model_name: str) -> InferResponse:
+    if isinstance(result, InferResponse):
+        return result
+    if isinstance(result, dict) and "outputs" in result:
+        from .wire.v2_json import response_from_dict
+
+        return response_from_dict(result)
+    return get_predict_response(request, result, model_name)

@@ -1,0 +1,51 @@
+"""Prometheus metrics. One registry per server, created by the composition root and passed in."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Latency buckets from 0.5 ms to 30 s: model servers span both.
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.request_latency = Histogram(
+            "modelport_request_duration_seconds", "Time to serve a request, end to end in the data plane",
+            ["model", "protocol"], buckets=_BUCKETS, registry=r,
+        )
+        self.stage_latency = Histogram(
+            "modelport_stage_duration_seconds", "Time spent in one model stage",
+            ["model", "stage"], buckets=_BUCKETS, registry=r,
+        )
+        self.requests = Counter("modelport_requests", "Requests served", ["model", "protocol"], registry=r)
+        self.failures = Counter(
+            "modelport_request_failures", "Requests that ended in an error", ["model", "protocol", "code"], registry=r
+        )
+        self.in_flight = Gauge("modelport_requests_in_flight", "Requests being served now", ["model"], registry=r)
+        self.batch_size = Histogram(
+            "modelport_batch_size", "Requests merged into one predict", ["model"], buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.queue_time = Histogram(
+            "modelport_batch_queue_seconds", "Time a request waited for its batch", ["model"], buckets=_BUCKETS, registry=r
+        )
+
+    def stage_observer(self, model: str) -> Callable[[str, float], None]:
+        """A fast ``observe(stage, seconds)`` for one model, with its label children looked up once."""
+        children = {stage: self.stage_latency.labels(model, stage) for stage in ("preprocess", "predict", "postprocess", "explain")}
+
+        def observe(stage: str, seconds: float) -> None:
+            children[stage].observe(seconds)
+
+        return observe
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

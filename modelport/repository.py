@@ -1,0 +1,286 @@
+"""Live models: register, load, unload, versions and states.
+
+A model is known by name and optional version. Models come from code (``update``) or from a folder
+of ``model-settings.json`` files (``load`` by name, re-reading the folder). Loading one model never
+stops the others: a failure leaves that model FAILED with the reason, shown in the index and logged.
+Unloading waits for the model's in-flight requests before its stop hook runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import importlib
+import logging
+import re
+import sys
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import InvalidInput, ModelNotFound, ModelNotReady
+from .model import Model
+from .runner import ModelRunner
+from .settings import ModelSettings, SettingsError, find_model_settings, load_model_settings
+
+logger = logging.getLogger("modelport")
+
+
+class ModelState(str, enum.Enum):
+    LOADING = "LOADING"
+    READY = "READY"
+    UNLOADING = "UNLOADING"
+    UNAVAILABLE = "UNAVAILABLE"
+    FAILED = "FAILED"
+
+
+@dataclass(eq=False)
+class ModelEntry:
+    name: str
+    version: str | None
+    model: Model | None = None
+    runner: ModelRunner | None = None
+    settings: ModelSettings | None = None
+    state: ModelState = ModelState.LOADING
+    reason: str = ""
+    in_flight: int = 0
+    _idle: asyncio.Event | None = field(default=None, repr=False)
+
+    def enter(self) -> None:
+        self.in_flight += 1
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        if self.in_flight:
+            self._idle = asyncio.Event()
+            await self._idle.wait()
+
+
+def _version_key(version: str | None) -> tuple:
+    """Natural order, so "10" sorts after "9"; the unversioned entry sorts first."""
+    if version is None:
+        return ()
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", version) if p)
+
+
+# A factory builds a runner for a loaded model; the server passes one that knows the metrics,
+# executor, batching and worker settings.
+RunnerFactory = Callable[[Model, "ModelSettings | None"], ModelRunner]
+
+
+class ModelRepository:
+    def __init__(self, models_dir: str | None = None, runner_factory: RunnerFactory | None = None, executor: Executor | None = None):
+        self.models_dir = models_dir
+        self._entries: dict[str, dict[str | None, ModelEntry]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model, executor))
+
+    # -- KServe-style accessors ----------------------------------------------------------------
+    def get_model(self, name: str, version: str | None = None) -> Model | None:
+        entry = self._find(name, version)
+        return entry.model if entry else None
+
+    def get_models(self) -> dict[str, Model]:
+        return {name: e.model for name in self._entries if (e := self._find(name, None)) and e.model is not None}
+
+    def update(self, model: Model, settings: ModelSettings | None = None) -> ModelEntry:
+        """Register a model built in code (not yet loaded, or loaded already)."""
+        version = getattr(model, "version", None)
+        entry = ModelEntry(name=model.name, version=version, model=model, settings=settings)
+        entry.runner = self._runner_factory(model, settings)
+        entry.state = ModelState.READY if model.ready else ModelState.LOADING
+        self._entries.setdefault(model.name, {})[version] = entry
+        return entry
+
+    async def is_model_ready(self, name: str, version: str | None = None) -> bool:
+        entry = self.resolve(name, version, require_ready=False)
+        return entry.state is ModelState.READY and bool(entry.model and entry.model.ready)
+
+    # -- lookup on the request path ------------------------------------------------------------
+    def _find(self, name: str, version: str | None) -> ModelEntry | None:
+        versions = self._entries.get(name)
+        if not versions:
+            return None
+        if version is not None:
+            return versions.get(version)
+        if None in versions and len(versions) == 1:
+            return versions[None]
+        return versions[max(versions, key=_version_key)]
+
+    def resolve(self, name: str, version: str | None = None, require_ready: bool = True) -> ModelEntry:
+        entry = self._find(name, version)
+        if entry is None or entry.state is ModelState.UNAVAILABLE:
+            raise ModelNotFound(name, version)
+        if require_ready and (entry.state is not ModelState.READY or not entry.model.ready):
+            raise ModelNotReady(name, entry.reason or entry.state.value.lower())
+        return entry
+
+    def entries(self) -> list[ModelEntry]:
+        return [e for versions in self._entries.values() for e in versions.values()]
+
+    def all_ready(self) -> bool:
+        """True when every model this server was asked to serve is ready."""
+        return all(e.state is ModelState.READY and e.model.ready for e in self.entries() if e.state is not ModelState.UNAVAILABLE)
+
+    def index(self) -> list[dict[str, Any]]:
+        """Every model known, loaded or not (the V2 repository index)."""
+        known = {(e.name, e.version): e for e in self.entries()}
+        if self.models_dir:
+            try:
+                for path in find_model_settings(self.models_dir):
+                    try:
+                        s = load_model_settings(path)
+                    except SettingsError:
+                        continue
+                    known.setdefault((s.name, s.version), ModelEntry(s.name, s.version, state=ModelState.UNAVAILABLE))
+            except SettingsError:
+                pass
+        out = []
+        for (name, version), e in sorted(known.items(), key=lambda kv: (kv[0][0], _version_key(kv[0][1]))):
+            item: dict[str, Any] = {"name": name, "state": e.state.value, "reason": e.reason}
+            if version is not None:
+                item["version"] = version
+            out.append(item)
+        return out
+
+    # -- loading and unloading ----------------------------------------------------------------
+    async def load_model(self, model: Model, settings: ModelSettings | None = None) -> ModelEntry:
+        """Register a model and run its load hook; a failure marks it FAILED and is logged, not raised."""
+        entry = self.update(model, settings)
+        if model.ready:
+            entry.state = ModelState.READY
+            return entry
+        entry.state = ModelState.LOADING
+        try:
+            ready = await entry.runner.load()
+        except Exception as exc:  # noqa: BLE001 - any model failure is reported, never fatal
+            logger.exception("Model %s failed to load", _label(entry))
+            entry.state, entry.reason = ModelState.FAILED, f"load failed: {type(exc).__name__}: {exc}"
+            return entry
+        if ready:
+            entry.state, entry.reason = ModelState.READY, ""
+            logger.info("Model %s is ready", _label(entry))
+        else:
+            entry.state, entry.reason = ModelState.FAILED, "load() returned without making the model ready"
+            logger.error("Model %s: %s", _label(entry), entry.reason)
+        return entry
+
+    async def load_from_settings(self, settings: ModelSettings) -> ModelEntry:
+        try:
+            model = build_model(settings)
+        except Exception as exc:  # noqa: BLE001
+            logger.error("Model %s cannot be built: %s", settings.name, exc)
+            entry = ModelEntry(settings.name, settings.version, settings=settings, state=ModelState.FAILED, reason=str(exc))
+            self._entries.setdefault(settings.name, {})[settings.version] = entry
+            return entry
+        return await self.load_model(model, settings)
+
+    async def load(self, name: str) -> bool:
+        """(Re)load every version of ``name`` from the model folder; True when all are ready."""
+        async with self._lock(name):
+            specs = [s for s in self._read_folder() if s.name == name]
+            if not specs:
+                entry = self._find(name, None)
+                if entry is None or entry.model is None:
+                    raise ModelNotFound(name)
+                # A model registered in code: run its load hook again.
+                entry = await self.load_model(entry.model, entry.settings)
+                return entry.state is ModelState.READY
+            for old in list(self._entries.get(name, {}).values()):
+                await self._unload_entry(old)
+            entries = [await self.load_from_settings(s) for s in specs]
+            return all(e.state is ModelState.READY for e in entries)
+
+    async def unload(self, name: str) -> None:
+        async with self._lock(name):
+            versions = self._entries.get(name)
+            if not versions or all(e.state is ModelState.UNAVAILABLE for e in versions.values()):
+                raise ModelNotFound(name)
+            for entry in list(versions.values()):
+                await self._unload_entry(entry)
+
+    async def unload_all(self) -> None:
+        for entry in self.entries():
+            await self._unload_entry(entry)
+
+    async def _unload_entry(self, entry: ModelEntry) -> None:
+        if entry.state is ModelState.UNAVAILABLE:
+            return
+        was_loaded = entry.state is ModelState.READY
+        entry.state = ModelState.UNLOADING
+        await entry.wait_idle()
+        if was_loaded and entry.runner is not None:
+            try:
+                await entry.runner.stop()
+            except Exception:  # noqa: BLE001
+                logger.exception("Model %s: stop hook failed", _label(entry))
+        if entry.model is not None:
+            entry.model.ready = False
+        entry.state, entry.reason = ModelState.UNAVAILABLE, "unloaded"
+        logger.info("Model %s unloaded", _label(entry))
+
+    async def load_folder(self) -> list[ModelEntry]:
+        """Load every model in the folder, concurrently; failures stay per model."""
+        specs = self._read_folder()
+        return list(await asyncio.gather(*(self.load_from_settings(s) for s in specs)))
+
+    def _read_folder(self) -> list[ModelSettings]:
+        if not self.models_dir:
+            return []
+        specs = [load_model_settings(p) for p in find_model_settings(self.models_dir)]
+        seen: set[tuple[str, str | None]] = set()
+        for s in specs:
+            if (s.name, s.version) in seen:
+                raise SettingsError(f"Model {s.name} version {s.version} is defined twice in {self.models_dir}")
+            seen.add((s.name, s.version))
+        return specs
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+
+def _label(entry: ModelEntry) -> str:
+    return entry.name if entry.version is None else f"{entry.name} (version {entry.version})"
+
+
+def import_class(path: str, search_path: str | None = None) -> type:
+    """Import "module.Class", looking in ``search_path`` (the model's folder) first."""
+    module_name, _, class_name = path.rpartition(".")
+    if not module_name:
+        raise SettingsError(f"implementation {path!r} must be \"module.Class\"")
+    if search_path and search_path not in sys.path:
+        sys.path.insert(0, search_path)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise SettingsError(f"Cannot import module {module_name!r} for implementation {path!r}: {type(exc).__name__}: {exc}") from exc
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise SettingsError(f"Module {module_name!r} has no class {class_name!r}")
+    return cls
+
+
+def build_model(settings: ModelSettings) -> Model:
+    """A model instance from its settings: import the class, construct, attach the settings."""
+    implementation = settings.implementation
+    if implementation is None:
+        from .runtimes import find_runtime  # lazy: runtimes are optional extras
+
+        implementation = find_runtime(settings)
+    cls = import_class(implementation, settings.folder)
+    model = cls(settings.name)
+    if not isinstance(model, Model):
+        raise InvalidInput(f"{implementation} is not a modelport.Model subclass")
+    model.settings = settings
+    model.version = settings.version
+    if settings.inputs and not model.inputs:
+        model.inputs = settings.inputs
+    if settings.outputs and not model.outputs:
+        model.outputs = settings.outputs
+    if settings.platform:
+        model.platform = settings.platform
+    return model

@@ -1,0 +1,123 @@
+"""How one model executes.
+
+The runner looks at the model's hooks once, when the model loads: ``async def`` hooks are awaited on
+the event loop; ``def`` hooks run in a thread pool so they never block the loop. Hooks the model does
+not override are skipped, and a chain of sync hooks crosses into the pool once per request, not once
+per hook. Stage latencies go to the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from concurrent.futures import Executor
+from typing import Any, Callable
+
+from .model import Model
+
+STAGES = ("preprocess", "predict", "postprocess")
+
+
+class _Hook:
+    """One bound hook, inspected once."""
+
+    __slots__ = ("stage", "fn", "is_async", "takes_headers", "takes_response_headers")
+
+    def __init__(self, stage: str, fn: Callable[..., Any]):
+        self.stage = stage
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn)
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = {}
+        self.takes_headers = "headers" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        self.takes_response_headers = "response_headers" in params
+
+    def call(self, value: Any, headers: dict | None, response_headers: dict) -> Any:
+        kwargs: dict[str, Any] = {}
+        if self.takes_headers:
+            kwargs["headers"] = headers
+        if self.takes_response_headers:
+            kwargs["response_headers"] = response_headers
+        return self.fn(value, **kwargs)
+
+
+def _overridden(model: Any, name: str) -> bool:
+    method = getattr(type(model), name, None)
+    return method is not None and method is not getattr(Model, name, None)
+
+
+class ModelRunner:
+    """Runs a model's request hooks; the data plane calls :meth:`infer` and :meth:`explain`."""
+
+    def __init__(self, model: Model, executor: Executor | None = None, observe: Callable[[str, float], None] | None = None):
+        self.model = model
+        self.executor = executor
+        # observe(stage, seconds) records a stage latency; a no-op when metrics are off.
+        self._observe = observe or (lambda stage, seconds: None)
+        stages = ["predict"] + [s for s in ("preprocess", "postprocess") if _overridden(model, s)]
+        self._chain = [_Hook(s, getattr(model, s)) for s in STAGES if s in stages]
+        self._all_sync = not any(h.is_async for h in self._chain)
+        self._explain = _Hook("explain", model.explain)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def load(self) -> bool:
+        result = await self._call_plain(self.model.load)
+        # KServe models return a bool from load() or set self.ready; honour either.
+        if result is True and not self.model.ready:
+            self.model.ready = True
+        return bool(self.model.ready)
+
+    async def stop(self) -> None:
+        await self._call_plain(self.model.stop)
+        unload = getattr(self.model, "unload", None)  # MLServer's name for the same hook
+        if callable(unload):
+            await self._call_plain(unload)
+
+    async def _call_plain(self, fn: Callable[[], Any]) -> Any:
+        if inspect.iscoroutinefunction(fn):
+            return await fn()
+        result = await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    # -- requests ------------------------------------------------------------------------------
+    async def infer(self, payload: Any, headers: dict | None = None) -> tuple[Any, dict]:
+        """preprocess → predict → postprocess; returns the result and the response headers the hooks set."""
+        response_headers: dict[str, str] = {}
+        if self._all_sync:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self.executor, self._run_sync_chain, payload, headers, response_headers)
+        else:
+            result = payload
+            for hook in self._chain:
+                result = await self._run_hook(hook, result, headers, response_headers)
+        return result, response_headers
+
+    async def explain(self, payload: Any, headers: dict | None = None) -> tuple[Any, dict]:
+        response_headers: dict[str, str] = {}
+        result = await self._run_hook(self._explain, payload, headers, response_headers)
+        return result, response_headers
+
+    def _run_sync_chain(self, value: Any, headers: dict | None, response_headers: dict) -> Any:
+        observe = self._observe
+        for hook in self._chain:
+            start = time.perf_counter()
+            value = hook.call(value, headers, response_headers)
+            observe(hook.stage, time.perf_counter() - start)
+        return value
+
+    async def _run_hook(self, hook: _Hook, value: Any, headers: dict | None, response_headers: dict) -> Any:
+        start = time.perf_counter()
+        if hook.is_async:
+            result = await hook.call(value, headers, response_headers)
+        else:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self.executor, hook.call, value, headers, response_headers)
+            if inspect.isawaitable(result):
+                result = await result
+        self._observe(hook.stage, time.perf_counter() - start)
+        return result

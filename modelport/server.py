@@ -1,0 +1,199 @@
+"""ModelServer: the composition root. Builds the pieces, starts and stops the transports.
+
+``start(models)`` blocks and owns the process's signals, as KServe's does; ``start_async`` and
+``stop`` are for embedding and tests. Shutdown drains: readiness goes false, new requests are
+refused, in-flight requests finish (bounded by the grace period), models' stop hooks run, and every
+listener closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable
+
+import uvicorn
+
+from .dataplane import DataPlane
+from .errors import ModelportError
+from .metrics import Metrics
+from .model import Model
+from .repository import ModelRepository
+from .runner import ModelRunner
+from .settings import ModelSettings, ServerSettings
+from .transports.rest import RestApp
+
+logger = logging.getLogger("modelport")
+
+
+class StartupError(ModelportError):
+    """The server cannot start (port in use, bad settings, ...); the message says why in one line."""
+
+
+class _Uvicorn(uvicorn.Server):
+    # Signals belong to ModelServer.start(), not to the HTTP server inside it.
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def bind_socket(host: str, port: int, what: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"Cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class ModelServer:
+    def __init__(
+        self,
+        http_port: int | None = None,
+        grpc_port: int | None = None,
+        workers: int | None = None,
+        max_threads: int | None = None,
+        enable_grpc: bool | None = None,
+        enable_docs_url: bool | None = None,
+        registered_models: ModelRepository | None = None,
+        settings: ServerSettings | None = None,
+        **overrides: Any,
+    ):
+        s = settings or ServerSettings()
+        explicit = {
+            "http_port": http_port, "grpc_port": grpc_port, "workers": workers, "inference_threads": max_threads,
+            "enable_grpc": enable_grpc, "enable_docs": enable_docs_url, **overrides,
+        }
+        for key, value in explicit.items():
+            if value is not None:
+                if not hasattr(s, key):
+                    raise TypeError(f"ModelServer got an unknown setting {key!r}")
+                setattr(s, key, value)
+        self.settings = s
+        self.metrics = Metrics() if s.enable_metrics else None
+        self.executor = ThreadPoolExecutor(s.inference_threads, thread_name_prefix="modelport-hook")
+        self.repository = registered_models or ModelRepository(s.model_repository)
+        self.repository._runner_factory = self._make_runner
+        if registered_models is not None and s.model_repository and not registered_models.models_dir:
+            registered_models.models_dir = s.model_repository
+        self.dataplane = DataPlane(self.repository, self.metrics, s.server_name)
+        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
+        self.http_port: int | None = None
+        self.grpc_port: int | None = None
+        self._http: _Uvicorn | None = None
+        self._http_task: asyncio.Task | None = None
+        self._grpc: Any = None
+        self._stopping: asyncio.Task | None = None
+
+    def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
+        observe = self.metrics.stage_observer(model.name) if self.metrics is not None else None
+        return ModelRunner(model, self.executor, observe)
+
+    def register_model(self, model: Model) -> None:
+        if not model.name:
+            raise ValueError("Model must have a name")
+        self.repository.update(model)
+
+    # -- blocking entry point -------------------------------------------------------------------
+    def start(self, models: Iterable[Model] | None = None) -> None:
+        """Serve until SIGTERM or SIGINT, then drain and return."""
+        try:
+            import uvloop
+
+            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+        except ImportError:
+            runner = asyncio.Runner()
+        with runner:
+            runner.run(self._serve_until_signalled(models))
+
+    async def _serve_until_signalled(self, models: Iterable[Model] | None) -> None:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+
+        def on_signal(sig: signal.Signals) -> None:
+            logger.info("Received %s; draining", sig.name)
+            if self._stopping is None:
+                self._stopping = asyncio.ensure_future(self.stop())
+                self._stopping.add_done_callback(lambda _: done.set())
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig)
+        try:
+            await self.start_async(models)
+            await done.wait()
+            if self._stopping is not None:
+                await self._stopping
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    # -- async lifecycle -----------------------------------------------------------------------
+    async def start_async(self, models: Iterable[Model] | None = None) -> None:
+        """Bind the listeners, load the models, and start serving; returns once listening."""
+        s = self.settings
+        http_sock = bind_socket(s.host, s.http_port, "HTTP")
+        self.http_port = http_sock.getsockname()[1]
+        try:
+            if s.enable_grpc:
+                from .transports.grpc import start_grpc_server
+
+                self._grpc = await start_grpc_server(self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size)
+                self.grpc_port = self._grpc.port
+            await self._load_models(models)
+            config = uvicorn.Config(
+                self.app, http="httptools", lifespan="off", access_log=s.access_log, log_config=None,
+                timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=30, server_header=False,
+            )
+            self._http = _Uvicorn(config)
+            self._http_task = asyncio.ensure_future(self._http.serve(sockets=[http_sock]))
+            while not self._http.started:
+                if self._http_task.done():
+                    self._http_task.result()
+                    raise StartupError("HTTP server stopped while starting")
+                await asyncio.sleep(0.005)
+        except BaseException:
+            http_sock.close()
+            if self._grpc is not None:
+                await self._grpc.stop(0)
+            raise
+        logger.info("Listening for HTTP on http://%s:%d", s.host, self.http_port)
+        if self.grpc_port is not None:
+            logger.info("Listening for gRPC on %s:%d", s.host, self.grpc_port)
+
+    async def _load_models(self, models: Iterable[Model] | None) -> None:
+        jobs = [self.repository.load_model(m) for m in (models or [])]
+        jobs += [self.repository.load_model(e.model, e.settings) for e in self.repository.entries() if e.model is not None and not e.model.ready]
+        await asyncio.gather(*jobs)
+        if self.repository.models_dir:
+            await self.repository.load_folder()
+        failed = [e for e in self.repository.entries() if e.state.value == "FAILED"]
+        for e in failed:
+            logger.error("Model %s is not ready: %s", e.name, e.reason)
+
+    async def stop(self, grace_period: float | None = None) -> None:
+        """Drain and stop; safe to call more than once."""
+        grace = self.settings.grace_period if grace_period is None else grace_period
+        self.dataplane.draining = True
+        tasks = []
+        if self._http is not None:
+            self._http.config.timeout_graceful_shutdown = grace
+            self._http.should_exit = True
+            tasks.append(self._http_task)
+        if self._grpc is not None:
+            tasks.append(asyncio.ensure_future(self._grpc.stop(grace)))
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._http = None
+        self._grpc = None
+        await self.repository.unload_all()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        logger.info("Server stopped")

@@ -1,0 +1,216 @@
+"""Server settings and model settings, typed and loaded once.
+
+Server settings come from one loader with one precedence, lowest first:
+defaults < ``settings.json`` (in the model folder, or a path) < ``MODELPORT_*`` environment variables
+< explicit overrides (command-line flags). Model settings are MLServer's ``model-settings.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import InvalidInput
+
+ENV_PREFIX = "MODELPORT_"
+
+
+class SettingsError(InvalidInput):
+    """A settings file, variable or flag that cannot be used as it is."""
+
+
+@dataclass
+class ServerSettings:
+    host: str = "0.0.0.0"
+    http_port: int = 8080
+    grpc_port: int = 8081
+    enable_grpc: bool = True
+    workers: int = 1
+    # Bodies larger than this are refused with 413 before they are read.
+    max_request_size: int = 64 * 1024 * 1024
+    grpc_max_message_size: int = 64 * 1024 * 1024
+    # Threads that run sync model hooks off the event loop.
+    inference_threads: int = 4
+    # Seconds in-flight requests get to finish after SIGTERM before they are cancelled.
+    grace_period: float = 30.0
+    log_level: str = "info"
+    log_format: str = "text"  # "text" or "json"
+    access_log: bool = False
+    enable_docs: bool = True
+    enable_metrics: bool = True
+    model_repository: str | None = None
+    server_name: str = "modelport"
+    # Transformer mode: where the predictor this server's models call lives.
+    predictor_host: str | None = None
+    predictor_protocol: str = "v1"
+    predictor_use_ssl: bool = False
+    predictor_request_timeout_seconds: float = 600.0
+    predictor_request_retries: int = 0
+    predictor_health_check: bool = False
+
+
+@dataclass
+class ModelParameters:
+    uri: str | None = None
+    version: str | None = None
+    content_type: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelSettings:
+    name: str
+    implementation: str | None = None
+    parameters: ModelParameters = field(default_factory=ModelParameters)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    platform: str = ""
+    max_batch_size: int = 0
+    max_batch_time: float = 0.0  # seconds, as in MLServer
+    # Most requests that may wait for this model at once; more get 429. 0: no limit.
+    max_queue_size: int = 0
+    # Run inference in this many worker processes (0: in-process threads).
+    parallel_workers: int = 0
+    # Where the settings file was found; relative URIs resolve against it.
+    folder: str | None = None
+
+    @property
+    def version(self) -> str | None:
+        return self.parameters.version
+
+    @property
+    def uri(self) -> str | None:
+        """The model URI, resolved against the settings folder when relative."""
+        uri = self.parameters.uri
+        if uri and self.folder and "://" not in uri and not os.path.isabs(uri):
+            return os.path.normpath(os.path.join(self.folder, uri))
+        return uri
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    """Convert a value from a file, variable or flag to a setting's type, or raise SettingsError."""
+    kind = {"bool": bool, "int": int, "float": float, "str": str}.get(str(kind).split(" |")[0], kind)
+    if value is None:
+        return None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"expected true or false, got {value!r}")
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(f"expected an integer, got {value!r}")
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError(f"expected a number, got {value!r}")
+            return float(value)
+        return str(value)
+    except ValueError as exc:
+        raise SettingsError(f"Setting {name}: {exc}") from None
+
+
+_SERVER_FIELDS = {f.name: f for f in dataclasses.fields(ServerSettings)}
+
+
+def load_server_settings(
+    settings_file: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServerSettings:
+    """Server settings with the documented precedence: defaults < file < environment < overrides."""
+    values: dict[str, Any] = {}
+    if settings_file is not None and Path(settings_file).is_file():
+        values.update(_read_json(Path(settings_file), "settings"))
+    env = os.environ if env is None else env
+    for key, raw in env.items():
+        if key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in _SERVER_FIELDS:
+                values[name] = raw
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(values) - set(_SERVER_FIELDS))
+    if unknown:
+        raise SettingsError(f"Unknown server setting(s) {', '.join(unknown)}; known: {', '.join(_SERVER_FIELDS)}")
+    typed = {name: _coerce(name, value, _SERVER_FIELDS[name].type) for name, value in values.items()}
+    settings = ServerSettings(**typed)
+    _validate_server(settings)
+    return settings
+
+
+def _validate_server(s: ServerSettings) -> None:
+    for name in ("http_port", "grpc_port"):
+        port = getattr(s, name)
+        if not 0 <= port <= 65535:
+            raise SettingsError(f"Setting {name}: {port} is not a TCP port (0-65535)")
+    for name in ("workers", "inference_threads", "max_request_size", "grpc_max_message_size"):
+        if getattr(s, name) < 1:
+            raise SettingsError(f"Setting {name}: must be at least 1")
+    if s.log_format not in ("text", "json"):
+        raise SettingsError(f"Setting log_format: {s.log_format!r} is not 'text' or 'json'")
+    if s.predictor_protocol not in ("v1", "v2", "grpc-v2"):
+        raise SettingsError(f"Setting predictor_protocol: {s.predictor_protocol!r} is not v1, v2 or grpc-v2")
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"Cannot read {what} file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{what} file {path} must hold a JSON object")
+    return data
+
+
+_MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelSettings)} - {"folder"}
+_PARAM_FIELDS = {f.name for f in dataclasses.fields(ModelParameters)}
+
+
+def model_settings_from_dict(data: Mapping[str, Any], folder: str | None = None, default_name: str | None = None) -> ModelSettings:
+    data = dict(data)
+    where = f" in {folder}" if folder else ""
+    unknown = sorted(set(data) - _MODEL_FIELDS)
+    if unknown:
+        raise SettingsError(f"Unknown model setting(s) {', '.join(unknown)}{where}; known: {', '.join(sorted(_MODEL_FIELDS))}")
+    name = data.pop("name", None) or default_name
+    if not name or not isinstance(name, str):
+        raise SettingsError(f"Model settings{where} need a \"name\"")
+    params = data.pop("parameters", None) or {}
+    if not isinstance(params, dict):
+        raise SettingsError(f"Model {name}: \"parameters\" must be an object")
+    bad = sorted(set(params) - _PARAM_FIELDS)
+    if bad:
+        raise SettingsError(f"Model {name}: unknown parameter(s) {', '.join(bad)}; known: {', '.join(sorted(_PARAM_FIELDS))}")
+    if params.get("version") is not None:
+        params["version"] = str(params["version"])
+    for key in ("inputs", "outputs"):
+        if not isinstance(data.get(key, []), list):
+            raise SettingsError(f"Model {name}: \"{key}\" must be a list of tensor metadata")
+    settings = ModelSettings(name=name, parameters=ModelParameters(**params), folder=folder, **data)
+    settings.max_batch_size = _coerce(f"{name}.max_batch_size", settings.max_batch_size, int)
+    settings.max_batch_time = _coerce(f"{name}.max_batch_time", settings.max_batch_time, float)
+    settings.max_queue_size = _coerce(f"{name}.max_queue_size", settings.max_queue_size, int)
+    settings.parallel_workers = _coerce(f"{name}.parallel_workers", settings.parallel_workers, int)
+    return settings
+
+
+def load_model_settings(path: str | os.PathLike) -> ModelSettings:
+    path = Path(path)
+    return model_settings_from_dict(_read_json(path, "model settings"), folder=str(path.parent), default_name=path.parent.name)
+
+
+def find_model_settings(folder: str | os.PathLike) -> list[Path]:
+    """Every model-settings.json under ``folder`` (one per model version), in a stable order."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise SettingsError(f"Model folder {root} does not exist or is not a folder")
+    return sorted(root.rglob("model-settings.json"))

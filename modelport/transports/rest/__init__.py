@@ -1,0 +1,3 @@
+from .app import RestApp
+
+__all__ = ["RestApp"]

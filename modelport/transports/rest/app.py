@@ -1,0 +1,270 @@
+"""The REST door: a plain ASGI callable. Decode → data plane → encode, nothing else.
+
+Routing is a few string splits (no per-request framework work); every error becomes
+``{"error": message}`` with the status from the one table in :mod:`.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from typing import Any, Awaitable, Callable
+
+from ...dataplane import DataPlane
+from ...errors import InvalidInput, ModelportError, PayloadTooLarge
+from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ...metrics import Metrics
+from ...wire import v1_json, v2_json
+from .errors import error_response, MethodNotAllowed, RouteNotFound
+from .openapi import DOCS_HTML, openapi_document
+
+logger = logging.getLogger("modelport")
+
+JSON = b"application/json"
+OCTET = b"application/octet-stream"
+Headers = list[tuple[bytes, bytes]]
+Response = tuple[int, bytes, bytes, Headers]  # status, body, content type, extra headers
+
+
+class _ClientDisconnected(Exception):
+    pass
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return status, v2_json.dumps(value), JSON, []
+
+
+_ALIVE = (200, v2_json.dumps({"status": "alive"}), JSON, [])
+_EMPTY_OK = (200, b"", JSON, [])
+
+
+class RestApp:
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        metrics: Metrics | None = None,
+        max_request_size: int = 64 * 1024 * 1024,
+        enable_docs: bool = True,
+    ):
+        self.dataplane = dataplane
+        self.metrics = metrics
+        self.max_request_size = max_request_size
+        self.enable_docs = enable_docs
+
+    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        try:
+            status, body, content_type, headers = await self._route(scope, receive)
+        except _ClientDisconnected:
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a response
+            status, body, headers = error_response(exc, scope)
+            content_type = JSON
+        headers.append((b"content-type", content_type))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    # -- routing -------------------------------------------------------------------------------
+    async def _route(self, scope: dict, receive: Callable) -> Response:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if path.startswith("/v2/models/"):
+            return await self._v2_model(method, path[len("/v2/models/") :], scope, receive)
+        if path.startswith("/v1/models"):
+            return await self._v1(method, path[len("/v1/models") :], scope, receive)
+        if path.startswith("/v2/repository/"):
+            return await self._repository(method, path[len("/v2/repository/") :], scope, receive)
+        simple = _SIMPLE_ROUTES.get(path)
+        if simple is None:
+            raise RouteNotFound(path)
+        _allow(method, "GET")
+        return simple(self)
+
+    async def _v2_model(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
+        # {m}[/versions/{v}][/ready|/infer]
+        parts = rest.split("/")
+        name, version, action = parts[0], None, ""
+        tail = parts[1:]
+        if len(tail) >= 2 and tail[0] == "versions":
+            version, tail = tail[1], tail[2:]
+        if len(tail) > 1 or not name or version == "":
+            raise RouteNotFound("/v2/models/" + rest)
+        if tail:
+            action = tail[0]
+        if action == "infer":
+            _allow(method, "POST")
+            return await self._v2_infer(name, version, scope, receive)
+        if action == "ready":
+            _allow(method, "GET")
+            ready = self.dataplane.model_ready(name, version)
+            return _json({"name": name, "ready": ready}, 200 if ready else 503)
+        if action == "":
+            _allow(method, "GET")
+            return _json(self.dataplane.model_metadata(name, version))
+        raise RouteNotFound("/v2/models/" + rest)
+
+    async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:
+        headers = _headers(scope)
+        body = await self._read_body(headers, receive)
+        header_length = headers.get(v2_json.HEADER_LENGTH)
+        if header_length is not None:
+            try:
+                header_length = int(header_length)
+            except ValueError:
+                raise InvalidInput("Inference-Header-Content-Length must be an integer") from None
+        request = v2_json.decode_request(body, name, version, header_length)
+        response, response_headers = await self.dataplane.infer(request, headers)
+        out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
+        extra = _encode_headers(response_headers)
+        if json_length is None:
+            return 200, out, JSON, extra
+        extra.append((b"inference-header-content-length", str(json_length).encode()))
+        return 200, out, OCTET, extra
+
+    async def _v1(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
+        if rest in ("", "/"):
+            _allow(method, "GET")
+            return _json({"models": self.dataplane.model_names()})
+        if not rest.startswith("/"):
+            raise RouteNotFound("/v1/models" + rest)
+        name, sep, verb = rest[1:].rpartition(":")
+        if not sep:
+            _allow(method, "GET")
+            name = rest[1:]
+            return _json({"name": name, "ready": self.dataplane.model_ready(name)})
+        if verb not in ("predict", "explain") or not name:
+            raise RouteNotFound("/v1/models" + rest)
+        _allow(method, "POST")
+        headers = _headers(scope)
+        payload = v1_json.decode_request(await self._read_body(headers, receive))
+        result, response_headers = await self.dataplane.infer_v1(name, payload, headers, verb)
+        return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers)
+
+    async def _repository(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
+        _allow(method, "POST")
+        if rest == "index":
+            headers = _headers(scope)
+            body = await self._read_body(headers, receive)
+            doc = v2_json.loads(body) if body.strip() else {}
+            if not isinstance(doc, dict):
+                raise InvalidInput("Repository index body must be a JSON object")
+            return _json(self.dataplane.repository_index(ready_only=bool(doc.get("ready", False))))
+        parts = rest.split("/")
+        if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in ("load", "unload"):
+            await self._read_body(_headers(scope), receive)
+            if parts[2] == "load":
+                await self.dataplane.load(parts[1])
+            else:
+                await self.dataplane.unload(parts[1])
+            return _EMPTY_OK
+        raise RouteNotFound("/v2/repository/" + rest)
+
+    # -- simple GET endpoints ------------------------------------------------------------------
+    def _live(self) -> Response:
+        return _json({"live": True})
+
+    def _ready(self) -> Response:
+        ready = self.dataplane.ready()
+        return _json({"ready": ready}, 200 if ready else 503)
+
+    def _server_metadata(self) -> Response:
+        return _json(self.dataplane.server_metadata())
+
+    def _alive(self) -> Response:
+        return _ALIVE
+
+    def _metrics(self) -> Response:
+        if self.metrics is None:
+            raise RouteNotFound("/metrics")
+        return 200, self.metrics.render(), METRICS_CONTENT_TYPE.encode(), []
+
+    def _openapi(self) -> Response:
+        if not self.enable_docs:
+            raise RouteNotFound("/openapi.json")
+        return _json(openapi_document())
+
+    def _docs(self) -> Response:
+        if not self.enable_docs:
+            raise RouteNotFound("/docs")
+        return 200, DOCS_HTML, b"text/html; charset=utf-8", []
+
+    # -- bodies --------------------------------------------------------------------------------
+    async def _read_body(self, headers: dict[str, str], receive: Callable) -> bytes:
+        limit = self.max_request_size
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientDisconnected()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        encoding = headers.get("content-encoding")
+        if encoding and encoding != "identity":
+            body = _decompress(body, encoding, limit)
+        return body
+
+
+_SIMPLE_ROUTES: dict[str, Callable[[RestApp], Response]] = {
+    "/": RestApp._alive,
+    "/v2/health/live": RestApp._live,
+    "/v2/health/ready": RestApp._ready,
+    "/v2": RestApp._server_metadata,
+    "/v2/": RestApp._server_metadata,
+    "/metrics": RestApp._metrics,
+    "/openapi.json": RestApp._openapi,
+    "/docs": RestApp._docs,
+}
+
+
+def _allow(method: str, allowed: str) -> None:
+    if method != allowed and not (allowed == "GET" and method == "HEAD"):
+        raise MethodNotAllowed(method, allowed)
+
+
+def _headers(scope: dict) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _encode_headers(headers: dict[str, str]) -> Headers:
+    return [(str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    if encoding not in ("gzip", "deflate"):
+        raise InvalidInput(f"Unsupported Content-Encoding {encoding!r}; use gzip, deflate or identity")
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    decompressor = zlib.decompressobj(wbits)
+    try:
+        out = decompressor.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInput(f"Body is not valid {encoding} data: {exc}") from None
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise PayloadTooLarge(f"Decompressed request body exceeds the limit of {limit} bytes")
+    return out
+
+
+async def _lifespan(receive: Callable, send: Callable) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+__all__ = ["RestApp"]

@@ -1,0 +1,257 @@
+"""Open Inference Protocol JSON, with the binary tensor data extension.
+
+A body is a JSON document, optionally followed by binary tensor data; the
+``Inference-Header-Content-Length`` header gives the JSON part's length. A tensor whose parameters
+carry ``binary_data_size`` takes that many bytes from the binary part, in order.
+
+``decode_request``/``encode_response`` are the server's verbs; ``encode_request``/``decode_response``
+the client's. Same module, same rules, so the two sides cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..errors import InvalidInput
+from ..types import (
+    InferInput,
+    InferOutput,
+    InferRequest,
+    InferResponse,
+    RequestedOutput,
+    _json_item,
+    array_from_json,
+    check_shape,
+)
+from .raw import array_from_raw, array_to_raw
+
+HEADER_LENGTH = "inference-header-content-length"
+_DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def loads(body: bytes | memoryview | str, what: str = "Request body") -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+
+
+def _split(body: bytes, header_length: int | None) -> tuple[bytes | memoryview, memoryview | None]:
+    if header_length is None:
+        return body, None
+    if header_length < 0 or header_length > len(body):
+        raise InvalidInput(
+            f"Inference-Header-Content-Length {header_length} does not fit a body of {len(body)} bytes"
+        )
+    view = memoryview(body)
+    return view[:header_length], view[header_length:]
+
+
+class _BinaryReader:
+    """Hands out consecutive slices of the binary part to the tensors that ask for them."""
+
+    def __init__(self, binary: memoryview | None):
+        self.binary = binary
+        self.offset = 0
+
+    def take(self, name: str, size: Any) -> memoryview:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidInput(f"Tensor {name!r}: binary_data_size must be a non-negative integer")
+        if self.binary is None:
+            raise InvalidInput(
+                f"Tensor {name!r} has binary_data_size but the request has no Inference-Header-Content-Length header"
+            )
+        end = self.offset + size
+        if end > len(self.binary):
+            raise InvalidInput(f"Tensor {name!r}: binary_data_size {size} overruns the binary data")
+        chunk = self.binary[self.offset : end]
+        self.offset = end
+        return chunk
+
+    def finish(self) -> None:
+        if self.binary is not None and self.offset != len(self.binary):
+            raise InvalidInput(
+                f"The body has {len(self.binary) - self.offset} bytes of binary data that no tensor claims"
+            )
+
+
+def _parameters(value: Any, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where}: \"parameters\" must be an object")
+    return value
+
+
+def _tensor(cls: type, item: Any, index: int, reader: _BinaryReader, kind: str):
+    if not isinstance(item, dict):
+        raise InvalidInput(f"{kind} {index} must be an object with name, shape, datatype and data")
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"{kind} {index} needs a \"name\" string")
+    datatype = item.get("datatype")
+    if not isinstance(datatype, str):
+        raise InvalidInput(f"{kind} {name!r} needs a \"datatype\" string")
+    if "shape" not in item:
+        raise InvalidInput(f"{kind} {name!r} needs a \"shape\"")
+    shape = check_shape(name, item["shape"])
+    params = _parameters(item.get("parameters"), f"{kind} {name!r}")
+    if "binary_data_size" in params:
+        params = dict(params)
+        chunk = reader.take(name, params.pop("binary_data_size"))
+        data = array_from_raw(chunk, datatype, shape, name)
+    elif "data" in item:
+        data = array_from_json(name, datatype, shape, item["data"])
+    else:
+        raise InvalidInput(f"{kind} {name!r} needs \"data\" (or binary_data_size in its parameters)")
+    return cls(name, shape, datatype, data, params)
+
+
+def request_from_dict(doc: Any, model_name: str, model_version: str | None = None, binary: memoryview | None = None) -> InferRequest:
+    if not isinstance(doc, dict):
+        raise InvalidInput("Request body must be a JSON object with \"inputs\"")
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list):
+        raise InvalidInput("Request needs \"inputs\": a list of tensors")
+    request_id = doc.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInput("Request \"id\" must be a string")
+    reader = _BinaryReader(binary)
+    tensors = [_tensor(InferInput, item, i, reader, "Input") for i, item in enumerate(inputs)]
+    reader.finish()
+    names = [t.name for t in tensors]
+    if len(set(names)) != len(names):
+        raise InvalidInput("Input names must be unique")
+    outputs = doc.get("outputs")
+    requested = None
+    if outputs is not None:
+        if not isinstance(outputs, list):
+            raise InvalidInput("Request \"outputs\" must be a list")
+        requested = []
+        for i, out in enumerate(outputs):
+            if not isinstance(out, dict) or not isinstance(out.get("name"), str):
+                raise InvalidInput(f"Requested output {i} needs a \"name\" string")
+            requested.append(RequestedOutput(out["name"], dict(_parameters(out.get("parameters"), f"Output {out['name']!r}"))))
+    return InferRequest(
+        model_name=model_name,
+        infer_inputs=tensors,
+        request_id=request_id,
+        parameters=dict(_parameters(doc.get("parameters"), "Request")),
+        request_outputs=requested,
+        model_version=model_version,
+    )
+
+
+def decode_request(body: bytes, model_name: str, model_version: str | None = None, header_length: int | None = None) -> InferRequest:
+    """A REST V2 infer body (JSON, or JSON + binary tensors) as an InferRequest."""
+    head, binary = _split(body, header_length)
+    return request_from_dict(loads(head), model_name, model_version, binary)
+
+
+def _wants_binary(tensor: InferOutput, default: bool) -> bool:
+    flag = tensor.parameters.get("binary_data")
+    return default if flag is None else bool(flag)
+
+
+def _json_data(array: np.ndarray, datatype: str) -> Any:
+    if datatype == "BYTES":
+        return [_json_item(v) for v in array.ravel()]
+    if datatype == "FP16":
+        return array.ravel().tolist()
+    return np.ascontiguousarray(array).ravel()
+
+
+def _encode_tensors(tensors: list, default_binary: bool) -> tuple[list[dict], list]:
+    docs, chunks = [], []
+    for t in tensors:
+        doc: dict[str, Any] = {"name": t.name, "datatype": t.datatype}
+        params = {k: v for k, v in t.parameters.items() if k not in ("binary_data", "binary_data_size")}
+        array = t.as_numpy()
+        doc["shape"] = list(array.shape)
+        if _wants_binary(t, default_binary):
+            raw = array_to_raw(array, t.datatype)
+            params["binary_data_size"] = len(raw)
+            chunks.append(raw)
+            if params:
+                doc["parameters"] = params
+        else:
+            if params:
+                doc["parameters"] = params
+            doc["data"] = _json_data(array, t.datatype)
+        docs.append(doc)
+    return docs, chunks
+
+
+def _assemble(doc: dict, chunks: list) -> tuple[bytes, int | None]:
+    head = orjson.dumps(doc, option=_DUMPS_OPTIONS, default=_default)
+    if not chunks:
+        return head, None
+    return b"".join([head, *chunks]), len(head)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def encode_response(response: InferResponse, binary_outputs: bool = False) -> tuple[bytes, int | None]:
+    """The REST body of a response and, if it carries binary tensors, the JSON part's length."""
+    doc: dict[str, Any] = {"model_name": response.model_name}
+    if response.model_version is not None:
+        doc["model_version"] = response.model_version
+    if response.id is not None:
+        doc["id"] = response.id
+    if response.parameters:
+        doc["parameters"] = response.parameters
+    doc["outputs"], chunks = _encode_tensors(response.outputs, binary_outputs or response.use_binary_outputs)
+    return _assemble(doc, chunks)
+
+
+def encode_request(request: InferRequest, binary_inputs: bool = False, binary_outputs: bool | None = None) -> tuple[bytes, int | None]:
+    """The REST body of a request (client side); inputs go binary when asked or flagged per input."""
+    doc: dict[str, Any] = {}
+    if request.id is not None:
+        doc["id"] = request.id
+    params = dict(request.parameters)
+    if binary_outputs is not None:
+        params["binary_data_output"] = binary_outputs
+    if params:
+        doc["parameters"] = params
+    doc["inputs"], chunks = _encode_tensors(request.inputs, binary_inputs)
+    if request.request_outputs:
+        doc["outputs"] = [
+            {"name": o.name, **({"parameters": o.parameters} if o.parameters else {})} for o in request.request_outputs
+        ]
+    return _assemble(doc, chunks)
+
+
+def response_from_dict(doc: Any, binary: memoryview | None = None) -> InferResponse:
+    if not isinstance(doc, dict) or not isinstance(doc.get("outputs"), list):
+        raise InvalidInput("Response must be a JSON object with \"outputs\"")
+    reader = _BinaryReader(binary)
+    outputs = [_tensor(InferOutput, item, i, reader, "Output") for i, item in enumerate(doc["outputs"])]
+    return InferResponse(
+        response_id=doc.get("id"),
+        model_name=doc.get("model_name", ""),
+        infer_outputs=outputs,
+        model_version=doc.get("model_version"),
+        parameters=dict(_parameters(doc.get("parameters"), "Response")),
+    )
+
+
+def decode_response(body: bytes, header_length: int | None = None) -> InferResponse:
+    head, binary = _split(body, header_length)
+    return response_from_dict(loads(head, "Response body"), binary)
+
+
+def dumps(value: Any) -> bytes:
+    """Any JSON document the server sends (metadata, V1 bodies, errors)."""
+    return orjson.dumps(value, option=_DUMPS_OPTIONS, default=_default)
