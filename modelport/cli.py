@@ -1,0 +1,152 @@
+"""``modelport serve|infer``: argv, environment, logging and signals live here and only here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+EXAMPLES = Path(__file__).parent / "examples" / "models"
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+    """A flag that also answers to KServe's underscore spelling (--http_port for --http-port)."""
+    names = [f"--{name}"]
+    if "-" in name:
+        names.append(f"--{name.replace('-', '_')}")
+    parser.add_argument(*names, dest=name.replace("-", "_"), default=None, **kwargs)
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelport", description="Serve Python models over the Open Inference Protocol and KServe V1.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the models in a folder (or the bundled examples)")
+    serve.add_argument("models", nargs="?", help="folder of model-settings.json files, or one model file; default: bundled examples")
+    _flag(serve, "settings", help="server settings file (default: settings.json in the models folder)")
+    _flag(serve, "host", help="address to listen on (default 0.0.0.0)")
+    _flag(serve, "http-port", type=int, help="REST port (default 8080)")
+    _flag(serve, "grpc-port", type=int, help="gRPC port (default 8081)")
+    _flag(serve, "enable-grpc", type=_bool, help="serve gRPC too (default true)")
+    _flag(serve, "workers", type=int, help="front-end processes sharing the ports (default 1)")
+    _flag(serve, "inference-threads", type=int, help="threads running sync model hooks (default 4)")
+    _flag(serve, "max-request-size", type=int, help="largest request body in bytes; larger gets 413")
+    _flag(serve, "grpc-max-message-size", type=int, help="largest gRPC message in bytes")
+    _flag(serve, "grace-period", type=float, help="seconds in-flight requests get after SIGTERM (default 30)")
+    _flag(serve, "log-level", help="debug, info, warning or error (default info)")
+    _flag(serve, "log-format", choices=["text", "json"], help="text or json logs (default text)")
+    _flag(serve, "access-log", type=_bool, help="log every request (default false)")
+    _flag(serve, "enable-docs", type=_bool, help="serve /docs and /openapi.json (default true)")
+    _flag(serve, "enable-metrics", type=_bool, help="serve /metrics (default true)")
+    _flag(serve, "predictor-host", help="transformer mode: host:port of the predictor")
+    _flag(serve, "predictor-protocol", choices=["v1", "v2", "grpc-v2"], help="protocol to the predictor")
+    _flag(serve, "predictor-use-ssl", type=_bool, help="use TLS to the predictor")
+    _flag(serve, "predictor-request-timeout-seconds", type=float, help="predictor request timeout")
+    _flag(serve, "predictor-request-retries", type=int, help="predictor request retries")
+    _flag(serve, "predictor-health-check", type=_bool, help="readiness includes the predictor's")
+    return parser
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # uvicorn's own start-up lines repeat ours; keep its warnings and errors.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def serve(args: argparse.Namespace) -> int:
+    from .errors import ModelportError
+    from .settings import load_server_settings
+
+    target = Path(args.models) if args.models else EXAMPLES
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "models", "settings") and v is not None}
+    single_file = target.is_file()
+    if single_file:
+        overrides.setdefault("model_repository", None)
+    else:
+        overrides["model_repository"] = str(target)
+    settings_file = args.settings or (None if single_file else target / "settings.json")
+    try:
+        if args.settings and not Path(args.settings).is_file():
+            raise ModelportError(f"Settings file {args.settings} does not exist")
+        if not target.exists():
+            raise ModelportError(f"{target} does not exist; give a folder of model-settings.json files or a model file")
+        settings = load_server_settings(settings_file, overrides=overrides)
+    except ModelportError as exc:
+        configure_logging("info", "text")
+        logging.getLogger("modelport").error("%s", exc)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    log = logging.getLogger("modelport")
+    try:
+        from .server import ModelServer
+
+        models = []
+        if single_file:
+            models = _single_file_models(target)
+        server = ModelServer(settings=settings)
+        if settings.workers > 1:
+            from .workers import serve_workers
+
+            return serve_workers(server, models)
+        log.info("Serving %s", target)
+        server.start(models)
+    except ModelportError as exc:
+        log.error("%s", exc)
+        return 1
+    except ImportError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+def _single_file_models(path: Path) -> list:
+    from .repository import build_model
+    from .runtimes import settings_for_file
+
+    return [build_model(settings_for_file(path))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
