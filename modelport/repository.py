@@ -97,7 +97,9 @@ class ModelRepository:
         return entry
 
     async def is_model_ready(self, name: str, version: str | None = None) -> bool:
-        entry = self.resolve(name, version, require_ready=False)
+        entry = self._find(name, version)
+        if entry is None:
+            raise ModelNotFound(name, version)
         return entry.state is ModelState.READY and bool(entry.model and entry.model.ready)
 
     # -- lookup on the request path ------------------------------------------------------------

@@ -114,6 +114,9 @@ def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np
                 )
             return bytes_array(flat, shape)
         arr = np.asarray(data)
+        if dtype.kind == "u" and arr.dtype.kind in "fO" and all(type(v) is int for v in _flatten(data)):
+            # Integers beyond int64 make numpy infer float64 or object; read them as unsigned directly.
+            arr = np.asarray(data, dtype=dtype)
         if arr.dtype == np.object_:
             raise ValueError("ragged or mixed-type data")
         if arr.size != expected:

@@ -148,7 +148,13 @@ def request_from_dict(doc: Any, model_name: str, model_version: str | None = Non
 def decode_request(body: bytes, model_name: str, model_version: str | None = None, header_length: int | None = None) -> InferRequest:
     """A REST V2 infer body (JSON, or JSON + binary tensors) as an InferRequest."""
     head, binary = _split(body, header_length)
-    return request_from_dict(loads(head), model_name, model_version, binary)
+    try:
+        doc = loads(head)
+    except InvalidInput as exc:
+        if header_length is None:
+            raise InvalidInput(f"{exc} (a body with binary tensor data needs the Inference-Header-Content-Length header)") from None
+        raise
+    return request_from_dict(doc, model_name, model_version, binary)
 
 
 def _wants_binary(tensor: InferOutput, default: bool) -> bool:

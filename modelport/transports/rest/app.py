@@ -200,17 +200,23 @@ class RestApp:
             raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
         chunks: list[bytes] = []
         size = 0
-        while True:
+        more = True
+        while more:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _ClientDisconnected()
             chunk = message.get("body", b"")
+            more = message.get("more_body", False)
             size += len(chunk)
             if size > limit:
+                # Discard the rest as it streams in (memory stays bounded) so the client can read the 413.
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _ClientDisconnected()
+                    more = message.get("more_body", False)
                 raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
             chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         encoding = headers.get("content-encoding")
         if encoding and encoding != "identity":

@@ -1,0 +1,152 @@
+"""Fixture models shared by the tests: sum, echo, slow, failing, and friends."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+
+from modelport import InferOutput, InferRequest, InferResponse, Model, get_predict_input, get_predict_response
+from modelport.errors import InvalidInput
+
+
+class SumModel(Model):
+    """Sums each row of its first input: [N, K] -> [N]."""
+
+    def load(self):
+        self.ready = True
+        return True
+
+    def predict(self, payload, headers=None):
+        x = np.asarray(get_predict_input(payload))
+        return get_predict_response(payload, x.sum(axis=-1), self.name)
+
+
+class EchoModel(Model):
+    """Returns every input as an output of the same name, datatype and shape."""
+
+    def __init__(self, name="echo"):
+        super().__init__(name)
+        self.ready = True
+
+    async def predict(self, payload, headers=None):
+        if not isinstance(payload, InferRequest):
+            return payload
+        outputs = []
+        for tensor in payload.inputs:
+            out = InferOutput(tensor.name, tensor.shape, tensor.datatype, parameters=dict(tensor.parameters))
+            out.set_data_from_numpy(tensor.as_numpy(), binary_data=False)
+            outputs.append(out)
+        return InferResponse(payload.id, self.name, outputs, parameters=dict(payload.parameters))
+
+
+class SlowModel(Model):
+    """Sleeps (sync, in the thread pool) for `delay` seconds, then echoes a count."""
+
+    def __init__(self, name="slow", delay=0.5):
+        super().__init__(name)
+        self.delay = delay
+        self.ready = True
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+
+    def predict(self, payload, headers=None):
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            time.sleep(self.delay)
+        finally:
+            with self._lock:
+                self.active -= 1
+        return get_predict_response(payload, np.array([1.0], dtype=np.float32), self.name)
+
+
+class AsyncSlowModel(Model):
+    def __init__(self, name="aslow", delay=0.5):
+        super().__init__(name)
+        self.delay = delay
+        self.ready = True
+
+    async def predict(self, payload, headers=None):
+        await asyncio.sleep(self.delay)
+        return get_predict_response(payload, np.array([1.0], dtype=np.float32), self.name)
+
+
+class FailingModel(Model):
+    """Raises a plain exception from predict: a model bug, which must become a 500."""
+
+    def __init__(self, name="failing"):
+        super().__init__(name)
+        self.ready = True
+
+    def predict(self, payload, headers=None):
+        raise RuntimeError("boom: secret internal detail in a traceback")
+
+
+class PickyModel(Model):
+    """Raises InvalidInput from predict: the model's own validation, which must become a 400."""
+
+    def __init__(self, name="picky"):
+        super().__init__(name)
+        self.ready = True
+
+    def predict(self, payload, headers=None):
+        raise InvalidInput("picky wants exactly one positive number")
+
+
+class BrokenLoadModel(Model):
+    def load(self):
+        raise FileNotFoundError("weights.bin not found")
+
+
+class HeadersModel(Model):
+    """Sets a response header and echoes a request header back."""
+
+    def __init__(self, name="headers"):
+        super().__init__(name, return_response_headers=True)
+        self.ready = True
+
+    def predict(self, payload, headers=None, response_headers=None):
+        response_headers["x-model-says"] = "hello"
+        response_headers["x-echo"] = (headers or {}).get("x-request-tag", "")
+        return get_predict_response(payload, np.array([0], dtype=np.int64), self.name)
+
+
+class PrePostModel(Model):
+    """Every hook does something, half of them async, to exercise the chain."""
+
+    def __init__(self, name="prepost"):
+        super().__init__(name)
+        self.ready = True
+
+    async def preprocess(self, payload, headers=None):
+        if isinstance(payload, dict):
+            return {"instances": [[v * 2 for v in row] for row in payload["instances"]]}
+        return payload
+
+    def predict(self, payload, headers=None):
+        x = np.asarray(get_predict_input(payload), dtype=np.float64)
+        return get_predict_response(payload, x.sum(axis=-1), self.name)
+
+    def postprocess(self, result, headers=None):
+        if isinstance(result, dict):
+            result["postprocessed"] = True
+        return result
+
+
+class ExplainModel(SumModel):
+    def explain(self, payload, headers=None):
+        return {"explanations": ["feature 0 matters"]}
+
+
+class DeclaredModel(SumModel):
+    """SumModel with declared tensor metadata, so the data plane validates inputs against it."""
+
+    def __init__(self, name="declared"):
+        super().__init__(name)
+        self.inputs = [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}]
+        self.outputs = [{"name": "output-0", "datatype": "FP32", "shape": [-1]}]

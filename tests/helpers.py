@@ -1,0 +1,49 @@
+"""Starting real servers for tests: in the test's loop (async tests) or in a thread (sync clients)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from typing import Iterator
+
+from modelport import ModelServer
+
+
+def make_server(**kwargs) -> ModelServer:
+    kwargs.setdefault("enable_grpc", False)
+    kwargs.setdefault("grace_period", 5)
+    return ModelServer(http_port=0, grpc_port=0, host="127.0.0.1", **kwargs)
+
+
+@contextlib.contextmanager
+def server_in_thread(models=(), **kwargs) -> Iterator[ModelServer]:
+    """A real server on its own event loop in a thread, for blocking clients (e.g. tritonclient)."""
+    server = make_server(**kwargs)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.start_async(list(models)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            failure.append(exc)
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(30)
+    if failure:
+        raise failure[0]
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(grace_period=2), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
