@@ -1,0 +1,152 @@
+"""Aggregate raw runs (medians over rounds) and render the markdown report."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+
+MP = "modelport"
+
+
+def _median(values):
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return statistics.median(values) if values else None
+
+
+def _fmt(value, digits=1):
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def _ratio(a, b):
+    return a / b if a and b else None
+
+
+def case_key(run: dict) -> tuple:
+    return (run["proto"], run["rows"], run["conns"])
+
+
+def case_label(key: tuple) -> str:
+    proto, rows, conns = key
+    return f"{proto} [{rows},4] c={conns}"
+
+
+def aggregate(runs: list[dict], starts: list[dict]) -> dict:
+    """{(server, case): medians over rounds}, plus per-server cold start medians."""
+    grouped = defaultdict(list)
+    for run in runs:
+        grouped[(run["server"], case_key(run))].append(run)
+    cold = defaultdict(list)
+    for start in starts:
+        if start.get("cold_start_s") is not None:
+            cold[start["server"]].append(start["cold_start_s"])
+    cells = {}
+    for (server, key), items in grouped.items():
+        ok = [r for r in items if "error" not in r]
+        cells[(server, key)] = {
+            "server": server, "peer": items[0]["peer"], "case": key, "rounds": len(ok),
+            "rps": _median([r["rps"] for r in ok]),
+            "p50_ms": _median([r["p50_ms"] for r in ok]),
+            "p99_ms": _median([r["p99_ms"] for r in ok]),
+            "errors": sum(r.get("errors", 0) for r in ok),
+            "cpu_us_per_req": _median([r["cpu_us_per_req"] for r in ok]),
+            "rss_mib": _median([r["rss_mib"] for r in ok]),
+            "failed": [r["error"] for r in items if "error" in r],
+        }
+    return {"cells": cells, "cold_start_s": {s: _median(v) for s, v in cold.items()}}
+
+
+def infer_table(agg: dict, server_order: list[str]) -> str:
+    cells, cold = agg["cells"], agg["cold_start_s"]
+    cases = sorted({key for (_, key) in cells}, key=lambda k: ({"v1": 0, "v2": 1, "grpc": 2}[k[0]], k[1], k[2]))
+    lines = [
+        "| case | server | req/s | p50 ms | p99 ms | errors | CPU µs/req | RSS MiB | cold start s "
+        "| modelport ÷ this, req/s | modelport ÷ this, CPU/req |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for key in cases:
+        mp = cells.get((MP, key))
+        for server in server_order:
+            cell = cells.get((server, key))
+            if cell is None:
+                continue
+            if cell["rps"] is None:
+                lines.append(f"| {case_label(key)} | {server} | failed: {'; '.join(cell['failed'])[:80]} "
+                             "| | | | | | | | |")
+                continue
+            rps_ratio = _ratio(mp["rps"], cell["rps"]) if mp and mp["rps"] else None
+            cpu_ratio = _ratio(mp["cpu_us_per_req"], cell["cpu_us_per_req"]) if mp and mp["rps"] else None
+            lines.append(
+                f"| {case_label(key)} | {server} | {_fmt(cell['rps'], 0)} | {_fmt(cell['p50_ms'], 2)} "
+                f"| {_fmt(cell['p99_ms'], 2)} | {cell['errors']} | {_fmt(cell['cpu_us_per_req'], 0)} "
+                f"| {_fmt(cell['rss_mib'], 0)} | {_fmt(cold.get(server), 2)} "
+                f"| {_fmt(rps_ratio, 2)} | {_fmt(cpu_ratio, 2)} |"
+            )
+    return "\n".join(lines)
+
+
+def _geomean(values):
+    values = [v for v in values if v]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def summary_table(agg: dict, server_order: list[str]) -> str:
+    """Geometric means over the cases both ran: modelport against each config and each peer's best."""
+    cells = agg["cells"]
+    mp_cases = {key: c for (s, key), c in cells.items() if s == MP and c["rps"]}
+    if not mp_cases:
+        return "_modelport did not run (or failed everywhere): no ratios._"
+    rows = []
+    targets = [(s, [s]) for s in server_order if s != MP]
+    peers = defaultdict(list)
+    for s in server_order:
+        peer = next((c["peer"] for (srv, _), c in cells.items() if srv == s), None)
+        if peer and peer != MP:
+            peers[peer].append(s)
+    targets += [(f"best of {peer}", configs) for peer, configs in peers.items() if len(configs) > 1]
+    for label, configs in targets:
+        rps_r, cpu_r, p99_r = [], [], []
+        for key, mp in mp_cases.items():
+            candidates = [cells[(s, key)] for s in configs if (s, key) in cells and cells[(s, key)]["rps"]]
+            if not candidates:
+                continue
+            best = max(candidates, key=lambda c: c["rps"])
+            rps_r.append(_ratio(mp["rps"], best["rps"]))
+            cpu_r.append(_ratio(mp["cpu_us_per_req"], best["cpu_us_per_req"]))
+            p99_r.append(_ratio(mp["p99_ms"], best["p99_ms"]))
+        if rps_r:
+            rows.append(f"| {label} | {len(rps_r)} | {_fmt(_geomean(rps_r), 2)} | {_fmt(_geomean(cpu_r), 2)} "
+                        f"| {_fmt(_geomean(p99_r), 2)} |")
+    head = ["| modelport vs | cases | req/s ratio (>1 faster) | CPU/req ratio (<1 cheaper) | p99 ratio (<1 better) |",
+            "|---|--:|--:|--:|--:|"]
+    return "\n".join(head + rows)
+
+
+def health_table(runs: list[dict], server_order: list[str]) -> str:
+    grouped = defaultdict(list)
+    for run in runs:
+        grouped[run["server"]].append(run)
+    lines = [
+        "| server | infer req/s | infer p50 ms | infer p99 ms | infer errors | CPU ms/req "
+        "| /v2/health/live p50 ms | p99 ms | max ms | probes | probe failures |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for server in server_order:
+        items = [r for r in grouped.get(server, []) if "error" not in r]
+        if not items:
+            if grouped.get(server):
+                lines.append(f"| {server} | failed: {grouped[server][0]['error'][:80]} | | | | | | | | | |")
+            continue
+        m = lambda k: _median([r[k] for r in items])  # noqa: E731
+        cpu = m("cpu_us_per_req")
+        lines.append(
+            f"| {server} | {_fmt(m('rps'), 1)} | {_fmt(m('p50_ms'), 1)} | {_fmt(m('p99_ms'), 1)} "
+            f"| {sum(r['errors'] for r in items)} | {_fmt(cpu / 1000 if cpu else None, 1)} "
+            f"| {_fmt(m('health_p50_ms'), 2)} | {_fmt(m('health_p99_ms'), 2)} | {_fmt(m('health_max_ms'), 1)} "
+            f"| {sum(r['health_probes'] for r in items)} | {sum(r['health_failures'] for r in items)} |"
+        )
+    return "\n".join(lines)
