@@ -226,9 +226,19 @@ class ModelRepository:
         logger.info("Model %s unloaded", _label(entry))
 
     async def load_folder(self) -> list[ModelEntry]:
-        """Load every model in the folder, concurrently; failures stay per model."""
-        specs = self._read_folder()
-        return list(await asyncio.gather(*(self.load_from_settings(s) for s in specs)))
+        """Load every model in the folder, concurrently.
+
+        A model that cannot even be built (bad settings, a class that fails to import) is a
+        configuration error and raises SettingsError before anything loads; a model whose load
+        hook fails is marked FAILED and the others serve on.
+        """
+        built = []
+        for spec in self._read_folder():
+            try:
+                built.append((build_model(spec), spec))
+            except Exception as exc:
+                raise SettingsError(f"Model {spec.name} in {spec.folder}: {exc}") from exc
+        return list(await asyncio.gather(*(self.load_model(model, spec) for model, spec in built)))
 
     def _read_folder(self) -> list[ModelSettings]:
         if not self.models_dir:
@@ -268,11 +278,11 @@ def import_class(path: str, search_path: str | None = None) -> type:
 
 def build_model(settings: ModelSettings) -> Model:
     """A model instance from its settings: import the class, construct, attach the settings."""
-    implementation = settings.implementation
-    if implementation is None:
-        from .runtimes import find_runtime  # lazy: runtimes are optional extras
+    from .runtimes import resolve_implementation  # imports no framework: runtimes load theirs lazily
 
-        implementation = find_runtime(settings)
+    # Built-in aliases ("sklearn", "mlserver_sklearn.SKLearnModel") resolved, dotted paths kept,
+    # and a missing implementation detected from the model's files.
+    implementation = resolve_implementation(settings)
     cls = import_class(implementation, settings.folder)
     model = cls(settings.name)
     if not isinstance(model, Model):

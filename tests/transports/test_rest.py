@@ -363,15 +363,32 @@ async def test_repository_load_unload(serve, tmp_path):
 async def test_load_failure_is_reported_and_others_serve(serve, tmp_path):
     write_model(tmp_path, "sum")
     write_model(tmp_path, "broken", cls="BrokenLoadModel")
-    write_model(tmp_path, "missing", cls="NoSuchClass")
     server, client = await serve(model_repository=str(tmp_path))
     index = {m["name"]: m for m in (await client.post("/v2/repository/index")).json()}
     assert index["broken"]["state"] == "FAILED" and "weights.bin" in index["broken"]["reason"]
-    assert index["missing"]["state"] == "FAILED" and "NoSuchClass" in index["missing"]["reason"]
     assert (await client.get("/v2/health/ready")).status_code == 503
     r = await client.post("/v2/repository/models/broken/load")
     assert r.status_code == 500 and "weights.bin" in r.json()["error"]
+    # A model added at run time whose class does not import: reported, and nothing else stops.
+    write_model(tmp_path, "missing", cls="NoSuchClass")
+    r = await client.post("/v2/repository/models/missing/load")
+    assert r.status_code == 500 and "NoSuchClass" in r.json()["error"]
+    index = {m["name"]: m for m in (await client.post("/v2/repository/index")).json()}
+    assert index["missing"]["state"] == "FAILED" and "NoSuchClass" in index["missing"]["reason"]
     await assert_still_serving(client)
+
+
+async def test_unimportable_model_class_stops_startup(tmp_path):
+    from modelport.settings import SettingsError
+
+    from ..helpers import make_server
+
+    write_model(tmp_path, "sum")
+    write_model(tmp_path, "missing", cls="NoSuchClass")
+    server = make_server(model_repository=str(tmp_path))
+    with pytest.raises(SettingsError, match="NoSuchClass"):
+        await server.start_async()
+    await server.stop(grace_period=0)
 
 
 async def test_unload_waits_for_in_flight(serve):

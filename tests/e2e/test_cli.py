@@ -1,0 +1,248 @@
+"""`modelport serve` as a subprocess: start, infer, SIGTERM under load, start-up failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BAD_SIGNS = ("Traceback", "Event loop is closed", "was never awaited", "Task exception was never retrieved")
+
+SLOW_MODEL = '''
+import asyncio, pathlib
+import numpy as np
+from modelport import Model, get_predict_response
+
+class Slow(Model):
+    def load(self):
+        self.ready = True
+        return True
+
+    async def predict(self, payload, headers=None):
+        await asyncio.sleep(float(self.settings.parameters.extra.get("delay", 1.0)))
+        return get_predict_response(payload, np.array([42], dtype=np.int64), self.name)
+
+    def stop(self):
+        pathlib.Path(self.settings.parameters.extra["stopped_file"]).write_text("stopped")
+'''
+
+
+class Served:
+    """A `modelport serve` subprocess; its stderr is collected in a thread."""
+
+    def __init__(self, *args: str, env: dict | None = None):
+        full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "modelport.cli", "serve", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env, cwd=str(REPO),
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.output)
+            if match:
+                return match
+            if self.proc.poll() is not None:
+                self._reader.join(2)
+                match = re.search(pattern, self.output)
+                if match:
+                    return match
+                raise AssertionError(f"server exited ({self.proc.returncode}) before {pattern!r}:\n{self.output}")
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {pattern!r}:\n{self.output}")
+
+    def http_url(self) -> str:
+        port = self.wait_for(r"Listening for HTTP on http://[^:]+:(\d+)").group(1)
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._reader.join(5)
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def served():
+    started: list[Served] = []
+
+    def _start(*args: str, **kwargs) -> Served:
+        s = Served(*args, **kwargs)
+        started.append(s)
+        return s
+
+    yield _start
+    for s in started:
+        s.kill()
+
+
+def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("server never became ready")
+
+
+LOOPBACK = ("--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0")
+
+
+def test_serves_bundled_examples(served):
+    pytest.importorskip("sklearn")
+    s = served(*LOOPBACK)
+    url = s.http_url()
+    wait_ready(url)
+    r = httpx.post(url + "/v2/models/iris/infer",
+                   json={"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP32",
+                                     "data": [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"] == [0, 2]
+    r = httpx.post(url + "/v1/models/iris:predict", json={"instances": [[5.1, 3.5, 1.4, 0.2]]})
+    assert r.json() == {"predictions": [0]}
+    r = httpx.post(url + "/v1/models/sentiment:predict", json={"instances": ["what a great day", "awful service"]})
+    assert [p["label"] for p in r.json()["predictions"]] == ["positive", "negative"]
+    r = httpx.post(url + "/v2/models/iris/infer", content=b"{broken")
+    assert r.status_code == 400
+    assert httpx.get(url + "/v2/health/live").status_code == 200
+    assert s.stop() == 0
+    assert not any(bad in s.output for bad in BAD_SIGNS), s.output
+
+
+def test_sigterm_under_load_drops_nothing(served, tmp_path):
+    models = tmp_path / "models"
+    (models / "slow").mkdir(parents=True)
+    (models / "slow" / "slow_model.py").write_text(SLOW_MODEL)
+    stopped = tmp_path / "stopped"
+    (models / "slow" / "model-settings.json").write_text(json.dumps({
+        "name": "slow", "implementation": "slow_model.Slow",
+        "parameters": {"extra": {"delay": 1.5, "stopped_file": str(stopped)}},
+    }))
+    s = served(str(models), *LOOPBACK, "--grace-period", "20")
+    url = s.http_url()
+    wait_ready(url)
+
+    def one(_):
+        with httpx.Client(timeout=30) as client:
+            return client.post(url + "/v2/models/slow/infer",
+                               json={"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]})
+
+    with ThreadPoolExecutor(24) as pool:
+        futures = [pool.submit(one, i) for i in range(24)]
+        time.sleep(0.7)  # all 24 are now inside the model's 1.5 s predict
+        s.proc.send_signal(signal.SIGTERM)
+        s.wait_for("draining", timeout=5)
+        # Readiness flips at once: a new request is refused (503, or the listener is already closed).
+        try:
+            assert httpx.get(url + "/v2/health/ready", timeout=2).status_code == 503
+        except httpx.TransportError:
+            pass
+        responses = [f.result() for f in futures]
+    failed = [r for r in responses if r.status_code != 200]
+    assert not failed, [(r.status_code, r.text) for r in failed]
+    assert all(r.json()["outputs"][0]["data"] == [42] for r in responses)
+    assert s.proc.wait(30) == 0
+    s._reader.join(5)
+    assert stopped.read_text() == "stopped", "the model's stop hook did not run"
+    assert not any(bad in s.output for bad in BAD_SIGNS), s.output
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/v2/health/live", timeout=2)
+
+
+def one_clear_error(s: Served, expected: str, code_expected=lambda c: c != 0) -> None:
+    code = s.proc.wait(30)
+    s._reader.join(5)
+    assert code_expected(code), (code, s.output)
+    assert expected in s.output, s.output
+    assert not any(bad in s.output for bad in BAD_SIGNS), s.output
+    errors = [line for line in s.lines if "ERROR" in line]
+    assert len(errors) == 1, s.output
+
+
+def test_port_in_use_exits_with_one_line(served, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        s = served("--host", "127.0.0.1", "--http-port", str(port), "--grpc-port", "0")
+        one_clear_error(s, f"127.0.0.1:{port}")
+
+
+def test_bad_settings_exit_with_one_line(served, tmp_path):
+    (tmp_path / "settings.json").write_text(json.dumps({"http_port": "eighty"}))
+    one_clear_error(served(str(tmp_path)), "http_port")
+    (tmp_path / "settings.json").write_text(json.dumps({"no_such_setting": 1}))
+    one_clear_error(served(str(tmp_path)), "no_such_setting")
+    (tmp_path / "settings.json").write_text("{not json")
+    one_clear_error(served(str(tmp_path)), "settings.json")
+
+
+def test_bad_flag_and_env(served, tmp_path):
+    one_clear_error(served(str(tmp_path), env={"MODELPORT_WORKERS": "zero"}), "workers")
+    one_clear_error(served(str(tmp_path / "nope")), "does not exist")
+
+
+def test_unimportable_model_exits_with_one_line(served, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model-settings.json").write_text(json.dumps({"name": "m", "implementation": "nowhere.Model"}))
+    one_clear_error(served(str(tmp_path), *LOOPBACK), "nowhere")
+
+
+def test_settings_precedence_end_to_end(served, tmp_path):
+    """settings.json < MODELPORT_* < flags, observed on the running server."""
+    (tmp_path / "settings.json").write_text(json.dumps({"server_name": "from-file", "max_request_size": 100, "enable_docs": False}))
+    s = served(str(tmp_path), *LOOPBACK, "--max-request-size", "5000",
+               env={"MODELPORT_SERVER_NAME": "from-env", "MODELPORT_MAX_REQUEST_SIZE": "200"})
+    url = s.http_url()
+    wait_ready(url)
+    assert httpx.get(url + "/v2").json()["name"] == "from-env"  # env beats file
+    assert httpx.get(url + "/docs").status_code == 404  # file beats default
+    r = httpx.post(url + "/v2/models/x/infer", content=b" " * 1000)
+    assert r.status_code == 400 and "JSON" in r.json()["error"]  # flag (5000) beats env (200): body read, then parsed
+    r = httpx.post(url + "/v2/models/x/infer", content=b" " * 6000)
+    assert r.status_code == 413
+    assert s.stop() == 0
+
+
+def test_json_logs(served, tmp_path):
+    s = served(str(tmp_path), *LOOPBACK, "--log-format", "json")
+    s.http_url()
+    assert s.stop() == 0
+    records = [json.loads(line) for line in s.lines if line.startswith("{")]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any("Listening" in r["message"] for r in records)
