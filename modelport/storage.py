@@ -58,7 +58,7 @@ try:  # POSIX only; elsewhere downloads are serialised within a process only.
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["fetch", "afetch", "cache_key", "default_cache_dir"]
+__all__ = ["afetch", "cache_key", "default_cache_dir", "fetch"]
 
 CACHE_ENV = "MODELPORT_MODEL_CACHE"
 
@@ -135,7 +135,7 @@ def fetch(
     scheme = _scheme(uri)
     if scheme is None:
         local = _local_path(uri)
-        if not _is_archive(local.name):
+        if not (_is_archive(local.name) and local.is_file()):
             return local
         # An archive is not a model: unpack it into the cache. Its size and mtime join the key so
         # that a replaced archive is unpacked again.
@@ -146,9 +146,7 @@ def fetch(
     if scheme not in _REMOTE:
         raise StorageError(f"Unsupported URI scheme {scheme!r} in {uri!r}; supported: {_SUPPORTED}")
     key = cache_key(uri, version)
-    return _cached(
-        uri, version, key, cache_dir, lambda tmp: _download(uri, scheme, storage_options, tmp)
-    )
+    return _cached(uri, version, key, cache_dir, lambda tmp: _download(uri, scheme, storage_options, tmp))
 
 
 async def afetch(
@@ -159,9 +157,7 @@ async def afetch(
     storage_options: dict[str, Any] | None = None,
 ) -> pathlib.Path:
     """:func:`fetch` in a worker thread, so the event loop never blocks on a download."""
-    return await asyncio.to_thread(
-        fetch, uri, version=version, cache_dir=cache_dir, storage_options=storage_options
-    )
+    return await asyncio.to_thread(fetch, uri, version=version, cache_dir=cache_dir, storage_options=storage_options)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,8 +178,7 @@ def _local_path(uri: str) -> pathlib.Path:
         parsed = urllib.parse.urlsplit(uri)
         if parsed.netloc not in ("", "localhost"):
             raise StorageError(
-                f"Cannot fetch {uri!r}: file:// URIs must name a local path "
-                f"(file:///path), not host {parsed.netloc!r}"
+                f"Cannot fetch {uri!r}: file:// URIs must name a local path (file:///path), not host {parsed.netloc!r}"
             )
         path = pathlib.Path(urllib.request.url2pathname(parsed.path))
     else:
@@ -229,20 +224,20 @@ def _cached(uri, version, key, cache_dir, produce) -> pathlib.Path:
             shutil.rmtree(stale, ignore_errors=True)
         if entry.exists():  # not an entry we wrote (no entry.json): replace it
             shutil.rmtree(entry, ignore_errors=True)
-        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
+        tmp: pathlib.Path | None = None
         try:
-            try:
-                rel = produce(tmp)
-            except StorageError:
-                raise
-            except Exception as exc:  # the one boundary where third-party errors are translated
-                raise StorageError(_explain(uri, exc)) from exc
+            tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
+            rel = produce(tmp)
             meta = {"uri": uri, "version": version, "path": rel}
             (tmp / _ENTRY_FILE).write_text(json.dumps(meta, indent=1) + "\n")
-            os.rename(tmp, entry)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            os.rename(tmp, entry)  # the commit point: the entry appears whole or not at all
+        except StorageError:
             raise
+        except Exception as exc:  # the one boundary where third-party errors are translated
+            raise StorageError(_explain(uri, exc)) from exc
+        finally:
+            if tmp is not None and tmp.exists():  # failed or interrupted: leave nothing behind
+                shutil.rmtree(tmp, ignore_errors=True)
     found = _lookup(entry)
     if found is None:  # pragma: no cover - only if someone deletes the entry under our feet
         raise StorageError(f"Cache entry {str(entry)!r} for {uri!r} vanished after download")
@@ -288,20 +283,22 @@ def _file_lock(path: pathlib.Path, uri: str) -> Iterator[None]:
 # downloading and unpacking (errors from here are translated by _cached)
 
 
-def _download(
-    uri: str, scheme: str, storage_options: dict[str, Any] | None, tmp: pathlib.Path
-) -> str:
+def _download(uri: str, scheme: str, storage_options: dict[str, Any] | None, tmp: pathlib.Path) -> str:
     """Copy ``uri`` under ``tmp``; return the path to hand back, relative to ``tmp``."""
     protocol, extra, modules = _REMOTE[scheme]
     for module in modules:
         import_optional(module, extra)
     import fsspec
 
-    options = dict(storage_options or {})
+    cls = fsspec.get_filesystem_class(protocol)
+    # Options the URL implies (e.g. the Azure account in abfs://container@account...), then the
+    # caller's. A fresh instance each time: fsspec's instance cache would keep credentials read
+    # from the environment on first use.
+    options = {**cls._get_kwargs_from_urls(uri), **(storage_options or {})}
     if protocol == "s3":
         _default_s3_endpoint(options)
-    fs = fsspec.filesystem(protocol, skip_instance_cache=True, **options)
-    path = uri if protocol in ("http", "https") else fs._strip_protocol(uri)
+    fs = cls(skip_instance_cache=True, **options)
+    path = uri if protocol in ("http", "https") else cls._strip_protocol(uri)
     model = tmp / _MODEL_DIR
     model.mkdir()
 
@@ -405,10 +402,10 @@ def _unpack(archive: pathlib.Path, dest: pathlib.Path) -> str:
 
 def _explain(uri: str, exc: BaseException) -> str:
     """A message a user can act on for ``exc``, raised while fetching ``uri``."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
+    names = {klass.__name__ for klass in type(exc).__mro__}
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     scheme = _scheme(uri) or "file"
-    status = getattr(exc, "status", None)
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)  # aiohttp / azure
     if isinstance(exc, ImportError):
         return f"Cannot fetch {uri!r}: {exc}"
     if isinstance(exc, FileNotFoundError) or status == 404:
@@ -418,19 +415,18 @@ def _explain(uri: str, exc: BaseException) -> str:
             f"No credentials to fetch {uri!r}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
             "(or AWS_PROFILE), or pass storage_options={'anon': True} for a public bucket"
         )
-    if isinstance(exc, PermissionError) or status in (401, 403):
-        hint = {
-            "s3": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE and the "
-            "bucket policy",
-            "gs": "check GOOGLE_APPLICATION_CREDENTIALS and the bucket's IAM",
-            "gcs": "check GOOGLE_APPLICATION_CREDENTIALS and the bucket's IAM",
-        }.get(scheme, "check the credentials in storage_options or the environment")
+    auth_names = {"ClientAuthenticationError", "RefreshError", "DefaultCredentialsError"}
+    if isinstance(exc, PermissionError) or status in (401, 403) or names & auth_names:
+        hint = _CREDENTIALS_HINT.get(scheme, "check the credentials in storage_options")
         return f"Access denied fetching {uri!r}: {hint} ({detail})"
-    if (
-        isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror))
-        or names & {"EndpointConnectionError", "ClientConnectorError", "ConnectTimeoutError",
-                    "ServerDisconnectedError", "ClientConnectionError"}
-    ):
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)) or names & {
+        "EndpointConnectionError",
+        "ClientConnectorError",
+        "ConnectTimeoutError",
+        "ServerDisconnectedError",
+        "ClientConnectionError",
+        "ServiceRequestError",
+    }:
         endpoint = " (and the endpoint: AWS_ENDPOINT_URL / S3_ENDPOINT)" if scheme == "s3" else ""
         return f"Cannot reach the host for {uri!r}: check the URL{endpoint} and the network ({detail})"
     if isinstance(status, int):
@@ -439,4 +435,22 @@ def _explain(uri: str, exc: BaseException) -> str:
         return f"Cannot unpack the archive at {uri!r}: it is corrupt or truncated ({detail})"
     if "ClientPayloadError" in names:
         return f"Download of {uri!r} was cut off before it completed ({detail})"
-    return f"Cannot fetch {uri!r}: {detail}"
+    hint = _CREDENTIALS_HINT.get(scheme) if scheme in ("az", "abfs", "abfss") else None
+    return f"Cannot fetch {uri!r}: {detail}" + (f" ({hint})" if hint else "")
+
+
+_AZURE_HINT = (
+    "set AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_TOKEN or "
+    "AZURE_STORAGE_CONNECTION_STRING (or pass them in storage_options), or name the account in "
+    "the URI: abfs://container@account.dfs.core.windows.net/path"
+)
+_GCS_HINT = "check GOOGLE_APPLICATION_CREDENTIALS (or storage_options={'token': ...})"
+_CREDENTIALS_HINT = {
+    "s3": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE (or storage_options "
+    "key/secret) and the bucket policy",
+    "gs": _GCS_HINT,
+    "gcs": _GCS_HINT,
+    "az": _AZURE_HINT,
+    "abfs": _AZURE_HINT,
+    "abfss": _AZURE_HINT,
+}
