@@ -1,0 +1,116 @@
+"""The gRPC error table: one map from error code to gRPC status, and the one interceptor that
+turns any exception a handler raises into that status. Unexpected exceptions answer INTERNAL with
+"TypeName: message"; their traceback is logged here and never sent."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any, Awaitable, Callable
+
+import grpc
+import grpc.aio
+
+from ...errors import ErrorCode, InferenceError, ModelportError
+
+logger = logging.getLogger("modelport")
+
+GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.INVALID_INPUT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.NOT_READY: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+    ErrorCode.PAYLOAD_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+# A model may pick an HTTP status for its InferenceError (REST honours it); this is the standard
+# HTTP -> gRPC correspondence so the gRPC door honours the same choice.
+_FROM_HTTP: dict[int, grpc.StatusCode] = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ALREADY_EXISTS,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    501: grpc.StatusCode.UNIMPLEMENTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+def status_for(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
+    """The status and message a client gets for ``exc``; logs what deserves a traceback."""
+    if isinstance(exc, ModelportError):
+        code = GRPC_STATUS[exc.code]
+        if isinstance(exc, InferenceError) and exc.status:
+            code = _FROM_HTTP.get(exc.status, grpc.StatusCode.INTERNAL if exc.status >= 500 else grpc.StatusCode.INVALID_ARGUMENT)
+        if code is grpc.StatusCode.INTERNAL:
+            logger.error("%s failed: %s", method, exc, exc_info=exc)
+        return code, exc.reason
+    logger.error("%s failed", method, exc_info=exc)
+    return grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler (ours and the health service's) so that no exception escapes unmapped."""
+
+    def __init__(self) -> None:
+        # Handlers are fixed per method, so each is wrapped once, not once per call.
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = self._guarded.get(details.method)
+        if handler is None:
+            handler = await continuation(details)
+            if handler is None:  # unknown method: gRPC answers UNIMPLEMENTED
+                return None
+            handler = _guard(handler, details.method)
+            self._guarded[details.method] = handler
+        return handler
+
+
+def _guard(handler: Any, method: str) -> Any:
+    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+        fn = getattr(handler, kind)
+        if fn is not None:
+            return handler._replace(**{kind: _guarded(fn, method)})
+    return handler
+
+
+def _guarded(fn: Callable, method: str) -> Callable:
+    if inspect.isasyncgenfunction(fn):
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext):
+            try:
+                async for item in fn(request, context):
+                    yield item
+            except grpc.aio.AbortError:  # the handler chose its status already
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a status
+                await context.abort(*status_for(exc, method))
+
+        return stream
+    if inspect.iscoroutinefunction(fn):
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext):
+            try:
+                return await fn(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                await context.abort(*status_for(exc, method))
+
+        return unary
+    return fn  # sync handlers run in gRPC's executor; none are registered
+
+
+__all__ = ["ErrorInterceptor", "GRPC_STATUS", "status_for"]

@@ -1,0 +1,59 @@
+"""Builds, binds and starts the gRPC server on the running asyncio loop (grpc.aio)."""
+
+from __future__ import annotations
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from ...dataplane import DataPlane
+from ...wire.grpc.grpc_predict_v2_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
+from .errors import ErrorInterceptor
+from .servicer import InferenceServicer
+
+SERVICE_NAME = "inference.GRPCInferenceService"
+
+
+class GrpcServer:
+    """What the composition root holds: the bound port and a graceful stop."""
+
+    def __init__(self, server: grpc.aio.Server, port: int, health_servicer: health.aio.HealthServicer):
+        self.server = server
+        self.port = port
+        self._health = health_servicer
+
+    async def stop(self, grace: float) -> None:
+        """Refuse new RPCs, give in-flight ones ``grace`` seconds to finish, then cancel them."""
+        # Health checkers see NOT_SERVING first; readiness is the data plane's draining flag.
+        await self._health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+async def start_grpc_server(dataplane: DataPlane, host: str, port: int, max_message_size: int) -> GrpcServer:
+    options = [
+        ("grpc.max_send_message_length", max_message_size),
+        ("grpc.max_receive_message_length", max_message_size),
+        # Without this, Linux lets a second server bind a port already in use and the clash goes unseen.
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=options)
+    add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        bound, reason = 0, str(exc)
+    else:
+        reason = "address in use or unavailable"
+    if not bound:
+        from ...server import StartupError  # lazy: the server module composes this one
+
+        raise StartupError(f"Cannot listen for gRPC on {host}:{port}: {reason}")
+    await server.start()
+    return GrpcServer(server, bound, health_servicer)
+
+
+__all__ = ["GrpcServer", "start_grpc_server"]

@@ -1,0 +1,109 @@
+"""The gRPC door: decode → data plane → encode, nothing else.
+
+Errors are not handled here: they propagate to the interceptor in :mod:`.errors`, except in
+ModelStreamInfer, where a failed request answers ``error_message`` and the stream goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+import grpc.aio
+
+from ...dataplane import DataPlane
+from ...wire.grpc import convert
+from ...wire.grpc import grpc_predict_v2_pb2 as pb
+from ...wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
+from .errors import status_for
+
+Context = grpc.aio.ServicerContext
+
+_LIVE = pb.ServerLiveResponse(live=True)
+_LOADED = pb.RepositoryModelLoadResponse()
+_UNLOADED = pb.RepositoryModelUnloadResponse()
+# Metadata keys that belong to the HTTP/2 and gRPC framing, never to a model.
+_RESERVED = ("content-type", "te", "user-agent")
+
+
+class InferenceServicer(GRPCInferenceServiceServicer):
+    def __init__(self, dataplane: DataPlane):
+        self.dataplane = dataplane
+
+    # -- health and metadata ----------------------------------------------------------------
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:
+        return _LIVE if self.dataplane.live() else pb.ServerLiveResponse(live=False)
+
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: Context) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self.dataplane.ready())
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:
+        return pb.ModelReadyResponse(ready=self.dataplane.model_ready(request.name, request.version or None))
+
+    async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Context) -> pb.ServerMetadataResponse:
+        return convert.server_metadata_to_proto(self.dataplane.server_metadata())
+
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Context) -> pb.ModelMetadataResponse:
+        return convert.model_metadata_to_proto(self.dataplane.model_metadata(request.name, request.version or None))
+
+    # -- inference ---------------------------------------------------------------------------
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        infer_request = convert.request_from_proto(request)
+        response, response_headers = await self.dataplane.infer(infer_request, _headers(context))
+        if response_headers:
+            context.set_trailing_metadata(_metadata(response_headers))
+        return convert.response_to_proto(response, convert.uses_raw(request))
+
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Context
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        headers = _headers(context)
+        async for request in request_iterator:
+            try:
+                response, _ = await self.dataplane.infer(convert.request_from_proto(request), headers)
+                answer = convert.response_to_proto(response, convert.uses_raw(request))
+            except Exception as exc:  # noqa: BLE001 - one bad request must not end the stream
+                _, message = status_for(exc, "ModelStreamInfer")
+                # Name the request so a client with several in flight can match the error.
+                failed = pb.ModelInferResponse(model_name=request.model_name, model_version=request.model_version, id=request.id)
+                yield pb.ModelStreamInferResponse(error_message=message, infer_response=failed)
+            else:
+                yield pb.ModelStreamInferResponse(infer_response=answer)
+
+    # -- repository extension ----------------------------------------------------------------
+    async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Context) -> pb.RepositoryIndexResponse:
+        return convert.repository_index_to_proto(self.dataplane.repository_index(ready_only=request.ready))
+
+    async def RepositoryModelLoad(self, request: pb.RepositoryModelLoadRequest, context: Context) -> pb.RepositoryModelLoadResponse:
+        # Parameters (Triton's config override, files) are not supported and, as over REST, ignored.
+        await self.dataplane.load(request.model_name)
+        return _LOADED
+
+    async def RepositoryModelUnload(self, request: pb.RepositoryModelUnloadRequest, context: Context) -> pb.RepositoryModelUnloadResponse:
+        await self.dataplane.unload(request.model_name)
+        return _UNLOADED
+
+
+def _headers(context: Context) -> dict[str, str]:
+    """Request metadata as the headers dict the data plane and models see (lower-case keys)."""
+    return {
+        key.lower(): value if isinstance(value, str) else value.decode("latin-1")
+        for key, value in context.invocation_metadata() or ()
+    }
+
+
+def _metadata(headers: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A model's response headers as gRPC trailing metadata."""
+    out = []
+    for key, value in headers.items():
+        key = str(key).lower()
+        if key.startswith((":", "grpc-")) or key in _RESERVED:
+            continue
+        if key.endswith("-bin"):
+            value = value if isinstance(value, bytes) else str(value).encode()
+        else:
+            value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        out.append((key, value))
+    return tuple(out)
+
+
+__all__ = ["InferenceServicer"]
