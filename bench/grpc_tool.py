@@ -76,7 +76,11 @@ def main() -> int:
     try:
         print(json.dumps(asyncio.run(check(args.target, frame))))
     except Exception as exc:  # grpc.aio.AioRpcError and connection failures alike
-        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        if hasattr(exc, "code") and hasattr(exc, "details"):
+            message = f"gRPC {exc.code().name}: {exc.details()}"
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        print(json.dumps({"error": message}))
         return 1
     return 0
 

@@ -44,9 +44,17 @@ def modelport_spec() -> list[str] | None:
 
 
 def _pip(name: str, args: list[str], log) -> None:
+    """pip install into venv `name`; its chatter goes to bench/.work/setup.log, shown only on failure."""
     cmd = [str(python(name)), "-m", "pip", "install", "-q", *args]
     log(f"  $ {' '.join(cmd)}")
-    subprocess.run(cmd, check=True)
+    log_file = BENCH / ".work" / "setup.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    with open(log_file, "a") as fh:
+        fh.write(f"$ {' '.join(cmd)}\n{res.stdout}{res.stderr}\n")
+    if res.returncode != 0:
+        log(res.stdout[-2000:] + res.stderr[-2000:])
+        raise subprocess.CalledProcessError(res.returncode, cmd)
 
 
 def ensure(name: str, log=print, refresh_checkout: bool = True) -> bool:

@@ -22,6 +22,11 @@ def _fmt(value, digits=1):
     return f"{value:,}"
 
 
+def _cell_text(text: str, limit: int = 100) -> str:
+    """Make free text safe inside one markdown table cell."""
+    return " ".join(text.split()).replace("|", "/")[:limit]
+
+
 def _ratio(a, b):
     return a / b if a and b else None
 
@@ -75,7 +80,7 @@ def infer_table(agg: dict, server_order: list[str]) -> str:
             if cell is None:
                 continue
             if cell["rps"] is None:
-                lines.append(f"| {case_label(key)} | {server} | failed: {'; '.join(cell['failed'])[:80]} "
+                lines.append(f"| {case_label(key)} | {server} | failed: {_cell_text('; '.join(cell['failed']))} "
                              "| | | | | | | | |")
                 continue
             rps_ratio = _ratio(mp["rps"], cell["rps"]) if mp and mp["rps"] else None
@@ -139,7 +144,7 @@ def health_table(runs: list[dict], server_order: list[str]) -> str:
         items = [r for r in grouped.get(server, []) if "error" not in r]
         if not items:
             if grouped.get(server):
-                lines.append(f"| {server} | failed: {grouped[server][0]['error'][:80]} | | | | | | | | | |")
+                lines.append(f"| {server} | failed: {_cell_text(grouped[server][0]['error'])} | | | | | | | | | |")
             continue
         m = lambda k: _median([r[k] for r in items])  # noqa: E731
         cpu = m("cpu_us_per_req")

@@ -127,7 +127,7 @@ def _mlserver(parallel_workers: int | None, quiet: bool = False) -> Callable[[Ct
 # -- modelport ---------------------------------------------------------------------------------------
 # The command line; {repo} {http} {grpc} are filled in. Override with $BENCH_MODELPORT_CMD while the
 # CLI is still settling, e.g. BENCH_MODELPORT_CMD='{venv}/bin/modelport serve {repo} --http-port {http}'.
-MODELPORT_CMD = "{venv}/bin/modelport serve {repo} --http-port {http} --grpc-port {grpc}"
+MODELPORT_CMD = "{venv}/bin/modelport serve {repo} --host 127.0.0.1 --http-port {http} --grpc-port {grpc}"
 
 
 def _modelport(ctx: Ctx) -> list[str]:
