@@ -6,11 +6,12 @@ outputs, echoing the request id, turning whatever ``predict`` returned into the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from ._version import __version__
-from .errors import InvalidInput, ModelportError, ServerNotReady
+from .errors import DeadlineExceeded, InvalidInput, ModelportError, Overloaded, ServerNotReady
 from .metrics import Metrics
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
@@ -20,10 +21,20 @@ EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics"]
 
 
 class DataPlane:
-    def __init__(self, repository: ModelRepository, metrics: Metrics | None = None, server_name: str = "modelport"):
+    def __init__(
+        self,
+        repository: ModelRepository,
+        metrics: Metrics | None = None,
+        server_name: str = "modelport",
+        request_timeout: float = 0.0,
+        max_queue_size: int = 0,
+    ):
         self.repository = repository
         self.metrics = metrics
         self.server_name = server_name
+        # Server-wide defaults: a deadline for every request, and a cap on requests per model.
+        self.request_timeout = request_timeout
+        self.max_queue_size = max_queue_size
         # Set when the server starts draining: readiness goes false and new inference is refused.
         self.draining = False
         self._request_metrics: dict[tuple[str, str], tuple] = {}
@@ -62,7 +73,11 @@ class DataPlane:
             declared_outputs = {o["name"] for o in model.outputs} if model.outputs else None
             if request.request_outputs and declared_outputs is not None:
                 _check_requested(request, declared_outputs)
-            result, response_headers = await entry.runner.infer(request, headers)
+            timeout = self._deadline(headers, request.parameters)
+            if timeout is None:
+                result, response_headers = await entry.runner.infer(request, headers)
+            else:
+                result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
             response = _as_response(result, request, model.name)
             response.model_version = entry.version
             if request.id is not None:
@@ -80,10 +95,12 @@ class DataPlane:
         """A KServe V1 ``:predict`` or ``:explain``; the model sees the dict the client sent."""
         entry, started = self._enter(name, None, "v1")
         try:
-            if verb == "explain":
-                result, response_headers = await entry.runner.explain(payload, headers)
+            call = entry.runner.explain if verb == "explain" else entry.runner.infer
+            timeout = self._deadline(headers, None)
+            if timeout is None:
+                result, response_headers = await call(payload, headers)
             else:
-                result, response_headers = await entry.runner.infer(payload, headers)
+                result, response_headers = await _with_deadline(call(payload, headers), timeout)
             if isinstance(result, InferResponse):
                 result = {"predictions": [o.as_numpy().tolist() for o in result.outputs]}
             elif not isinstance(result, dict):
@@ -99,6 +116,9 @@ class DataPlane:
         if self.draining:
             raise ServerNotReady("Server is shutting down")
         entry = self.repository.resolve(name, version)
+        limit = entry.max_queue_size or self.max_queue_size
+        if limit and entry.in_flight >= limit:
+            raise Overloaded(f"Model {entry.name} has {entry.in_flight} requests waiting (max_queue_size {limit}); retry later")
         entry.enter()
         if self.metrics is not None:
             self._children(entry.name, protocol)[1].inc()
@@ -116,6 +136,17 @@ class DataPlane:
         if self.metrics is not None:
             code = exc.code.value if isinstance(exc, ModelportError) else "internal"
             self.metrics.failures.labels(entry.name, protocol, code).inc()
+
+    def _deadline(self, headers: dict | None, parameters: dict | None) -> float | None:
+        """Seconds this request may take: the server default, lowered by the request's own ask."""
+        candidates = [self.request_timeout] if self.request_timeout > 0 else []
+        if headers:
+            raw = headers.get("x-request-timeout")
+            if raw is not None:
+                candidates.append(_positive(raw, "x-request-timeout header (seconds)"))
+        if parameters and "timeout" in parameters:
+            candidates.append(_positive(parameters["timeout"], "\"timeout\" parameter (microseconds)") / 1e6)
+        return min(candidates) if candidates else None
 
     def _children(self, model: str, protocol: str) -> tuple:
         key = (model, protocol)
@@ -139,6 +170,24 @@ class DataPlane:
 
     async def unload(self, name: str) -> None:
         await self.repository.unload(name)
+
+
+def _positive(raw: Any, what: str) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if isinstance(raw, bool) or not value > 0:
+        raise InvalidInput(f"The {what} must be a positive number, got {raw!r}")
+    return value
+
+
+async def _with_deadline(call: Any, timeout: float) -> Any:
+    try:
+        async with asyncio.timeout(timeout):
+            return await call
+    except TimeoutError:
+        raise DeadlineExceeded(f"The request did not finish within its deadline of {timeout:g} s") from None
 
 
 def _check_inputs(request: InferRequest, declared: list[dict]) -> None:

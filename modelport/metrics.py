@@ -47,5 +47,16 @@ class Metrics:
 
         return observe
 
+    def batch_observer(self, model: str) -> Callable[[int, list], None]:
+        """``observe(batch_size, waits)`` for one model's batcher: once per batch, a wait per request."""
+        size, queued = self.batch_size.labels(model), self.queue_time.labels(model)
+
+        def observe(batch_size: int, waits: list) -> None:
+            size.observe(batch_size)
+            for seconds in waits:
+                queued.observe(seconds)
+
+        return observe
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from .errors import InvalidInput, ModelNotFound, ModelNotReady
 from .model import Model
 from .runner import ModelRunner
-from .settings import ModelSettings, SettingsError, find_model_settings, load_model_settings
+from .settings import ModelSettings, SettingsError, find_model_settings, load_model_settings, model_option
 
 logger = logging.getLogger("modelport")
 
@@ -44,6 +44,7 @@ class ModelEntry:
     state: ModelState = ModelState.LOADING
     reason: str = ""
     in_flight: int = 0
+    max_queue_size: int = 0
     _idle: asyncio.Event | None = field(default=None, repr=False)
 
     def enter(self) -> None:
@@ -91,6 +92,7 @@ class ModelRepository:
         """Register a model built in code (not yet loaded, or loaded already)."""
         version = getattr(model, "version", None)
         entry = ModelEntry(name=model.name, version=version, model=model, settings=settings)
+        entry.max_queue_size = model_option(model, settings, "max_queue_size", 0)
         entry.runner = self._runner_factory(model, settings)
         entry.state = ModelState.READY if model.ready else ModelState.LOADING
         self._entries.setdefault(model.name, {})[version] = entry

@@ -52,7 +52,15 @@ def _overridden(model: Any, name: str) -> bool:
 class ModelRunner:
     """Runs a model's request hooks; the data plane calls :meth:`infer` and :meth:`explain`."""
 
-    def __init__(self, model: Model, executor: Executor | None = None, observe: Callable[[str, float], None] | None = None):
+    def __init__(
+        self,
+        model: Model,
+        executor: Executor | None = None,
+        observe: Callable[[str, float], None] | None = None,
+        max_batch_size: int = 0,
+        max_batch_time: float = 0.0,
+        observe_batch: Callable[[int, list], None] | None = None,
+    ):
         self.model = model
         self.executor = executor
         # observe(stage, seconds) records a stage latency; a no-op when metrics are off.
@@ -61,6 +69,11 @@ class ModelRunner:
         self._chain = [_Hook(s, getattr(model, s)) for s in STAGES if s in stages]
         self._all_sync = not any(h.is_async for h in self._chain)
         self._explain = _Hook("explain", model.explain)
+        self.batcher = None
+        if max_batch_size > 1:
+            from .batching import AdaptiveBatcher
+
+            self.batcher = AdaptiveBatcher(self._infer_direct, model.name, max_batch_size, max_batch_time, observe_batch)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def load(self) -> bool:
@@ -71,6 +84,8 @@ class ModelRunner:
         return bool(self.model.ready)
 
     async def stop(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.close()
         await self._call_plain(self.model.stop)
         unload = getattr(self.model, "unload", None)  # MLServer's name for the same hook
         if callable(unload):
@@ -87,6 +102,11 @@ class ModelRunner:
     # -- requests ------------------------------------------------------------------------------
     async def infer(self, payload: Any, headers: dict | None = None) -> tuple[Any, dict]:
         """preprocess → predict → postprocess; returns the result and the response headers the hooks set."""
+        if self.batcher is not None:
+            return await self.batcher.infer(payload, headers)
+        return await self._infer_direct(payload, headers)
+
+    async def _infer_direct(self, payload: Any, headers: dict | None = None) -> tuple[Any, dict]:
         response_headers: dict[str, str] = {}
         if self._all_sync:
             loop = asyncio.get_running_loop()

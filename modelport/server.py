@@ -24,7 +24,7 @@ from .metrics import Metrics
 from .model import Model
 from .repository import ModelRepository
 from .runner import ModelRunner
-from .settings import ModelSettings, ServerSettings
+from .settings import ModelSettings, ServerSettings, model_option
 from .transports.rest import RestApp
 
 logger = logging.getLogger("modelport")
@@ -85,7 +85,7 @@ class ModelServer:
         self.repository._runner_factory = self._make_runner
         if registered_models is not None and s.model_repository and not registered_models.models_dir:
             registered_models.models_dir = s.model_repository
-        self.dataplane = DataPlane(self.repository, self.metrics, s.server_name)
+        self.dataplane = DataPlane(self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size)
         self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
         self.http_port: int | None = None
         self.grpc_port: int | None = None
@@ -95,8 +95,19 @@ class ModelServer:
         self._stopping: asyncio.Task | None = None
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
-        observe = self.metrics.stage_observer(model.name) if self.metrics is not None else None
-        return ModelRunner(model, self.executor, observe)
+        s = self.settings
+        observe = observe_batch = None
+        if self.metrics is not None:
+            observe = self.metrics.stage_observer(model.name)
+            observe_batch = self.metrics.batch_observer(model.name)
+        return ModelRunner(
+            model,
+            self.executor,
+            observe,
+            max_batch_size=model_option(model, settings, "max_batch_size", s.max_batch_size),
+            max_batch_time=model_option(model, settings, "max_batch_time", s.max_batch_time),
+            observe_batch=observe_batch,
+        )
 
     def register_model(self, model: Model) -> None:
         if not model.name:

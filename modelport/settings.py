@@ -37,6 +37,13 @@ class ServerSettings:
     inference_threads: int = 4
     # Seconds in-flight requests get to finish after SIGTERM before they are cancelled.
     grace_period: float = 30.0
+    # Default deadline of an inference request in seconds (0: none); a request may ask for less
+    # with the x-request-timeout header (seconds) or the V2 "timeout" parameter (microseconds).
+    request_timeout: float = 0.0
+    # Defaults for models whose settings leave these at 0 (see ModelSettings).
+    max_batch_size: int = 0
+    max_batch_time: float = 0.0
+    max_queue_size: int = 0
     log_level: str = "info"
     log_format: str = "text"  # "text" or "json"
     access_log: bool = False
@@ -155,6 +162,9 @@ def _validate_server(s: ServerSettings) -> None:
     for name in ("workers", "inference_threads", "max_request_size", "grpc_max_message_size"):
         if getattr(s, name) < 1:
             raise SettingsError(f"Setting {name}: must be at least 1")
+    for name in ("grace_period", "request_timeout", "max_batch_size", "max_batch_time", "max_queue_size"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"Setting {name}: must not be negative")
     if s.log_format not in ("text", "json"):
         raise SettingsError(f"Setting log_format: {s.log_format!r} is not 'text' or 'json'")
     if s.predictor_protocol not in ("v1", "v2", "grpc-v2"):
@@ -200,6 +210,9 @@ def model_settings_from_dict(data: Mapping[str, Any], folder: str | None = None,
     settings.max_batch_time = _coerce(f"{name}.max_batch_time", settings.max_batch_time, float)
     settings.max_queue_size = _coerce(f"{name}.max_queue_size", settings.max_queue_size, int)
     settings.parallel_workers = _coerce(f"{name}.parallel_workers", settings.parallel_workers, int)
+    for key in ("max_batch_size", "max_batch_time", "max_queue_size", "parallel_workers"):
+        if getattr(settings, key) < 0:
+            raise SettingsError(f"Model {name}: {key} must not be negative")
     return settings
 
 
@@ -214,3 +227,10 @@ def find_model_settings(folder: str | os.PathLike) -> list[Path]:
     if not root.is_dir():
         raise SettingsError(f"Model folder {root} does not exist or is not a folder")
     return sorted(root.rglob("model-settings.json"))
+
+
+def model_option(model: Any, settings: ModelSettings | None, key: str, default: Any = 0) -> Any:
+    """A per-model option: from its settings, else an attribute of a model built in code, else ``default``."""
+    s = settings or getattr(model, "settings", None)
+    value = getattr(s, key, None) if s is not None else getattr(model, key, None)
+    return value if value else default
