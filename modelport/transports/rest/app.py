@@ -63,8 +63,8 @@ class RestApp:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a response
             status, body, headers = error_response(exc, scope)
             content_type = JSON
-        headers.append((b"content-type", content_type))
-        headers.append((b"content-length", str(len(body)).encode()))
+        # A new list: canned responses (_ALIVE, _EMPTY_OK) share theirs across requests.
+        headers = headers + [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
