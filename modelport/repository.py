@@ -154,7 +154,14 @@ class ModelRepository:
     # -- loading and unloading ----------------------------------------------------------------
     async def load_model(self, model: Model, settings: ModelSettings | None = None) -> ModelEntry:
         """Register a model and run its load hook; a failure marks it FAILED and is logged, not raised."""
-        entry = self.update(model, settings)
+        try:
+            entry = self.update(model, settings)
+        except Exception as exc:  # noqa: BLE001 - e.g. a process pool for a model that cannot be pickled
+            logger.error("Model %s cannot be served: %s", model.name, exc)
+            entry = ModelEntry(model.name, getattr(model, "version", None), model=model, settings=settings,
+                               state=ModelState.FAILED, reason=str(exc))
+            self._entries.setdefault(model.name, {})[entry.version] = entry
+            return entry
         if model.ready:
             entry.state = ModelState.READY
             return entry

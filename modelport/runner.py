@@ -44,6 +44,20 @@ class _Hook:
         return self.fn(value, **kwargs)
 
 
+_worker_loop: asyncio.AbstractEventLoop | None = None
+
+
+def call_sync(fn: Callable[[], Any]) -> Any:
+    """Call a hook where no event loop runs (a worker process); an async hook gets a private loop."""
+    global _worker_loop
+    result = fn()
+    if inspect.isawaitable(result):
+        if _worker_loop is None:
+            _worker_loop = asyncio.new_event_loop()
+        result = _worker_loop.run_until_complete(result)
+    return result
+
+
 def _overridden(model: Any, name: str) -> bool:
     method = getattr(type(model), name, None)
     return method is not None and method is not getattr(Model, name, None)
@@ -60,6 +74,8 @@ class ModelRunner:
         max_batch_size: int = 0,
         max_batch_time: float = 0.0,
         observe_batch: Callable[[int, list], None] | None = None,
+        pool: Any = None,
+        pool_stages: tuple[str, ...] = ("predict",),
     ):
         self.model = model
         self.executor = executor
@@ -69,6 +85,14 @@ class ModelRunner:
         self._chain = [_Hook(s, getattr(model, s)) for s in STAGES if s in stages]
         self._all_sync = not any(h.is_async for h in self._chain)
         self._explain = _Hook("explain", model.explain)
+        # With a process pool, the chain splits into hooks before the pool, the pooled ones, and after.
+        self.pool = pool
+        if pool is not None:
+            names = [h.stage for h in self._chain]
+            pooled = [i for i, n in enumerate(names) if n in pool_stages]
+            self._before = self._chain[: pooled[0]]
+            self._pooled = tuple(names[pooled[0] : pooled[-1] + 1])
+            self._after = self._chain[pooled[-1] + 1 :]
         self.batcher = None
         if max_batch_size > 1:
             from .batching import AdaptiveBatcher
@@ -77,6 +101,10 @@ class ModelRunner:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def load(self) -> bool:
+        if self.pool is not None:
+            await self.pool.start()  # each worker loads its own copy; raises why if one cannot
+            self.model.ready = True
+            return True
         result = await self._call_plain(self.model.load)
         # KServe models return a bool from load() or set self.ready; honour either.
         if result is True and not self.model.ready:
@@ -86,6 +114,12 @@ class ModelRunner:
     async def stop(self) -> None:
         if self.batcher is not None:
             await self.batcher.close()
+        predictor = getattr(self.model, "_predictor", None)  # a transformer's link to its predictor
+        if predictor is not None:
+            await predictor.close()
+        if self.pool is not None:
+            await self.pool.stop()
+            return
         await self._call_plain(self.model.stop)
         unload = getattr(self.model, "unload", None)  # MLServer's name for the same hook
         if callable(unload):
@@ -108,6 +142,8 @@ class ModelRunner:
 
     async def _infer_direct(self, payload: Any, headers: dict | None = None) -> tuple[Any, dict]:
         response_headers: dict[str, str] = {}
+        if self.pool is not None:
+            return await self._infer_pooled(payload, headers, response_headers), response_headers
         if self._all_sync:
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(self.executor, self._run_sync_chain, payload, headers, response_headers)
@@ -116,6 +152,17 @@ class ModelRunner:
             for hook in self._chain:
                 result = await self._run_hook(hook, result, headers, response_headers)
         return result, response_headers
+
+    async def _infer_pooled(self, value: Any, headers: dict | None, response_headers: dict) -> Any:
+        for hook in self._before:
+            value = await self._run_hook(hook, value, headers, response_headers)
+        start = time.perf_counter()
+        value, pooled_headers = await self.pool.run(self._pooled, value, headers)
+        response_headers.update(pooled_headers)
+        self._observe(self._pooled[-1], time.perf_counter() - start)
+        for hook in self._after:
+            value = await self._run_hook(hook, value, headers, response_headers)
+        return value
 
     async def explain(self, payload: Any, headers: dict | None = None) -> tuple[Any, dict]:
         response_headers: dict[str, str] = {}

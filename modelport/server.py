@@ -96,10 +96,20 @@ class ModelServer:
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
+        if s.predictor_host or model.predictor_config is not None:  # transformer mode
+            from .predictor import attach_predictor
+
+            attach_predictor(model, s)
         observe = observe_batch = None
         if self.metrics is not None:
             observe = self.metrics.stage_observer(model.name)
             observe_batch = self.metrics.batch_observer(model.name)
+        pool = None
+        workers = model_option(model, settings, "parallel_workers", 0)
+        if workers:
+            from .process_pool import InferencePool, pool_spec
+
+            pool = InferencePool(model.name, workers, pool_spec(model, settings or model.settings))
         return ModelRunner(
             model,
             self.executor,
@@ -107,6 +117,8 @@ class ModelServer:
             max_batch_size=model_option(model, settings, "max_batch_size", s.max_batch_size),
             max_batch_time=model_option(model, settings, "max_batch_time", s.max_batch_time),
             observe_batch=observe_batch,
+            pool=pool,
+            pool_stages=tuple(model_option(model, settings, "worker_stages", ["predict"])),
         )
 
     def register_model(self, model: Model) -> None:

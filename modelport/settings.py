@@ -82,6 +82,8 @@ class ModelSettings:
     max_queue_size: int = 0
     # Run inference in this many worker processes (0: in-process threads).
     parallel_workers: int = 0
+    # Which hooks run in those processes: "predict", and optionally "preprocess"/"postprocess".
+    worker_stages: list[str] = field(default_factory=lambda: ["predict"])
     # Where the settings file was found; relative URIs resolve against it.
     folder: str | None = None
 
@@ -100,9 +102,12 @@ class ModelSettings:
 
 def _coerce(name: str, value: Any, kind: Any) -> Any:
     """Convert a value from a file, variable or flag to a setting's type, or raise SettingsError."""
+    optional = "None" in str(kind)
     kind = {"bool": bool, "int": int, "float": float, "str": str}.get(str(kind).split(" |")[0], kind)
     if value is None:
-        return None
+        if optional:
+            return None
+        raise SettingsError(f"Setting {name}: needs a value, got null")
     try:
         if kind is bool:
             if isinstance(value, bool):
@@ -122,7 +127,7 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
                 raise ValueError(f"expected a number, got {value!r}")
             return float(value)
         return str(value)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: a list or object where a number belongs
         raise SettingsError(f"Setting {name}: {exc}") from None
 
 
@@ -210,6 +215,14 @@ def model_settings_from_dict(data: Mapping[str, Any], folder: str | None = None,
     settings.max_batch_time = _coerce(f"{name}.max_batch_time", settings.max_batch_time, float)
     settings.max_queue_size = _coerce(f"{name}.max_queue_size", settings.max_queue_size, int)
     settings.parallel_workers = _coerce(f"{name}.parallel_workers", settings.parallel_workers, int)
+    stages = settings.worker_stages
+    order = ["preprocess", "predict", "postprocess"]
+    if not isinstance(stages, list) or not stages or any(st not in order for st in stages):
+        raise SettingsError(f"Model {name}: worker_stages must be a non-empty list of {', '.join(order)}")
+    picked = sorted(order.index(st) for st in stages)
+    if picked != list(range(picked[0], picked[-1] + 1)):
+        raise SettingsError(f"Model {name}: worker_stages must be consecutive stages (e.g. preprocess and predict)")
+    settings.worker_stages = [order[i] for i in picked]
     for key in ("max_batch_size", "max_batch_time", "max_queue_size", "parallel_workers"):
         if getattr(settings, key) < 0:
             raise SettingsError(f"Model {name}: {key} must not be negative")

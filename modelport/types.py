@@ -8,6 +8,7 @@ whose elements are ``bytes``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Iterable
 
@@ -37,6 +38,8 @@ DATATYPES = tuple(_NP_DTYPES) + ("BF16",)
 _V2_DATATYPES = {dt: name for name, dt in _NP_DTYPES.items() if name != "BYTES"}
 # Which inferred numpy kinds a JSON list may have for each target kind ("b"ool, "i"nt, "u"int, "f"loat).
 _JSON_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "fiu", "O": "USO"}
+_BOOL_TYPES = frozenset((bool, np.bool_))
+_SEQ_TYPES = frozenset((list, tuple))
 
 
 def to_np_dtype(datatype: str) -> np.dtype:
@@ -44,13 +47,15 @@ def to_np_dtype(datatype: str) -> np.dtype:
         return _NP_DTYPES[datatype]
     except KeyError:
         raise InvalidInput(
-            f"Unsupported datatype {datatype!r}; expected one of {', '.join(DATATYPES)}"
+            f"Unsupported datatype {datatype!r}; expected one of {', '.join(_NP_DTYPES)}"
         ) from None
 
 
 def from_np_dtype(dtype: np.dtype) -> str:
     dtype = np.dtype(dtype)
     name = _V2_DATATYPES.get(dtype)
+    if name is None and dtype.byteorder not in "=|":
+        name = _V2_DATATYPES.get(dtype.newbyteorder("="))  # e.g. big-endian '>f4' is still FP32
     if name is not None:
         return name
     if dtype.kind in "USO":
@@ -59,22 +64,42 @@ def from_np_dtype(dtype: np.dtype) -> str:
 
 
 def _flatten(data: Any) -> list:
+    """Nested lists as one flat row-major list; raises ValueError when the nesting is ragged."""
     if not isinstance(data, (list, tuple)):
         return [data]
-    if not data or not isinstance(data[0], (list, tuple)):
+    if _SEQ_TYPES.isdisjoint(map(type, data)):
         return list(data)
     out: list = []
-    for item in data:
-        out.extend(_flatten(item))
+    _walk(data, out)
     return out
 
 
+def _walk(data: Any, out: list) -> tuple:
+    if not isinstance(data, (list, tuple)):
+        out.append(data)
+        return ()
+    shapes = {_walk(item, out) for item in data}
+    if len(shapes) > 1:
+        raise ValueError("ragged nested lists")
+    return (len(data), *shapes.pop()) if shapes else (0,)
+
+
+def _has_bools(data: Any, ndim: int) -> bool:
+    """Whether rectangular nested lists of depth ``ndim`` hold a bool (numpy quietly makes it 0 or 1)."""
+    if not isinstance(data, (list, tuple)):
+        return type(data) in _BOOL_TYPES
+    items: Any = data
+    for _ in range(ndim - 1):
+        items = itertools.chain.from_iterable(items)
+    return not _BOOL_TYPES.isdisjoint(map(type, items))
+
+
 def _to_bytes(value: Any) -> bytes:
-    if isinstance(value, bytes):
+    if type(value) is bytes:
         return value
     if isinstance(value, str):
         return value.encode()
-    if isinstance(value, (bytearray, memoryview, np.bytes_)):
+    if isinstance(value, (bytes, bytearray, memoryview)):  # incl. np.bytes_: elements are plain bytes
         return bytes(value)
     if isinstance(value, np.str_):
         return str(value).encode()
@@ -103,7 +128,11 @@ def check_shape(name: str, shape: Any) -> list[int]:
 
 def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarray:
     """Turn a JSON ``data`` field (flat or nested) into an array of ``shape``, or raise InvalidInput."""
-    dtype = to_np_dtype(datatype)
+    shape = check_shape(name, shape)
+    try:
+        dtype = to_np_dtype(datatype)
+    except InvalidInput as exc:
+        raise InvalidInput(f"Input {name!r}: {exc}") from None
     expected = _shape_size(shape)
     try:
         if dtype.kind == "O":
@@ -114,9 +143,13 @@ def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np
                 )
             return bytes_array(flat, shape)
         arr = np.asarray(data)
-        if dtype.kind == "u" and arr.dtype.kind in "fO" and all(type(v) is int for v in _flatten(data)):
-            # Integers beyond int64 make numpy infer float64 or object; read them as unsigned directly.
-            arr = np.asarray(data, dtype=dtype)
+        if dtype.kind in "iu" and arr.dtype.kind in "fO" and all(type(v) is int for v in _flatten(data)):
+            # Integers beyond int64 make numpy infer float64 or object; read them as the target type
+            # directly (numpy refuses any that do not fit).
+            try:
+                arr = np.asarray(data, dtype=dtype)
+            except OverflowError:
+                raise InvalidInput(f"Input {name!r}: values out of range for datatype {datatype}") from None
         if arr.dtype == np.object_:
             raise ValueError("ragged or mixed-type data")
         if arr.size != expected:
@@ -125,10 +158,19 @@ def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np
             )
         if arr.size and arr.dtype.kind not in _JSON_KINDS[dtype.kind]:
             raise InvalidInput(f"Input {name!r}: data of kind {arr.dtype} does not fit datatype {datatype}")
+        if arr.size and dtype.kind != "b" and arr.dtype.kind != "b" and _has_bools(data, arr.ndim):
+            raise InvalidInput(f"Input {name!r}: true/false values do not fit datatype {datatype}")
         if arr.size and dtype.kind in "iu" and arr.dtype != dtype:
             info = np.iinfo(dtype)
             if arr.min() < info.min or arr.max() > info.max:
                 raise InvalidInput(f"Input {name!r}: values out of range for datatype {datatype}")
+        if arr.size and dtype.kind == "f" and arr.dtype != dtype:
+            with np.errstate(over="ignore"):
+                out = arr.astype(dtype)
+            # A finite number that only becomes infinite in the narrower type does not fit it.
+            if not np.isfinite(out).all() and (np.isfinite(out) != np.isfinite(arr)).any():
+                raise InvalidInput(f"Input {name!r}: values out of range for datatype {datatype}")
+            return out.reshape(shape)
         return arr.astype(dtype, copy=False).reshape(shape)
     except InvalidInput:
         raise
@@ -139,7 +181,7 @@ def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np
 class _Tensor:
     """What InferInput and InferOutput share: a named, typed, shaped tensor with parameters."""
 
-    __slots__ = ("_name", "_shape", "_datatype", "_data", "_array", "_parameters")
+    __slots__ = ("_name", "_shape", "_datatype", "_data", "_array", "_parameters", "_binary")
 
     def __init__(self, name: str, shape: list[int], datatype: str, data: Any = None, parameters: Parameters | None = None):
         self._name = name
@@ -148,6 +190,9 @@ class _Tensor:
         self._parameters = parameters if parameters is not None else {}
         self._array: np.ndarray | None = None
         self._data: Any = None
+        # The sender's wish to send this tensor as binary data (set_data_from_numpy); a client
+        # honours it, a server answers as the request asked.
+        self._binary: bool | None = None
         if isinstance(data, np.ndarray):
             self._array = data
         else:
@@ -214,13 +259,12 @@ class _Tensor:
             )
         if datatype == "BYTES":
             array = bytes_array(array.ravel(), array.shape)
+        elif not array.dtype.isnative:  # e.g. big-endian: the codecs and orjson expect native order
+            array = array.astype(array.dtype.newbyteorder("="))
         self._array = array
         self._data = None
         self._shape = list(array.shape)
-        if not binary_data:
-            self._parameters.pop("binary_data", None)
-        else:
-            self._parameters["binary_data"] = True
+        self._binary = bool(binary_data)
 
     def _check(self) -> None:
         """Validate data against shape and datatype now rather than later."""

@@ -150,3 +150,50 @@ class DeclaredModel(SumModel):
         super().__init__(name)
         self.inputs = [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}]
         self.outputs = [{"name": "output-0", "datatype": "FP32", "shape": [-1]}]
+
+
+class PidModel(Model):
+    """Answers with its process id; burns `burn` seconds of CPU first; exits its process when asked to."""
+
+    def load(self):
+        self.ready = True
+        return True
+
+    def predict(self, payload, headers=None):
+        import os
+
+        x = np.asarray(get_predict_input(payload), dtype=np.float64)
+        if x.size and x.ravel()[0] < 0:
+            os._exit(3)  # a crash: the worker process dies mid-request
+        burn = float(payload.parameters.get("burn", 0)) if isinstance(payload, InferRequest) else 0.0
+        end = time.process_time() + burn
+        while time.process_time() < end:
+            pass
+        return get_predict_response(payload, np.array([os.getpid()] * len(x), dtype=np.int64), self.name)
+
+
+class PidStagesModel(Model):
+    """Reports the process each hook ran in, so tests can see which stages a worker pool took."""
+
+    def load(self):
+        self.ready = True
+        return True
+
+    def preprocess(self, payload, headers=None):
+        import os
+
+        payload.parameters["pre_pid"] = os.getpid()
+        return payload
+
+    def predict(self, payload, headers=None):
+        import os
+
+        out = InferOutput("pids", [2], "INT64")
+        out.set_data_from_numpy(np.array([payload.parameters["pre_pid"], os.getpid()], dtype=np.int64))
+        return InferResponse(payload.id, self.name, [out])
+
+    def postprocess(self, result, headers=None):
+        import os
+
+        result.parameters["post_pid"] = os.getpid()
+        return result

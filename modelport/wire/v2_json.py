@@ -157,8 +157,10 @@ def decode_request(body: bytes, model_name: str, model_version: str | None = Non
     return request_from_dict(doc, model_name, model_version, binary)
 
 
-def _wants_binary(tensor: InferOutput, default: bool) -> bool:
+def _wants_binary(tensor: InferOutput, default: bool, use_hint: bool) -> bool:
     flag = tensor.parameters.get("binary_data")
+    if flag is None and use_hint:
+        flag = tensor._binary
     return default if flag is None else bool(flag)
 
 
@@ -170,14 +172,14 @@ def _json_data(array: np.ndarray, datatype: str) -> Any:
     return np.ascontiguousarray(array).ravel()
 
 
-def _encode_tensors(tensors: list, default_binary: bool) -> tuple[list[dict], list]:
+def _encode_tensors(tensors: list, default_binary: bool, use_hint: bool) -> tuple[list[dict], list]:
     docs, chunks = [], []
     for t in tensors:
         doc: dict[str, Any] = {"name": t.name, "datatype": t.datatype}
         params = {k: v for k, v in t.parameters.items() if k not in ("binary_data", "binary_data_size")}
         array = t.as_numpy()
         doc["shape"] = list(array.shape)
-        if _wants_binary(t, default_binary):
+        if _wants_binary(t, default_binary, use_hint):
             raw = array_to_raw(array, t.datatype)
             params["binary_data_size"] = len(raw)
             chunks.append(raw)
@@ -217,7 +219,7 @@ def encode_response(response: InferResponse, binary_outputs: bool = False) -> tu
         doc["id"] = response.id
     if response.parameters:
         doc["parameters"] = response.parameters
-    doc["outputs"], chunks = _encode_tensors(response.outputs, binary_outputs or response.use_binary_outputs)
+    doc["outputs"], chunks = _encode_tensors(response.outputs, binary_outputs or response.use_binary_outputs, False)
     return _assemble(doc, chunks)
 
 
@@ -231,7 +233,7 @@ def encode_request(request: InferRequest, binary_inputs: bool = False, binary_ou
         params["binary_data_output"] = binary_outputs
     if params:
         doc["parameters"] = params
-    doc["inputs"], chunks = _encode_tensors(request.inputs, binary_inputs)
+    doc["inputs"], chunks = _encode_tensors(request.inputs, binary_inputs, True)
     if request.request_outputs:
         doc["outputs"] = [
             {"name": o.name, **({"parameters": o.parameters} if o.parameters else {})} for o in request.request_outputs
@@ -244,6 +246,7 @@ def response_from_dict(doc: Any, binary: memoryview | None = None) -> InferRespo
         raise InvalidInput("Response must be a JSON object with \"outputs\"")
     reader = _BinaryReader(binary)
     outputs = [_tensor(InferOutput, item, i, reader, "Output") for i, item in enumerate(doc["outputs"])]
+    reader.finish()
     return InferResponse(
         response_id=doc.get("id"),
         model_name=doc.get("model_name", ""),
