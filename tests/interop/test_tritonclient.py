@@ -57,6 +57,40 @@ def requested(module, name: str, binary: bool = True):
     return module.InferRequestedOutput(name, binary_data=binary) if module is httpclient else module.InferRequestedOutput(name)
 
 
+def _shape(field) -> tuple:
+    repeated = field.is_repeated if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
+    message = field.message_type.full_name if field.message_type else None
+    return field.number, field.type, repeated, message, field.containing_oneof.name if field.containing_oneof else None
+
+
+def _messages(descriptor):
+    for message in descriptor.message_types_by_name.values() if hasattr(descriptor, "message_types_by_name") else descriptor.nested_types:
+        yield message
+        yield from _messages(message)
+
+
+def test_wire_compatible_with_tritons_proto():
+    """Every message and RPC we declare has Triton's names, field numbers, types and streaming."""
+    from tritonclient.grpc import service_pb2 as triton
+
+    from modelport.wire.grpc import grpc_predict_v2_pb2 as ours
+
+    pool = triton.DESCRIPTOR.pool
+    checked = 0
+    for message in _messages(ours.DESCRIPTOR):
+        theirs = pool.FindMessageTypeByName(message.full_name)
+        for field in message.fields:
+            assert _shape(field) == _shape(theirs.fields_by_name[field.name]), f"{message.full_name}.{field.name}"
+            checked += 1
+    assert checked > 50
+    service = ours.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+    their_service = pool.FindServiceByName("inference.GRPCInferenceService")
+    for method in service.methods:
+        theirs = their_service.methods_by_name[method.name]
+        assert (method.input_type.full_name, method.output_type.full_name) == (theirs.input_type.full_name, theirs.output_type.full_name)
+        assert (method.client_streaming, method.server_streaming) == (theirs.client_streaming, theirs.server_streaming)
+
+
 def assert_unknown_model_not_ready(client, protocol: str, name: str) -> None:
     """An unknown model is 404 over REST (tritonclient.http: False) and NOT_FOUND over gRPC (it raises),
     as KServe and MLServer answer; Triton itself answers ready=false."""

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Regenerate the committed Python stubs from grpc_predict_v2.proto (needs grpcio-tools; the
-# runtime does not). Run from anywhere:  sh modelport/wire/grpc/generate.sh
+# runtime does not). Run from anywhere:  [PYTHON=.venv/bin/python] sh modelport/wire/grpc/generate.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-python}
+case $python in */*) python=$(cd "$(dirname "$python")" && pwd)/$(basename "$python") ;; esac
 cd "$here"
 "$python" -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. grpc_predict_v2.proto
 "$python" - <<'PY'
