@@ -119,10 +119,6 @@ def serve(args: argparse.Namespace) -> int:
         if single_file:
             models = _single_file_models(target)
         server = ModelServer(settings=settings)
-        if settings.workers > 1:
-            from .workers import serve_workers
-
-            return serve_workers(server, models)
         log.info("Serving %s", target)
         server.start(models)
     except ModelportError as exc:

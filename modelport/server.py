@@ -41,10 +41,12 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-def bind_socket(host: str, port: int, what: str) -> socket.socket:
+def bind_socket(host: str, port: int, what: str, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # worker processes each listen on the same port; the kernel spreads connections
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -93,6 +95,9 @@ class ModelServer:
         self._http_task: asyncio.Task | None = None
         self._grpc: Any = None
         self._stopping: asyncio.Task | None = None
+        # Set in a front-end worker process (see workers.py).
+        self._in_worker = False
+        self._on_started: Any = None
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
@@ -129,6 +134,10 @@ class ModelServer:
     # -- blocking entry point -------------------------------------------------------------------
     def start(self, models: Iterable[Model] | None = None) -> None:
         """Serve until SIGTERM or SIGINT, then drain and return."""
+        if self.settings.workers > 1 and not self._in_worker:
+            from .workers import serve_workers
+
+            return serve_workers(self, models)
         try:
             import uvloop
 
@@ -152,6 +161,8 @@ class ModelServer:
             loop.add_signal_handler(sig, on_signal, sig)
         try:
             await self.start_async(models)
+            if self._on_started is not None:
+                self._on_started()
             await done.wait()
             if self._stopping is not None:
                 await self._stopping
@@ -163,13 +174,15 @@ class ModelServer:
     async def start_async(self, models: Iterable[Model] | None = None) -> None:
         """Bind the listeners, load the models, and start serving; returns once listening."""
         s = self.settings
-        http_sock = bind_socket(s.host, s.http_port, "HTTP")
+        http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
         self.http_port = http_sock.getsockname()[1]
         try:
             if s.enable_grpc:
                 from .transports.grpc import start_grpc_server
 
-                self._grpc = await start_grpc_server(self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size)
+                self._grpc = await start_grpc_server(
+                    self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker
+                )
                 self.grpc_port = self._grpc.port
             await self._load_models(models)
             config = uvicorn.Config(

@@ -29,12 +29,15 @@ class GrpcServer:
         await self.server.stop(grace)
 
 
-async def start_grpc_server(dataplane: DataPlane, host: str, port: int, max_message_size: int) -> GrpcServer:
+async def start_grpc_server(
+    dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False
+) -> GrpcServer:
     options = [
         ("grpc.max_send_message_length", max_message_size),
         ("grpc.max_receive_message_length", max_message_size),
-        # Without this, Linux lets a second server bind a port already in use and the clash goes unseen.
-        ("grpc.so_reuseport", 0),
+        # Off by default: otherwise Linux lets a second server bind a port already in use and the
+        # clash goes unseen. On only for front-end worker processes, which share the port on purpose.
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
     server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=options)
     add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)

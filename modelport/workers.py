@@ -1,0 +1,109 @@
+"""Front-end worker processes: ``workers=N`` copies of the whole server sharing its ports.
+
+The parent reserves each port (bound with SO_REUSEPORT, never listening, so port 0 resolves to one
+port for everyone), forks the workers before it has started any thread or event loop, and then only
+supervises: it forwards SIGTERM/SIGINT, replaces a worker that dies after it started, and exits 0
+when every worker has drained and exited 0. The kernel spreads connections across the workers'
+listening sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import signal
+import socket
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from .model import Model
+    from .server import ModelServer
+
+logger = logging.getLogger("modelport")
+
+
+def reserve_port(host: str, port: int, what: str) -> socket.socket:
+    from .server import StartupError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"Cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def _worker_main(server: "ModelServer", models: list, started) -> None:
+    from .errors import ModelportError
+
+    server._in_worker = True
+    server._on_started = started.set
+    try:
+        server.start(models)
+    except ModelportError as exc:
+        logger.error("%s", exc)
+        raise SystemExit(1) from None
+
+
+def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> None:
+    """Run ``server.settings.workers`` copies of ``server``; returns when all have stopped."""
+    from .server import StartupError
+
+    s = server.settings
+    reservations = [reserve_port(s.host, s.http_port, "HTTP")]
+    s.http_port = reservations[0].getsockname()[1]
+    if s.enable_grpc:
+        reservations.append(reserve_port(s.host, s.grpc_port, "gRPC"))
+        s.grpc_port = reservations[1].getsockname()[1]
+    models = list(models or [])
+    context = multiprocessing.get_context("fork")
+    stopping = False
+    workers: dict[int, tuple] = {}
+
+    def spawn(index: int) -> None:
+        started = context.Event()
+        process = context.Process(target=_worker_main, args=(server, models, started), name=f"modelport-worker-{index}")
+        process.start()
+        workers[index] = (process, started)
+
+    def on_signal(signum, frame) -> None:
+        nonlocal stopping
+        if not stopping:
+            logger.info("Received %s; stopping %d workers", signal.Signals(signum).name, len(workers))
+        stopping = True
+        for process, _ in workers.values():
+            if process.is_alive():
+                process.terminate()  # SIGTERM: each worker drains on its own
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    failed = False
+    try:
+        for index in range(s.workers):
+            spawn(index)
+        logger.info("Started %d workers sharing HTTP port %d", s.workers, s.http_port)
+        while workers:
+            sentinels = {p.sentinel: i for i, (p, _) in workers.items()}
+            for ready in multiprocessing.connection.wait(list(sentinels)):
+                index = sentinels[ready]
+                process, started = workers.pop(index)
+                process.join()
+                if stopping:
+                    failed |= process.exitcode != 0
+                elif not started.is_set():
+                    # It never came up: the others would fail the same way. Stop everything.
+                    failed, stopping = True, True
+                    on_signal(signal.SIGTERM, None)
+                else:
+                    logger.error("Worker %d exited with code %s; starting a new one", index, process.exitcode)
+                    spawn(index)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sock in reservations:
+            sock.close()
+    if failed:
+        raise StartupError("A worker process failed; see the lines above")
