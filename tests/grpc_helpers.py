@@ -12,7 +12,9 @@ from modelport.wire.grpc import convert
 from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
 
 
-def infer_request(model: str, *arrays: tuple[str, str, np.ndarray], raw: bool = True, outputs=None, **fields) -> pb.ModelInferRequest:
+def infer_request(
+    model: str, *arrays: tuple[str, str, np.ndarray], raw: bool = True, outputs=None, **fields
+) -> pb.ModelInferRequest:
     """A ModelInferRequest from (name, datatype, array) triples, built with our client-side converter."""
     request = InferRequest(
         model_name=model,
@@ -26,7 +28,9 @@ def infer_request(model: str, *arrays: tuple[str, str, np.ndarray], raw: bool = 
     return convert.request_to_proto(request, raw=raw)
 
 
-def write_model(folder: Path, name: str, version: str | None = None, implementation: str = "tests.fixture_models.SumModel") -> Path:
+def write_model(
+    folder: Path, name: str, version: str | None = None, implementation: str = "tests.fixture_models.SumModel"
+) -> Path:
     """A model-settings.json for ``name`` (and ``version``) under ``folder``."""
     target = folder / name / (version or "")
     target.mkdir(parents=True, exist_ok=True)

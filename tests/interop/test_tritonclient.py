@@ -17,7 +17,7 @@ from ..helpers import server_in_thread
 
 httpclient = pytest.importorskip("tritonclient.http")
 grpcclient = pytest.importorskip("tritonclient.grpc")
-from tritonclient.utils import InferenceServerException  # noqa: E402
+from tritonclient.utils import InferenceServerException
 
 PROTOCOLS = ["http", "grpc"]
 # How tensors travel: REST binary extension, REST JSON, gRPC raw contents (tritonclient's only mode).
@@ -54,7 +54,11 @@ def tensor(module, name: str, array: np.ndarray, datatype: str, binary: bool = T
 
 
 def requested(module, name: str, binary: bool = True):
-    return module.InferRequestedOutput(name, binary_data=binary) if module is httpclient else module.InferRequestedOutput(name)
+    return (
+        module.InferRequestedOutput(name, binary_data=binary)
+        if module is httpclient
+        else module.InferRequestedOutput(name)
+    )
 
 
 def _shape(field) -> tuple:
@@ -64,7 +68,11 @@ def _shape(field) -> tuple:
 
 
 def _messages(descriptor):
-    for message in descriptor.message_types_by_name.values() if hasattr(descriptor, "message_types_by_name") else descriptor.nested_types:
+    for message in (
+        descriptor.message_types_by_name.values()
+        if hasattr(descriptor, "message_types_by_name")
+        else descriptor.nested_types
+    ):
         yield message
         yield from _messages(message)
 
@@ -87,7 +95,10 @@ def test_wire_compatible_with_tritons_proto():
     their_service = pool.FindServiceByName("inference.GRPCInferenceService")
     for method in service.methods:
         theirs = their_service.methods_by_name[method.name]
-        assert (method.input_type.full_name, method.output_type.full_name) == (theirs.input_type.full_name, theirs.output_type.full_name)
+        assert (method.input_type.full_name, method.output_type.full_name) == (
+            theirs.input_type.full_name,
+            theirs.output_type.full_name,
+        )
         assert (method.client_streaming, method.server_streaming) == (theirs.client_streaming, theirs.server_streaming)
 
 
@@ -110,7 +121,10 @@ def test_health_and_metadata(triton):
     model = client.get_model_metadata("declared")
     if protocol == "grpc":  # protobuf messages; the fields are the same
         meta = {"name": meta.name, "extensions": list(meta.extensions)}
-        model = {"name": model.name, "inputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in model.inputs]}
+        model = {
+            "name": model.name,
+            "inputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in model.inputs],
+        }
     assert meta["name"] == "modelport" and "model_repository" in meta["extensions"]
     assert model["name"] == "declared"
     assert model["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}]
@@ -127,8 +141,12 @@ def mode(request, server):
 def test_infer_fp32(mode):
     client, module, protocol, binary = mode
     x = np.array([[1.5, 2.5], [3, 4]], np.float32)
-    result = client.infer("sum", [tensor(module, "x", x, "FP32", binary)], request_id="req-1",
-                          outputs=[requested(module, "output-0", binary)])
+    result = client.infer(
+        "sum",
+        [tensor(module, "x", x, "FP32", binary)],
+        request_id="req-1",
+        outputs=[requested(module, "output-0", binary)],
+    )
     np.testing.assert_array_equal(result.as_numpy("output-0"), np.array([4, 7], np.float32))
     response = result.get_response()
     assert (response["id"] if protocol == "http" else response.id) == "req-1"
@@ -144,8 +162,10 @@ ECHO = [
 
 @pytest.mark.parametrize("datatype,array", ECHO, ids=[dt for dt, _ in ECHO])
 def test_echo_datatypes(mode, datatype, array):
-    client, module, protocol, binary = mode
-    result = client.infer("echo", [tensor(module, "t", array, datatype, binary)], outputs=[requested(module, "t", binary)])
+    client, module, _, binary = mode
+    result = client.infer(
+        "echo", [tensor(module, "t", array, datatype, binary)], outputs=[requested(module, "t", binary)]
+    )
     got = result.as_numpy("t")
     assert got.shape == array.shape
     if datatype == "BYTES":
@@ -189,12 +209,17 @@ def test_grpc_stream(server):
         client.close()
     assert len(results) == 3
     (first, e0), (_, e1), (third, e2) = results
-    assert e0 is None and e2 is None and first.as_numpy("output-0").tolist() == [1] and third.as_numpy("output-0").tolist() == [3]
+    assert (
+        e0 is None
+        and e2 is None
+        and first.as_numpy("output-0").tolist() == [1]
+        and third.as_numpy("output-0").tolist() == [3]
+    )
     assert e1 is not None and e1.message() == "Model nope not found"
 
 
 MODEL_SOURCE = textwrap.dedent(
-    '''
+    """
     import numpy as np
     from modelport import Model
 
@@ -206,7 +231,7 @@ MODEL_SOURCE = textwrap.dedent(
         def predict(self, payload, headers=None):
             x = payload.inputs[0].as_numpy()
             return {"y": x * 2}
-    '''
+    """
 )
 
 

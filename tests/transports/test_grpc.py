@@ -17,7 +17,16 @@ from modelport.wire.grpc import convert
 from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
 from modelport.wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-from ..fixture_models import BrokenLoadModel, DeclaredModel, EchoModel, FailingModel, HeadersModel, PickyModel, SlowModel, SumModel
+from ..fixture_models import (
+    BrokenLoadModel,
+    DeclaredModel,
+    EchoModel,
+    FailingModel,
+    HeadersModel,
+    PickyModel,
+    SlowModel,
+    SumModel,
+)
 from ..grpc_helpers import infer_request, write_model
 from ..helpers import make_server
 
@@ -77,8 +86,16 @@ async def serve_grpc():
 @pytest.fixture
 async def client(serve_grpc) -> Client:
     return await serve_grpc(
-        [SumModel("sum"), EchoModel(), FailingModel(), PickyModel(), HeadersModel(), DeclaredModel(), TeapotModel(),
-         _ready(Model("bare"))]
+        [
+            SumModel("sum"),
+            EchoModel(),
+            FailingModel(),
+            PickyModel(),
+            HeadersModel(),
+            DeclaredModel(),
+            TeapotModel(),
+            _ready(Model("bare")),
+        ]
     )
 
 
@@ -88,6 +105,7 @@ def _ready(model: Model) -> Model:
 
 
 # -- health and metadata ----------------------------------------------------------------------------
+
 
 async def test_live_ready_and_metadata(client):
     assert (await client.stub.ServerLive(pb.ServerLiveRequest())).live is True
@@ -117,6 +135,7 @@ async def test_health_service(client):
 
 
 # -- inference ------------------------------------------------------------------------------------
+
 
 async def test_infer_raw_echoes_id_and_version(client):
     response = await client.infer("sum", ("x", "FP32", np.array([[1, 2], [3, 4]], np.float32)), id="req-7")
@@ -184,6 +203,7 @@ async def test_request_metadata_in_response_metadata_out(client):
 
 # -- errors: every code, and the server serves on ----------------------------------------------------
 
+
 async def test_invalid_input(client):
     bad = infer_request("sum", ("x", "FP32", np.ones(2, np.float32)))
     bad.raw_input_contents[0] = b"\0" * 3
@@ -195,14 +215,18 @@ async def test_invalid_input(client):
     )
     assert "model expects [-1, 3]" in details
     # The model's own validation.
-    details = await client.fails(client.infer("picky", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.INVALID_ARGUMENT)
+    details = await client.fails(
+        client.infer("picky", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.INVALID_ARGUMENT
+    )
     assert details == "picky wants exactly one positive number"
     await client.assert_still_serving()
 
 
 async def test_internal_error_is_logged_not_leaked(client, caplog):
     with caplog.at_level(logging.ERROR, logger="modelport"):
-        details = await client.fails(client.infer("failing", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.INTERNAL)
+        details = await client.fails(
+            client.infer("failing", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.INTERNAL
+        )
     assert details == "RuntimeError: boom: secret internal detail in a traceback"
     assert "Traceback" not in details
     assert any(r.exc_info and r.name == "modelport" for r in caplog.records)
@@ -210,7 +234,9 @@ async def test_internal_error_is_logged_not_leaked(client, caplog):
 
 
 async def test_unimplemented(client):
-    details = await client.fails(client.infer("bare", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.UNIMPLEMENTED)
+    details = await client.fails(
+        client.infer("bare", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.UNIMPLEMENTED
+    )
     assert details == "Model bare does not implement predict"
     # An RPC of Triton's service that modelport does not serve.
     config = client.channel.unary_unary("/inference.GRPCInferenceService/ModelConfig")
@@ -219,7 +245,9 @@ async def test_unimplemented(client):
 
 
 async def test_model_chosen_status_is_honoured(client):
-    details = await client.fails(client.infer("teapot", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.UNAVAILABLE)
+    details = await client.fails(
+        client.infer("teapot", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.UNAVAILABLE
+    )
     assert details == "try again later"
 
 
@@ -227,14 +255,18 @@ async def test_not_ready_model_and_server(serve_grpc):
     client = await serve_grpc([SumModel("sum"), BrokenLoadModel("broken")])
     assert (await client.stub.ServerReady(pb.ServerReadyRequest())).ready is False
     assert (await client.stub.ModelReady(pb.ModelReadyRequest(name="broken"))).ready is False
-    details = await client.fails(client.infer("broken", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.UNAVAILABLE)
+    details = await client.fails(
+        client.infer("broken", ("x", "FP32", np.ones(1, np.float32))), grpc.StatusCode.UNAVAILABLE
+    )
     assert "weights.bin" in details
     await client.assert_still_serving()
 
 
 async def test_message_size_limit(serve_grpc):
     client = await serve_grpc([SumModel("sum")], grpc_max_message_size=4096)
-    await client.fails(client.infer("sum", ("x", "FP32", np.ones((1, 4096), np.float32))), grpc.StatusCode.RESOURCE_EXHAUSTED)
+    await client.fails(
+        client.infer("sum", ("x", "FP32", np.ones((1, 4096), np.float32))), grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
     await client.assert_still_serving()
 
 
@@ -242,11 +274,14 @@ async def test_draining_refuses_inference(client):
     client.server.dataplane.draining = True
     assert (await client.stub.ServerReady(pb.ServerReadyRequest())).ready is False
     assert (await client.stub.ServerLive(pb.ServerLiveRequest())).live is True
-    details = await client.fails(client.infer("sum", ("x", "FP32", np.ones((1, 2), np.float32))), grpc.StatusCode.UNAVAILABLE)
+    details = await client.fails(
+        client.infer("sum", ("x", "FP32", np.ones((1, 2), np.float32))), grpc.StatusCode.UNAVAILABLE
+    )
     assert details == "Server is shutting down"
 
 
 # -- streaming -----------------------------------------------------------------------------------
+
 
 async def test_stream_answers_each_request_and_survives_a_bad_one(client):
     call = client.stub.ModelStreamInfer()
@@ -265,13 +300,19 @@ async def test_stream_answers_each_request_and_survives_a_bad_one(client):
     assert await call.read() is grpc.aio.EOF
     assert await call.code() == grpc.StatusCode.OK
     assert [a.infer_response.id for a in answers] == ["1", "2", "3", "4"]
-    assert [a.error_message for a in answers] == ["", "Model nope not found", "RuntimeError: boom: secret internal detail in a traceback", ""]
+    assert [a.error_message for a in answers] == [
+        "",
+        "Model nope not found",
+        "RuntimeError: boom: secret internal detail in a traceback",
+        "",
+    ]
     assert convert.response_from_proto(answers[0].infer_response).outputs[0].as_numpy().tolist() == [3]
     assert list(answers[3].infer_response.outputs[0].contents.fp32_contents) == [10]
     await client.assert_still_serving()
 
 
 # -- versions and the repository extension ---------------------------------------------------------
+
 
 async def test_versions(serve_grpc, tmp_path):
     for version in ("1", "2", "10"):
@@ -288,7 +329,11 @@ async def test_versions(serve_grpc, tmp_path):
     assert details == "Model sum version 3 not found"
     await client.fails(client.stub.ModelReady(pb.ModelReadyRequest(name="sum", version="3")), grpc.StatusCode.NOT_FOUND)
     index = convert.repository_index_from_proto(await client.stub.RepositoryIndex(pb.RepositoryIndexRequest()))
-    assert [(m["name"], m["version"], m["state"]) for m in index] == [("sum", "1", "READY"), ("sum", "2", "READY"), ("sum", "10", "READY")]
+    assert [(m["name"], m["version"], m["state"]) for m in index] == [
+        ("sum", "1", "READY"),
+        ("sum", "2", "READY"),
+        ("sum", "10", "READY"),
+    ]
 
 
 async def test_repository_load_unload(serve_grpc, tmp_path):
@@ -298,7 +343,9 @@ async def test_repository_load_unload(serve_grpc, tmp_path):
     client = await serve_grpc(model_repository=str(tmp_path))
     stub = client.stub
     index = {m.name: m for m in (await stub.RepositoryIndex(pb.RepositoryIndexRequest())).models}
-    assert index["sum"].state == "READY" and index["broken"].state == "FAILED" and "weights.bin" in index["broken"].reason
+    assert (
+        index["sum"].state == "READY" and index["broken"].state == "FAILED" and "weights.bin" in index["broken"].reason
+    )
 
     await stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="sum"))
     await client.fails(client.infer("sum", ("x", "FP32", np.ones((1, 2), np.float32))), grpc.StatusCode.NOT_FOUND)
@@ -313,14 +360,21 @@ async def test_repository_load_unload(serve_grpc, tmp_path):
     await stub.RepositoryModelLoad(load)
     await client.assert_still_serving()
 
-    details = await client.fails(stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="broken")), grpc.StatusCode.INTERNAL)
+    details = await client.fails(
+        stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="broken")), grpc.StatusCode.INTERNAL
+    )
     assert "weights.bin" in details
-    await client.fails(stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="ghost")), grpc.StatusCode.NOT_FOUND)
-    await client.fails(stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="ghost")), grpc.StatusCode.NOT_FOUND)
+    await client.fails(
+        stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="ghost")), grpc.StatusCode.NOT_FOUND
+    )
+    await client.fails(
+        stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="ghost")), grpc.StatusCode.NOT_FOUND
+    )
     await client.assert_still_serving()
 
 
 # -- lifecycle ------------------------------------------------------------------------------------
+
 
 async def test_graceful_stop_lets_in_flight_requests_finish():
     slow = SlowModel("slow", delay=0.5)

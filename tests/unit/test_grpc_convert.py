@@ -32,7 +32,10 @@ TYPED = [dt for dt in ARRAYS if dt not in convert.RAW_ONLY]
 def _request(datatype: str) -> InferRequest:
     return InferRequest(
         model_name="m",
-        infer_inputs=[InferInput("x", [1, 3], datatype, ARRAYS[datatype]), InferInput("y", [2], "INT32", np.array([1, 2], np.int32))],
+        infer_inputs=[
+            InferInput("x", [1, 3], datatype, ARRAYS[datatype]),
+            InferInput("y", [2], "INT32", np.array([1, 2], np.int32)),
+        ],
         request_id="r-1",
         parameters={"flag": True},
         request_outputs=[RequestedOutput("out", {"class_count": 3})],
@@ -125,8 +128,15 @@ def test_parameters_round_trip_every_kind() -> None:
     convert.parameters_to_proto(PARAMETERS, msg.parameters)
     kinds = {k: p.WhichOneof("parameter_choice") for k, p in msg.parameters.items()}
     assert kinds == {
-        "b": "bool_param", "i": "int64_param", "big": "int64_param", "u": "uint64_param", "f": "double_param",
-        "s": "string_param", "np_f": "double_param", "np_i": "int64_param", "np_b": "bool_param",
+        "b": "bool_param",
+        "i": "int64_param",
+        "big": "int64_param",
+        "u": "uint64_param",
+        "f": "double_param",
+        "s": "string_param",
+        "np_f": "double_param",
+        "np_i": "int64_param",
+        "np_b": "bool_param",
     }
     back = convert.parameters_from_proto(pb.ModelInferRequest.FromString(msg.SerializeToString()).parameters)
     assert back == {k: (v.item() if isinstance(v, np.generic) else v) for k, v in PARAMETERS.items()}
@@ -157,7 +167,9 @@ def test_metadata_round_trips() -> None:
     server = {"name": "modelport", "version": "1.0", "extensions": ["binary_tensor_data"]}
     assert convert.server_metadata_from_proto(convert.server_metadata_to_proto(server)) == server
     model = {
-        "name": "m", "versions": ["1", "2"], "platform": "python",
+        "name": "m",
+        "versions": ["1", "2"],
+        "platform": "python",
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}],
         "outputs": [{"name": "y", "datatype": "INT64", "shape": [-1]}],
     }
@@ -165,7 +177,10 @@ def test_metadata_round_trips() -> None:
     # Keys the proto has no field for are dropped, missing ones default.
     sparse = convert.model_metadata_to_proto({"name": "m", "inputs": [{"name": "x", "parameters": {"a": 1}}]})
     assert convert.model_metadata_from_proto(sparse)["inputs"] == [{"name": "x", "datatype": "", "shape": []}]
-    index = [{"name": "a", "state": "READY", "reason": ""}, {"name": "b", "version": "3", "state": "FAILED", "reason": "boom"}]
+    index = [
+        {"name": "a", "state": "READY", "reason": ""},
+        {"name": "b", "version": "3", "state": "FAILED", "reason": "boom"},
+    ]
     assert convert.repository_index_from_proto(convert.repository_index_to_proto(index)) == index
 
 
@@ -204,13 +219,21 @@ def test_raw_and_typed_contents_do_not_mix() -> None:
 
 @pytest.mark.parametrize(
     "datatype,field,value",
-    [("FP32", "int_contents", 1), ("INT64", "int_contents", 1), ("BOOL", "uint_contents", 1), ("BYTES", "fp32_contents", 1.0)],
+    [
+        ("FP32", "int_contents", 1),
+        ("INT64", "int_contents", 1),
+        ("BOOL", "uint_contents", 1),
+        ("BYTES", "fp32_contents", 1.0),
+    ],
 )
 def test_contents_in_the_wrong_field(datatype: str, field: str, value) -> None:
     msg = pb.ModelInferRequest(model_name="m")
     tensor = msg.inputs.add(name="a", datatype=datatype, shape=[1])
     getattr(tensor.contents, field).append(value)
-    with pytest.raises(InvalidInput, match=rf"'a': {datatype} data belongs in contents\.{convert.CONTENTS_FIELD[datatype]}, not {field}"):
+    with pytest.raises(
+        InvalidInput,
+        match=rf"'a': {datatype} data belongs in contents\.{convert.CONTENTS_FIELD[datatype]}, not {field}",
+    ):
         convert.request_from_proto(msg)
 
 
@@ -280,6 +303,11 @@ def test_committed_stubs_match_the_proto(tmp_path) -> None:
     source = Path(convert.__file__).parent
     for name in ("grpc_predict_v2.proto", "generate.sh"):
         shutil.copy(source / name, tmp_path / name)
-    subprocess.run(["sh", str(tmp_path / "generate.sh")], check=True, capture_output=True, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        ["sh", str(tmp_path / "generate.sh")],
+        check=True,
+        capture_output=True,
+        env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
+    )
     for name in ("grpc_predict_v2_pb2.py", "grpc_predict_v2_pb2.pyi", "grpc_predict_v2_pb2_grpc.py"):
         assert (tmp_path / name).read_text() == (source / name).read_text(), f"{name} is stale: run generate.sh"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -48,7 +49,9 @@ def status_for(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, ModelportError):
         code = GRPC_STATUS[exc.code]
         if isinstance(exc, InferenceError) and exc.status:
-            code = _FROM_HTTP.get(exc.status, grpc.StatusCode.INTERNAL if exc.status >= 500 else grpc.StatusCode.INVALID_ARGUMENT)
+            code = _FROM_HTTP.get(
+                exc.status, grpc.StatusCode.INTERNAL if exc.status >= 500 else grpc.StatusCode.INVALID_ARGUMENT
+            )
         if code is grpc.StatusCode.INTERNAL:
             logger.error("%s failed: %s", method, exc, exc_info=exc)
         return code, exc.reason
@@ -113,4 +116,4 @@ def _guarded(fn: Callable, method: str) -> Callable:
     return fn  # sync handlers run in gRPC's executor; none are registered
 
 
-__all__ = ["ErrorInterceptor", "GRPC_STATUS", "status_for"]
+__all__ = ["GRPC_STATUS", "ErrorInterceptor", "status_for"]

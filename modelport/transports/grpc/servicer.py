@@ -6,7 +6,8 @@ ModelStreamInfer, where a failed request answers ``error_message`` and the strea
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc.aio
 
@@ -64,7 +65,9 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             except Exception as exc:  # noqa: BLE001 - one bad request must not end the stream
                 _, message = status_for(exc, "ModelStreamInfer")
                 # Name the request so a client with several in flight can match the error.
-                failed = pb.ModelInferResponse(model_name=request.model_name, model_version=request.model_version, id=request.id)
+                failed = pb.ModelInferResponse(
+                    model_name=request.model_name, model_version=request.model_version, id=request.id
+                )
                 yield pb.ModelStreamInferResponse(error_message=message, infer_response=failed)
             else:
                 yield pb.ModelStreamInferResponse(infer_response=answer)
@@ -73,12 +76,16 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Context) -> pb.RepositoryIndexResponse:
         return convert.repository_index_to_proto(self.dataplane.repository_index(ready_only=request.ready))
 
-    async def RepositoryModelLoad(self, request: pb.RepositoryModelLoadRequest, context: Context) -> pb.RepositoryModelLoadResponse:
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: Context
+    ) -> pb.RepositoryModelLoadResponse:
         # Parameters (Triton's config override, files) are not supported and, as over REST, ignored.
         await self.dataplane.load(request.model_name)
         return _LOADED
 
-    async def RepositoryModelUnload(self, request: pb.RepositoryModelUnloadRequest, context: Context) -> pb.RepositoryModelUnloadResponse:
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Context
+    ) -> pb.RepositoryModelUnloadResponse:
         await self.dataplane.unload(request.model_name)
         return _UNLOADED
 

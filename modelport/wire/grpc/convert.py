@@ -9,13 +9,22 @@ since raw contents are all-or-nothing per message, one FP16 tensor sends the who
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any
 
 import numpy as np
 
 from ...errors import InvalidInput
-from ...types import InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput, bytes_array, check_shape
-from ...types import to_np_dtype
+from ...types import (
+    InferInput,
+    InferOutput,
+    InferRequest,
+    InferResponse,
+    RequestedOutput,
+    bytes_array,
+    check_shape,
+    to_np_dtype,
+)
 from ..raw import array_from_raw, array_to_raw
 from . import grpc_predict_v2_pb2 as pb
 
@@ -135,7 +144,9 @@ def _tensors_from_proto(cls: type, kind: str, tensors: Iterable[Any], raw: Any, 
         shape = check_shape(name, list(t.shape))
         if raw:
             if t.contents.ListFields():
-                raise InvalidInput(f"{kind} {name!r} has typed contents but the message uses {raw_field}; use one or the other")
+                raise InvalidInput(
+                    f"{kind} {name!r} has typed contents but the message uses {raw_field}; use one or the other"
+                )
             data = array_from_raw(raw[i], t.datatype, shape, name)
         else:
             data = _array_from_contents(kind, name, t.datatype, shape, t.contents)
