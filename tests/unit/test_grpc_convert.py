@@ -311,3 +311,12 @@ def test_committed_stubs_match_the_proto(tmp_path) -> None:
     )
     for name in ("grpc_predict_v2_pb2.py", "grpc_predict_v2_pb2.pyi", "grpc_predict_v2_pb2_grpc.py"):
         assert (tmp_path / name).read_text() == (source / name).read_text(), f"{name} is stale: run generate.sh"
+
+
+@pytest.mark.parametrize("raw,shape", [(True, [0]), (False, [0, 3])], ids=["raw", "typed"])
+@pytest.mark.parametrize("datatype", ["FP32", "INT8", "BYTES", "BOOL"])
+def test_empty_tensors_round_trip(datatype: str, raw: bool, shape: list[int]) -> None:
+    array = np.empty(shape, dtype=object if datatype == "BYTES" else ARRAYS[datatype].dtype)
+    request = InferRequest("m", [InferInput("e", shape, datatype, array)])
+    back = convert.request_from_proto(convert.request_to_proto(request, raw=raw))
+    _assert_same(back.inputs[0].as_numpy(), array)
