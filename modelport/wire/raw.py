@@ -52,7 +52,8 @@ def array_to_raw(array: np.ndarray, datatype: str) -> bytes | memoryview:
     array = np.ascontiguousarray(array)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
-    return memoryview(array).cast("B")
+    # Flattened first: memoryview cannot cast an N-d view with a zero in its shape (empty tensors).
+    return memoryview(array.reshape(-1)).cast("B")
 
 
 def array_from_raw(buffer: bytes | memoryview, datatype: str, shape: list[int], name: str = "") -> np.ndarray:
