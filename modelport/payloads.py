@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,7 @@ def get_predict_response(payload: dict | InferRequest, result: Any, model_name: 
     """Wrap a prediction (array, list or DataFrame) in the response type the request's protocol expects."""
     if isinstance(payload, InferRequest):
         return InferResponse(
-            response_id=payload.id if payload.id is not None else str(uuid.uuid4()),
+            response_id=payload.id,  # echoed when the request has one (the protocol's rule)
             model_name=model_name,
             infer_outputs=outputs_from_result(result),
             model_version=payload.model_version,

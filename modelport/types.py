@@ -84,6 +84,16 @@ def _walk(data: Any, out: list) -> tuple:
     return (len(data), *shapes.pop()) if shapes else (0,)
 
 
+_FLOAT_MAX = {2: float(np.finfo(np.float16).max), 4: float(np.finfo(np.float32).max), 8: float(np.finfo(np.float64).max)}
+
+
+def _peak(arr: np.ndarray) -> float:
+    """The largest magnitude in ``arr`` (NaN ignored); Python's max beats a numpy reduction on small arrays."""
+    if arr.size <= 64:
+        return max((abs(v) for v in arr.ravel().tolist() if v == v), default=0.0)
+    return float(np.nanmax(np.abs(arr)))
+
+
 def _has_bools(data: Any, ndim: int) -> bool:
     """Whether rectangular nested lists of depth ``ndim`` hold a bool (numpy quietly makes it 0 or 1)."""
     if not isinstance(data, (list, tuple)):
@@ -150,7 +160,7 @@ def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np
                 arr = np.asarray(data, dtype=dtype)
             except OverflowError:
                 raise InvalidInput(f"Input {name!r}: values out of range for datatype {datatype}") from None
-        if arr.dtype == np.object_:
+        if arr.dtype.kind == "O":
             raise ValueError("ragged or mixed-type data")
         if arr.size != expected:
             raise InvalidInput(
@@ -164,13 +174,11 @@ def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np
             info = np.iinfo(dtype)
             if arr.min() < info.min or arr.max() > info.max:
                 raise InvalidInput(f"Input {name!r}: values out of range for datatype {datatype}")
-        if arr.size and dtype.kind == "f" and arr.dtype != dtype:
-            with np.errstate(over="ignore"):
-                out = arr.astype(dtype)
-            # A finite number that only becomes infinite in the narrower type does not fit it.
-            if not np.isfinite(out).all() and (np.isfinite(out) != np.isfinite(arr)).any():
+        if arr.size and dtype.kind == "f" and arr.dtype != dtype and (arr.dtype.kind != "f" or arr.dtype.itemsize > dtype.itemsize):
+            # A finite number that would only become infinite in the narrower type does not fit it.
+            peak = _peak(arr)
+            if peak > _FLOAT_MAX[dtype.itemsize] and math.isfinite(peak):
                 raise InvalidInput(f"Input {name!r}: values out of range for datatype {datatype}")
-            return out.reshape(shape)
         return arr.astype(dtype, copy=False).reshape(shape)
     except InvalidInput:
         raise
