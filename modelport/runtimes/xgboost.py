@@ -1,0 +1,120 @@
+"""XGBoost models saved with ``save_model`` (``.json``, ``.ubj``, ``.bst``), Booster or scikit-learn API.
+
+A file saved from ``XGBClassifier``/``XGBRegressor``/``XGBRanker`` is loaded back into that class (its
+``predict`` gives class labels, and ``predict_proba`` is available); a plain Booster's ``predict`` gives
+what its objective outputs (probabilities for ``multi:softprob``, margins, values).
+
+Settings (``parameters.extra``): ``method``: ``"predict"`` (default) or ``"predict_proba"``; a V2
+request may ask for either output by name. Inputs as for the sklearn runtime: V1 rows, one V2 tensor
+[rows, features], or one tensor per column with content type ``"pd"``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from .._optional import import_optional
+from ..errors import InvalidInput
+from ..model import Model
+from ..settings import SettingsError
+from ._common import (
+    ModelLoadError,
+    declare,
+    extra,
+    framework_error,
+    model_path,
+    requested_names,
+    respond,
+    set_platform,
+    tabular_input,
+    tensor_meta,
+)
+
+PREDICT = "predict"
+PREDICT_PROBA = "predict_proba"
+METHODS = (PREDICT, PREDICT_PROBA)
+
+
+class XGBoostModel(Model):
+    """Serves an XGBoost model file."""
+
+    def load(self) -> bool:
+        xgb = import_optional("xgboost", extra="xgboost")
+        method = extra(self).get("method", PREDICT)
+        if method not in METHODS:
+            raise SettingsError(f"Model {self.name}: parameters.extra.method must be one of {', '.join(METHODS)}, got {method!r}")
+        self._method = method
+        path = model_path(self, "xgboost")
+        try:
+            # Loaded from bytes: xgboost then tells JSON from UBJSON by content, not by extension (it
+            # warns about names such as .bst otherwise).
+            raw = bytearray(path.read_bytes())
+            booster = xgb.Booster(model_file=raw)
+            kind = _estimator_type(booster)
+            estimator_class = {"classifier": xgb.XGBClassifier, "regressor": xgb.XGBRegressor, "ranker": xgb.XGBRanker}.get(kind)
+            if estimator_class is not None:
+                self._model = estimator_class()
+                self._model.load_model(raw)
+            else:
+                self._model = booster
+        except (OSError, xgb.core.XGBoostError) as exc:
+            raise ModelLoadError(f"Cannot load XGBoost model {path}: {_message(exc)}") from exc
+        self._xgb = xgb
+        self._booster = booster
+        if method == PREDICT_PROBA and not hasattr(self._model, PREDICT_PROBA):
+            raise ModelLoadError(f"{path} is an XGBoost {kind or 'Booster'}, which has no predict_proba; use method \"predict\"")
+        declare(self, None, self._output_metadata(kind))
+        set_platform(self, "xgboost")
+        self.ready = True
+        return self.ready
+
+    def _output_metadata(self, kind: str | None) -> list[dict[str, Any]]:
+        if kind == "classifier":
+            return [
+                tensor_meta(PREDICT, np.int64, [-1]),
+                tensor_meta(PREDICT_PROBA, np.float32, [-1, int(self._model.n_classes_)]),
+            ]
+        if kind in ("regressor", "ranker"):
+            return [tensor_meta(PREDICT, np.float32, [-1])]
+        return []
+
+    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        X = tabular_input(self, payload)
+        if isinstance(X, np.ndarray) and X.ndim != 2:
+            raise InvalidInput(f"Model {self.name} expects rows of features (shape [rows, features]), got shape {list(X.shape)}")
+        wanted = requested_names(payload) & set(METHODS) or {self._method}
+        outputs = {}
+        try:
+            for method in METHODS:
+                if method not in wanted:
+                    continue
+                if isinstance(self._model, self._xgb.Booster):
+                    if method != PREDICT:
+                        raise InvalidInput(f"Model {self.name} is a plain XGBoost Booster: it has only the predict output")
+                    outputs[method] = self._model.inplace_predict(X)
+                else:
+                    if not hasattr(self._model, method):
+                        raise InvalidInput(f"Model {self.name} ({type(self._model).__name__}) has no {method} output")
+                    outputs[method] = getattr(self._model, method)(X)
+        except (ValueError, TypeError, KeyError, self._xgb.core.XGBoostError) as exc:
+            raise framework_error(self, exc, _message(exc)) from exc
+        return respond(self, payload, outputs)
+
+
+def _message(exc: BaseException) -> str:
+    """XGBoost's message without the native stack trace it appends."""
+    return str(exc).split("Stack trace:", 1)[0].strip() or type(exc).__name__
+
+
+def _estimator_type(booster: Any) -> str | None:
+    """"classifier", "regressor" or "ranker" for a file saved from the scikit-learn API, else None."""
+    meta = booster.attr("scikit_learn")
+    if not meta:
+        return None
+    try:
+        return json.loads(meta).get("_estimator_type")
+    except (ValueError, AttributeError):
+        return None
