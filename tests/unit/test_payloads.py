@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 
 import numpy as np
 import pytest
@@ -102,11 +101,10 @@ def test_v2_response_echoes_id_and_version():
     assert out.as_numpy().tolist() == [[0.25, 0.75]]
 
 
-def test_v2_response_without_request_id_gets_a_fresh_uuid():
+def test_v2_response_without_request_id_has_none():
+    # The protocol echoes an id only when the request has one; no id is invented per response.
     req = InferRequest("m", [InferInput("x", [1], "FP32", [1.0])])
-    a = get_predict_response(req, np.zeros(1), "m").id
-    b = get_predict_response(req, np.zeros(1), "m").id
-    assert a != b and str(uuid.UUID(a)) == a
+    assert get_predict_response(req, np.zeros(1), "m").id is None
 
 
 # -- outputs_from_result ----------------------------------------------------------------------------
