@@ -91,11 +91,24 @@ class InferenceServicer(GRPCInferenceServiceServicer):
 
 
 def _headers(context: Context) -> dict[str, str]:
-    """Request metadata as the headers dict the data plane and models see (lower-case keys)."""
-    return {
+    """Request metadata as the headers dict the data plane and models see (lower-case keys).
+
+    A gRPC deadline becomes the data plane's ``x-request-timeout``, so the server stops waiting for
+    a model once the client has given up, as it does for REST."""
+    headers = {
         key.lower(): value if isinstance(value, str) else value.decode("latin-1")
         for key, value in context.invocation_metadata() or ()
     }
+    remaining = context.time_remaining()
+    if remaining is not None and remaining > 0:
+        asked = headers.get("x-request-timeout")
+        try:
+            remaining = min(remaining, float(asked)) if asked is not None else remaining
+        except ValueError:
+            pass  # the data plane reports the bad header
+        else:
+            headers["x-request-timeout"] = repr(remaining)
+    return headers
 
 
 def _metadata(headers: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
