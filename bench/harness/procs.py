@@ -82,6 +82,16 @@ def http_get_status(url: str, timeout: float = 1.0) -> int | None:
         return None
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 class ServerProcess:
     """One server under test, in its own process group so the whole tree can be stopped."""
 
@@ -119,31 +129,34 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, grace: float = 8.0) -> None:
-        """SIGTERM the process group, then SIGKILL it if anything is left after `grace` seconds."""
+        """SIGTERM the server, as an orchestrator would; then SIGTERM, and finally SIGKILL, its group.
+
+        The first SIGTERM goes to the leader only (Kubernetes signals a container's main process, not
+        its children), so a server that manages worker processes shuts them down itself; whatever
+        of its process group is left `grace` seconds later is terminated, then killed.
+        """
         if self.proc is None:
             return
         pgid = self.proc.pid  # start_new_session: the leader's pid is the group id
         try:
-            os.killpg(pgid, signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)
         except ProcessLookupError:
             pass
         try:
             self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
-        # Workers may outlive the leader; the group outlives neither this.
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
+        for sig, wait_s in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
+            if not _group_alive(pgid):
+                break
             try:
-                os.killpg(pgid, 0)
+                os.killpg(pgid, sig)
             except ProcessLookupError:
                 break
-            time.sleep(0.1)
-        else:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and _group_alive(pgid):
+                time.sleep(0.05)
+                self.proc.poll()  # reap the leader so it does not linger as a zombie group member
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
