@@ -170,6 +170,8 @@ def _validate_server(s: ServerSettings) -> None:
     for name in ("grace_period", "request_timeout", "max_batch_size", "max_batch_time", "max_queue_size"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
+    if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        raise SettingsError(f"Setting log_level: {s.log_level!r} is not debug, info, warning, error or critical")
     if s.log_format not in ("text", "json"):
         raise SettingsError(f"Setting log_format: {s.log_format!r} is not 'text' or 'json'")
     if s.predictor_protocol not in ("v1", "v2", "grpc-v2"):

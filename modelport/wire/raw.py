@@ -22,8 +22,9 @@ def serialize_bytes_tensor(array: np.ndarray) -> bytes:
     for value in array.ravel():
         if isinstance(value, str):
             value = value.encode()
-        elif not isinstance(value, (bytes, bytearray)):
-            value = bytes(value)
+        elif not isinstance(value, (bytes, bytearray, memoryview)):
+            # bytes(5) would quietly be five NUL bytes: refuse anything that is not text or bytes.
+            raise TypeError(f"BYTES element {value!r} is {type(value).__name__}, not bytes or str")
         parts.append(_LEN.pack(len(value)))
         parts.append(value)
     return b"".join(parts)
