@@ -75,7 +75,7 @@ def main() -> int:
         frame = fh.read()
     try:
         print(json.dumps(asyncio.run(check(args.target, frame))))
-    except Exception as exc:  # grpc.aio.AioRpcError and connection failures alike
+    except Exception as exc:  # noqa: BLE001 - grpc.aio.AioRpcError and connection failures alike
         if hasattr(exc, "code") and hasattr(exc, "details"):
             message = f"gRPC {exc.code().name}: {exc.details()}"
         else:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import envs, load, procs, report, servers  # noqa: E402
+from harness import envs, load, procs, report, servers
 
 BENCH = envs.BENCH
 WORK = BENCH / ".work"
@@ -131,7 +131,7 @@ def start_server(name: str, args, payloads, scenario: str, rnd: int) -> tuple[pr
     proc.start()
     try:
         cold = proc.wait_ready(f"http://127.0.0.1:{ctx.http_port}{READY_PATH}", args.ready_timeout)
-    except Exception:
+    except BaseException:  # also Ctrl-C: never leave a server behind
         proc.stop()
         raise
     return proc, ctx, cold
@@ -156,7 +156,7 @@ def check_rest(port: int, proto: str, rows: int, body: str) -> None:
 def check_grpc(port: int, frame: Path, rows: int) -> None:
     res = subprocess.run([str(envs.python("kserve")), str(BENCH / "grpc_tool.py"), "check",
                           "--target", f"127.0.0.1:{port}", "--frame", str(frame)],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, check=False)
     doc = json.loads(res.stdout.strip().splitlines()[-1]) if res.stdout.strip() else {"error": res.stderr[-300:]}
     if res.returncode != 0 or "error" in doc:
         raise RuntimeError(f"grpc check: {doc.get('error')}")
@@ -192,7 +192,7 @@ def infer_session(name: str, args, payloads, rnd: int, runs: list, starts: list)
     base = {"server": name, "peer": cfg.peer, "round": rnd}
     try:
         proc, ctx, cold = start_server(name, args, payloads, "infer", rnd)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - recorded in the report, the run goes on
         log(f"  {name}: failed to start: {exc}")
         starts.append({**base, "error": str(exc)})
         runs.extend({**base, "proto": p, "rows": r, "conns": c, "error": f"start: {exc}"[:300]} for p, r, c in cases)
@@ -210,7 +210,7 @@ def infer_session(name: str, args, payloads, rnd: int, runs: list, starts: list)
                     else:
                         check_rest(ctx.http_port, proto, rows, payloads["bodies"][(proto, rows)])
                     checked[(proto, rows)] = None
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - recorded in the report, the run goes on
                     checked[(proto, rows)] = str(exc)[:300]
             if checked[(proto, rows)]:
                 runs.append({**entry, "error": checked[(proto, rows)]})
@@ -223,8 +223,8 @@ def infer_session(name: str, args, payloads, rnd: int, runs: list, starts: list)
             try:
                 if args.warmup:
                     drive(proto, rows, conns, args.warmup, ctx, payloads, tag + "-warmup")
-                result = measured(proc, lambda: drive(proto, rows, conns, args.duration, ctx, payloads, tag))
-            except Exception as exc:
+                result = measured(proc, lambda p=proto, r=rows, c=conns, t=tag: drive(p, r, c, args.duration, ctx, payloads, t))
+            except Exception as exc:  # noqa: BLE001 - recorded in the report, the run goes on
                 runs.append({**entry, "error": str(exc)[:300]})
                 log(f"  {name} {tag}: {exc}")
                 continue
@@ -273,7 +273,7 @@ class Probe(threading.Thread):
         self._halt.set()
         self.join(timeout=self.timeout + 1)
         lat = sorted(self.latencies)
-        pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] if lat else None  # noqa: E731
+        pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] if lat else None
         return {"health_probes": len(lat) + self.failures, "health_failures": self.failures,
                 "health_p50_ms": pct(50), "health_p99_ms": pct(99), "health_max_ms": lat[-1] if lat else None}
 
@@ -283,7 +283,7 @@ def health_session(name: str, args, payloads, rnd: int, runs: list, starts: list
     base = {"server": name, "peer": cfg.peer, "round": rnd, "proto": "v2", "rows": 1, "conns": args.health_conns}
     try:
         proc, ctx, cold = start_server(name, args, payloads, "health", rnd)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - recorded in the report, the run goes on
         log(f"  {name}: failed to start: {exc}")
         runs.append({**base, "error": f"start: {exc}"[:300]})
         return
@@ -302,7 +302,7 @@ def health_session(name: str, args, payloads, rnd: int, runs: list, starts: list
         log(f"  {name:13s} infer {result['rps']:6.1f} req/s p99 {result['p99_ms']:7.1f} ms | live p50 "
             f"{result_probe['health_p50_ms'] or float('nan'):.2f} p99 {result_probe['health_p99_ms'] or float('nan'):.2f} "
             f"max {result_probe['health_max_ms'] or float('nan'):.1f} ms, {result_probe['health_failures']} failed probes")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - recorded in the report, the run goes on
         runs.append({**base, "error": str(exc)[:300]})
         log(f"  {name}: {exc}")
     finally:
@@ -312,8 +312,8 @@ def health_session(name: str, args, payloads, rnd: int, runs: list, starts: list
 # -- main --------------------------------------------------------------------------------------------
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    csv = lambda t: [x for x in t.split(",") if x]  # noqa: E731
-    ints = lambda t: [int(x) for x in csv(t)]  # noqa: E731
+    csv = lambda t: [x for x in t.split(",") if x]
+    ints = lambda t: [int(x) for x in csv(t)]
     p.add_argument("--scenario", choices=["infer", "health", "both"], default="infer")
     p.add_argument("--servers", type=csv, default=None,
                    help=f"comma list of configs, in order (default: {','.join(servers.DEFAULT_ORDER)})")
@@ -383,8 +383,8 @@ def main(argv=None) -> int:
         "settings": {k: getattr(args, k) for k in ("scenarios", "protocols", "rows", "conns", "warmup", "duration",
                                                     "rounds", "burn_ms", "health_conns", "health_probe_hz",
                                                     "extra_settings", "extra_flags")},
-        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[:1],
-        "h2load": subprocess.run(["h2load", "--version"], capture_output=True, text=True).stdout.strip(),
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.splitlines()[:1],
+        "h2load": subprocess.run(["h2load", "--version"], capture_output=True, text=True, check=False).stdout.strip(),
     }
     out: dict = {"meta": meta}
     sections = [f"# modelport benchmark {stamp}", "",
@@ -407,8 +407,9 @@ def main(argv=None) -> int:
                          "## modelport against each peer (geometric mean over cases)", "",
                          report.summary_table(agg, order), ""]
         else:
-            sections += [f"## Worker-pool health: {args.burn_ms:g} ms CPU per call, {args.health_conns} conns of V2 "
-                         f"infer, /v2/health/live probed at {args.health_probe_hz:g} Hz", "",
+            title = (f"## Worker-pool health: {args.burn_ms:g} ms CPU per call, {args.health_conns} conns of V2 "
+                     f"infer, /v2/health/live probed at {args.health_probe_hz:g} Hz")
+            sections += [title, "",
                          report.health_table(runs, order), ""]
     sections += ["## Configs", ""] + [f"- **{n}**: {servers.CONFIGS[n].note}" for n in names] + [""]
     sections.append(f"_Total wall time {time.time() - t_start:.0f}s._")

@@ -52,8 +52,8 @@ def write_lua(path: Path, body: str) -> Path:
 
 def run_wrk(url: str, lua: Path, conns: int, seconds: int, timeout_s: int = 5) -> dict:
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", f"--timeout={timeout_s}s", "-s", str(lua), url]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
-    match = re.search(r"^WRKJSON (\{.*\})$", res.stdout, re.M)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    match = re.search(r"^WRKJSON (\{.*\})$", res.stdout, re.MULTILINE)
     if res.returncode != 0 or not match:
         raise RuntimeError(f"wrk failed ({res.returncode}): {res.stdout[-500:]} {res.stderr[-500:]}")
     raw = json.loads(match.group(1))
@@ -89,7 +89,7 @@ def run_h2load(url: str, frame: Path, conns: int, seconds: int, log_file: Path) 
         "-d", str(frame), "--log-file", str(log_file), url,
     ]
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False)
     wall = time.perf_counter() - t0
     out = res.stdout
     req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "

@@ -69,8 +69,8 @@ def infer_table(agg: dict, server_order: list[str]) -> str:
     cells, cold = agg["cells"], agg["cold_start_s"]
     cases = sorted({key for (_, key) in cells}, key=lambda k: ({"v1": 0, "v2": 1, "grpc": 2}[k[0]], k[1], k[2]))
     lines = [
-        "| case | server | req/s | p50 ms | p99 ms | errors | CPU µs/req | RSS MiB | cold start s "
-        "| modelport ÷ this, req/s | modelport ÷ this, CPU/req |",
+        ("| case | server | req/s | p50 ms | p99 ms | errors | CPU µs/req | RSS MiB | cold start s "
+         "| modelport ÷ this, req/s | modelport ÷ this, CPU/req |"),
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for key in cases:
@@ -136,8 +136,8 @@ def health_table(runs: list[dict], server_order: list[str]) -> str:
     for run in runs:
         grouped[run["server"]].append(run)
     lines = [
-        "| server | infer req/s | infer p50 ms | infer p99 ms | infer errors | CPU ms/req "
-        "| /v2/health/live p50 ms | p99 ms | max ms | probes | probe failures |",
+        ("| server | infer req/s | infer p50 ms | infer p99 ms | infer errors | CPU ms/req "
+         "| /v2/health/live p50 ms | p99 ms | max ms | probes | probe failures |"),
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for server in server_order:
@@ -146,7 +146,9 @@ def health_table(runs: list[dict], server_order: list[str]) -> str:
             if grouped.get(server):
                 lines.append(f"| {server} | failed: {_cell_text(grouped[server][0]['error'])} | | | | | | | | | |")
             continue
-        m = lambda k: _median([r[k] for r in items])  # noqa: E731
+        def m(key, items=items):
+            return _median([r[key] for r in items])
+
         cpu = m("cpu_us_per_req")
         lines.append(
             f"| {server} | {_fmt(m('rps'), 1)} | {_fmt(m('p50_ms'), 1)} | {_fmt(m('p99_ms'), 1)} "

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import joblib
+
 from modelport import Model, get_predict_input, get_predict_response
 
 DEFAULT_JOBLIB = Path(__file__).resolve().parents[1] / ".work" / "iris.joblib"
