@@ -51,7 +51,9 @@ class DataPlane:
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
         entry = self.repository.resolve(name, version, require_ready=False)
-        return not self.draining and entry.state is ModelState.READY and entry.model.ready
+        model = entry.model
+        # A transformer with predictor_health_check is ready only while its predictor is.
+        return not self.draining and entry.state is ModelState.READY and model.ready and model.predictor_healthy()
 
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
         entry = self.repository.resolve(name, version, require_ready=False)

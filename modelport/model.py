@@ -45,7 +45,15 @@ class PredictorConfig:
 
 
 class Model:
-    """Base class for a served model. Override ``load`` and ``predict``; the other hooks are optional."""
+    """Base class for a served model. Override ``load`` and ``predict``; the other hooks are optional.
+
+    A transformer (a model with a ``predictor_config``, or served with ``--predictor-host``)
+    overrides only ``preprocess``/``postprocess``: the base ``predict`` calls the remote predictor.
+    """
+
+    # The remote predictor (a modelport.predictor.Predictor), attached by the server when a
+    # predictor_config is set; the base predict delegates to it.
+    _predictor: Any = None
 
     def __init__(
         self,
@@ -80,8 +88,15 @@ class Model:
     def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
         return payload
 
-    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
-        raise Unimplemented(f"Model {self.name} does not implement predict")
+    async def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        """Transformers: send the payload to the predictor. Other models must override this."""
+        if self._predictor is None:
+            raise Unimplemented(f"Model {self.name} does not implement predict")
+        return await self._predictor.infer(payload, headers)
+
+    def predictor_healthy(self) -> bool:
+        """False only when ``predictor_health_check`` is on and the predictor is not ready."""
+        return self._predictor is None or self._predictor.healthy()
 
     def postprocess(self, result: Any, headers: dict[str, str] | None = None) -> Any:
         return result
