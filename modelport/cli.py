@@ -58,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "predictor-request-timeout-seconds", type=float, help="predictor request timeout")
     _flag(serve, "predictor-request-retries", type=int, help="predictor request retries")
     _flag(serve, "predictor-health-check", type=_bool, help="readiness includes the predictor's")
+
+    infer = sub.add_parser("infer", help="send one inference request and print the response as JSON")
+    infer.add_argument("model", help="model name")
+    where = infer.add_mutually_exclusive_group()
+    where.add_argument("--url", default="http://127.0.0.1:8080", help="REST server (default http://127.0.0.1:8080)")
+    where.add_argument("--grpc", metavar="HOST:PORT", help="send over gRPC (Open Inference Protocol) instead")
+    infer.add_argument("--protocol", choices=["v1", "v2"], default="v2", help="REST protocol (default v2)")
+    body = infer.add_mutually_exclusive_group(required=True)
+    body.add_argument("--json", metavar="FILE", help="request body as JSON (V1 or V2 to match --protocol); - reads stdin")
+    body.add_argument("--npy", metavar="FILE", help="a numpy .npy file, sent as one V2 input (V1: as instances)")
+    infer.add_argument("--input-name", default="input-0", help="the input's name for --npy (default input-0)")
+    infer.add_argument("--output-binary", action="store_true", help="REST V2: have outputs sent as binary tensor data")
+    infer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
     return parser
 
 
@@ -137,10 +150,115 @@ def _single_file_models(path: Path) -> list:
     return [build_model(settings_for_file(path))]
 
 
+class _UsageError(Exception):
+    pass
+
+
+def infer(args: argparse.Namespace) -> int:
+    """``modelport infer``: one request, the answer as JSON on stdout; a failure is one line on stderr."""
+    from .client import ClientError
+    from .errors import InvalidInput, ModelportError
+
+    try:
+        result = _send(args)
+    except ClientError as exc:  # the server's answer, or no answer
+        print(f"modelport infer: {exc}", file=sys.stderr)
+        return 1
+    except (_UsageError, InvalidInput) as exc:  # the input given here
+        print(f"modelport infer: {exc}", file=sys.stderr)
+        return 2
+    except ModelportError as exc:
+        print(f"modelport infer: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(_dumps_result(result) + b"\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _send(args: argparse.Namespace) -> Any:
+    import numpy as np
+
+    from .client import GRPCClient, RESTClient, RESTConfig
+    from .types import InferInput, InferRequest, from_np_dtype
+    from .wire import v2_json
+
+    if args.grpc and args.protocol == "v1":
+        raise _UsageError("gRPC speaks the Open Inference Protocol (V2) only; drop --protocol v1")
+    if args.output_binary and (args.grpc or args.protocol == "v1"):
+        raise _UsageError("--output-binary applies to REST V2 only")
+    if args.json is not None:
+        try:
+            raw = sys.stdin.buffer.read() if args.json == "-" else Path(args.json).read_bytes()
+        except OSError as exc:
+            raise _UsageError(f"cannot read {args.json}: {exc.strerror or exc}") from None
+        data: Any = v2_json.loads(raw, f"{'stdin' if args.json == '-' else args.json}")
+        if not isinstance(data, dict):
+            raise _UsageError("the JSON body must be an object")
+        if args.grpc or args.protocol == "v2":
+            if "inputs" not in data:
+                raise _UsageError('a V2 body needs "inputs" (for {"instances": ...} use --protocol v1)')
+            if args.grpc:
+                data = v2_json.request_from_dict(data, args.model)
+            elif args.output_binary:
+                data.setdefault("parameters", {})["binary_data_output"] = True
+    else:
+        try:
+            array = np.load(args.npy, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise _UsageError(f"cannot read {args.npy} as a .npy array: {exc}") from None
+        if args.protocol == "v1" and not args.grpc:
+            data = {"instances": array.tolist()}
+        else:
+            datatype = from_np_dtype(array.dtype)
+            data = InferRequest(args.model, [InferInput(args.input_name, list(array.shape), datatype, array)])
+    if args.grpc:
+        with GRPCClient(args.grpc, timeout=args.timeout) as client:
+            return client.infer(data)
+    config = RESTConfig(protocol=args.protocol, timeout=args.timeout, binary_outputs=args.output_binary)
+    with RESTClient(config) as client:
+        return client.infer(args.url, data, args.model)
+
+
+def _dumps_result(result: Any) -> bytes:
+    """A response as the JSON a server would send (flat data, shortest float repr); V1 dicts as they are."""
+    import numpy as np
+
+    from .types import InferResponse
+    from .wire import v2_json
+
+    if not isinstance(result, InferResponse):
+        return v2_json.dumps(result)
+    doc: dict[str, Any] = {"model_name": result.model_name}
+    if result.model_version:
+        doc["model_version"] = result.model_version
+    if result.id is not None:
+        doc["id"] = result.id
+    if result.parameters:
+        doc["parameters"] = result.parameters
+    outputs = []
+    for out in result.outputs:
+        array = out.as_numpy()
+        if out.datatype == "BYTES":
+            data: Any = [v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v for v in array.ravel()]
+        elif out.datatype == "FP16":
+            data = array.ravel().tolist()
+        else:
+            data = np.ascontiguousarray(array).ravel()
+        item = {"name": out.name, "datatype": out.datatype, "shape": list(array.shape), "data": data}
+        params = {k: v for k, v in out.parameters.items() if k not in ("binary_data", "binary_data_size")}
+        if params:
+            item["parameters"] = params
+        outputs.append(item)
+    doc["outputs"] = outputs
+    return v2_json.dumps(doc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "infer":
+        return infer(args)
     return 2
 
 
