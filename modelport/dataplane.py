@@ -37,6 +37,8 @@ class DataPlane:
         self.max_queue_size = max_queue_size
         # Set when the server starts draining: readiness goes false and new inference is refused.
         self.draining = False
+        # Set while the server's models load at start-up: live, but not ready yet.
+        self.loading = False
         self._request_metrics: dict[tuple[str, str], tuple] = {}
 
     # -- health and metadata ------------------------------------------------------------------
@@ -44,7 +46,7 @@ class DataPlane:
         return True
 
     def ready(self) -> bool:
-        return not self.draining and self.repository.all_ready()
+        return not self.draining and not self.loading and self.repository.all_ready()
 
     def server_metadata(self) -> dict[str, Any]:
         return {"name": self.server_name, "version": __version__, "extensions": EXTENSIONS}

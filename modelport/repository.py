@@ -234,12 +234,12 @@ class ModelRepository:
         entry.state, entry.reason = ModelState.UNAVAILABLE, "unloaded"
         logger.info("Model %s unloaded", _label(entry))
 
-    async def load_folder(self) -> list[ModelEntry]:
-        """Load every model in the folder, concurrently.
+    def build_folder(self) -> list[tuple[Model, ModelSettings]]:
+        """Every model of the folder, built but not loaded.
 
         A model that cannot even be built (bad settings, a class that fails to import) is a
-        configuration error and raises SettingsError before anything loads; a model whose load
-        hook fails is marked FAILED and the others serve on.
+        configuration error: SettingsError, before anything loads. A model whose load hook fails
+        later is only marked FAILED, and the others serve on.
         """
         built = []
         for spec in self._read_folder():
@@ -247,7 +247,11 @@ class ModelRepository:
                 built.append((build_model(spec), spec))
             except Exception as exc:
                 raise SettingsError(f"Model {spec.name} in {spec.folder}: {exc}") from exc
-        return list(await asyncio.gather(*(self.load_model(model, spec) for model, spec in built)))
+        return built
+
+    async def load_folder(self) -> list[ModelEntry]:
+        """Load every model in the folder, concurrently."""
+        return list(await asyncio.gather(*(self.load_model(model, spec) for model, spec in self.build_folder())))
 
     def _read_folder(self) -> list[ModelSettings]:
         if not self.models_dir:

@@ -172,11 +172,17 @@ class ModelServer:
 
     # -- async lifecycle -----------------------------------------------------------------------
     async def start_async(self, models: Iterable[Model] | None = None) -> None:
-        """Bind the listeners, load the models, and start serving; returns once listening."""
+        """Bind the listeners, start serving, and load the models; returns once they are loaded.
+
+        The listeners come up before the models load, so liveness answers (and readiness says
+        "not yet") while a slow model loads; configuration errors fail before anything listens.
+        """
         s = self.settings
         http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
         self.http_port = http_sock.getsockname()[1]
+        self.dataplane.loading = True
         try:
+            folder_models = self.repository.build_folder() if self.repository.models_dir else []
             if s.enable_grpc:
                 from .transports.grpc import start_grpc_server
 
@@ -184,7 +190,6 @@ class ModelServer:
                     self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker
                 )
                 self.grpc_port = self._grpc.port
-            await self._load_models(models)
             config = uvicorn.Config(
                 self.app, http="httptools", lifespan="off", access_log=s.access_log, log_config=None,
                 timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=30, server_header=False,
@@ -196,24 +201,25 @@ class ModelServer:
                     self._http_task.result()
                     raise StartupError("HTTP server stopped while starting")
                 await asyncio.sleep(0.005)
+            logger.info("Listening for HTTP on http://%s:%d", s.host, self.http_port)
+            if self.grpc_port is not None:
+                logger.info("Listening for gRPC on %s:%d", s.host, self.grpc_port)
+            await self._load_models(models, folder_models)
         except BaseException:
             http_sock.close()
-            if self._grpc is not None:
-                await self._grpc.stop(0)
+            await self.stop(grace_period=0)
             raise
-        logger.info("Listening for HTTP on http://%s:%d", s.host, self.http_port)
-        if self.grpc_port is not None:
-            logger.info("Listening for gRPC on %s:%d", s.host, self.grpc_port)
+        finally:
+            self.dataplane.loading = False
 
-    async def _load_models(self, models: Iterable[Model] | None) -> None:
+    async def _load_models(self, models: Iterable[Model] | None, folder_models: list) -> None:
         jobs = [self.repository.load_model(m) for m in (models or [])]
         jobs += [self.repository.load_model(e.model, e.settings) for e in self.repository.entries() if e.model is not None and not e.model.ready]
+        jobs += [self.repository.load_model(model, spec) for model, spec in folder_models]
         await asyncio.gather(*jobs)
-        if self.repository.models_dir:
-            await self.repository.load_folder()
-        failed = [e for e in self.repository.entries() if e.state.value == "FAILED"]
-        for e in failed:
-            logger.error("Model %s is not ready: %s", e.name, e.reason)
+        for e in self.repository.entries():
+            if e.state.value == "FAILED":
+                logger.error("Model %s is not ready: %s", e.name, e.reason)
 
     async def stop(self, grace_period: float | None = None) -> None:
         """Drain and stop; safe to call more than once."""

@@ -483,3 +483,28 @@ async def test_every_response_has_content_length(api):
     for method, path in [("GET", "/"), ("GET", "/v2"), ("GET", "/metrics"), ("GET", "/nope")]:
         r = await api.request(method, path)
         assert int(r.headers["content-length"]) == len(r.content)
+
+
+async def test_live_but_not_ready_while_models_load():
+    import httpx
+
+    from ..helpers import make_server
+
+    class SlowLoad(SumModel):
+        def load(self):
+            import time
+
+            time.sleep(1.0)
+            return super().load()
+
+    server = make_server()
+    starting = asyncio.ensure_future(server.start_async([SlowLoad("slowload")]))
+    while server.http_port is None or server._http is None or not server._http.started:
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as client:
+        assert (await client.get("/v2/health/live")).status_code == 200
+        assert (await client.get("/v2/health/ready")).status_code == 503
+        assert not starting.done()
+        await starting
+        assert (await client.get("/v2/health/ready")).status_code == 200
+    await server.stop(grace_period=1)
