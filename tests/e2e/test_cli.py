@@ -151,7 +151,7 @@ def test_sigterm_under_load_drops_nothing(served, tmp_path):
     stopped = tmp_path / "stopped"
     (models / "slow" / "model-settings.json").write_text(json.dumps({
         "name": "slow", "implementation": "slow_model.Slow",
-        "parameters": {"extra": {"delay": 1.5, "stopped_file": str(stopped)}},
+        "parameters": {"extra": {"delay": 3.0, "stopped_file": str(stopped)}},
     }))
     s = served(str(models), *LOOPBACK, "--grace-period", "20")
     url = s.http_url()
@@ -164,7 +164,15 @@ def test_sigterm_under_load_drops_nothing(served, tmp_path):
 
     with ThreadPoolExecutor(24) as pool:
         futures = [pool.submit(one, i) for i in range(24)]
-        time.sleep(0.7)  # all 24 are now inside the model's 1.5 s predict
+        # Wait until all 24 are inside the model's predict (the server's own in-flight gauge).
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            metrics = httpx.get(url + "/metrics", timeout=5).text
+            if 'modelport_requests_in_flight{model="slow"} 24.0' in metrics:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the 24 requests never were in flight together")
         s.proc.send_signal(signal.SIGTERM)
         s.wait_for("draining", timeout=5)
         # Readiness flips at once: a new request is refused (503, or the listener is already closed).
