@@ -25,6 +25,7 @@ from ..types import (
     _json_item,
     array_from_json,
     check_shape,
+    to_np_dtype,
 )
 from .raw import array_from_raw, array_to_raw
 
@@ -178,6 +179,9 @@ def _encode_tensors(tensors: list, default_binary: bool, use_hint: bool) -> tupl
         doc: dict[str, Any] = {"name": t.name, "datatype": t.datatype}
         params = {k: v for k, v in t.parameters.items() if k not in ("binary_data", "binary_data_size")}
         array = t.as_numpy()
+        if t.datatype != "BYTES":
+            # The declared datatype wins (as in the gRPC codec): its bytes are what the peer will read.
+            array = array.astype(to_np_dtype(t.datatype), copy=False)
         doc["shape"] = list(array.shape)
         if _wants_binary(t, default_binary, use_hint):
             raw = array_to_raw(array, t.datatype)
