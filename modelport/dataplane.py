@@ -32,6 +32,8 @@ class DataPlane:
         self.repository = repository
         self.metrics = metrics
         self.server_name = server_name
+        if metrics is not None:
+            metrics.in_flight_source = self.in_flight
         # Server-wide defaults: a deadline for every request, and a cap on requests per model.
         self.request_timeout = request_timeout
         self.max_queue_size = max_queue_size
@@ -39,7 +41,7 @@ class DataPlane:
         self.draining = False
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
-        self._request_metrics: dict[tuple[str, str], tuple] = {}
+        self._request_metrics: dict[tuple[str, str], Any] = {}
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -124,17 +126,12 @@ class DataPlane:
         if limit and entry.in_flight >= limit:
             raise Overloaded(f"Model {entry.name} has {entry.in_flight} requests waiting (max_queue_size {limit}); retry later")
         entry.enter()
-        if self.metrics is not None:
-            self._children(entry.name, protocol)[1].inc()
         return entry, time.perf_counter()
 
     def _leave(self, entry: ModelEntry, protocol: str, started: float) -> None:
         entry.leave()
         if self.metrics is not None:
-            requests, in_flight, latency = self._children(entry.name, protocol)
-            in_flight.dec()
-            requests.inc()
-            latency.observe(time.perf_counter() - started)
+            self._latency(entry.name, protocol).observe(time.perf_counter() - started)
 
     def _failed(self, entry: ModelEntry, protocol: str, exc: BaseException) -> None:
         if self.metrics is not None:
@@ -152,14 +149,19 @@ class DataPlane:
             candidates.append(_positive(parameters["timeout"], "\"timeout\" parameter (microseconds)") / 1e6)
         return min(candidates) if candidates else None
 
-    def _children(self, model: str, protocol: str) -> tuple:
+    def _latency(self, model: str, protocol: str) -> Any:
         key = (model, protocol)
-        children = self._request_metrics.get(key)
-        if children is None:
-            m = self.metrics
-            children = (m.requests.labels(model, protocol), m.in_flight.labels(model), m.request_latency.labels(model, protocol))
-            self._request_metrics[key] = children
-        return children
+        child = self._request_metrics.get(key)
+        if child is None:
+            child = self._request_metrics[key] = self.metrics.request_latency.labels(model, protocol)
+        return child
+
+    def in_flight(self) -> dict[str, int]:
+        """Requests being served per model (for the metrics gauge)."""
+        counts: dict[str, int] = {}
+        for entry in self.repository.entries():
+            counts[entry.name] = counts.get(entry.name, 0) + entry.in_flight
+        return counts
 
     # -- repository extension -----------------------------------------------------------------
     def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Latency buckets from 0.5 ms to 30 s: model servers span both.
@@ -26,11 +27,13 @@ class Metrics:
             "modelport_stage_duration_seconds", "Time spent in one model stage",
             ["model", "stage"], buckets=_BUCKETS, registry=r,
         )
-        self.requests = Counter("modelport_requests", "Requests served", ["model", "protocol"], registry=r)
         self.failures = Counter(
             "modelport_request_failures", "Requests that ended in an error", ["model", "protocol", "code"], registry=r
         )
-        self.in_flight = Gauge("modelport_requests_in_flight", "Requests being served now", ["model"], registry=r)
+        # Read at scrape time, not counted per request: who is in flight per model (the data plane
+        # tracks that anyway, for backpressure and unloading).
+        self.in_flight_source: Callable[[], dict[str, int]] = dict
+        r.register(_Derived(self))
         self.batch_size = Histogram(
             "modelport_batch_size", "Requests merged into one predict", ["model"], buckets=_BATCH_BUCKETS, registry=r
         )
@@ -60,3 +63,23 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Derived:
+    """Metrics computed when scraped, so the request path pays for one histogram observation only:
+    the request counter is the latency histogram's count, the in-flight gauge the data plane's count."""
+
+    def __init__(self, metrics: Metrics):
+        self._metrics = metrics
+
+    def collect(self) -> Iterator:
+        requests = CounterMetricFamily("modelport_requests", "Requests served", labels=["model", "protocol"])
+        for family in self._metrics.request_latency.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_count"):
+                    requests.add_metric([sample.labels["model"], sample.labels["protocol"]], sample.value)
+        yield requests
+        in_flight = GaugeMetricFamily("modelport_requests_in_flight", "Requests being served now", labels=["model"])
+        for model, count in sorted(self._metrics.in_flight_source().items()):
+            in_flight.add_metric([model], count)
+        yield in_flight

@@ -193,6 +193,7 @@ class ModelServer:
             config = uvicorn.Config(
                 self.app, http="httptools", lifespan="off", access_log=s.access_log, log_config=None,
                 timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=30, server_header=False,
+                proxy_headers=False,  # nothing here reads the client address; skip the middleware
             )
             self._http = _Uvicorn(config)
             self._http_task = asyncio.ensure_future(self._http.serve(sockets=[http_sock]))
