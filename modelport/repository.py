@@ -14,7 +14,6 @@ import importlib
 import logging
 import re
 import sys
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -69,16 +68,16 @@ def _version_key(version: str | None) -> tuple:
 
 
 # A factory builds a runner for a loaded model; the server passes one that knows the metrics,
-# executor, batching and worker settings.
+# hook threads, batching and worker settings.
 RunnerFactory = Callable[[Model, "ModelSettings | None"], ModelRunner]
 
 
 class ModelRepository:
-    def __init__(self, models_dir: str | None = None, runner_factory: RunnerFactory | None = None, executor: Executor | None = None):
+    def __init__(self, models_dir: str | None = None, runner_factory: RunnerFactory | None = None):
         self.models_dir = models_dir
         self._entries: dict[str, dict[str | None, ModelEntry]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model, executor))
+        self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model))
 
     # -- KServe-style accessors ----------------------------------------------------------------
     def get_model(self, name: str, version: str | None = None) -> Model | None:

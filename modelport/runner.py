@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from concurrent.futures import Executor
 from typing import Any, Callable
 
+from .hook_threads import HookThreads
 from .model import Model
 
 STAGES = ("preprocess", "predict", "postprocess")
@@ -69,7 +69,7 @@ class ModelRunner:
     def __init__(
         self,
         model: Model,
-        executor: Executor | None = None,
+        threads: HookThreads | None = None,
         observe: Callable[[str, float], None] | None = None,
         max_batch_size: int = 0,
         max_batch_time: float = 0.0,
@@ -78,7 +78,7 @@ class ModelRunner:
         pool_stages: tuple[str, ...] = ("predict",),
     ):
         self.model = model
-        self.executor = executor
+        self.threads = threads
         # observe(stage, seconds) records a stage latency; a no-op when metrics are off.
         self._observe = observe or (lambda stage, seconds: None)
         stages = ["predict"] + [s for s in ("preprocess", "postprocess") if _overridden(model, s)]
@@ -125,10 +125,16 @@ class ModelRunner:
         if callable(unload):
             await self._call_plain(unload)
 
+    def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """An awaitable of ``fn(*args)`` run off the loop (the server's hook threads, else asyncio's default pool)."""
+        if self.threads is not None:
+            return self.threads.run(fn, *args)
+        return asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
     async def _call_plain(self, fn: Callable[[], Any]) -> Any:
         if inspect.iscoroutinefunction(fn):
             return await fn()
-        result = await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+        result = await self._in_thread(fn)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -145,8 +151,7 @@ class ModelRunner:
         if self.pool is not None:
             return await self._infer_pooled(payload, headers, response_headers), response_headers
         if self._all_sync:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.executor, self._run_sync_chain, payload, headers, response_headers)
+            result = await self._in_thread(self._run_sync_chain, payload, headers, response_headers)
         else:
             result = payload
             for hook in self._chain:
@@ -182,8 +187,7 @@ class ModelRunner:
         if hook.is_async:
             result = await hook.call(value, headers, response_headers)
         else:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.executor, hook.call, value, headers, response_headers)
+            result = await self._in_thread(hook.call, value, headers, response_headers)
             if inspect.isawaitable(result):
                 result = await result
         self._observe(hook.stage, time.perf_counter() - start)

@@ -13,12 +13,12 @@ import contextlib
 import logging
 import signal
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
 import uvicorn
 
 from .dataplane import DataPlane
+from .hook_threads import HookThreads
 from .errors import ModelportError
 from .metrics import Metrics
 from .model import Model
@@ -82,7 +82,7 @@ class ModelServer:
                 setattr(s, key, value)
         self.settings = s
         self.metrics = Metrics() if s.enable_metrics else None
-        self.executor = ThreadPoolExecutor(s.inference_threads, thread_name_prefix="modelport-hook")
+        self.threads = HookThreads(s.inference_threads)
         self.repository = registered_models or ModelRepository(s.model_repository)
         self.repository._runner_factory = self._make_runner
         if registered_models is not None and s.model_repository and not registered_models.models_dir:
@@ -117,7 +117,7 @@ class ModelServer:
             pool = InferencePool(model.name, workers, pool_spec(model, settings or model.settings))
         return ModelRunner(
             model,
-            self.executor,
+            self.threads,
             observe,
             max_batch_size=model_option(model, settings, "max_batch_size", s.max_batch_size),
             max_batch_time=model_option(model, settings, "max_batch_time", s.max_batch_time),
@@ -238,5 +238,5 @@ class ModelServer:
         self._http = None
         self._grpc = None
         await self.repository.unload_all()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.threads.shutdown()
         logger.info("Server stopped")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from modelport.errors import Unimplemented
 from modelport.model import Model
+from modelport.hook_threads import HookThreads
 from modelport.runner import ModelRunner
 
 
@@ -115,19 +115,20 @@ async def test_sync_predict_runs_off_the_event_loop_thread():
     assert model.threads["predict"] != threading.get_ident()
 
 
-async def test_sync_hooks_use_the_given_executor_and_cross_once_per_request():
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="hooks") as executor:
-        model = SyncChain()
-        names: list[str] = []
-        original = model.predict
+async def test_sync_hooks_use_the_given_threads_and_cross_once_per_request():
+    threads = HookThreads(4, name="hooks")
+    model = SyncChain()
+    names: list[str] = []
+    original = model.predict
 
-        def predict(payload, headers=None):
-            names.append(threading.current_thread().name)
-            return original(payload, headers)
+    def predict(payload, headers=None):
+        names.append(threading.current_thread().name)
+        return original(payload, headers)
 
-        model.predict = predict  # an instance attribute: still a plain function hook
-        runner = ModelRunner(model, executor=executor)
-        result, _ = await runner.infer([], None)
+    model.predict = predict  # an instance attribute: still a plain function hook
+    runner = ModelRunner(model, threads=threads)
+    result, _ = await runner.infer([], None)
+    threads.shutdown()
     assert result == ["pre", "predict", "post"]
     assert names and names[0].startswith("hooks")
     loop_thread = threading.get_ident()
