@@ -130,9 +130,19 @@ def _mlserver(parallel_workers: int | None, quiet: bool = False) -> Callable[[Ct
 MODELPORT_CMD = "{venv}/bin/modelport serve {repo} --host 127.0.0.1 --http-port {http} --grpc-port {grpc}"
 
 
-def _modelport(ctx: Ctx) -> list[str]:
+def _modelport_with(settings: dict | None = None, flags: tuple[str, ...] = ()) -> Callable[[Ctx], list[str]]:
+    """A modelport config with fixed model settings and flags (batching, worker processes)."""
+
+    def build(ctx: Ctx) -> list[str]:
+        return _modelport(ctx, settings or {}) + list(flags)
+
+    return build
+
+
+def _modelport(ctx: Ctx, preset: dict | None = None) -> list[str]:
     source = BENCH / "models" / ("burn" if ctx.scenario == "health" else "iris")
     model = json.loads((source / "model-settings.json").read_text())
+    model.update(preset or {})
     if "burn_ms" in ctx.extra_settings:
         model.setdefault("parameters", {}).setdefault("extra", {})["burn_ms"] = ctx.extra_settings["burn_ms"]
     # The hook for later options (e.g. an inference process pool): anything else is merged as is.
@@ -163,6 +173,14 @@ CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
                  _mlserver(0, quiet=True), "MLServer, parallel_workers=0 and debug=false (no access log)"),
     ServerConfig("modelport", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer", "health"), _modelport,
                  "modelport serve, bench/models/iris (bench/peers/modelport_iris.py)"),
+    ServerConfig("modelport-batch", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer",),
+                 _modelport_with({"max_batch_size": 64, "max_batch_time": 0.002}),
+                 "modelport with adaptive batching: max_batch_size 64, max_batch_time 2 ms"),
+    ServerConfig("modelport-2w", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer",),
+                 _modelport_with(flags=("--workers", "2")), "modelport with two front-end processes (--workers 2)"),
+    ServerConfig("modelport-pool", "modelport", "modelport", ("v1", "v2", "grpc"), ("health",),
+                 _modelport_with({"parallel_workers": 2}),
+                 "modelport with an inference process pool (parallel_workers 2)"),
 ]}
 
 DEFAULT_ORDER = ["floor", "kserve", "kserve-quiet", "mlserver", "mlserver-pw0", "mlserver-pw0-quiet", "modelport"]
