@@ -98,6 +98,10 @@ class ServerNotLive(ModelportError):
         super().__init__(detail)
 
 
+class StartupError(ModelportError):
+    """The server cannot start (port in use, bad settings, ...); the message says why in one line."""
+
+
 class PayloadTooLarge(ModelportError):
     code = ErrorCode.PAYLOAD_TOO_LARGE
 
@@ -131,6 +135,7 @@ __all__ = [
     "ServerNotReady",
     "ServerNotLive",
     "PayloadTooLarge",
+    "StartupError",
     "Overloaded",
     "DeadlineExceeded",
     "StorageError",

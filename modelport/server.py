@@ -19,7 +19,7 @@ import uvicorn
 
 from .dataplane import DataPlane
 from .hook_threads import HookThreads
-from .errors import ModelportError
+from .errors import StartupError
 from .metrics import Metrics
 from .model import Model
 from .repository import ModelRepository
@@ -28,10 +28,6 @@ from .settings import ModelSettings, ServerSettings, model_option
 from .transports.rest import RestApp
 
 logger = logging.getLogger("modelport")
-
-
-class StartupError(ModelportError):
-    """The server cannot start (port in use, bad settings, ...); the message says why in one line."""
 
 
 class _Uvicorn(uvicorn.Server):

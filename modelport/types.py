@@ -34,7 +34,7 @@ _NP_DTYPES: dict[str, np.dtype] = {
     "FP64": np.dtype(np.float64),
     "BYTES": np.dtype(np.object_),
 }
-DATATYPES = tuple(_NP_DTYPES) + ("BF16",)
+DATATYPES = tuple(_NP_DTYPES)
 _V2_DATATYPES = {dt: name for name, dt in _NP_DTYPES.items() if name != "BYTES"}
 # Which inferred numpy kinds a JSON list may have for each target kind ("b"ool, "i"nt, "u"int, "f"loat).
 _JSON_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "fiu", "O": "USO"}

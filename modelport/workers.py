@@ -16,6 +16,8 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Iterable
 
+from .errors import StartupError
+
 if TYPE_CHECKING:
     from .model import Model
     from .server import ModelServer
@@ -24,8 +26,6 @@ logger = logging.getLogger("modelport")
 
 
 def reserve_port(host: str, port: int, what: str) -> socket.socket:
-    from .server import StartupError
-
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -51,8 +51,6 @@ def _worker_main(server: "ModelServer", models: list, started) -> None:
 
 def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> None:
     """Run ``server.settings.workers`` copies of ``server``; returns when all have stopped."""
-    from .server import StartupError
-
     s = server.settings
     reservations = [reserve_port(s.host, s.http_port, "HTTP")]
     s.http_port = reservations[0].getsockname()[1]

@@ -396,7 +396,7 @@ async def test_graceful_stop_lets_in_flight_requests_finish():
 
 async def test_port_in_use_is_a_one_line_startup_error(serve_grpc):
     from modelport import ModelServer
-    from modelport.server import StartupError
+    from modelport.errors import StartupError
 
     first = await serve_grpc([SumModel("sum")])
     second = ModelServer(http_port=0, grpc_port=first.server.grpc_port, host="127.0.0.1")

@@ -19,6 +19,7 @@ from modelport.errors import (
     PayloadTooLarge,
     ServerNotLive,
     ServerNotReady,
+    StartupError,
     StorageError,
     Unimplemented,
     UnsupportedProtocol,
@@ -40,6 +41,7 @@ EXPECTED_CODES = {
     Overloaded: ErrorCode.RESOURCE_EXHAUSTED,
     DeadlineExceeded: ErrorCode.DEADLINE_EXCEEDED,
     StorageError: ErrorCode.UNAVAILABLE,
+    StartupError: ErrorCode.INTERNAL,
     SettingsError: ErrorCode.INVALID_INPUT,
 }
 

@@ -69,11 +69,11 @@ def test_bytes_datatype_maps_to_object_and_back_from_every_string_kind():
         assert from_np_dtype(dtype) == "BYTES"
 
 
-def test_every_listed_datatype_except_bf16_is_supported():
-    assert set(DATATYPES) == set(NUMERIC) | {"BYTES", "BF16"}
+def test_every_listed_datatype_is_supported():
+    # BF16 has no numpy type, so it is not listed (and is refused, see below).
+    assert set(DATATYPES) == set(NUMERIC) | {"BYTES"}
     for datatype in DATATYPES:
-        if datatype != "BF16":
-            to_np_dtype(datatype)
+        to_np_dtype(datatype)
 
 
 @pytest.mark.parametrize("datatype", ["FLOAT32", "fp32", "", "BF16", "STRING"])

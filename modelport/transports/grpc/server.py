@@ -7,6 +7,7 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ...dataplane import DataPlane
+from ...errors import StartupError
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
 from .errors import ErrorInterceptor
 from .servicer import InferenceServicer
@@ -52,7 +53,6 @@ async def start_grpc_server(
     else:
         reason = "address in use or unavailable"
     if not bound:
-        from ...server import StartupError  # lazy: the server module composes this one
 
         raise StartupError(f"Cannot listen for gRPC on {host}:{port}: {reason}")
     await server.start()
