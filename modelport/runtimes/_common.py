@@ -18,6 +18,7 @@ from . import find_model_file
 
 if TYPE_CHECKING:
     from ..model import Model
+from ..settings import SettingsError
 
 logger = logging.getLogger("modelport")
 
@@ -32,6 +33,19 @@ def extra(model: Model) -> dict[str, Any]:
     """``parameters.extra`` from the model's settings (empty when the model has no settings)."""
     settings = model.settings
     return dict(settings.parameters.extra or {}) if settings is not None else {}
+
+
+PREDICT = "predict"
+PREDICT_PROBA = "predict_proba"
+METHODS = (PREDICT, PREDICT_PROBA)
+
+
+def prediction_method(model: Model) -> str:
+    """``parameters.extra.method`` of an estimator runtime: "predict" (default) or "predict_proba"."""
+    method = extra(model).get("method", PREDICT)
+    if method not in METHODS:
+        raise SettingsError(f"Model {model.name}: parameters.extra.method must be one of {', '.join(METHODS)}, got {method!r}")
+    return method
 
 
 def model_path(model: Model, runtime: str) -> Path:

@@ -18,13 +18,15 @@ import numpy as np
 from .._optional import import_optional
 from ..errors import InvalidInput
 from ..model import Model
-from ..settings import SettingsError
 from ._common import (
+    METHODS,
+    PREDICT,
+    PREDICT_PROBA,
     ModelLoadError,
     declare,
-    extra,
     framework_error,
     model_path,
+    prediction_method,
     requested_names,
     respond,
     set_platform,
@@ -32,9 +34,6 @@ from ._common import (
     tensor_meta,
 )
 
-PREDICT = "predict"
-PREDICT_PROBA = "predict_proba"
-METHODS = (PREDICT, PREDICT_PROBA)
 
 
 class SKLearnModel(Model):
@@ -43,10 +42,7 @@ class SKLearnModel(Model):
     def load(self) -> bool:
         joblib = import_optional("joblib", extra="sklearn")
         import_optional("sklearn", extra="sklearn")
-        method = extra(self).get("method", PREDICT)
-        if method not in METHODS:
-            raise SettingsError(f"Model {self.name}: parameters.extra.method must be one of {', '.join(METHODS)}, got {method!r}")
-        self._method = method
+        self._method = method = prediction_method(self)
         path = model_path(self, "sklearn")
         try:
             self._model = joblib.load(path)

@@ -19,13 +19,15 @@ import numpy as np
 from .._optional import import_optional
 from ..errors import InvalidInput
 from ..model import Model
-from ..settings import SettingsError
 from ._common import (
+    METHODS,
+    PREDICT,
+    PREDICT_PROBA,
     ModelLoadError,
     declare,
-    extra,
     framework_error,
     model_path,
+    prediction_method,
     requested_names,
     respond,
     set_platform,
@@ -33,9 +35,6 @@ from ._common import (
     tensor_meta,
 )
 
-PREDICT = "predict"
-PREDICT_PROBA = "predict_proba"
-METHODS = (PREDICT, PREDICT_PROBA)
 
 
 class XGBoostModel(Model):
@@ -43,10 +42,7 @@ class XGBoostModel(Model):
 
     def load(self) -> bool:
         xgb = import_optional("xgboost", extra="xgboost")
-        method = extra(self).get("method", PREDICT)
-        if method not in METHODS:
-            raise SettingsError(f"Model {self.name}: parameters.extra.method must be one of {', '.join(METHODS)}, got {method!r}")
-        self._method = method
+        self._method = method = prediction_method(self)
         path = model_path(self, "xgboost")
         try:
             # Loaded from bytes: xgboost then tells JSON from UBJSON by content, not by extension (it

@@ -24,7 +24,7 @@ from modelport.client import AsyncRESTClient, RESTClient, RESTConfig, ServerErro
 from modelport.model import PredictorConfig
 
 from ..fixture_models import AsyncSlowModel, PickyModel, SumModel
-from .test_cli import BAD_SIGNS, Served, wait_ready
+from .serving import BAD_SIGNS, Served, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "transformer"

@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from .test_cli import BAD_SIGNS, LOOPBACK, served, wait_ready  # noqa: F401 - `served` is a fixture
+from .serving import BAD_SIGNS, LOOPBACK, wait_ready
 
 
 def worker_pids(parent: int) -> set[int]:

@@ -11,7 +11,7 @@ import zlib
 from typing import Any, Awaitable, Callable
 
 from ...dataplane import DataPlane
-from ...errors import InvalidInput, ModelportError, PayloadTooLarge
+from ...errors import InvalidInput, PayloadTooLarge
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
 from ...wire import v1_json, v2_json
