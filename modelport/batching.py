@@ -1,8 +1,9 @@
 """Adaptive batching, composed in front of a runner (no patching of the model).
 
-Requests queue per model. A batch closes when it holds ``max_batch_size`` rows or ``max_batch_time``
-has passed since its first request, whichever comes first; while the model is busy with one batch the
-next one fills, so the batch size adapts to the load. Only requests of the same *shape signature*
+Requests queue per model. A batch closes when it holds ``max_batch_size`` rows, when ``max_batch_time``
+has passed since its first request, or when requests stop arriving, whichever comes first; while the
+model is busy with one batch the next one fills, so the batch size adapts to the load and a lone
+request does not wait. Only requests of the same *shape signature*
 (input names, datatypes, trailing dimensions and parameters; for V1, plain ``instances`` lists) are
 merged, so nothing that cannot be merged ever is; the rest run in batches of their own kind. Each
 caller gets exactly its own rows back. A model whose outputs do not have one row per input row
@@ -24,6 +25,9 @@ from .payloads import outputs_from_result
 from .types import InferInput, InferOutput, InferRequest, InferResponse
 
 logger = logging.getLogger("modelport")
+
+# Loop turns without a new request after which a batch stops waiting for more.
+_QUIET_TURNS = 3
 
 Infer = Callable[[Any, "dict | None"], Awaitable[tuple[Any, dict]]]
 
@@ -136,16 +140,16 @@ class AdaptiveBatcher:
                     continue
             key, queue = next(iter(self._queues.items()))
             deadline = queue[0].queued_at + self.max_batch_time
-            # Wait for the batch to fill, or for its time budget to run out.
-            while sum(p.rows for p in queue) < self.max_batch_size:
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
+            # Fill while requests keep arriving, within the time budget. Requests already read
+            # from the sockets reach the queue within a few loop turns, so a lone caller never
+            # waits out the budget, and under load the next batch fills while this one runs.
+            quiet = 0
+            while quiet < _QUIET_TURNS and sum(p.rows for p in queue) < self.max_batch_size:
+                if time.perf_counter() >= deadline:
                     break
-                self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=remaining)
-                except asyncio.TimeoutError:
-                    break
+                before = len(queue)
+                await asyncio.sleep(0)
+                quiet = 0 if len(queue) > before else quiet + 1
             batch = self._take(key)
             if batch:
                 await self._run(batch, loop)

@@ -154,11 +154,23 @@ async def test_a_caller_that_gives_up_does_not_break_the_batch():
     np.testing.assert_array_equal(response.get_output_by_name("total").as_numpy(), [6.0])
 
 
-async def test_stop_fails_queued_requests_cleanly():
+async def test_a_lone_request_does_not_wait_out_the_time_budget():
     model = RowModel()
     r = runner(model, size=64, wait=5.0)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await r.infer(request(np.ones((1, 2)), "alone"))
+    assert loop.time() - start < 0.5 and model.batches == [1]
+
+
+async def test_stop_fails_queued_requests_cleanly():
+    model = RowModel(delay=0.3)
+    r = runner(model, size=64, wait=5.0)
+    running = asyncio.ensure_future(r.infer(request(np.ones((1, 2)), "first")))
+    await asyncio.sleep(0.05)  # the first batch is inside predict now
     waiting = asyncio.ensure_future(r.infer(request(np.ones((1, 2)), "w")))
     await asyncio.sleep(0.05)
     await r.stop()
     with pytest.raises(InferenceError, match="unloaded"):
         await waiting
+    running.cancel()
