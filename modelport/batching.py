@@ -97,6 +97,7 @@ class AdaptiveBatcher:
         self._observe = observe_batch or (lambda size, queued: None)
         self._queues: OrderedDict[tuple, list[_Pending]] = OrderedDict()
         self._wakeup: asyncio.Event | None = None
+        self._last_rows = 1  # rows in the last batch: how many callers seem to be active
         self._task: asyncio.Task | None = None
 
     async def infer(self, payload: Any, headers: dict | None = None) -> tuple[Any, dict]:
@@ -139,20 +140,36 @@ class AdaptiveBatcher:
                         return  # idle: the next request starts a new collector
                     continue
             key, queue = next(iter(self._queues.items()))
-            deadline = queue[0].queued_at + self.max_batch_time
-            # Fill while requests keep arriving, within the time budget. Requests already read
-            # from the sockets reach the queue within a few loop turns, so a lone caller never
-            # waits out the budget, and under load the next batch fills while this one runs.
-            quiet = 0
-            while quiet < _QUIET_TURNS and sum(p.rows for p in queue) < self.max_batch_size:
-                if time.perf_counter() >= deadline:
-                    break
-                before = len(queue)
-                await asyncio.sleep(0)
-                quiet = 0 if len(queue) > before else quiet + 1
+            await self._fill(queue, queue[0].queued_at + self.max_batch_time)
             batch = self._take(key)
             if batch:
                 await self._run(batch, loop)
+
+    async def _fill(self, queue: list[_Pending], deadline: float) -> None:
+        """Let a batch grow, within its time budget, as long as that is likely to pay.
+
+        The last batch's size estimates how many callers are active: wait (for arrivals) until the
+        batch is that big, then only while requests keep coming, a few loop turns at most. A lone
+        caller never waits out the budget; steady callers fill each batch; growing load grows it.
+        """
+        target = min(self.max_batch_size, self._last_rows)
+        quiet = 0
+        while (rows := sum(p.rows for p in queue)) < self.max_batch_size:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            if rows < target:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=remaining)
+                except asyncio.TimeoutError:
+                    break
+                continue
+            if quiet >= _QUIET_TURNS:
+                break
+            before = len(queue)
+            await asyncio.sleep(0)
+            quiet = 0 if len(queue) > before else quiet + 1
 
     def _take(self, key: tuple) -> list[_Pending]:
         queue = self._queues.get(key, [])
@@ -163,6 +180,7 @@ class AdaptiveBatcher:
                 continue
             batch.append(item)
             rows += item.rows
+        self._last_rows = max(rows, 1)
         if not queue:
             self._queues.pop(key, None)
         else:
