@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from ._version import __version__
-from .errors import DeadlineExceeded, InvalidInput, ModelportError, Overloaded, ServerNotReady
+from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady
 from .metrics import Metrics
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
@@ -54,7 +54,12 @@ class DataPlane:
         return {"name": self.server_name, "version": __version__, "extensions": EXTENSIONS}
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
-        entry = self.repository.resolve(name, version, require_ready=False)
+        """Whether a model serves now. Unknown: ModelNotFound; unloaded but known: False (as Triton answers)."""
+        entry = self.repository._find(name, version)
+        if entry is None:
+            raise ModelNotFound(name, version)
+        if entry.state is ModelState.UNAVAILABLE:
+            return False
         model = entry.model
         # A transformer with predictor_health_check is ready only while its predictor is.
         return not self.draining and entry.state is ModelState.READY and model.ready and model.predictor_healthy()

@@ -195,10 +195,10 @@ async def test_repository_agrees(doors):
     grpc_index = convert.repository_index_from_proto(await doors.stub.RepositoryIndex(pb.RepositoryIndexRequest()))
     assert rest == grpc_index
     await doors.stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="sum"))
-    assert (await doors.http.get("/v2/models/sum/ready")).status_code == 404
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await doors.stub.ModelReady(pb.ModelReadyRequest(name="sum"))
-    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    # Unloaded but known: not ready (as Triton answers), not "not found".
+    r = await doors.http.get("/v2/models/sum/ready")
+    assert r.status_code == 503 and r.json() == {"name": "sum", "ready": False}
+    assert (await doors.stub.ModelReady(pb.ModelReadyRequest(name="sum"))).ready is False
     r = await doors.http.post("/v2/repository/models/sum/load")
     assert r.status_code == 200
     assert (await doors.stub.ModelReady(pb.ModelReadyRequest(name="sum"))).ready is True
