@@ -24,7 +24,7 @@ from .metrics import Metrics
 from .model import Model
 from .repository import ModelRepository
 from .runner import ModelRunner
-from .settings import ModelSettings, ServerSettings, model_option
+from .settings import ModelSettings, ServerSettings, model_option, validate_server_settings
 from .transports.rest import RestApp
 
 logger = logging.getLogger("modelport")
@@ -76,6 +76,7 @@ class ModelServer:
                 if not hasattr(s, key):
                     raise TypeError(f"ModelServer got an unknown setting {key!r}")
                 setattr(s, key, value)
+        validate_server_settings(s)
         self.settings = s
         self.metrics = Metrics() if s.enable_metrics else None
         self.threads = HookThreads(s.inference_threads)

@@ -155,11 +155,12 @@ def load_server_settings(
         raise SettingsError(f"Unknown server setting(s) {', '.join(unknown)}; known: {', '.join(_SERVER_FIELDS)}")
     typed = {name: _coerce(name, value, _SERVER_FIELDS[name].type) for name, value in values.items()}
     settings = ServerSettings(**typed)
-    _validate_server(settings)
+    validate_server_settings(settings)
     return settings
 
 
-def _validate_server(s: ServerSettings) -> None:
+def validate_server_settings(s: ServerSettings) -> None:
+    """Raise SettingsError naming the first setting that cannot be used."""
     for name in ("http_port", "grpc_port"):
         port = getattr(s, name)
         if not 0 <= port <= 65535:

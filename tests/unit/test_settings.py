@@ -368,3 +368,15 @@ def test_find_model_settings_missing_folder(tmp_path):
     with pytest.raises(SettingsError, match="not a folder"):
         find_model_settings(a_file)
     assert not os.path.exists(missing)
+
+
+def test_model_server_arguments_are_validated_like_settings():
+    from modelport import ModelServer
+    from modelport.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="http_port"):
+        ModelServer(http_port=70000)
+    with pytest.raises(SettingsError, match="workers"):
+        ModelServer(workers=0)
+    with pytest.raises(TypeError, match="no_such"):
+        ModelServer(no_such=1)
