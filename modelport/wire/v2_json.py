@@ -152,7 +152,9 @@ def decode_request(body: bytes, model_name: str, model_version: str | None = Non
     try:
         doc = loads(head)
     except InvalidInput as exc:
-        if header_length is None:
+        # JSON followed by more (often non-UTF-8) bytes is what a binary body without its header
+        # looks like; a plain syntax error gets no such hint.
+        if header_length is None and ("after document" in str(exc) or "UTF-8" in str(exc)):
             raise InvalidInput(f"{exc} (a body with binary tensor data needs the Inference-Header-Content-Length header)") from None
         raise
     return request_from_dict(doc, model_name, model_version, binary)

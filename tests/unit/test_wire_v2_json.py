@@ -496,3 +496,9 @@ def test_dumps_handles_numpy_and_bytes_values():
     assert v2_json.loads(b'{"a": 1}') == {"a": 1}
     with pytest.raises(InvalidInput, match="Thing is not valid JSON"):
         v2_json.loads(b"{", "Thing")
+
+
+def test_plain_syntax_error_gets_no_binary_header_hint():
+    with pytest.raises(InvalidInput) as info:
+        v2_json.decode_request(b"{broken", "m")
+    assert "not valid JSON" in str(info.value) and "Inference-Header-Content-Length" not in str(info.value)
