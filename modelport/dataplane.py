@@ -85,10 +85,7 @@ class DataPlane:
             if request.request_outputs and declared_outputs is not None:
                 _check_requested(request, declared_outputs)
             timeout = self._deadline(headers, request.parameters)
-            if timeout is None:
-                result, response_headers = await entry.runner.infer(request, headers)
-            else:
-                result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
+            result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
             response = _as_response(result, request, model.name)
             response.model_version = entry.version
             if request.id is not None:
@@ -107,11 +104,7 @@ class DataPlane:
         entry, started = self._enter(name, None, "v1")
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
-            timeout = self._deadline(headers, None)
-            if timeout is None:
-                result, response_headers = await call(payload, headers)
-            else:
-                result, response_headers = await _with_deadline(call(payload, headers), timeout)
+            result, response_headers = await _with_deadline(call(payload, headers), self._deadline(headers, None))
             if isinstance(result, InferResponse):
                 result = {"predictions": [o.as_numpy().tolist() for o in result.outputs]}
             elif not isinstance(result, dict):
@@ -193,7 +186,9 @@ def _positive(raw: Any, what: str) -> float:
     return value
 
 
-async def _with_deadline(call: Any, timeout: float) -> Any:
+async def _with_deadline(call: Any, timeout: float | None) -> Any:
+    if timeout is None:  # the common case: no timer at all
+        return await call
     try:
         async with asyncio.timeout(timeout):
             return await call

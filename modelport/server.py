@@ -37,7 +37,8 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-def bind_socket(host: str, port: int, what: str, reuse_port: bool = False) -> socket.socket:
+def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+    """A bound TCP socket, listening unless ``listen`` is false (a port reserved for worker processes)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -48,8 +49,9 @@ def bind_socket(host: str, port: int, what: str, reuse_port: bool = False) -> so
     except OSError as exc:
         sock.close()
         raise StartupError(f"Cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(2048)
-    sock.setblocking(False)
+    if listen:
+        sock.listen(2048)
+        sock.setblocking(False)
     return sock
 
 

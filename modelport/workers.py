@@ -26,15 +26,10 @@ logger = logging.getLogger("modelport")
 
 
 def reserve_port(host: str, port: int, what: str) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise StartupError(f"Cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None
-    return sock
+    """Hold the port for the workers: bound with SO_REUSEPORT but never listening, so it takes no connections."""
+    from .server import bind_socket
+
+    return bind_socket(host, port, what, reuse_port=True, listen=False)
 
 
 def _worker_main(server: "ModelServer", models: list, started) -> None:
