@@ -224,8 +224,9 @@ class ModelRepository:
     async def unload(self, name: str) -> None:
         async with self._lock(name):
             versions = self._entries.get(name)
-            if not versions or all(e.state is ModelState.UNAVAILABLE for e in versions.values()):
+            if not versions:
                 raise ModelNotFound(name)
+            # Unloading a known model that is already unloaded is done already (as Triton answers).
             for entry in list(versions.values()):
                 await self._unload_entry(entry)
 

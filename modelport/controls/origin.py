@@ -48,7 +48,9 @@ def check_admin_request(headers: Mapping[str, str], has_body: bool, allowed_orig
 
 
 def same_origin(origin: str, host: str) -> bool:
-    """Whether an ``Origin`` header names the ``Host`` the request was sent to (scheme-default ports filled in)."""
+    """Whether an ``Origin`` header names the ``Host`` the request was sent to: same host and port, the
+    origin's scheme giving the default port. The scheme itself is not compared, so an https page
+    served through a TLS-terminating proxy that keeps the Host header still counts as the server's own."""
     try:
         parts = urlsplit(origin.strip())
         scheme, origin_host, origin_port = parts.scheme.lower(), (parts.hostname or ""), parts.port
