@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from ...errors import ErrorCode, InferenceError, ModelportError, internal_error_message
+from ...errors import ErrorCode, ModelportError, internal_error_message
 from ...wire.v2_json import dumps
 
 logger = logging.getLogger("modelport")
