@@ -182,6 +182,9 @@ class ModelServer:
         self.dataplane.loading = True
         try:
             folder_models = self.repository.build_folder() if self.repository.models_dir else []
+            models = list(models or [])
+            # Known before anything listens: an early request is "not ready" (503, retried), never 404.
+            self.repository.expect([(m, None) for m in models] + folder_models)
             if s.enable_grpc:
                 from .transports.grpc import start_grpc_server
 
@@ -214,7 +217,7 @@ class ModelServer:
 
     async def _load_models(self, models: Iterable[Model] | None, folder_models: list) -> None:
         jobs = [self.repository.load_model(m) for m in (models or [])]
-        jobs += [self.repository.load_model(e.model, e.settings) for e in self.repository.entries() if e.model is not None and not e.model.ready]
+        jobs += [self.repository.load_model(e.model, e.settings) for e in self.repository.entries() if e.model is not None and e.runner is not None and not e.model.ready]
         jobs += [self.repository.load_model(model, spec) for model, spec in folder_models]
         await asyncio.gather(*jobs)
         for e in self.repository.entries():

@@ -70,15 +70,17 @@ def _flatten(data: Any) -> list:
     if _SEQ_TYPES.isdisjoint(map(type, data)):
         return list(data)
     out: list = []
-    _walk(data, out)
+    _walk(data, out, 0)
     return out
 
 
-def _walk(data: Any, out: list) -> tuple:
+def _walk(data: Any, out: list, depth: int) -> tuple:
     if not isinstance(data, (list, tuple)):
         out.append(data)
         return ()
-    shapes = {_walk(item, out) for item in data}
+    if depth >= MAX_DIMS:  # deeper than any tensor can be: refuse before Python's recursion limit
+        raise ValueError(f"data nested deeper than {MAX_DIMS} levels")
+    shapes = {_walk(item, out, depth + 1) for item in data}
     if len(shapes) > 1:
         raise ValueError("ragged nested lists")
     return (len(data), *shapes.pop()) if shapes else (0,)
@@ -128,11 +130,36 @@ def _shape_size(shape: list[int]) -> int:
     return math.prod(shape)
 
 
+# Bounds every decoder applies to a declared shape before any arithmetic on it (as Triton does):
+# at most 64 dimensions (numpy's own limit), each a non-negative int64, and an element count that
+# numpy can allocate even when a zero dimension makes the tensor empty. Without them a shape of
+# thousands of huge dims costs quadratic big-integer work on the event loop.
+MAX_DIMS = 64
+_INT64_MAX = 2**63 - 1
+# The product of the non-zero dims times the widest element (8 bytes) must fit numpy's intp.
+MAX_ELEMENTS = _INT64_MAX // 8
+
+
 def check_shape(name: str, shape: Any) -> list[int]:
-    if not isinstance(shape, (list, tuple)) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
-        raise InvalidInput(f"Input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+    """``shape`` as a list of ints, or InvalidInput; cheap for any input (no repr of unbounded data)."""
+    if not isinstance(shape, (list, tuple)):
+        raise InvalidInput(f"Input {name!r}: shape must be a list of non-negative integers, got a {type(shape).__name__}")
+    if len(shape) > MAX_DIMS:
+        raise InvalidInput(f"Input {name!r}: shape has {len(shape)} dimensions; at most {MAX_DIMS} are supported")
+    size = 1
+    for d in shape:
+        if not isinstance(d, int) or isinstance(d, bool):
+            raise InvalidInput(
+                f"Input {name!r}: shape must be a list of non-negative integers, got an element of type {type(d).__name__}"
+            )
+        if d < 0:
+            raise InvalidInput(f"Input {name!r}: shape dimension {d} is negative" if d >= -_INT64_MAX else f"Input {name!r}: shape dimension is negative")
+        if d > _INT64_MAX:
+            raise InvalidInput(f"Input {name!r}: shape dimension is larger than the int64 maximum {_INT64_MAX}")
+        if d:
+            size *= d
+            if size > MAX_ELEMENTS:
+                raise InvalidInput(f"Input {name!r}: shape {list(shape)} is too large (more than {MAX_ELEMENTS} elements)")
     return list(shape)
 
 
