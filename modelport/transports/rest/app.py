@@ -10,6 +10,7 @@ import logging
 import zlib
 from typing import Any, Awaitable, Callable
 
+from ...compat import cloudevents
 from ...dataplane import DataPlane
 from ...errors import InvalidInput, PayloadTooLarge
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -140,8 +141,12 @@ class RestApp:
             raise RouteNotFound("/v1/models" + rest)
         _allow(method, "POST")
         headers = _headers(scope)
-        payload = v1_json.decode_request(await self._read_body(headers, receive))
+        # V1 bodies as KServe decodes them: any JSON, raw bytes, or a CloudEvent (answered as one).
+        payload, event = cloudevents.decode(await self._read_body(headers, receive), headers)
         result, response_headers = await self.dataplane.infer_v1(name, payload, headers, verb)
+        if event is not None:
+            body, content_type, ce_headers = cloudevents.encode(name, result, event)
+            return 200, body, content_type, _encode_headers(response_headers) + ce_headers
         return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers)
 
     async def _repository(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
