@@ -41,13 +41,12 @@ def has_binary_headers(headers: Any) -> bool:
 
 
 class Event:
-    """What the response needs to know about the request's event: its mode and attributes."""
+    """A request answered with an event: its mode (binary or structured) and its attributes."""
 
-    __slots__ = ("binary", "structured_reply", "attributes")
+    __slots__ = ("binary", "attributes")
 
-    def __init__(self, binary: bool, structured_reply: bool, attributes: dict[str, Any]):
+    def __init__(self, binary: bool, attributes: dict[str, Any]):
         self.binary = binary
-        self.structured_reply = structured_reply
         self.attributes = attributes
 
 
@@ -64,7 +63,7 @@ def _sdk():
 
 
 def decode(body: bytes, headers: dict[str, str]) -> tuple[Any, Event | None]:
-    """The payload the model gets, and the request's event (None when it is not one)."""
+    """The payload the model gets, and the event to answer with (None: answer plain JSON)."""
     content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if has_binary_headers(headers):
         payload, event = _decode_binary(body, headers)
@@ -72,12 +71,12 @@ def decode(body: bytes, headers: dict[str, str]) -> tuple[Any, Event | None]:
         return body, None  # e.g. an image posted as image/jpeg: the model gets the bytes
     else:
         payload, event = v1_json.loads(body), None
+        attributes: dict[str, Any] = {}
         if is_structured_cloudevent(payload):
             attributes = dict(payload)
             payload = attributes.pop("data")
-            event = Event(False, content_type == STRUCTURED, attributes)
-        elif content_type == STRUCTURED:
-            event = Event(False, True, {})
+        if content_type == STRUCTURED:  # only then is the reply an event too (KServe's rule)
+            event = Event(False, attributes)
     v1_json.check_request(payload)
     return payload, event
 
@@ -97,7 +96,7 @@ def _decode_binary(body: bytes, headers: dict[str, str]) -> tuple[Any, Event]:
         except orjson.JSONDecodeError as exc:
             if headers.get("content-type", "") in ("application/json", STRUCTURED):
                 raise InvalidInput(f"Failed to decode or parse binary json cloudevent: {exc}") from None
-    return data, Event(True, False, attributes)
+    return data, Event(True, attributes)
 
 
 def encode(model_name: str, result: Any, event: Event) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
