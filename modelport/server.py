@@ -190,6 +190,9 @@ class ModelServer:
 
         settings, flags = settings_from_argv(sys.argv[1:], self._explicit)
         self._build(settings)
+        for entry in self.repository.entries():  # models registered before start(): runners on the new settings
+            if entry.model is not None:
+                entry.runner = self._make_runner(entry.model, entry.settings)
         if getattr(flags, "configure_logging", True):
             from .cli import configure_logging
 
