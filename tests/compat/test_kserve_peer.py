@@ -21,6 +21,8 @@ CASES = [
     ("strict", {"foo": 1}, JSON),
     ("strict", {"instances": [[1], [2]]}, JSON),
     ("strict", {"instances": "x"}, JSON),
+    ("split", {"instances": "a,b"}, JSON),
+    ("split", {"instances": {"a": 1}}, JSON),
     ("echo", {"x": [1, 2]}, JSON),
     ("echo", {"a": 1}, {**CE_HEADERS, **JSON}),
     ("echo", {**EVENT, "data": {"a": 2}}, {"content-type": "application/cloudevents+json"}),

@@ -83,6 +83,12 @@ def test_instances_that_is_not_a_list_is_refused(pair):
     assert (r.status_code, r.json()) == (400, {"error": 'Expected "instances" to be a list'})
 
 
+def test_instances_is_checked_after_preprocess(pair):
+    urls, _, _ = pair
+    r = httpx.post(f"{urls['predictor']}/v1/models/split:predict", json={"instances": "a,b"})
+    assert (r.status_code, r.json()) == (200, {"predictions": ["a", "b"]})
+
+
 def test_cloudevent_binary_mode(pair):
     urls, _, _ = pair
     headers = {

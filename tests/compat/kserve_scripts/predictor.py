@@ -34,6 +34,21 @@ class StrictModel(kserve.Model):
         return {"predictions": [len(request["instances"])]}
 
 
+class SplitModel(kserve.Model):
+    # preprocess turns {"instances": "a,b"} into a list; KServe checks "instances" after preprocess.
+    def __init__(self, name):
+        super().__init__(name)
+        self.ready = True
+
+    def preprocess(self, inputs, headers=None):
+        if isinstance(inputs.get("instances"), str):
+            return {"instances": inputs["instances"].split(",")}
+        return inputs
+
+    def predict(self, request, headers=None):
+        return {"predictions": request["instances"]}
+
+
 class EchoModel(kserve.Model):
     def __init__(self, name):
         super().__init__(name)
@@ -46,5 +61,5 @@ class EchoModel(kserve.Model):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(parents=[model_server.parser])
     args, _ = parser.parse_known_args()
-    models = [RevscoringModel(args.model_name), StrictModel("strict"), EchoModel("echo")]
+    models = [RevscoringModel(args.model_name), StrictModel("strict"), SplitModel("split"), EchoModel("echo")]
     kserve.ModelServer(workers=1).start(models)
