@@ -77,3 +77,29 @@ def test_the_import_list_is_kserves_own(kserve_python):
     code = "\n".join(kserve_imports())
     proc = subprocess.run([kserve_python, "-c", code], capture_output=True, text=True, timeout=110)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_transformer_script_same_answer_as_kserve(both, kserve_python, tmp_path):
+    # The LiftWing transformer on KServe (its --predictor_host flag) and on modelport (only its own
+    # self.predictor_host), both in front of the modelport predictor.
+    predictor = both["modelport"].rsplit("/", 1)[-1]
+    runs = {}
+    try:
+        for name, python, script, args, env in (
+            ("kserve", kserve_python, SCRIPTS / "transformer.py", ["--predictor_host", predictor], {}),
+            ("modelport", sys.executable, as_modelport(SCRIPTS / "transformer.py", tmp_path), ["--upstream", predictor],
+             modelport_env()),
+        ):
+            http = free_port()
+            runs[name] = (f"http://127.0.0.1:{http}", Script(
+                python, script, "--http_port", str(http), "--grpc_port", str(free_port()), "--model_name", MODEL,
+                "--enable_grpc", "false", *args, env=env, log=tmp_path / f"transformer-{name}.log",
+            ))
+        for url, proc in runs.values():
+            proc.wait_ready(url, MODEL, timeout=110)
+        answers = {name: _answer(url, MODEL, {"rev_id": 1097728152}, JSON) for name, (url, _) in runs.items()}
+        assert answers["modelport"] == answers["kserve"]
+        assert answers["modelport"][0] == 200
+    finally:
+        for _, proc in runs.values():
+            proc.stop()
