@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "predictor-request-timeout-seconds", type=float, help="predictor request timeout")
     _flag(serve, "predictor-request-retries", type=int, help="predictor request retries")
     _flag(serve, "predictor-health-check", type=_bool, help="readiness includes the predictor's")
+    _flag(serve, "max-asyncio-workers", type=int, help="threads of the event loop's default executor (KServe)")
+    _flag(serve, "enable-latency-logging", type=_bool, help="log each hook call's latency (default false)")
+    _flag(serve, "access-log-format", help="accepted for KServe; the access log keeps its format")
+    # KServe's names for settings that have another name here.
+    serve.add_argument("--max_threads", dest="inference_threads", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--enable_docs_url", dest="enable_docs", type=_bool, default=None, help=argparse.SUPPRESS)
     # KServe's built-in servers (sklearnserver --model_dir /mnt/models --model_name iris).
     _flag(serve, "model-dir", help="a folder holding one bare model file (KServe layout), served as one model")
     _flag(serve, "model-name", help="the name to serve a single model file or --model-dir under")

@@ -136,3 +136,14 @@ def test_serve_model_dir_and_model_name(served, model_dir):
     r = httpx.post(f"{url}/v1/models/iris:predict", json={"instances": [[1.0, 1.0], [0.0, 1.0]]})
     assert r.status_code == 200, r.text
     assert len(r.json()["predictions"]) == 2
+
+
+def test_serve_accepts_kserve_flag_spellings():
+    from modelport.cli import build_parser
+
+    args = build_parser().parse_args([
+        "serve", "--http_port", "1", "--max_threads", "3", "--enable_docs_url", "false", "--max_asyncio_workers", "2",
+        "--enable_latency_logging", "true", "--model_name", "iris", "--model_dir", "/mnt/models",
+    ])
+    assert (args.http_port, args.inference_threads, args.enable_docs, args.max_asyncio_workers) == (1, 3, False, 2)
+    assert (args.enable_latency_logging, args.model_name, args.model_dir) == (True, "iris", "/mnt/models")
