@@ -103,8 +103,8 @@ class DataPlane:
         finally:
             self._leave(entry, "v2", started)
 
-    async def infer_v1(self, name: str, payload: dict, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
-        """A KServe V1 ``:predict`` or ``:explain``; the model sees the dict the client sent."""
+    async def infer_v1(self, name: str, payload: Any, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
+        """A KServe V1 ``:predict`` or ``:explain``; the model sees the JSON (or bytes) the client sent."""
         entry, started = self._enter(name, None, "v1")
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer

@@ -443,6 +443,40 @@ class InferRequest:
             ]
         return out
 
+    # -- KServe's conversions (kserve.protocol.infer_type), done by modelport's wire codecs --------
+    @classmethod
+    def from_grpc(cls, request: Any) -> "InferRequest":
+        from .wire.grpc.convert import request_from_proto
+
+        return request_from_proto(request)
+
+    @classmethod
+    def from_bytes(cls, req_bytes: bytes, json_length: int, model_name: str) -> "InferRequest":
+        from .wire.v2_json import decode_request
+
+        return decode_request(req_bytes, model_name, None, json_length)
+
+    @classmethod
+    def from_inference_request(cls, request: Any, model_name: str) -> "InferRequest":
+        """From a V2 request document (a dict, or a pydantic model such as KServe's InferenceRequest)."""
+        from .wire.v2_json import request_from_dict
+
+        doc = request.model_dump(exclude_none=True) if hasattr(request, "model_dump") else request
+        return request_from_dict(doc, model_name)
+
+    def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
+        """The REST V2 body: a dict, or bytes and the JSON part's length when inputs are binary."""
+        from .wire.v2_json import encode_request, loads
+
+        binary = any(t.parameters.get("binary_data") for t in self.inputs)
+        body, json_length = encode_request(self, binary_inputs=binary)
+        return (body, json_length) if json_length is not None else (loads(body), None)
+
+    def to_grpc(self) -> Any:
+        from .wire.grpc.convert import request_to_proto
+
+        return request_to_proto(self, raw=False)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, InferRequest):
             return NotImplemented
@@ -498,6 +532,40 @@ class InferResponse:
             out["parameters"] = self.parameters
         out["outputs"] = [t.to_dict() for t in self.outputs]
         return out
+
+    # -- KServe's conversions (kserve.protocol.infer_type), done by modelport's wire codecs --------
+    @classmethod
+    def from_grpc(cls, response: Any) -> "InferResponse":
+        from .wire.grpc.convert import response_from_proto
+
+        return response_from_proto(response)
+
+    @classmethod
+    def from_rest(cls, response: dict[str, Any], model_name: str | None = None) -> "InferResponse":
+        from .wire.v2_json import response_from_dict
+
+        out = response_from_dict(response)
+        if model_name and not out.model_name:
+            out.model_name = model_name
+        return out
+
+    @classmethod
+    def from_bytes(cls, res_bytes: bytes, json_length: int) -> "InferResponse":
+        from .wire.v2_json import decode_response
+
+        return decode_response(res_bytes, json_length)
+
+    def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
+        """The REST V2 body: a dict, or bytes and the JSON part's length when outputs are binary."""
+        from .wire.v2_json import encode_response, loads
+
+        body, json_length = encode_response(self, self.use_binary_outputs)
+        return (body, json_length) if json_length is not None else (loads(body), None)
+
+    def to_grpc(self) -> Any:
+        from .wire.grpc.convert import response_to_proto
+
+        return response_to_proto(self, raw=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, InferResponse):

@@ -10,6 +10,7 @@ import logging
 import zlib
 from typing import Any, Awaitable, Callable
 
+from ...compat import cloudevents
 from ...dataplane import DataPlane
 from ...controls.origin import check_admin_request
 from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge
@@ -141,8 +142,12 @@ class RestApp:
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
         self.dataplane.check_model(name)
-        payload = v1_json.decode_request(body)
+        # V1 bodies as KServe decodes them: any JSON, raw bytes, or a CloudEvent (answered as one).
+        payload, event = cloudevents.decode(body, headers)
         result, response_headers = await self.dataplane.infer_v1(name, payload, headers, verb)
+        if event is not None:
+            body, content_type, ce_headers = cloudevents.encode(name, result, event)
+            return 200, body, content_type, _encode_headers(response_headers) + ce_headers
         return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers)
 
     async def _repository(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
