@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--input-name", default="input-0", help="the input's name for --npy (default input-0)")
     infer.add_argument("--output-binary", action="store_true", help="REST V2: have outputs sent as binary tensor data")
     infer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+
+    from .deploy.commands import add_parsers as add_deploy_parsers
+
+    add_deploy_parsers(sub)
     return parser
 
 
@@ -258,6 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "infer":
         return infer(args)
+    if args.command in ("build", "k8s"):
+        from .deploy import commands
+
+        return getattr(commands, args.command)(args)
     return 2
 
 
