@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "predictor-request-timeout-seconds", type=float, help="predictor request timeout")
     _flag(serve, "predictor-request-retries", type=int, help="predictor request retries")
     _flag(serve, "predictor-health-check", type=_bool, help="readiness includes the predictor's")
+    serve.add_argument("--ray", action="store_true", help="run the models as a Ray Serve application (extra: ray)")
+    serve.add_argument("--ray-address", "--address", dest="ray_address", help="Ray cluster to join (default: start one here)")
 
     infer = sub.add_parser("infer", help="send one inference request and print the response as JSON")
     infer.add_argument("model", help="model name")
@@ -109,7 +111,8 @@ def serve(args: argparse.Namespace) -> int:
     from .settings import load_server_settings
 
     target = Path(args.models) if args.models else EXAMPLES
-    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "models", "settings") and v is not None}
+    skip = ("command", "models", "settings", "ray", "ray_address")
+    overrides = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
     single_file = target.is_file()
     if single_file:
         overrides.setdefault("model_repository", None)
@@ -134,6 +137,12 @@ def serve(args: argparse.Namespace) -> int:
         models = []
         if single_file:
             models = _single_file_models(target)
+        if args.ray:
+            from .ray import run
+
+            log.info("Serving %s on Ray Serve", target)
+            run(None if single_file else str(target), models, settings, address=args.ray_address)
+            return 0
         server = ModelServer(settings=settings)
         log.info("Serving %s", target)
         server.start(models)
