@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     # KServe's built-in servers (sklearnserver --model_dir /mnt/models --model_name iris).
     _flag(serve, "model-dir", help="a folder holding one bare model file (KServe layout), served as one model")
     _flag(serve, "model-name", help="the name to serve a single model file or --model-dir under")
+    serve.add_argument("--ray", action="store_true", help="run the models as a Ray Serve application (extra: ray)")
+    serve.add_argument("--ray-address", "--address", dest="ray_address", help="Ray cluster to join (default: start one here)")
 
     infer = sub.add_parser("infer", help="send one inference request and print the response as JSON")
     infer.add_argument("model", help="model name")
@@ -79,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--input-name", default="input-0", help="the input's name for --npy (default input-0)")
     infer.add_argument("--output-binary", action="store_true", help="REST V2: have outputs sent as binary tensor data")
     infer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+
+    from .deploy.commands import add_parsers as add_deploy_parsers
+
+    add_deploy_parsers(sub)
     return parser
 
 
@@ -136,7 +142,7 @@ def serve(args: argparse.Namespace) -> int:
         logging.getLogger("modelport").error("Give either a models folder or --model_dir, not both")
         return 2
     target = Path(args.models or args.model_dir or EXAMPLES)
-    own = ("command", "models", "settings", "model_dir", "model_name")
+    own = ("command", "models", "settings", "model_dir", "model_name", "ray", "ray_address")
     overrides = {k: v for k, v in vars(args).items() if k not in own and v is not None}
     # One model: a file, a --model_dir without model-settings.json (KServe), or any folder given --model_name.
     single_file = target.is_file() or (
@@ -168,6 +174,12 @@ def serve(args: argparse.Namespace) -> int:
             models = _single_file_models(target, name)
         elif args.model_name:
             raise ModelportError("--model_name names a single model file or --model_dir; this folder holds model-settings.json files")
+        if args.ray:
+            from .ray import run
+
+            log.info("Serving %s on Ray Serve", target)
+            run(None if single_file else str(target), models, settings, address=args.ray_address)
+            return 0
         server = ModelServer(settings=settings)
         log.info("Serving %s", target)
         server.start(models)
@@ -300,6 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "infer":
         return infer(args)
+    if args.command in ("build", "k8s"):
+        from .deploy import commands
+
+        return getattr(commands, args.command)(args)
     return 2
 
 

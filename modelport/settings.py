@@ -91,6 +91,8 @@ class ModelSettings:
     parallel_workers: int = 0
     # Which hooks run in those processes: "predict", and optionally "preprocess"/"postprocess".
     worker_stages: list[str] = field(default_factory=lambda: ["predict"])
+    # Ray Serve deployment options for this model (num_replicas, autoscaling_config, ...), used by `serve --ray`.
+    ray: dict[str, Any] = field(default_factory=dict)
     # Where the settings file was found; relative URIs resolve against it.
     folder: str | None = None
 
