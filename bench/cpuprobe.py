@@ -67,7 +67,10 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
     http, grpc = free_port(), free_port()
     env = dict(os.environ, BENCH_IRIS_JOBLIB=str(iris_joblib()))
     tmp = Path(tempfile.mkdtemp(prefix="cpuprobe-"))
-    if server == "floor":
+    if server == "grpc-floor":
+        env["PYTHONPATH"] = str(REPO)
+        argv = [python, str(BENCH / "grpc_floor.py"), str(grpc)]
+    elif server == "floor":
         argv = [python, "-m", "uvicorn", "floor_app:app", "--app-dir", str(BENCH), "--loop", "uvloop",
                 "--http", "httptools", "--no-access-log", "--host", "127.0.0.1", "--port", str(http), "--log-level", "warning"]
     else:
@@ -87,6 +90,13 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited: {(tmp / 'server.log').read_text()[-3000:]}")
+        if server == "grpc-floor":
+            try:
+                socket.create_connection(("127.0.0.1", grpc), timeout=1).close()
+                return proc, http, grpc, tmp
+            except OSError:
+                time.sleep(0.2)
+                continue
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{http}/v2/health/ready", timeout=2) as r:
                 if r.status == 200:
@@ -132,6 +142,42 @@ async def drive(port: int, raw: bytes, total: int, conns: int) -> dict:
     return statuses
 
 
+async def drive_grpc(port: int, total: int, conns: int, rows: list) -> dict:
+    import grpc
+
+    from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
+    from modelport.wire.grpc import grpc_predict_v2_pb2_grpc as pbg
+
+    req = pb.ModelInferRequest(model_name="iris")
+    t = req.inputs.add(name="input-0", datatype="FP32", shape=[len(rows), len(rows[0])])
+    t.contents.fp32_contents.extend(v for r in rows for v in r)
+    count, statuses = [0], {}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+
+        async def one():
+            while count[0] < total:
+                count[0] += 1
+                try:
+                    await stub.ModelInfer(req)
+                    code = "OK"
+                except grpc.RpcError as exc:
+                    code = exc.code().name
+                statuses[code] = statuses.get(code, 0) + 1
+
+        await asyncio.gather(*(one() for _ in range(conns)))
+    return statuses
+
+
+def measure_grpc(pid: int, port: int, rows: list, n: int, conns: int) -> dict:
+    asyncio.run(drive_grpc(port, max(200, n // 10), conns, rows))
+    (u0, s0), t0 = cpu_times(pid), time.perf_counter()
+    statuses = asyncio.run(drive_grpc(port, n, conns, rows))
+    (u1, s1), t1 = cpu_times(pid), time.perf_counter()
+    return {"n": n, "cpu_us_per_req": round((u1 - u0 + s1 - s0) / n * 1e6, 1), "sys_us_per_req": round((s1 - s0) / n * 1e6, 1),
+            "req_s_wall": round(n / (t1 - t0)), "statuses": statuses, "rss_mib": round(rss_mib(pid), 1)}
+
+
 def measure_wrk(pid: int, port: int, raw: bytes, seconds: float, conns: int) -> dict:
     """A saturating load (wrk, one thread) for `seconds`; CPU ÷ the requests wrk completed."""
     head, body = raw.split(b"\r\n\r\n", 1)
@@ -167,7 +213,7 @@ def measure(pid: int, port: int, raw: bytes, n: int, conns: int, wrk: float = 0)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--server", choices=["floor", "modelport"], default="modelport")
+    ap.add_argument("--server", choices=["floor", "grpc-floor", "modelport"], default="modelport")
     ap.add_argument("--model-dir")
     ap.add_argument("--model", default="iris")
     ap.add_argument("--proto", default="v2,v1")
@@ -186,7 +232,7 @@ def main() -> None:
     prefix = []
     if args.callgrind:
         prefix = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={args.callgrind}"]
-    proc, http, _, tmp = start(args.server, args.model_dir, args.python, prefix)
+    proc, http, grpc_port, tmp = start(args.server, args.model_dir, args.python, prefix)
     try:
         if args.callgrind:
             raw = request_bytes(args.proto, args.model, rows, http)
@@ -205,6 +251,12 @@ def main() -> None:
                               "instructions_per_req": round(total / args.n), "files": [str(d) for d in dumps]}), flush=True)
             return
         for proto in args.proto.split(","):
+            if proto == "grpc":
+                runs = [measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns) for _ in range(args.repeat)]
+                print(json.dumps({"server": args.server, "model_dir": args.model_dir, "proto": proto, "rows": args.rows,
+                                  "conns": args.conns, **min(runs, key=lambda r: r["cpu_us_per_req"]),
+                                  "all_cpu_us": [r["cpu_us_per_req"] for r in runs]}), flush=True)
+                continue
             raw = request_bytes(proto, args.model, rows, http)
             runs = [measure(proc.pid, http, raw, args.n, args.conns, args.wrk) for _ in range(args.repeat)]
             best = min(runs, key=lambda r: r["cpu_us_per_req"])
