@@ -27,7 +27,7 @@ class SentimentModel(Model):
             texts = [t for tensor in payload.inputs for t in _flat(tensor.as_string())]
         else:
             texts = payload.get("instances")
-            if not all(isinstance(t, str) for t in texts):
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
                 raise InvalidInput("sentiment expects \"instances\" to be a list of strings")
         scores = np.array([score(t) for t in texts], dtype=np.float32)
         labels = np.array(["positive" if s > 0 else "negative" if s < 0 else "neutral" for s in scores], dtype=object)
