@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "access-log", type=_bool, help="log every request (default false)")
     _flag(serve, "enable-docs", type=_bool, help="serve /docs and /openapi.json (default true)")
     _flag(serve, "enable-metrics", type=_bool, help="serve /metrics (default true)")
+    _flag(serve, "enable-ui", type=_bool, help="serve the web console at /ui (default true)")
     _flag(serve, "predictor-host", help="transformer mode: host:port of the predictor")
     _flag(serve, "predictor-protocol", choices=["v1", "v2", "grpc-v2"], help="protocol to the predictor")
     _flag(serve, "predictor-use-ssl", type=_bool, help="use TLS to the predictor")

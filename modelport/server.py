@@ -90,6 +90,10 @@ class ModelServer:
             registered_models.models_dir = s.model_repository
         self.dataplane = DataPlane(self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size)
         self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
+        if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
+            from .ui import mount_console
+
+            mount_console(self)
         self.http_port: int | None = None
         self.grpc_port: int | None = None
         self._http: _Uvicorn | None = None

@@ -58,6 +58,8 @@ class ServerSettings:
     predictor_request_timeout_seconds: float = 600.0
     predictor_request_retries: int = 0
     predictor_health_check: bool = False
+    # Operator experience: the web console at /ui (read-only pages, and buttons that call the repository API).
+    enable_ui: bool = True
 
 
 @dataclass
