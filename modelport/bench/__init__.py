@@ -110,13 +110,16 @@ def _sender(config: BenchConfig, request: Any) -> Any:
 
 # -- one step --------------------------------------------------------------------------------------
 async def _step(config: BenchConfig, request: Any, level: float, on_tick: Any = None,
-                on_measure: Any = None) -> tuple[np.ndarray, dict, float]:
-    """Run warm-up then measurement at one level; returns latencies (ns), errors and the window (s).
+                on_measure: Any = None) -> tuple[np.ndarray, dict, float, float]:
+    """Run warm-up then measurement at one level; returns latencies (ns), errors, the window (s) and the
+    client's CPU time per request (us).
     ``on_measure()`` runs when the warm-up ends (the server's counters are read then)."""
     send = _sender(config, request)
     recorder = Recorder()
     state = {"stop": False}
     window = [0.0, 0.0]
+
+    cpu = [0.0, 0.0]
 
     def stop() -> bool:
         return state["stop"]
@@ -129,6 +132,7 @@ async def _step(config: BenchConfig, request: Any, level: float, on_tick: Any = 
             on_measure()
         recorder.recording = True
         window[0] = time.perf_counter()
+        cpu[0] = time.process_time()
         while True:
             await asyncio.sleep(0.01)
             elapsed = time.perf_counter() - window[0]
@@ -139,6 +143,7 @@ async def _step(config: BenchConfig, request: Any, level: float, on_tick: Any = 
             ):
                 break
         window[1] = time.perf_counter()
+        cpu[1] = time.process_time()
         recorder.recording = False
         state["stop"] = True
 
@@ -150,7 +155,9 @@ async def _step(config: BenchConfig, request: Any, level: float, on_tick: Any = 
         await asyncio.gather(conduct(), load)
     finally:
         await send.aclose()
-    return np.asarray(recorder.latencies, dtype=np.int64), recorder.errors, window[1] - window[0]
+    done = len(recorder.latencies) + sum(recorder.errors.values())
+    cpu_us = 1e6 * (cpu[1] - cpu[0]) / done if done else 0.0
+    return np.asarray(recorder.latencies, dtype=np.int64), recorder.errors, window[1] - window[0], cpu_us
 
 
 def _run_loop(coro: Any) -> Any:
@@ -164,11 +171,11 @@ def _run_loop(coro: Any) -> Any:
 
 def _child(config_doc: dict, request: Any, level: float, out: Any) -> None:
     config = BenchConfig(**config_doc)
-    latencies, errors, seconds = _run_loop(_step(config, request, level, on_measure=lambda: out.put("measuring")))
+    latencies, errors, seconds, _ = _run_loop(_step(config, request, level, on_measure=lambda: out.put("measuring")))
     out.put((latencies.tobytes(), errors, seconds))
 
 
-def _step_processes(config: BenchConfig, request: Any, level: float, on_measure: Any) -> tuple[np.ndarray, dict, float]:
+def _step_processes(config: BenchConfig, request: Any, level: float, on_measure: Any) -> tuple[np.ndarray, dict, float, float]:
     """The step split over ``processes`` client processes (each takes its share of the level)."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
@@ -199,7 +206,7 @@ def _step_processes(config: BenchConfig, request: Any, level: float, on_measure:
     # Every process measured its own window; their mean is the step's (they start within ~1 s of each other
     # and each warms up first).
     seconds = float(np.mean([r[2] for r in results])) if results else 0.0
-    return latencies, errors, seconds
+    return latencies, errors, seconds, 0.0  # CPU per request: not summed over processes
 
 
 def _scrape(config: BenchConfig) -> dict[str, float] | None:
@@ -231,14 +238,15 @@ def run_bench(config: BenchConfig, console: Any = None, live: bool = True) -> li
             before.update(_scrape(config) or {})
 
         if config.processes > 1:
-            latencies, errors, seconds = _with_progress(console if live else None, config, mode, level,
-                                                        lambda tick: _step_processes(config, request, level, on_measure),
+            latencies, errors, seconds, cpu_us = _with_progress(console if live else None, config, mode, level,
+                                                                lambda tick: _step_processes(config, request, level, on_measure),
                                                         multi=True)
         else:
-            latencies, errors, seconds = _with_progress(console if live else None, config, mode, level,
-                                                        lambda tick: _run_loop(_step(config, request, level, tick, on_measure)))
+            latencies, errors, seconds, cpu_us = _with_progress(console if live else None, config, mode, level,
+                                                                lambda tick: _run_loop(_step(config, request, level, tick, on_measure)))
         after = _scrape(config)
         step = summarize(mode, level, latencies, errors, seconds)
+        step.client_cpu_us = cpu_us
         if before and after is not None:
             step.server = server_split(before, after)
         steps.append(step)

@@ -21,6 +21,7 @@ class StepResult:
     throughput: float  # successful requests per second
     latency_ms: dict[str, float]  # mean, min, p50, p90, p95, p99, max
     server: dict[str, float] = field(default_factory=dict)  # requests, request_ms, queue_ms, compute_ms
+    client_cpu_us: float = 0.0  # the bench's own CPU time per request (its overhead), single process only
 
     @property
     def error_count(self) -> int:
@@ -96,6 +97,8 @@ def perf_text(step: StepResult) -> str:
         f"    p50 latency: {_us(lat['p50'])}", f"    p90 latency: {_us(lat['p90'])}",
         f"    p95 latency: {_us(lat['p95'])}", f"    p99 latency: {_us(lat['p99'])}",
     ]
+    if step.client_cpu_us:
+        lines.append(f"    Client CPU: {step.client_cpu_us:.0f} usec per request")
     if step.errors:
         lines.append("    Errors: " + ", ".join(f"{code}: {n}" for code, n in sorted(step.errors.items())))
     if step.server:
@@ -167,6 +170,8 @@ def plot(steps: list[StepResult], path: str, title: str = "modelport bench") -> 
     ax.set_ylabel("requests / s", color="tab:blue")
     if len(x) > 1 and min(x) > 0 and max(x) / min(x) >= 8:
         ax.set_xscale("log", base=2)
+        ax.set_xticks(x, [f"{v:g}" for v in x])
+        ax.minorticks_off()
     ax.set_ylim(bottom=0)
     ax2 = ax.twinx()
     for key, style in (("p50", "s--"), ("p95", "^--"), ("p99", "v--")):
