@@ -127,27 +127,35 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        if self.buffer:
+            self.buffer += data
+            data = bytes(self.buffer)
         if self.waiter is None:
+            self.buffer[:] = data
             return
-        buf = self.buffer
-        end = buf.find(b"\r\n\r\n")
+        end = data.find(b"\r\n\r\n")
         if end < 0:
+            self.buffer[:] = data
             return
-        head = bytes(buf[:end]).lower()
-        at = head.find(b"\r\ncontent-length:")
+        # Servers mostly send lower-case names (uvicorn does); look those up without copying the head.
+        at = data.find(b"\r\ncontent-length:", 0, end)
+        head = data
+        if at < 0:
+            head = data[:end].lower()
+            at = head.find(b"\r\ncontent-length:")
         length = 0
         if at >= 0:
             line_end = head.find(b"\r\n", at + 2)
-            length = int(head[at + 17:line_end if line_end > 0 else len(head)])
+            length = int(head[at + 17:line_end if 0 < line_end < end else end])
         total = end + 4 + length
-        if len(buf) < total:
+        if len(data) < total:
+            self.buffer[:] = data
             return
-        del buf[:total]
+        self.buffer[:] = data[total:]
         waiter, self.waiter = self.waiter, None
-        if b"\r\nconnection: close" in head:
+        if data.find(b"onnection: close", 0, end) >= 0:
             self.closed = True
-        waiter.set_result(int(head[9:12]))
+        waiter.set_result(int(data[9:12]))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
