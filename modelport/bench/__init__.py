@@ -130,8 +130,8 @@ async def _step(config: BenchConfig, request: Any, level: float, on_tick: Any = 
             await asyncio.sleep(0.05)
         if on_measure is not None:
             on_measure()
-        recorder.recording = True
         window[0] = time.perf_counter()
+        recorder.start = time.perf_counter_ns()
         cpu[0] = time.process_time()
         while True:
             await asyncio.sleep(0.01)
@@ -143,8 +143,7 @@ async def _step(config: BenchConfig, request: Any, level: float, on_tick: Any = 
             ):
                 break
         window[1] = time.perf_counter()
-        cpu[1] = time.process_time()
-        recorder.recording = False
+        recorder.end = time.perf_counter_ns()
         state["stop"] = True
 
     if config.rates is not None:
@@ -152,7 +151,8 @@ async def _step(config: BenchConfig, request: Any, level: float, on_tick: Any = 
     else:
         load = closed_loop(send, recorder, int(level), stop)
     try:
-        await asyncio.gather(conduct(), load)
+        await asyncio.gather(conduct(), load)  # the load ends once the requests started in the window are answered
+        cpu[1] = time.process_time()
     finally:
         await send.aclose()
     done = len(recorder.latencies) + sum(recorder.errors.values())
@@ -285,8 +285,8 @@ def _with_progress(console: Any, config: BenchConfig, mode: str, level: float, b
 
 # -- a server to bench, when asked to start one --------------------------------------------------------
 class StartedServer:
-    def __init__(self, proc: subprocess.Popen, url: str, grpc: str | None):
-        self.proc, self.url, self.grpc = proc, url, grpc
+    def __init__(self, proc: subprocess.Popen, url: str, grpc: str | None, drain: Any = None):
+        self.proc, self.url, self.grpc, self._drain = proc, url, grpc, drain
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -294,15 +294,19 @@ class StartedServer:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(10)
+        if self._drain is not None:
+            self._drain.join(10)
+        self.proc.stdout.close()
 
 
-def start_server(folder: str, extra: list[str] | None = None, timeout: float = 120) -> StartedServer:
+def start_server(folder: str, extra: list[str] | None = None, timeout: float = 120, env: dict | None = None) -> StartedServer:
     """``modelport serve FOLDER`` on free ports; returns once it is ready."""
     import httpx
 
     args = [sys.executable, "-m", "modelport.cli", "serve", folder, "--host", "127.0.0.1", "--http-port", "0",
             "--grpc-port", "0", *(extra or [])]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     http = grpc = None
@@ -320,17 +324,20 @@ def start_server(folder: str, extra: list[str] | None = None, timeout: float = 1
             break
     if not http:
         proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
         raise RuntimeError("modelport serve did not start:\n" + "".join(lines))
     # Drain its output from now on so it never blocks on a full pipe.
     import threading
 
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    drain = threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True)
+    drain.start()
     while time.monotonic() < deadline:
         try:
             if httpx.get(http + "/v2/health/ready", timeout=5).status_code == 200:
-                return StartedServer(proc, http, grpc)
+                return StartedServer(proc, http, grpc, drain)
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    proc.kill()
+    StartedServer(proc, http, grpc, drain).stop()
     raise RuntimeError("modelport serve did not become ready in time")

@@ -25,9 +25,15 @@ PROTOCOLS = ("rest-v2", "rest-v2-binary", "rest-v1", "grpc")
 
 @dataclass
 class Recorder:
-    """Latencies (ns) of the requests that finished while recording, and errors by code."""
+    """Latencies (ns) and errors of the requests *started* inside the measurement window [start, end].
 
-    recording: bool = False
+    Requests started in the warm-up are not counted even if they finish inside the window, and requests
+    started inside it are counted even if they finish after it, so the count over the window's length is the
+    rate the load generator kept up (in an open loop: the rate asked for, unless requests failed).
+    """
+
+    start: int | None = None  # perf_counter_ns when measuring began; None during the warm-up
+    end: float = float("inf")
     latencies: list = field(default_factory=list)
     errors: dict = field(default_factory=dict)
     sent: int = 0
@@ -35,7 +41,7 @@ class Recorder:
 
     def record(self, started: int, code: str | None) -> None:
         self.done += 1
-        if not self.recording:
+        if self.start is None or not self.start <= started <= self.end:
             return
         if code is None:
             self.latencies.append(time.perf_counter_ns() - started)

@@ -2,51 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from modelport import InferOutput, InferResponse, Model
-from modelport.bench import BenchConfig, parse_levels, run_bench
+from modelport.bench import BenchConfig, parse_levels, run_bench, start_server
 from modelport.bench.report import scrape, server_split, summarize
 from modelport.cli import main
 
 from ..helpers import server_in_thread
+from .sleeper_model import DELAY, Sleeper
 
-DELAY = 0.020
-
-
-class Sleeper(Model):
-    """Answers every request after exactly DELAY seconds (on the loop: concurrency is not capped by threads)."""
-
-    def __init__(self, name="sleeper"):
-        super().__init__(name)
-        self.inputs = [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}]
-        self.ready = True
-
-    async def predict(self, payload, headers=None):
-        await asyncio.sleep(DELAY)
-        if isinstance(payload, dict):  # V1
-            return {"predictions": [sum(row) for row in payload["instances"]]}
-        x = payload.inputs[0].as_numpy()
-        out = InferOutput("y", [x.shape[0]], "FP32")
-        out.set_data_from_numpy(x.sum(axis=1).astype(np.float32), binary_data=False)
-        return InferResponse(payload.id, self.name, [out])
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def server():
-    with server_in_thread([Sleeper()], enable_grpc=True) as s:
-        yield s
+def server(tmp_path_factory):
+    """`modelport serve` in its own process: the bench's clock is not shared with the server's GIL."""
+    folder = tmp_path_factory.mktemp("models") / "sleeper"
+    folder.mkdir()
+    (folder / "model-settings.json").write_text(json.dumps(
+        {"name": "sleeper", "implementation": "tests.operator.sleeper_model.Sleeper"}))
+    started = start_server(str(folder.parent), env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 def _config(server, **kw):
     kw.setdefault("duration", 2.0)
     kw.setdefault("warmup", 0.3)
-    return BenchConfig(model="sleeper", url=f"http://127.0.0.1:{server.http_port}", grpc=f"127.0.0.1:{server.grpc_port}", **kw)
+    return BenchConfig(model="sleeper", url=server.url, grpc=server.grpc, **kw)
 
 
 def test_parse_levels():
@@ -75,11 +66,12 @@ def test_closed_loop_matches_the_known_delay(server, protocol):
         assert lat["p50"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"]
         assert step.errors == {}
         ideal = step.level / DELAY
-        # Little's law holds for the bench's own numbers, and the rate is close to what the delay allows.
-        assert step.throughput == pytest.approx(step.level / (lat["mean"] / 1e3), rel=0.1)
-        assert 0.6 * ideal <= step.throughput <= 1.02 * ideal, (step.level, step.throughput)
+        # Little's law holds for the bench's own numbers, and the rate is close to what the delay allows
+        # (generous below: the machine running the tests may be busy).
+        assert step.throughput == pytest.approx(step.level / (lat["mean"] / 1e3), rel=0.15)
+        assert 0.5 * ideal <= step.throughput <= 1.02 * ideal, (step.level, step.throughput)
         # The server's own split: the time is the model's (compute), nothing waits in a batch queue.
-        assert step.server["compute_ms"] == pytest.approx(DELAY * 1e3, abs=8)
+        assert DELAY * 1e3 <= step.server["compute_ms"] < DELAY * 1e3 * 1.75
         assert step.server["queue_ms"] == 0.0
         assert step.server["requests"] >= step.requests
 
@@ -87,7 +79,7 @@ def test_closed_loop_matches_the_known_delay(server, protocol):
 def test_open_loop_holds_the_rate(server):
     steps = run_bench(_config(server, rates=[50.0, 100.0], protocol="rest-v2-binary"))
     for step in steps:
-        assert step.throughput == pytest.approx(step.level, rel=0.12)
+        assert step.throughput == pytest.approx(step.level, rel=0.05)  # requests started in the window
         assert DELAY * 1e3 <= step.latency_ms["p50"] < DELAY * 1e3 * 1.5
 
 
@@ -100,7 +92,7 @@ def test_request_count_and_errors_by_code(server, tmp_path):
 
 def test_cli_writes_table_json_csv_and_plot(server, tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["bench", "sleeper", "--url", f"http://127.0.0.1:{server.http_port}", "--concurrency", "1:4:x2",
+    rc = main(["bench", "sleeper", "--url", server.url, "--concurrency", "1:4:x2",
                "--duration", "1", "--warmup", "0.2", "--json", f"{out}.json", "--csv", f"{out}.csv",
                "--plot", f"{out}.png", "--markdown", "--protocol", "rest-v1", "--batch", "2"])
     assert rc == 0
@@ -135,13 +127,14 @@ modelport_batch_queue_seconds_sum{model="m"} 0.1
                      "compute_ms": pytest.approx(30.0)}
 
 
-def test_accepted_connections_have_tcp_nodelay(server):
-    """Found by the bench: without TCP_NODELAY a response written in two parts waited ~40 ms for a delayed ACK."""
+def test_accepted_connections_have_tcp_nodelay():
+    """Found by the bench: without TCP_NODELAY a response written in two parts waited ~40 ms for a delayed ACK
+    (asyncio's own loop sets it only on sockets whose proto says TCP)."""
     import socket
 
     import httpx
 
-    with httpx.Client() as client:
+    with server_in_thread([Sleeper()]) as server, httpx.Client() as client:
         client.get(f"http://127.0.0.1:{server.http_port}/v2/health/live")
         socks = [c.transport.get_extra_info("socket") for c in server._http.server_state.connections]
         assert socks and all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in socks)
