@@ -21,7 +21,7 @@ class IrisClassifier(Model):
         from modelport.errors import InvalidInput
 
         try:
-            x = np.asarray(get_predict_input(payload), dtype=np.float64)
+            x = np.asarray(get_predict_input(payload, dtype=np.float64), dtype=np.float64)
         except (TypeError, ValueError) as exc:  # V1 instances that are not rows of numbers
             raise InvalidInput(f"iris expects rows of 4 numbers: {exc}") from None
         if x.ndim != 2 or x.shape[1] != 4:
