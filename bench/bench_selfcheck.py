@@ -4,6 +4,12 @@
 
 Starts `modelport serve` on the bundled examples, then alternates `modelport bench` and `wrk` (same
 request, same connections, same duration) on iris over REST V2 JSON. Prints JSON.
+
+Reading it: "headroom_x" is the server's CPU per request over the bench's, i.e. how many times one modelport
+process's rate one bench process can drive. "bench_vs_wrk_rps" compares throughput. On a machine with
+fewer free cores than client + server need, the two differ by about the CPU the client takes from the server
+(the bench spends ~25 us of CPU per request, wrk a few): measure on a quiet machine, or with the client on
+its own cores (taskset), before reading a gap as a measurement error.
 """
 
 from __future__ import annotations
@@ -48,11 +54,15 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--pin", action="store_true", help="server on CPU 0, bench and wrk on CPU 1")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("needs wrk (apt-get install wrk)", file=sys.stderr)
         return 2
     server = start_server(str(EXAMPLES), ["--enable-grpc", "false"])
+    if args.pin:
+        os.sched_setaffinity(server.proc.pid, {0})
+        os.sched_setaffinity(0, {1})  # this process, and wrk (started from it) with it
     try:
         config = BenchConfig(model="iris", url=server.url, concurrency=[args.concurrency], duration=args.seconds,
                              warmup=1.0, metrics=False)

@@ -71,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
     console.print(table(steps, title))
     if args.markdown:
         print(markdown(steps), flush=True)
-    doc = {k: v for k, v in asdict(config).items()}
+    doc = asdict(config)
     if args.json:
         with open(args.json, "w") as f:
             f.write(to_json(steps, doc))
