@@ -31,7 +31,10 @@ def _bool(text: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(prog="modelport", description="Serve Python models over the Open Inference Protocol and KServe V1.")
+    parser.add_argument("--version", action="version", version=f"modelport {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the models in a folder (or the bundled examples)")
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "access-log", type=_bool, help="log every request (default false)")
     _flag(serve, "enable-docs", type=_bool, help="serve /docs and /openapi.json (default true)")
     _flag(serve, "enable-metrics", type=_bool, help="serve /metrics (default true)")
+    _flag(serve, "enable-ui", type=_bool, help="serve the web console at /ui (default true)")
     _flag(serve, "predictor-host", help="transformer mode: host:port of the predictor")
     _flag(serve, "predictor-protocol", choices=["v1", "v2", "grpc-v2"], help="protocol to the predictor")
     _flag(serve, "predictor-use-ssl", type=_bool, help="use TLS to the predictor")
@@ -81,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--input-name", default="input-0", help="the input's name for --npy (default input-0)")
     infer.add_argument("--output-binary", action="store_true", help="REST V2: have outputs sent as binary tensor data")
     infer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+
+    from .bench.cli import add_parser as add_bench_parser  # argparse only; the load code loads when run
+
+    add_bench_parser(sub)
 
     from .deploy.commands import add_parsers as add_deploy_parsers
 
@@ -312,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "infer":
         return infer(args)
+    if args.command == "bench":
+        from .bench.cli import main as bench_main
+
+        return bench_main(args)
     if args.command in ("build", "k8s"):
         from .deploy import commands
 

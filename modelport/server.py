@@ -42,7 +42,9 @@ class _Uvicorn(uvicorn.Server):
 def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     """A bound TCP socket, listening unless ``listen`` is false (a port reserved for worker processes)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the proto says TCP;
+    # without it a response written in two parts waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:  # worker processes each listen on the same port; the kernel spreads connections
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -127,6 +129,10 @@ class ModelServer:
             self._registered_models.models_dir = s.model_repository
         self.dataplane = DataPlane(self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size)
         self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
+        if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
+            from .ui import mount_console
+
+            mount_console(self)
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings

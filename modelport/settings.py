@@ -65,6 +65,8 @@ class ServerSettings:
     enable_latency_logging: bool = False
     # Accepted for KServe scripts; access lines use modelport's format (see access_log).
     access_log_format: str | None = None
+    # Operator experience: the web console at /ui (read-only pages, and buttons that call the repository API).
+    enable_ui: bool = True
 
 
 @dataclass

@@ -18,7 +18,7 @@ from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
 from ...wire import v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
-from .openapi import DOCS_HTML, openapi_document
+from .openapi import docs_page, models_metadata, openapi_document
 
 logger = logging.getLogger("modelport")
 
@@ -52,6 +52,9 @@ class RestApp:
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
+        # Extra route trees (prefix -> async handler(method, path, scope, receive) -> Response), e.g. the
+        # console at /ui; looked up only after the inference routes, so they cost inference nothing.
+        self.mounts: list[tuple[str, Callable[..., Awaitable[Response]]]] = []
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
@@ -82,6 +85,14 @@ class RestApp:
             return await self._repository(method, path[len("/v2/repository/") :], scope, receive)
         simple = _SIMPLE_ROUTES.get(path)
         if simple is None:
+            for prefix, handler in self.mounts:
+                if path == prefix or path.startswith(prefix + "/"):
+                    return await handler(method, path, scope, receive)
+            if path.startswith("/docs/") and self.enable_docs:
+                _allow(method, "GET")
+                page = docs_page(path)
+                if page is not None:
+                    return page
             raise RouteNotFound(path)
         _allow(method, "GET")
         return simple(self)
@@ -191,12 +202,12 @@ class RestApp:
     def _openapi(self) -> Response:
         if not self.enable_docs:
             raise RouteNotFound("/openapi.json")
-        return _json(openapi_document())
+        return _json(openapi_document(models_metadata(self.dataplane.repository)))
 
     def _docs(self) -> Response:
         if not self.enable_docs:
             raise RouteNotFound("/docs")
-        return 200, DOCS_HTML, b"text/html; charset=utf-8", []
+        return docs_page("/docs")
 
     # -- bodies --------------------------------------------------------------------------------
     async def _read_body(self, headers: dict[str, str], receive: Callable) -> bytes:
