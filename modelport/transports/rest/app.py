@@ -170,7 +170,10 @@ class RestApp:
             doc = v2_json.loads(body) if body.strip() else {}
             if not isinstance(doc, dict):
                 raise InvalidInput("Repository index body must be a JSON object")
-            return _json(self.dataplane.repository_index(ready_only=bool(doc.get("ready", False))))
+            ready = doc.get("ready", False)
+            if not isinstance(ready, bool):
+                raise InvalidInput(f'Repository index "ready" must be true or false, got {ready!r}'[:200])
+            return _json(self.dataplane.repository_index(ready_only=ready))
         parts = rest.split("/")
         if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in ("load", "unload"):
             if parts[2] == "load":
