@@ -12,6 +12,7 @@ import asyncio
 import enum
 import importlib
 import logging
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Callable
 from .errors import InvalidInput, ModelNotFound, ModelNotReady
 from .model import Model
 from .runner import ModelRunner
-from .settings import ModelSettings, SettingsError, find_model_settings, load_model_settings, model_option
+from .settings import ModelSettings, SettingsError, model_option
 
 logger = logging.getLogger("modelport")
 
@@ -73,8 +74,20 @@ RunnerFactory = Callable[[Model, "ModelSettings | None"], ModelRunner]
 
 
 class ModelRepository:
-    def __init__(self, models_dir: str | None = None, runner_factory: RunnerFactory | None = None):
+    def __init__(
+        self,
+        models_dir: str | None = None,
+        runner_factory: RunnerFactory | None = None,
+        strict: bool = False,
+        default_model: ModelSettings | None = None,
+    ):
         self.models_dir = models_dir
+        # Unknown keys in model-settings.json: an error when strict, else a warning.
+        self.strict = strict
+        # Served when the folder defines no model (MLServer's MLSERVER_MODEL_* variables).
+        self.default_model = default_model
+        # Why parts of the folder yield no model, from the last read (logged, and shown by readiness).
+        self.problems: list[str] = []
         self._entries: dict[str, dict[str | None, ModelEntry]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model))
@@ -134,11 +147,7 @@ class ModelRepository:
         known = {(e.name, e.version): e for e in self.entries()}
         if self.models_dir:
             try:
-                for path in find_model_settings(self.models_dir):
-                    try:
-                        s = load_model_settings(path)
-                    except SettingsError:
-                        continue
+                for s in self._read_folder(quiet=True):
                     known.setdefault((s.name, s.version), ModelEntry(s.name, s.version, state=ModelState.UNAVAILABLE))
             except SettingsError:
                 pass
@@ -192,7 +201,7 @@ class ModelRepository:
     async def load(self, name: str) -> bool:
         """(Re)load every version of ``name`` from the model folder; True when all are ready."""
         async with self._lock(name):
-            specs = [s for s in self._read_folder() if s.name == name]
+            specs = [s for s in self._read_folder(quiet=True) if s.name == name]
             if not specs:
                 entry = self._find(name, None)
                 if entry is None or entry.model is None:
@@ -252,10 +261,19 @@ class ModelRepository:
         """Load every model in the folder, concurrently."""
         return list(await asyncio.gather(*(self.load_model(model, spec) for model, spec in self.build_folder())))
 
-    def _read_folder(self) -> list[ModelSettings]:
+    def _read_folder(self, quiet: bool = False) -> list[ModelSettings]:
+        from .discovery import discover
+
         if not self.models_dir:
-            return []
-        specs = [load_model_settings(p) for p in find_model_settings(self.models_dir)]
+            return [self.default_model] if self.default_model else []
+        found = discover(self.models_dir, self.strict)
+        specs = found.specs
+        if not specs and self.default_model is not None:
+            specs, found.problems = [self.default_model], []
+        self.problems = found.problems
+        if not quiet:
+            for problem in found.problems:
+                logger.warning("No model served from %s", problem)
         seen: set[tuple[str, str | None]] = set()
         for s in specs:
             if (s.name, s.version) in seen:
@@ -295,10 +313,16 @@ def build_model(settings: ModelSettings) -> Model:
     # Built-in aliases ("sklearn", "mlserver_sklearn.SKLearnModel") resolved, dotted paths kept,
     # and a missing implementation detected from the model's files.
     implementation = resolve_implementation(settings)
+    if settings.parameters.environment_path:
+        _use_environment(settings)
     cls = import_class(implementation, settings.folder)
+    from .compat.mlserver_model import is_mlmodel_class, wrap_mlmodel
+
+    if is_mlmodel_class(cls):  # an MLServer custom runtime, imports changed to modelport.mlserver
+        return wrap_mlmodel(cls, settings)
     model = cls(settings.name)
     if not isinstance(model, Model):
-        raise InvalidInput(f"{implementation} is not a modelport.Model subclass")
+        raise InvalidInput(f"{implementation} is neither a modelport.Model nor a modelport.mlserver.MLModel subclass")
     model.settings = settings
     model.version = settings.version
     if settings.inputs and not model.inputs:
@@ -308,3 +332,16 @@ def build_model(settings: ModelSettings) -> Model:
     if settings.platform:
         model.platform = settings.platform
     return model
+
+
+def _use_environment(settings: ModelSettings) -> None:
+    """MLServer's parameters.environment_path: import the model's packages from that environment."""
+    root = os.path.abspath(os.path.join(settings.folder or ".", settings.parameters.environment_path))
+    site = os.path.join(root, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
+    if not os.path.isdir(site):
+        raise SettingsError(
+            f"Model {settings.name}: parameters.environment_path {root} has no {os.path.relpath(site, root)}; "
+            f"it must be an unpacked environment for this server's Python {sys.version_info.major}.{sys.version_info.minor}"
+        )
+    if site not in sys.path:
+        sys.path.append(site)  # after the server's own packages, so the server's versions win

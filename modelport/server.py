@@ -83,6 +83,15 @@ class ModelServer:
         self.metrics = Metrics() if s.enable_metrics else None
         self.threads = HookThreads(s.inference_threads)
         self.repository = registered_models or ModelRepository(s.model_repository)
+        # MLServer compatibility: strict model settings, and the MLSERVER_MODEL_* default model.
+        self.repository.strict = s.strict_settings
+        if s.default_model_name and s.default_model_implementation and self.repository.default_model is None:
+            from .settings import ModelParameters
+
+            self.repository.default_model = ModelSettings(
+                name=s.default_model_name, implementation=s.default_model_implementation,
+                parameters=ModelParameters(uri=s.default_model_uri, version=s.default_model_version),
+            )
         self.repository._runner_factory = self._make_runner
         if registered_models is not None and s.model_repository and not registered_models.models_dir:
             registered_models.models_dir = s.model_repository
@@ -109,7 +118,7 @@ class ModelServer:
             observe = self.metrics.stage_observer(model.name)
             observe_batch = self.metrics.batch_observer(model.name)
         pool = None
-        workers = model_option(model, settings, "parallel_workers", 0)
+        workers = model_option(model, settings, "parallel_workers", s.parallel_workers)
         if workers:
             from .process_pool import InferencePool, pool_spec
 
@@ -181,7 +190,9 @@ class ModelServer:
         self.http_port = http_sock.getsockname()[1]
         self.dataplane.loading = True
         try:
-            folder_models = self.repository.build_folder() if self.repository.models_dir else []
+            from_folder = bool(self.repository.models_dir or self.repository.default_model)
+            # load_models_at_startup false (ModelMesh): start empty; models come through the repository API.
+            folder_models = self.repository.build_folder() if from_folder and s.load_models_at_startup else []
             if s.enable_grpc:
                 from .transports.grpc import start_grpc_server
 
@@ -220,6 +231,10 @@ class ModelServer:
         for e in self.repository.entries():
             if e.state.value == "FAILED":
                 logger.error("Model %s is not ready: %s", e.name, e.reason)
+        if not self.repository.entries() and self.repository.models_dir and self.settings.load_models_at_startup:
+            problems = "; ".join(self.repository.problems) or "no models"
+            self.dataplane.not_ready_reason = f"{self.repository.models_dir} yields no model: {problems}"
+            logger.warning("Not ready: %s", self.dataplane.not_ready_reason)
 
     async def stop(self, grace_period: float | None = None) -> None:
         """Drain and stop; safe to call more than once."""
