@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the models in a folder (or the bundled examples)")
-    serve.add_argument("models", nargs="?", help="folder of model-settings.json files, or one model file; default: bundled examples")
+    serve.add_argument("models", nargs="?", help="folder of model-settings.json files or model files, or one model file; "
+                       "default: $MODELPORT_MODEL_REPOSITORY, $MLSERVER_MODELS_DIR, else the bundled examples")
     _flag(serve, "settings", help="server settings file (default: settings.json in the models folder)")
     _flag(serve, "host", help="address to listen on (default 0.0.0.0)")
     _flag(serve, "http-port", type=int, help="REST port (default 8080)")
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "predictor-request-timeout-seconds", type=float, help="predictor request timeout")
     _flag(serve, "predictor-request-retries", type=int, help="predictor request retries")
     _flag(serve, "predictor-health-check", type=_bool, help="readiness includes the predictor's")
+    _flag(serve, "load-models-at-startup", type=_bool, help="false: start with no models; load them through the repository API")
+    _flag(serve, "strict-settings", type=_bool, help="unknown keys in settings files are errors, not warnings")
 
     infer = sub.add_parser("infer", help="send one inference request and print the response as JSON")
     infer.add_argument("model", help="model name")
@@ -104,7 +108,9 @@ def serve(args: argparse.Namespace) -> int:
     from .errors import ModelportError
     from .settings import load_server_settings
 
-    target = Path(args.models) if args.models else EXAMPLES
+    # The folder: the argument, else MODELPORT_MODEL_REPOSITORY / MLSERVER_MODELS_DIR, else the examples.
+    from_env = os.environ.get("MODELPORT_MODEL_REPOSITORY") or os.environ.get("MLSERVER_MODELS_DIR")
+    target = Path(args.models) if args.models else Path(from_env) if from_env else EXAMPLES
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "models", "settings") and v is not None}
     single_file = target.is_file()
     if single_file:
@@ -115,10 +121,12 @@ def serve(args: argparse.Namespace) -> int:
     try:
         if args.settings and not Path(args.settings).is_file():
             raise ModelportError(f"Settings file {args.settings} does not exist")
-        if not target.exists():
-            raise ModelportError(f"{target} does not exist; give a folder of model-settings.json files or a model file")
         settings = load_server_settings(settings_file, overrides=overrides)
-    except ModelportError as exc:
+        if not target.exists():
+            if settings.load_models_at_startup:
+                raise ModelportError(f"{target} does not exist; give a folder of model-settings.json files or a model file")
+            target.mkdir(parents=True, exist_ok=True)  # ModelMesh writes models here later
+    except (ModelportError, OSError) as exc:
         configure_logging("info", "text")
         logging.getLogger("modelport").error("%s", exc)
         return 2
