@@ -20,7 +20,7 @@ _SKIP = ("__pycache__",)
 @dataclass
 class FolderContents:
     specs: list[ModelSettings] = field(default_factory=list)
-    # One line per folder that yields no model, saying why.
+    # One line per folder (or file) that looks like a model but yields none, saying why.
     problems: list[str] = field(default_factory=list)
 
 
@@ -47,7 +47,10 @@ def discover(models_dir: str, strict: bool = False) -> FolderContents:
     subfolders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith((".", "_"))]
     loose = [p for p in subfolders if not holds_settings(p)]
     if not settings_files and not subfolders:
-        # A folder holding just a model file (KServe's --model_dir layout).
+        # A folder holding just a model file (KServe's --model_dir layout); an empty one holds no model.
+        files = [f for f in root.iterdir() if f.is_file() and not f.name.startswith(".") and f.name != "settings.json"]
+        if not files:
+            return found
         spec = bare(root.name, root, None)
         if isinstance(spec, ModelSettings):
             found.specs.append(spec)
@@ -69,6 +72,4 @@ def discover(models_dir: str, strict: bool = False) -> FolderContents:
             found.specs.append(spec)
         else:
             found.problems.append(f"{folder}: {spec}")
-    if not found.specs and not found.problems:
-        found.problems.append(f"{root}: no model-settings.json and no model files")
     return found

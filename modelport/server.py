@@ -232,9 +232,12 @@ class ModelServer:
             if e.state.value == "FAILED":
                 logger.error("Model %s is not ready: %s", e.name, e.reason)
         if not self.repository.entries() and self.repository.models_dir and self.settings.load_models_at_startup:
-            problems = "; ".join(self.repository.problems) or "no models"
-            self.dataplane.not_ready_reason = f"{self.repository.models_dir} yields no model: {problems}"
-            logger.warning("Not ready: %s", self.dataplane.not_ready_reason)
+            if self.repository.problems:  # files that look like models, none usable: not ready, and why
+                problems = "; ".join(self.repository.problems)
+                self.dataplane.not_ready_reason = f"{self.repository.models_dir} yields no model: {problems}"
+                logger.warning("Not ready: %s", self.dataplane.not_ready_reason)
+            else:  # an empty folder: ready, as Triton and MLServer are, serving nothing until a load
+                logger.warning("%s holds no models; load them through the repository API", self.repository.models_dir)
 
     async def stop(self, grace_period: float | None = None) -> None:
         """Drain and stop; safe to call more than once."""
