@@ -297,13 +297,33 @@ def import_class(path: str, search_path: str | None = None) -> type:
     if search_path and search_path not in sys.path:
         sys.path.insert(0, search_path)
     try:
-        module = importlib.import_module(module_name)
+        module = _import_from(module_name, search_path)
     except Exception as exc:
         raise SettingsError(f"Cannot import module {module_name!r} for implementation {path!r}: {type(exc).__name__}: {exc}") from exc
     cls = getattr(module, class_name, None)
     if cls is None:
         raise SettingsError(f"Module {module_name!r} has no class {class_name!r}")
     return cls
+
+
+def _import_from(module_name: str, search_path: str | None) -> Any:
+    """Import ``module_name``; when another model's folder already loaded a module of that name
+    (two MLServer runtimes each with a ``models.py``), load this folder's own copy, as MLServer does."""
+    loaded = sys.modules.get(module_name)
+    if loaded is None or not search_path:
+        return importlib.import_module(module_name)
+    top = module_name.split(".")[0]
+    here = os.path.join(search_path, *module_name.split("."))
+    if not (os.path.isfile(here + ".py") or os.path.isdir(os.path.join(search_path, top))):
+        return loaded
+    where = os.path.dirname(os.path.abspath(getattr(loaded, "__file__", "") or ""))
+    if where.startswith(os.path.abspath(search_path)):
+        return loaded
+    sys.path.remove(search_path)
+    sys.path.insert(0, search_path)  # this folder first, so the re-import finds its file
+    for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+        del sys.modules[name]
+    return importlib.import_module(module_name)
 
 
 def build_model(settings: ModelSettings) -> Model:
