@@ -52,3 +52,6 @@ def write_onnx(path: Path, iris) -> None:
     onx = skl2onnx.to_onnx(clf, x[:1], options={id(clf): {"zipmap": False}}, target_opset=17)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(onx.SerializeToString())
+
+
+from ..e2e.serving import served  # noqa: E402,F401 - the `modelport serve` subprocess fixture
