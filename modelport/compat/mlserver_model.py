@@ -90,8 +90,8 @@ class MLModelAdapter(Model):
         out: dict[str, Any] = {"name": self.name, "versions": list(ml.versions or []), "platform": ml.platform or ""}
         out["inputs"] = [t.model_dump() for t in (self.mlmodel.inputs or [])]
         out["outputs"] = [t.model_dump() for t in (self.mlmodel.outputs or [])]
-        if ml.parameters and ml.parameters.content_type:
-            out["parameters"] = {"content_type": ml.parameters.content_type}
+        if ml.parameters is not None:  # as MLServer: {} when the model has parameters but no content type
+            out["parameters"] = {"content_type": ml.parameters.content_type} if ml.parameters.content_type else {}
         return out
 
 
