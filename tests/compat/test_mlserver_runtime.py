@@ -125,3 +125,25 @@ def test_mlmodel_without_a_server():
     request = types.InferenceRequest(inputs=[NumpyCodec.encode_input("x", np.array([1, 2]))])
     response = asyncio.run(model.predict(request))
     assert NumpyCodec.decode_output(response.outputs[0]).tolist() == [[2], [4]]
+
+
+async def test_headers_in_and_out_as_in_mlserver(serve, tmp_path):
+    """Request headers reach the runtime in parameters.headers; response parameters.headers go back as headers."""
+    folder = tmp_path / "h"
+    folder.mkdir()
+    (folder / "model-settings.json").write_text('{"name": "h", "implementation": "hdr.Runtime"}')
+    (folder / "hdr.py").write_text(
+        "from modelport.mlserver import MLModel, types\n"
+        "from modelport.mlserver.codecs import StringCodec\n"
+        "class Runtime(MLModel):\n"
+        "    async def predict(self, payload: types.InferenceRequest) -> types.InferenceResponse:\n"
+        "        seen = payload.parameters.headers.get('x-tenant', '')\n"
+        "        return types.InferenceResponse(model_name=self.name, outputs=[StringCodec.encode_output('t', [seen])],\n"
+        "                                       parameters=types.Parameters(headers={'x-served-by': 'runtime'}))\n"
+    )
+    server, client = await serve(model_repository=str(tmp_path), enable_grpc=False)
+    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]}
+    r = await client.post("/v2/models/h/infer", json=body, headers={"x-tenant": "acme"})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"] == ["acme"] and r.headers["x-served-by"] == "runtime"
+    assert "parameters" not in r.json()  # the headers left the body, as MLServer moves them out
