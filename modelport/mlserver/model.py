@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Dict, List, Optional
 
-from .codecs import (
+from ._codecs import (
     CodecNotFound,
     decode_inference_request,
     decode_request_input,

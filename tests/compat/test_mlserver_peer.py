@@ -145,8 +145,10 @@ CODEC_SCRIPT = r'''
 import json, sys
 import numpy as np, pandas as pd
 from {pkg} import types
-from {pkg}.codecs import NumpyCodec, StringCodec, Base64Codec, PandasCodec, NumpyRequestCodec, StringRequestCodec
+import datetime
+from {pkg}.codecs import NumpyCodec, StringCodec, Base64Codec, PandasCodec, NumpyRequestCodec, StringRequestCodec, DatetimeCodec
 out = [
+    DatetimeCodec.encode_output("k", [datetime.datetime(2026, 12, 1, 3, 4, 5)]).model_dump_json(),
     NumpyCodec.encode_output("a", np.array([[1.5, 2.5]], dtype=np.float32)).model_dump_json(),
     NumpyCodec.encode_output("b", np.array([1, 2, 3])).model_dump_json(),
     NumpyCodec.encode_output("c", np.array([1.0, np.nan])).model_dump_json(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from functools import wraps
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union, get_args, get_origin, get_type_hints
 
@@ -377,6 +378,47 @@ class Base64Codec(InputCodec):
         return [_b64_decode(v) for v in _as_list(_raw(request_input.data))]
 
 
+def _to_iso(value: Any, use_bytes: bool) -> Any:
+    text = value if isinstance(value, str) else value.isoformat()  # a str is taken as ISO already
+    return text.encode("ascii") if use_bytes else text
+
+
+def _from_iso(value: Any) -> datetime:
+    return datetime.fromisoformat(value if isinstance(value, str) else value.decode("ascii"))
+
+
+@register_input_codec
+class DatetimeCodec(InputCodec):
+    """A BYTES tensor of ISO 8601 text as a list of datetime."""
+
+    ContentType = "datetime"
+    TypeHint = List[Union[str, datetime]]
+
+    @classmethod
+    def can_encode(cls, payload: Any) -> bool:
+        return _is_list_of(payload, datetime)
+
+    @classmethod
+    def encode_output(cls, name: str, payload: List[Any], use_bytes: bool = True, **kwargs: Any) -> ResponseOutput:
+        return ResponseOutput(name=name, datatype="BYTES", shape=[len(payload), 1],
+                              data=[_to_iso(v, use_bytes) for v in payload],
+                              parameters=Parameters(content_type=cls.ContentType))
+
+    @classmethod
+    def decode_output(cls, response_output: ResponseOutput) -> List[datetime]:
+        return [_from_iso(v) for v in _as_list(_raw(response_output.data))]
+
+    @classmethod
+    def encode_input(cls, name: str, payload: List[Any], use_bytes: bool = True, **kwargs: Any) -> RequestInput:
+        out = cls.encode_output(name, payload, use_bytes=use_bytes)
+        return RequestInput(name=out.name, datatype=out.datatype, shape=out.shape, data=out.data,
+                            parameters=Parameters(content_type=cls.ContentType))
+
+    @classmethod
+    def decode_input(cls, request_input: RequestInput) -> List[datetime]:
+        return [_from_iso(v) for v in _as_list(_raw(request_input.data))]
+
+
 # -- request codecs -------------------------------------------------------------------------------
 class SingleInputRequestCodec(RequestCodec):
     """A whole request (response) as its one input (output), through ``InputCodec``."""
@@ -621,7 +663,7 @@ def decode_args(predict: Callable) -> Callable:
 
 
 __all__ = [
-    "Base64Codec", "CodecError", "CodecNotFound", "DecodedParameterName", "InputCodec", "InputCodecLike",
+    "Base64Codec", "CodecError", "DatetimeCodec", "CodecNotFound", "DecodedParameterName", "InputCodec", "InputCodecLike",
     "InputsNotFound", "NumpyCodec", "NumpyRequestCodec", "OutputNotFound", "PandasCodec", "RequestCodec",
     "RequestCodecLike", "SignatureCodec", "SingleInputRequestCodec", "StringCodec", "StringRequestCodec",
     "decode_args", "decode_inference_request", "decode_request_input", "encode_inference_response",
