@@ -118,6 +118,7 @@ def serve(args: argparse.Namespace) -> int:
     else:
         overrides["model_repository"] = str(target)
     settings_file = args.settings or (None if single_file else target / "settings.json")
+    configure_logging("info", "text")  # until the settings say otherwise: their own warnings show formatted
     try:
         if args.settings and not Path(args.settings).is_file():
             raise ModelportError(f"Settings file {args.settings} does not exist")
@@ -127,7 +128,6 @@ def serve(args: argparse.Namespace) -> int:
                 raise ModelportError(f"{target} does not exist; give a folder of model-settings.json files or a model file")
             target.mkdir(parents=True, exist_ok=True)  # ModelMesh writes models here later
     except (ModelportError, OSError) as exc:
-        configure_logging("info", "text")
         logging.getLogger("modelport").error("%s", exc)
         return 2
     configure_logging(settings.log_level, settings.log_format)

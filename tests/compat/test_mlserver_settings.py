@@ -163,3 +163,26 @@ async def test_default_model_from_mlserver_model_env(serve, tmp_path):
     r = await client.post("/v2/models/env-iris/infer", json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [5.1, 3.5, 1.4, 0.2]}]})
     assert r.status_code == 200, r.text
     assert r.json()["model_version"] == "3" and r.json()["outputs"][0]["data"] == [0]
+
+
+def test_modelport_serve_an_mlserver_folder(served, runtimes_folder):
+    """`modelport serve` on a folder MLServer serves: its settings.json (with a key we do not know) and
+    MLSERVER_* variables; the unknown key is one WARNING line naming it, and the runtimes serve."""
+    import httpx
+
+    from ..e2e.serving import wait_ready
+
+    (runtimes_folder / "settings.json").write_text(json.dumps({
+        "debug": False, "parallel_workers": 0, "host": "127.0.0.1", "http_port": 0, "grpc_port": 0,
+        "load_models_at_startup": True, "colour": "blue",
+    }))
+    s = served(str(runtimes_folder), env={"MLSERVER_SERVER_NAME": "from-mlserver-env"})
+    url = s.http_url()
+    wait_ready(url)
+    assert httpx.get(url + "/v2", timeout=10).json()["name"] == "from-mlserver-env"
+    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [2]}]}
+    r = httpx.post(url + "/v2/models/echo-runtime/infer", json=body, timeout=30)
+    assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [4.0]
+    warnings = [line for line in s.lines if "WARNING" in line and "colour" in line]
+    assert len(warnings) == 1, s.output
+    assert s.stop() == 0
