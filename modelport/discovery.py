@@ -22,6 +22,8 @@ class FolderContents:
     specs: list[ModelSettings] = field(default_factory=list)
     # One line per folder (or file) that looks like a model but yields none, saying why.
     problems: list[str] = field(default_factory=list)
+    # Model (folder) name -> why its model-settings.json cannot be used.
+    broken: dict[str, str] = field(default_factory=dict)
 
 
 def discover(models_dir: str, strict: bool = False) -> FolderContents:
@@ -30,7 +32,11 @@ def discover(models_dir: str, strict: bool = False) -> FolderContents:
     root = Path(models_dir)
     found = FolderContents()
     settings_files = find_model_settings(root)
-    found.specs = [load_model_settings(p, strict=strict) for p in settings_files]
+    for path in settings_files:
+        try:
+            found.specs.append(load_model_settings(path, strict=strict))
+        except SettingsError as exc:
+            found.broken.setdefault(path.parent.name, str(exc))
     claimed = {p.parent for p in settings_files}
 
     def holds_settings(folder: Path) -> bool:

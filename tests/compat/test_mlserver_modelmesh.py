@@ -66,10 +66,12 @@ def test_modelmesh_runtime_flow(served, tmp_path, iris):
         response = _infer(stub, "iris-abc123")
         assert response.model_name == "iris-abc123" and list(response.outputs[0].contents.int64_contents) == [0]
 
-        # UnloadModel -> RepositoryModelUnload; a second unload is NOT_FOUND (the adapter counts it as done)
+        # UnloadModel -> RepositoryModelUnload. Unloading again is a no-op here (MLServer answers NOT_FOUND;
+        # the adapter counts both as done); a model never heard of is NOT_FOUND.
+        stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="iris-abc123"), timeout=30)
         stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="iris-abc123"), timeout=30)
         with pytest.raises(grpc.RpcError) as info:
-            stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="iris-abc123"), timeout=30)
+            stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="never-loaded"), timeout=30)
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
         assert list(stub.RepositoryIndex(pb.RepositoryIndexRequest(ready=True), timeout=10).models) == []
         assert stub.ServerReady(pb.ServerReadyRequest(), timeout=10).ready

@@ -23,7 +23,7 @@ from modelport.wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStu
 
 from .conftest import RUNTIMES
 
-pytestmark = pytest.mark.peer
+pytestmark = pytest.mark.peer_mlserver
 
 REPO = Path(__file__).resolve().parents[2]
 PEER = REPO / ".venv-peers" / "mlserver"
