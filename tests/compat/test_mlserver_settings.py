@@ -186,3 +186,16 @@ def test_modelport_serve_an_mlserver_folder(served, runtimes_folder):
     warnings = [line for line in s.lines if "WARNING" in line and "colour" in line]
     assert len(warnings) == 1, s.output
     assert s.stop() == 0
+
+
+async def test_mlserver_model_parallel_workers_default(serve, tmp_path):
+    """MLSERVER_MODEL_PARALLEL_WORKERS (server parallel_workers): models that set none run in worker processes."""
+    import os
+
+    (tmp_path / "pid").mkdir()
+    (tmp_path / "pid" / "model-settings.json").write_text(json.dumps({"name": "pid", "implementation": "tests.fixture_models.PidModel"}))
+    s = load_server_settings(None, env={"MLSERVER_MODEL_PARALLEL_WORKERS": "1"})
+    server, client = await serve(model_repository=str(tmp_path), parallel_workers=s.parallel_workers)
+    r = await client.post("/v2/models/pid/infer", json={"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1.0]}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"][0] != os.getpid()
