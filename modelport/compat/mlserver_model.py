@@ -78,7 +78,10 @@ class MLModelAdapter(Model):
                 f"Model {self.name} is an MLServer runtime and takes Open Inference Protocol (V2) requests: "
                 f"POST /v2/models/{self.name}/infer"
             )
-        response = await self.mlmodel.predict(to_inference_request(payload, headers))
+        request = to_inference_request(payload, headers)
+        # MLServer hands the requested outputs to the runtime and sends back what it returns, unfiltered.
+        payload.request_outputs = None
+        response = await self.mlmodel.predict(request)
         params = response.parameters
         if params is not None and params.headers and response_headers is not None:
             response_headers.update({str(k): str(v) for k, v in params.headers.items()})

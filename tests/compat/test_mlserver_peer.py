@@ -103,6 +103,9 @@ REQUESTS = [
     ]}),
     ("echo-runtime", {"id": "r2", "inputs": [{"name": "m", "datatype": "INT32", "shape": [2, 2], "data": [[1, 2], [3, 4]]}]}),
     ("echo-runtime", {"id": "r3", "inputs": [{"name": "fail", "datatype": "FP32", "shape": [1], "data": [1]}]}),
+    ("echo-runtime", {"id": "r5", "inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1]},
+                                             {"name": "t", "datatype": "BYTES", "shape": [1], "data": ["a"]}],
+                      "outputs": [{"name": "echo-t"}]}),  # the runtime sees the ask; nothing is filtered
     ("typed-runtime", {"id": "r4", "inputs": [
         {"name": "numbers", "datatype": "INT64", "shape": [2, 2], "data": [1, 2, 3, 4]},
         {"name": "words", "datatype": "BYTES", "shape": [3], "data": ["a", "b", "c"]},
