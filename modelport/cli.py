@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the models in a folder (or the bundled examples)")
-    serve.add_argument("models", nargs="?", help="folder of model-settings.json files, or one model file; default: bundled examples")
+    serve.add_argument("models", nargs="?", help="folder of model-settings.json files or model files, or one model file; "
+                       "default: $MODELPORT_MODEL_REPOSITORY, $MLSERVER_MODELS_DIR, else the bundled examples")
     _flag(serve, "settings", help="server settings file (default: settings.json in the models folder)")
     _flag(serve, "host", help="address to listen on (default 0.0.0.0)")
     _flag(serve, "http-port", type=int, help="REST port (default 8080)")
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "model-name", help="the name to serve a single model file or --model-dir under")
     serve.add_argument("--ray", action="store_true", help="run the models as a Ray Serve application (extra: ray)")
     serve.add_argument("--ray-address", "--address", dest="ray_address", help="Ray cluster to join (default: start one here)")
+    _flag(serve, "load-models-at-startup", type=_bool, help="false: start with no models; load them through the repository API")
+    _flag(serve, "strict-settings", type=_bool, help="unknown keys in settings files are errors, not warnings")
 
     infer = sub.add_parser("infer", help="send one inference request and print the response as JSON")
     infer.add_argument("model", help="model name")
@@ -149,7 +153,9 @@ def serve(args: argparse.Namespace) -> int:
         configure_logging("info", "text")
         logging.getLogger("modelport").error("Give either a models folder or --model_dir, not both")
         return 2
-    target = Path(args.models or args.model_dir or EXAMPLES)
+    # The folder: the argument, else MODELPORT_MODEL_REPOSITORY / MLSERVER_MODELS_DIR, else the examples.
+    from_env = os.environ.get("MODELPORT_MODEL_REPOSITORY") or os.environ.get("MLSERVER_MODELS_DIR")
+    target = Path(args.models or args.model_dir or from_env or EXAMPLES)
     own = ("command", "models", "settings", "model_dir", "model_name", "ray", "ray_address")
     overrides = {k: v for k, v in vars(args).items() if k not in own and v is not None}
     # One model: a file, a --model_dir without model-settings.json (KServe), or any folder given --model_name.
@@ -161,14 +167,16 @@ def serve(args: argparse.Namespace) -> int:
     else:
         overrides["model_repository"] = str(target)
     settings_file = args.settings or (None if single_file else target / "settings.json")
+    configure_logging("info", "text")  # until the settings say otherwise: their own warnings show formatted
     try:
         if args.settings and not Path(args.settings).is_file():
             raise ModelportError(f"Settings file {args.settings} does not exist")
-        if not target.exists():
-            raise ModelportError(f"{target} does not exist; give a folder of model-settings.json files or a model file")
         settings = load_server_settings(settings_file, overrides=overrides)
-    except ModelportError as exc:
-        configure_logging("info", "text")
+        if not target.exists():
+            if settings.load_models_at_startup:
+                raise ModelportError(f"{target} does not exist; give a folder of model-settings.json files or a model file")
+            target.mkdir(parents=True, exist_ok=True)  # ModelMesh writes models here later
+    except (ModelportError, OSError) as exc:
         logging.getLogger("modelport").error("%s", exc)
         return 2
     configure_logging(settings.log_level, settings.log_format)

@@ -127,6 +127,15 @@ class ModelServer:
         self.threads = HookThreads(s.inference_threads)
         if self._registered_models is not None and s.model_repository and not self._registered_models.models_dir:
             self._registered_models.models_dir = s.model_repository
+        # MLServer compatibility: strict model settings, and the MLSERVER_MODEL_* default model.
+        self.repository.strict = s.strict_settings
+        if s.default_model_name and s.default_model_implementation and self.repository.default_model is None:
+            from .settings import ModelParameters
+
+            self.repository.default_model = ModelSettings(
+                name=s.default_model_name, implementation=s.default_model_implementation,
+                parameters=ModelParameters(uri=s.default_model_uri, version=s.default_model_version),
+            )
         self.dataplane = DataPlane(self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size)
         self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
         if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
@@ -148,7 +157,7 @@ class ModelServer:
         if s.enable_latency_logging:
             observe = _latency_logger(model.name, observe)
         pool = None
-        workers = model_option(model, settings, "parallel_workers", 0)
+        workers = model_option(model, settings, "parallel_workers", s.parallel_workers)
         if workers:
             from .process_pool import InferencePool, pool_spec
 
@@ -241,7 +250,9 @@ class ModelServer:
         self.http_port = http_sock.getsockname()[1]
         self.dataplane.loading = True
         try:
-            folder_models = self.repository.build_folder() if self.repository.models_dir else []
+            from_folder = bool(self.repository.models_dir or self.repository.default_model)
+            # load_models_at_startup false (ModelMesh): start empty; models come through the repository API.
+            folder_models = self.repository.build_folder() if from_folder and s.load_models_at_startup else []
             models = list(models or [])
             # Known before anything listens: an early request is "not ready" (503, retried), never 404.
             self.repository.expect([(m, None) for m in models] + folder_models)
@@ -283,6 +294,13 @@ class ModelServer:
         for e in self.repository.entries():
             if e.state.value == "FAILED":
                 logger.error("Model %s is not ready: %s", e.name, e.reason)
+        if not self.repository.entries() and self.repository.models_dir and self.settings.load_models_at_startup:
+            if self.repository.problems:  # files that look like models, none usable: not ready, and why
+                problems = "; ".join(self.repository.problems)
+                self.dataplane.not_ready_reason = f"{self.repository.models_dir} yields no model: {problems}"
+                logger.warning("Not ready: %s", self.dataplane.not_ready_reason)
+            else:  # an empty folder: ready, as Triton and MLServer are, serving nothing until a load
+                logger.warning("%s holds no models; load them through the repository API", self.repository.models_dir)
 
     async def stop(self, grace_period: float | None = None) -> None:
         """Drain and stop; safe to call more than once."""

@@ -10,7 +10,8 @@ from ...dataplane import DataPlane
 from ...errors import StartupError
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
 from .errors import ErrorInterceptor
-from .servicer import InferenceServicer
+from ...wire.grpc.model_repository_pb2_grpc import add_ModelRepositoryServiceServicer_to_server
+from .servicer import InferenceServicer, ModelRepositoryServicer
 
 SERVICE_NAME = "inference.GRPCInferenceService"
 
@@ -42,6 +43,7 @@ async def start_grpc_server(
     ]
     server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=options)
     add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)
+    add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)

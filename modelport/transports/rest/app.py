@@ -189,7 +189,10 @@ class RestApp:
 
     def _ready(self) -> Response:
         ready = self.dataplane.ready()
-        return _json({"ready": ready}, 200 if ready else 503)
+        if ready:
+            return _json({"ready": True}, 200)
+        reason = self.dataplane.not_ready_because()
+        return _json({"ready": False, "reason": reason} if reason else {"ready": False}, 503)
 
     def _server_metadata(self) -> Response:
         return _json(self.dataplane.server_metadata())
