@@ -17,7 +17,8 @@ from typing import Any, Iterable
 
 import uvicorn
 
-from .dataplane import DataPlane
+from .controls import Controls, Cors
+from .controls.dataplane import GuardedDataPlane
 from .hook_threads import HookThreads
 from .errors import StartupError
 from .metrics import Metrics
@@ -86,8 +87,17 @@ class ModelServer:
         self.repository._runner_factory = self._make_runner
         if registered_models is not None and s.model_repository and not registered_models.models_dir:
             registered_models.models_dir = s.model_repository
-        self.dataplane = DataPlane(self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size)
+        # Production controls (modelport.controls): checks at both doors, per-model controls in the data plane.
+        self.controls = Controls(s, self.repository, self.metrics.registry if self.metrics else None)
+        self.dataplane = GuardedDataPlane(
+            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, controls=self.controls
+        )
         self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
+        cors = Cors(s.cors_origins, s.cors_methods, s.cors_headers, s.cors_max_age, s.cors_allow_credentials) if s.cors_origins else None
+        if self.controls.at_edge or cors is not None:
+            from .controls.rest import GuardedRestApp
+
+            self.app = GuardedRestApp(self.app, self.controls, cors)
         self.http_port: int | None = None
         self.grpc_port: int | None = None
         self._http: _Uvicorn | None = None
@@ -100,6 +110,7 @@ class ModelServer:
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
+        self.controls.prepare(model, settings)  # its cache, contract and rate limit (bad ones fail the model)
         if s.predictor_host or model.predictor_config is not None:  # transformer mode
             from .predictor import attach_predictor
 
@@ -185,8 +196,14 @@ class ModelServer:
             if s.enable_grpc:
                 from .transports.grpc import start_grpc_server
 
+                interceptors = []
+                if self.controls.at_edge:
+                    from .controls.grpc import ControlsInterceptor
+
+                    interceptors.append(ControlsInterceptor(self.controls))
                 self._grpc = await start_grpc_server(
-                    self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker
+                    self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
+                    interceptors=interceptors,
                 )
                 self.grpc_port = self._grpc.port
             config = uvicorn.Config(

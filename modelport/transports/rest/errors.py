@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ...errors import ErrorCode, InferenceError, ModelportError
+from ...errors import ErrorCode, InferenceError, ModelportError, RateLimited
 from ...wire.v2_json import dumps
 
 logger = logging.getLogger("modelport")
@@ -19,6 +19,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RESOURCE_EXHAUSTED: 429,
     ErrorCode.DEADLINE_EXCEEDED: 504,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
 }
 
 
@@ -52,6 +54,10 @@ def error_response(exc: BaseException, scope: dict) -> tuple[int, bytes, list[tu
     else:
         status = 500
         logger.error("%s %s failed", scope["method"], scope["path"], exc_info=exc)
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="modelport"'))
+    elif isinstance(exc, RateLimited):
+        headers.append((b"retry-after", str(exc.retry_after).encode()))
     if status == 413:
         # The rest of the body was not read; the connection cannot be reused.
         headers.append((b"connection", b"close"))
