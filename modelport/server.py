@@ -94,6 +94,8 @@ class ModelServer:
         )
         self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
         cors = Cors(s.cors_origins, s.cors_methods, s.cors_headers, s.cors_max_age, s.cors_allow_credentials) if s.cors_origins else None
+        if cors is not None:
+            self.app.allowed_origins = frozenset(o for o in cors.origins if o != "*")
         if self.controls.at_edge or cors is not None:
             from .controls.rest import GuardedRestApp
 

@@ -212,3 +212,26 @@ def test_sync_clients_and_cli_send_the_key(capsys, monkeypatch, tmp_path):
         monkeypatch.setenv("MODELPORT_API_KEY", READER)
         assert main(["infer", "sum", "--grpc", f"127.0.0.1:{server.grpc_port}", "--json", str(body)]) == 0
         assert json.loads(capsys.readouterr().out)["model_name"] == "sum"
+
+
+async def test_grpc_streams_are_checked_when_opened_and_per_message(both):
+    server, http, stub = await both(models(), api_keys=KEYS)
+
+    async def requests(*names):
+        for name in names:
+            yield grpc_infer(name)
+
+    call = stub.ModelStreamInfer(requests("sum"))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in call:
+            pass
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED and info.value.details() == MISSING
+    answers = [a async for a in stub.ModelStreamInfer(requests("sum", "sum"), metadata=md(READER))]
+    assert [a.infer_response.model_name for a in answers] == ["sum", "sum"] and not answers[0].error_message
+    seen = []
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for answer in stub.ModelStreamInfer(requests("sum", "other"), metadata=md(READER)):
+            seen.append(answer.infer_response.model_name)
+    assert seen == ["sum"]
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert info.value.details() == "API key 'reader' may not call model 'other'"

@@ -50,6 +50,8 @@ class RestApp:
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
+        # Origins the CORS settings allow (set by the server): the admin Origin check lets them through too.
+        self.allowed_origins: frozenset[str] = frozenset()
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
