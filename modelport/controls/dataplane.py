@@ -56,7 +56,10 @@ class GuardedDataPlane(DataPlane):
         if found is not None:
             controls.cache_hits.labels(mc.name).inc()
             response = hit_response(found[0], request)
-            controls.cache_hit_latency.labels(mc.name).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            controls.cache_hit_latency.labels(mc.name).observe(elapsed)
+            if self.metrics is not None:  # a hit is still a request served
+                self._latency(entry.name, "v2").observe(elapsed)
             return response, {**found[1], CACHE_HEADER: "hit"}
         (response, response_headers), ran = await cache.run_once(key, lambda: super(GuardedDataPlane, self).infer(request, headers))
         if ran:
