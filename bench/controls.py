@@ -10,7 +10,10 @@ limits, never hit), ``all`` (auth + rate limits + CORS + input contracts + a res
 hits: every body is new), and on a model that burns 5 ms of CPU per call: ``burn`` (no cache),
 ``burn-cache-0`` (cache on, every body new: 0% hits), ``burn-cache-90`` (9 requests in 10 repeat one
 body: 90% hits). Needs wrk. Runs the working tree's modelport with this Python (no venv is made).
-Prints a table (req/s, p50/p99 ms, errors) and the ratios the targets are about.
+Prints a table (req/s, p50/p99 ms, errors, server CPU per request) and the ratios the targets are
+about. ``--rounds N`` alternates the cases N times and reports medians: on a shared, noisy machine
+req/s swings widely between runs, and the server's CPU time per request is the steadier measure of
+what a control costs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,6 +115,12 @@ def wrk(port: int, work: Path, model_case: tuple, seconds: int, conns: int) -> d
     return raw
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_case(name: str, seconds: int, warmup: int, conns: int, work: Path) -> dict:
     model, server, _, _ = CASES[name]
     folder = work / name
@@ -126,7 +136,9 @@ def run_case(name: str, seconds: int, warmup: int, conns: int, work: Path) -> di
     try:
         wait_ready(port, proc)
         wrk(port, work, CASES[name], warmup, conns)
+        cpu = cpu_seconds(proc.pid)
         result = wrk(port, work, CASES[name], seconds, conns)
+        result["cpu_us"] = (cpu_seconds(proc.pid) - cpu) / max(1, result["requests"]) * 1e6
         if name.startswith("burn-cache"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
                 text = r.read().decode()
@@ -147,28 +159,34 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--cases", default=",".join(CASES))
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk (Debian: apt-get install wrk)")
     names = [c.strip() for c in args.cases.split(",") if c.strip()]
-    results = {}
+    runs: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="modelport-controls-bench-") as tmp:
-        for name in names:
-            results[name] = r = run_case(name, args.seconds, args.warmup, args.connections, Path(tmp))
-            extra = f"  hit rate {r['hit_rate']:.0%}" if "hit_rate" in r else ""
-            print(f"{name:14s} {r['rps']:9.0f} req/s  p50 {r['p50_us'] / 1000:6.2f} ms  p99 {r['p99_us'] / 1000:6.2f} ms"
-                  f"  errors {r['errors']}  non-2xx {r['status']}{extra}", flush=True)
-    bare = results.get("bare", {}).get("rps")
-    if bare:
+        for round_ in range(args.rounds):
+            for name in names:
+                r = run_case(name, args.seconds, args.warmup, args.connections, Path(tmp))
+                runs[name].append(r)
+                extra = f"  hit rate {r['hit_rate']:.0%}" if "hit_rate" in r else ""
+                print(f"[{round_ + 1}] {name:14s} {r['rps']:7.0f} req/s  p50 {r['p50_us'] / 1000:6.2f} ms  p99 {r['p99_us'] / 1000:7.2f} ms"
+                      f"  cpu {r['cpu_us']:6.0f} us/req  errors {r['errors']}  non-2xx {r['status']}{extra}", flush=True)
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "cpu_us")} for name, rs in runs.items() if rs}
+    print(f"\nmedians over {args.rounds} round(s):")
+    for name, m in med.items():
+        print(f"  {name:14s} {m['rps']:7.0f} req/s  {m['cpu_us']:6.0f} us CPU/req")
+    if "bare" in med:
         for name in ("auth", "ratelimit", "all"):
-            if name in results:
-                print(f"{name} / bare: {results[name]['rps'] / bare:.3f}")
-    burn = results.get("burn", {}).get("rps")
-    if burn and "burn-cache-90" in results:
-        print(f"burn-cache-90 / burn: {results['burn-cache-90']['rps'] / burn:.2f}x")
-    if burn and "burn-cache-0" in results:
-        print(f"burn-cache-0 / burn: {results['burn-cache-0']['rps'] / burn:.3f}")
+            if name in med:
+                print(f"  {name} / bare: req/s {med[name]['rps'] / med['bare']['rps']:.3f}, "
+                      f"CPU per request {med[name]['cpu_us'] / med['bare']['cpu_us']:.3f}")
+    if "burn" in med:
+        for name in ("burn-cache-0", "burn-cache-90"):
+            if name in med:
+                print(f"  {name} / burn: req/s {med[name]['rps'] / med['burn']['rps']:.2f}x")
     return 0
 
 
