@@ -8,7 +8,7 @@ Models with none of these switched on take the plain path after one dictionary l
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..dataplane import DataPlane
 from ..errors import ServerNotReady
@@ -34,6 +34,9 @@ class GuardedDataPlane(DataPlane):
     def __init__(self, *args: Any, controls: Controls, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.controls = controls
+        # Optional ``observe(model, version, hit, seconds)`` for each cache lookup (e.g. statistics'
+        # cache_hit / cache_miss); set by the composition root.
+        self.cache_observer: Callable[[str, str | None, bool, float], None] | None = None
 
     async def infer(self, request: InferRequest, headers: dict | None = None) -> tuple[InferResponse, dict]:
         controls = self.controls
@@ -60,13 +63,19 @@ class GuardedDataPlane(DataPlane):
             controls.cache_hit_latency.labels(mc.name).observe(elapsed)
             if self.metrics is not None:  # a hit is still a request served
                 self._latency(entry.name, "v2").observe(elapsed)
+            if self.cache_observer is not None:
+                self.cache_observer(entry.name, entry.version, True, elapsed)
             return response, {**found[1], CACHE_HEADER: "hit"}
         (response, response_headers), ran = await cache.run_once(key, lambda: super(GuardedDataPlane, self).infer(request, headers))
+        if self.cache_observer is not None:
+            self.cache_observer(entry.name, entry.version, not ran, time.perf_counter() - started)
         if ran:
             controls.cache_misses.labels(mc.name).inc()
             return response, {**response_headers, CACHE_HEADER: "miss"}
         # Waited for an identical request that ran the model: a hit for this caller.
         controls.cache_hits.labels(mc.name).inc()
+        if self.metrics is not None:
+            self._latency(entry.name, "v2").observe(time.perf_counter() - started)
         return hit_response(response, request), {**response_headers, CACHE_HEADER: "hit"}
 
     async def infer_v1(self, name: str, payload: dict, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:

@@ -76,11 +76,16 @@ async def test_json_binary_and_grpc_share_one_entry(both):
 async def test_concurrent_identical_misses_run_the_model_once(both):
     model = Doubler(delay=0.3, response_cache=True)
     server, http, stub = await both([model])
+    seen = []
+    server.dataplane.cache_observer = lambda name, version, hit, seconds: seen.append((name, hit))
     replies = await asyncio.gather(*(http.post("/v2/models/double/infer", json=V2_BODY) for _ in range(6)))
     replies.append(await stub.ModelInfer(grpc_infer("double")))
     assert model.calls == 1
     marks = sorted(r.headers["x-modelport-cache"] for r in replies[:6])
     assert marks == ["hit"] * 5 + ["miss"]
+    assert sorted(seen) == [("double", False)] + [("double", True)] * 6
+    text = (await http.get("/metrics")).text
+    assert 'modelport_requests_total{model="double",protocol="v2"} 7.0' in text  # hits are requests served too
     assert all(r.json()["outputs"][0]["data"] == [2.0, 4.0, 6.0] for r in replies[:6])
 
 
