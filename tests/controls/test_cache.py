@@ -90,7 +90,7 @@ async def test_concurrent_identical_misses_run_the_model_once(both):
 
 
 async def test_bypass_ttl_and_unload_clear(both):
-    model = Doubler(response_cache={"ttl": 0.3})
+    model = Doubler(response_cache={"ttl": 1.0})
     server, http, stub = await both([model])
     assert (await http.post("/v2/models/double/infer", json=V2_BODY)).headers["x-modelport-cache"] == "miss"
     r = await http.post("/v2/models/double/infer", json=V2_BODY, headers={"cache-control": "no-cache"})

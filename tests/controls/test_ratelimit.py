@@ -43,7 +43,7 @@ async def test_per_client_limit_over_rest_and_grpc(both):
 
 
 async def test_a_token_refills_and_the_server_serves_again(both):
-    server, http, stub = await both([SumModel("sum")], rate_limit="20/second;burst=1")
+    server, http, stub = await both([SumModel("sum")], rate_limit="1/second;burst=1")  # slow enough that no stall refills it early
     assert (await http.post("/v2/models/sum/infer", json=V2_BODY)).status_code == 200
     r = await http.post("/v2/models/sum/infer", json=V2_BODY)
     assert r.status_code == 429 and r.headers["retry-after"] == "1"
@@ -94,7 +94,7 @@ async def test_per_model_limit(both):
 
 
 async def test_composes_with_queue_backpressure(both):
-    server, http, stub = await both([SlowModel("slow", delay=0.5)], rate_limit="1000/minute", max_queue_size=1)
+    server, http, stub = await both([SlowModel("slow", delay=1.0)], rate_limit="1000/minute", max_queue_size=1)
     body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
     first = asyncio.ensure_future(http.post("/v2/models/slow/infer", json=body))
     end = time.monotonic() + 30
