@@ -11,7 +11,6 @@ import numpy as np
 
 from modelport import InferOutput, InferRequest, InferResponse, Model
 from modelport.errors import InvalidInput
-from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
 
 from .conftest import V2_BODY, X, grpc_infer
 
