@@ -1,4 +1,5 @@
-"""Production controls around the data plane: API keys, rate limits, response cache, CORS, input contracts.
+"""Production controls around the data plane: API keys, rate limits, response cache, CORS, input
+contracts, and the admin request rules (``origin``).
 
 The composition root (``modelport.server``) builds one :class:`Controls` from the server settings and
 plugs it in three places: :class:`GuardedRestApp` (REST door), :class:`ControlsInterceptor` (gRPC door)

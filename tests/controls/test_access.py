@@ -235,3 +235,13 @@ async def test_grpc_streams_are_checked_when_opened_and_per_message(both):
     assert seen == ["sum"]
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert info.value.details() == "API key 'reader' may not call model 'other'"
+
+
+async def test_cors_listed_origins_pass_the_admin_origin_check(both):
+    server, http, stub = await both(models(), cors_origins=["https://ops.example", "*"])
+    r = await http.post("/v2/repository/index", headers={"origin": "https://ops.example"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
+    r = await http.post("/v2/repository/index", headers={"origin": "https://evil.example"})  # "*" is not enough
+    assert r.status_code == 403 and "not allowed" in r.json()["error"]
+    server, http, stub = await both(models())
+    assert (await http.post("/v2/repository/index", headers={"origin": "https://ops.example"})).status_code == 403

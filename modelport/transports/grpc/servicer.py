@@ -48,6 +48,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
 
     # -- inference ---------------------------------------------------------------------------
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        self.dataplane.check_model(request.model_name, request.model_version or None)  # before decoding
         infer_request = convert.request_from_proto(request)
         response, response_headers = await self.dataplane.infer(infer_request, _headers(context))
         if response_headers:
@@ -60,10 +61,11 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         headers = _headers(context)
         async for request in request_iterator:
             try:
+                self.dataplane.check_model(request.model_name, request.model_version or None)
                 response, _ = await self.dataplane.infer(convert.request_from_proto(request), headers)
                 answer = convert.response_to_proto(response, convert.uses_raw(request))
             except Exception as exc:  # noqa: BLE001 - one bad request must not end the stream
-                _, message = status_for(exc, "ModelStreamInfer")
+                _, message = status_for(exc, "ModelStreamInfer", request)
                 # Name the request so a client with several in flight can match the error.
                 failed = pb.ModelInferResponse(
                     model_name=request.model_name, model_version=request.model_version, id=request.id
