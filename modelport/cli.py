@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ray-address", "--address", dest="ray_address", help="Ray cluster to join (default: start one here)")
     _flag(serve, "load-models-at-startup", type=_bool, help="false: start with no models; load them through the repository API")
     _flag(serve, "strict-settings", type=_bool, help="unknown keys in settings files are errors, not warnings")
+    # Production controls (modelport.controls); keys themselves belong in a file or the environment, not argv.
+    _flag(serve, "api-keys-path", help="JSON file of API keys (see README, Production)")
+    _flag(serve, "repository-api", choices=["on", "admin", "off"], help="the repository API: on, admin keys only, or off")
+    _flag(serve, "rate-limit", help="per-client rate limit, e.g. 100/minute")
+    _flag(serve, "rate-limit-model", help="per-model rate limit, e.g. 1000/hour")
+    _flag(serve, "cors-origins", help="comma-separated origins allowed by CORS ('*' for any)")
 
     infer = sub.add_parser("infer", help="send one inference request and print the response as JSON")
     infer.add_argument("model", help="model name")
@@ -89,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--input-name", default="input-0", help="the input's name for --npy (default input-0)")
     infer.add_argument("--output-binary", action="store_true", help="REST V2: have outputs sent as binary tensor data")
     infer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+    infer.add_argument("--api-key", default=None, help="API key sent as 'Authorization: Bearer' (default: $MODELPORT_API_KEY)")
 
     from .bench.cli import add_parser as add_bench_parser  # argparse only; the load code loads when run
 
@@ -280,10 +287,11 @@ def _send(args: argparse.Namespace) -> Any:
         else:
             datatype = from_np_dtype(array.dtype)
             data = InferRequest(args.model, [InferInput(args.input_name, list(array.shape), datatype, array)])
+    api_key = args.api_key or os.environ.get("MODELPORT_API_KEY") or None
     if args.grpc:
-        with GRPCClient(args.grpc, timeout=args.timeout) as client:
+        with GRPCClient(args.grpc, timeout=args.timeout, api_key=api_key) as client:
             return client.infer(data)
-    config = RESTConfig(protocol=args.protocol, timeout=args.timeout, binary_outputs=args.output_binary)
+    config = RESTConfig(protocol=args.protocol, timeout=args.timeout, binary_outputs=args.output_binary, api_key=api_key)
     with RESTClient(config) as client:
         return client.infer(args.url, data, args.model)
 

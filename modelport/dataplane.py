@@ -181,13 +181,21 @@ class DataPlane:
         return [m for m in index if m["state"] == "READY"] if ready_only else index
 
     async def load(self, name: str) -> None:
+        _check_name(name)
         if not await self.repository.load(name):
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
 
     async def unload(self, name: str) -> None:
+        _check_name(name)
         await self.repository.unload(name)
+
+
+def _check_name(name: str) -> None:
+    """A model name is a name, never a path (the repository API must not reach outside its folder)."""
+    if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith(".."):
+        raise InvalidInput(f"Invalid model name {name!r}: a model name cannot be empty or contain '/', '\\\\' or '..'")
 
 
 def _positive(raw: Any, what: str) -> float:

@@ -19,7 +19,8 @@ from typing import Any, Iterable
 
 import uvicorn
 
-from .dataplane import DataPlane
+from .controls import Controls, Cors
+from .controls.dataplane import GuardedDataPlane
 from .hook_threads import HookThreads
 from .errors import StartupError
 from .metrics import Metrics
@@ -136,15 +137,27 @@ class ModelServer:
                 name=s.default_model_name, implementation=s.default_model_implementation,
                 parameters=ModelParameters(uri=s.default_model_uri, version=s.default_model_version),
             )
-        self.dataplane = DataPlane(self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size)
+        # Production controls (modelport.controls): checks at both doors, per-model controls in the data plane.
+        self.controls = Controls(s, self.repository, self.metrics.registry if self.metrics else None)
+        self.dataplane = GuardedDataPlane(
+            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, controls=self.controls
+        )
         self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
         if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
             from .ui import mount_console
 
             mount_console(self)
+        cors = Cors(s.cors_origins, s.cors_methods, s.cors_headers, s.cors_max_age, s.cors_allow_credentials) if s.cors_origins else None
+        if cors is not None:  # the admin Origin check lets the listed origins (not "*") through
+            self.app.allowed_origins = frozenset(o for o in cors.origins if o != "*")
+        if self.controls.at_edge or cors is not None:
+            from .controls.rest import GuardedRestApp
+
+            self.app = GuardedRestApp(self.app, self.controls, cors)
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
+        self.controls.prepare(model, settings)  # its cache, contract and rate limit (bad ones fail the model)
         # Transformer mode; KServe-style scripts set self.predictor_host (and self.protocol) in __init__.
         if s.predictor_host or model.predictor_config is not None or getattr(model, "predictor_host", None):
             from .predictor import attach_predictor
@@ -259,8 +272,14 @@ class ModelServer:
             if s.enable_grpc:
                 from .transports.grpc import start_grpc_server
 
+                interceptors = []
+                if self.controls.at_edge:
+                    from .controls.grpc import ControlsInterceptor
+
+                    interceptors.append(ControlsInterceptor(self.controls))
                 self._grpc = await start_grpc_server(
-                    self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker
+                    self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
+                    interceptors=interceptors,
                 )
                 self.grpc_port = self._grpc.port
             config = uvicorn.Config(

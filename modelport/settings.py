@@ -87,6 +87,23 @@ class ServerSettings:
     default_model_implementation: str | None = None
     default_model_uri: str | None = None
     default_model_version: str | None = None
+    # -- Production controls (modelport.controls); each is off until set --
+    # API keys: a list of {"key" or "sha256", "name", "scopes": ["infer", "admin"], "models": [...]},
+    # or its JSON text, or "key1,key2" (bare keys with every scope); and/or a JSON file of the same list.
+    api_keys: Any = None
+    api_keys_path: str | None = None
+    auth_health: bool = False  # health probes need a key too (off: Kubernetes probes keep working)
+    auth_metrics: bool = False  # /metrics needs a key too
+    repository_api: str = "on"  # on (admin key when keys are set) | admin (admin key, always) | off
+    rate_limit: str | None = None  # per client, e.g. "100/minute" or "10/second;burst=20"
+    rate_limit_model: str | None = None  # per model, for models that set no rate_limit of their own
+    rate_limit_header: str | None = None  # names a client that sends no key (else its address does)
+    rate_limit_clients: int = 10000  # most clients tracked at once (least recently seen dropped)
+    cors_origins: Any = None  # list or comma-separated; "*" for any
+    cors_methods: Any = None
+    cors_headers: Any = None
+    cors_max_age: int = 600
+    cors_allow_credentials: bool = False
 
 
 @dataclass
@@ -121,6 +138,12 @@ class ModelSettings:
     worker_stages: list[str] = field(default_factory=lambda: ["predict"])
     # Ray Serve deployment options for this model (num_replicas, autoscaling_config, ...), used by `serve --ray`.
     ray: dict[str, Any] = field(default_factory=dict)
+    # -- Production controls (modelport.controls) --
+    response_cache: Any = None  # true or {"max_entries", "max_bytes", "ttl"}: V2 answers cached
+    input_schema: Any = None  # a JSON Schema the V1 payload must match
+    max_rows: int = 0  # most rows (first dimension / V1 instances) per request; 0: no limit
+    max_request_bytes: int = 0  # largest payload (V2: tensor bytes; V1: body bytes); 0: no limit
+    rate_limit: str | None = None  # this model's own limit, e.g. "1000/hour"
     # Where the settings file was found; relative URIs resolve against it.
     folder: str | None = None
 
@@ -140,6 +163,8 @@ class ModelSettings:
 def _coerce(name: str, value: Any, kind: Any) -> Any:
     """Convert a value from a file, variable or flag to a setting's type, or raise SettingsError."""
     optional = "None" in str(kind)
+    if str(kind) == "Any":  # structured settings (lists, objects): checked by the module that uses them
+        return value
     kind = {"bool": bool, "int": int, "float": float, "str": str}.get(str(kind).split(" |")[0], kind)
     if value is None:
         if optional:
@@ -320,6 +345,8 @@ def model_settings_from_dict(
     settings.max_batch_time = _coerce(f"{name}.max_batch_time", settings.max_batch_time, float)
     settings.max_queue_size = _coerce(f"{name}.max_queue_size", settings.max_queue_size, int)
     settings.parallel_workers = _coerce(f"{name}.parallel_workers", settings.parallel_workers, int)
+    settings.max_rows = _coerce(f"{name}.max_rows", settings.max_rows, int)
+    settings.max_request_bytes = _coerce(f"{name}.max_request_bytes", settings.max_request_bytes, int)
     stages = settings.worker_stages
     order = ["preprocess", "predict", "postprocess"]
     if not isinstance(stages, list) or not stages or any(st not in order for st in stages):
@@ -328,7 +355,7 @@ def model_settings_from_dict(
     if picked != list(range(picked[0], picked[-1] + 1)):
         raise SettingsError(f"Model {name}: worker_stages must be consecutive stages (e.g. preprocess and predict)")
     settings.worker_stages = [order[i] for i in picked]
-    for key in ("max_batch_size", "max_batch_time", "max_queue_size", "parallel_workers"):
+    for key in ("max_batch_size", "max_batch_time", "max_queue_size", "parallel_workers", "max_rows", "max_request_bytes"):
         if getattr(settings, key) < 0:
             raise SettingsError(f"Model {name}: {key} must not be negative")
     return settings

@@ -32,7 +32,8 @@ class GrpcServer:
 
 
 async def start_grpc_server(
-    dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False
+    dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False,
+    interceptors: list | None = None,
 ) -> GrpcServer:
     options = [
         ("grpc.max_send_message_length", max_message_size),
@@ -41,7 +42,8 @@ async def start_grpc_server(
         # clash goes unseen. On only for front-end worker processes, which share the port on purpose.
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
-    server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=options)
+    # The error interceptor comes first, so it maps what the others (e.g. the controls) raise too.
+    server = grpc.aio.server(interceptors=[ErrorInterceptor(), *(interceptors or [])], options=options)
     add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)
     add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
     health_servicer = health.aio.HealthServicer()

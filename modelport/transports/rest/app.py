@@ -55,6 +55,8 @@ class RestApp:
         # Extra route trees (prefix -> async handler(method, path, scope, receive) -> Response), e.g. the
         # console at /ui; looked up only after the inference routes, so they cost inference nothing.
         self.mounts: list[tuple[str, Callable[..., Awaitable[Response]]]] = []
+        # Origins the CORS settings allow (set by the server): the admin Origin check lets them through too.
+        self.allowed_origins: frozenset[str] = frozenset()
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
@@ -165,7 +167,7 @@ class RestApp:
         _allow(method, "POST")
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
-        check_admin_request(headers, bool(body))  # JSON or no body, and no foreign Origin
+        check_admin_request(headers, bool(body), self.allowed_origins)  # JSON or no body, no foreign Origin (CORS-listed ones pass)
         if rest == "index":
             doc = v2_json.loads(body) if body.strip() else {}
             if not isinstance(doc, dict):
