@@ -44,8 +44,8 @@ def classify(method: str, path: str) -> tuple[str, str | None]:
         if len(parts) == 3 and parts[0] == "models":
             return "repository", parts[1]
         return "repository", None
-    if path in ("/v2", "/v2/", "/v1/models", "/openapi.json", "/docs"):
-        return "metadata", None
+    if path in ("/v2", "/v2/", "/v1/models", "/openapi.json", "/docs") or path.startswith("/docs/"):
+        return "metadata", None  # the API description and the Swagger UI's own assets
     return "infer", None
 
 
