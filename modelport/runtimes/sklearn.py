@@ -68,6 +68,9 @@ def _linear_predict(est: Any, X: np.ndarray) -> np.ndarray:
 class SKLearnModel(Model):
     """Serves a fitted scikit-learn estimator or pipeline (anything with ``predict``)."""
 
+    # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
+    single_input_any_name = True
+
     def load(self) -> bool:
         joblib = import_optional("joblib", extra="sklearn")
         import_optional("sklearn", extra="sklearn")
