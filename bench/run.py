@@ -442,6 +442,9 @@ def main(argv=None) -> int:
                          report.infer_table(agg, order), "",
                          "## modelport against each peer (geometric mean over cases)", "",
                          report.summary_table(agg, order), ""]
+            for other in [n for n in order if n.startswith("modelport-")]:  # e.g. the built-in sklearn runtime
+                sections += [f"## {other} against each peer (geometric mean over cases)", "",
+                             report.summary_table(agg, order, other), ""]
         else:
             title = (f"## Worker-pool health: {args.burn_ms:g} ms CPU per call, {args.health_conns} conns of V2 "
                      f"infer, /v2/health/live probed at {args.health_probe_hz:g} Hz")
