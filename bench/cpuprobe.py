@@ -235,10 +235,14 @@ def main() -> None:
     proc, http, grpc_port, tmp = start(args.server, args.model_dir, args.python, prefix)
     try:
         if args.callgrind:
-            raw = request_bytes(args.proto, args.model, rows, http)
-            asyncio.run(drive(http, raw, 300, args.conns))  # warm-up, uninstrumented
+            if args.proto == "grpc":
+                run_n = lambda k: asyncio.run(drive_grpc(grpc_port, k, args.conns, rows))  # noqa: E731
+            else:
+                raw = request_bytes(args.proto, args.model, rows, http)
+                run_n = lambda k: asyncio.run(drive(http, raw, k, args.conns))  # noqa: E731
+            run_n(300)  # warm-up, uninstrumented
             subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
-            statuses = asyncio.run(drive(http, raw, args.n, args.conns))
+            statuses = run_n(args.n)
             subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
             subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
             dumps = sorted(Path(args.callgrind).parent.glob(Path(args.callgrind).name + "*"))
