@@ -147,3 +147,14 @@ async def test_rest_answers_and_errors(serve, models):
     assert r.status_code == 400 and r.json()["error"]
     r = await client.post("/v1/models/logreg:predict", content=b'{"instances": [[NaN, 1.0, 2.0, 3.0]]}')
     assert r.status_code == 400
+
+
+def test_predict_inline_only_for_cheap_linear_predict(models):
+    model, est = models["logreg"]
+    got = model.predict_inline(v2(X[:3]))
+    np.testing.assert_array_equal(outputs(got)["predict"], est.predict(X[:3]))
+    assert model.predict_inline({"instances": X[:2].tolist()}) == {"predictions": est.predict(X[:2]).tolist()}
+    assert model.predict_inline(v2(X[:3], ["predict_proba"])) is NotImplemented  # not the numpy shortcut
+    assert model.predict_inline(v2(np.tile(X, (2, 1)))) is NotImplemented  # 300 rows: a thread's job
+    assert model.predict_inline(v2(np.array([[np.nan, 1.0, 2.0, 3.0]]))) is NotImplemented  # checked path, 400
+    assert models["forest"][0].predict_inline(v2(X[:3])) is NotImplemented
