@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--output-binary", action="store_true", help="REST V2: have outputs sent as binary tensor data")
     infer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
 
+    from .routing.commands import add_parsers as add_routing_parsers
+
+    add_routing_parsers(sub)
     from .deploy.commands import add_parsers as add_deploy_parsers
 
     add_deploy_parsers(sub)
@@ -312,6 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "infer":
         return infer(args)
+    if args.command in ("traffic", "promote", "rollback"):
+        from .routing import commands as routing_commands
+
+        return routing_commands.run(args)
     if args.command in ("build", "k8s"):
         from .deploy import commands
 
