@@ -49,7 +49,7 @@ def _generated(name: str, inputs: list[dict]) -> InferRequest:
 async def run_warmup(entry: Any) -> None:
     settings = entry.settings or getattr(entry.model, "settings", None)
     spec = getattr(settings, "warmup", None) or getattr(entry.model, "warmup", None)
-    requests = warmup_requests(entry.name, spec, entry.model.inputs or [])
+    requests = warmup_requests(entry.name, spec, entry.model.inputs or getattr(settings, "inputs", None) or [])
     for request in requests:
         request.model_version = entry.version
         await entry.runner.infer(request, {})
