@@ -165,6 +165,8 @@ class ModelRepository:
             item: dict[str, Any] = {"name": name, "state": e.state.value, "reason": e.reason}
             if version is not None:
                 item["version"] = version
+            if getattr(e.model, "nodes", None) and getattr(e.model, "graph", None):  # an inference graph
+                item["graph"] = {n: [s["name"] for s in node["steps"]] for n, node in e.model.nodes.items()}
             out.append(item)
         return out
 
@@ -378,7 +380,10 @@ def build_model(settings: ModelSettings) -> Model:
 
     # Built-in aliases ("sklearn", "mlserver_sklearn.SKLearnModel") resolved, dotted paths kept,
     # and a missing implementation detected from the model's files.
-    implementation = resolve_implementation(settings)
+    if (settings.implementation or "").strip().lower() == "graph" or (settings.graph and not settings.implementation):
+        implementation = "modelport.routing.graph.GraphModel"  # an inference graph is a model too
+    else:
+        implementation = resolve_implementation(settings)
     cls = import_class(implementation, settings.folder)
     model = cls(settings.name)
     if not isinstance(model, Model):
