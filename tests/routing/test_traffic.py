@@ -8,6 +8,7 @@ import collections
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from modelport.types import InferRequest
@@ -141,6 +142,13 @@ async def test_promote_and_rollback_under_load_fail_nothing(serve):
     assert seen["1"] > 0 and seen["2"] > 0
 
 
+async def _answered(seen, more, timeout=30.0):
+    target, deadline = sum(seen.values()) + more, time.monotonic() + timeout
+    while sum(seen.values()) < target:
+        assert time.monotonic() < deadline, "the load stopped"
+        await asyncio.sleep(0.005)
+
+
 async def test_zero_errors_over_20_load_flip_unload_cycles(serve):
     """Load version k+1, flip all traffic to it, unload version k: 20 times under load."""
     server, client = await serve([Versioned("m", "1", delay=0.002)])
@@ -151,9 +159,9 @@ async def test_zero_errors_over_20_load_flip_unload_cycles(serve):
         assert entry.state.value == "READY"
         r = await client.post("/v2/repository/models/m/promote", json={"version": str(k + 1)})
         assert r.status_code == 200, r.text
-        await asyncio.sleep(0.01)
+        await _answered(seen, 20)  # both versions busy, then the old one goes
         await server.dataplane.unload("m", str(k))
-    await asyncio.sleep(0.05)
+        await _answered(seen, 20)
     stop.set()
     await asyncio.gather(*workers)
     print(f"\nswap cycles: 20, requests: {sum(seen.values())}, errors: {len(errors)}")
@@ -183,3 +191,24 @@ def test_cli_traffic_promote_rollback():
         assert rc == 0 and json.loads(out)["sticky"] == "x-user-id"
         rc, out, err = cli("promote", "m", "7")
         assert rc == 1 and "7" in err
+
+
+async def test_grpc_is_routed_and_told_the_version(serve):
+    from modelport.client import AsyncGRPCClient
+
+    server, client = await serve(versions(), enable_grpc=True)
+    await client.post("/v2/repository/models/m/traffic", json={"traffic": {"1": 1, "2": 1}})
+    grpc_client = AsyncGRPCClient(f"127.0.0.1:{server.grpc_port}")
+    try:
+        seen = []
+        for _ in range(4):
+            headers = {}
+            request = v2_json.decode_request(v2_json.dumps(X), "m")
+            response = await grpc_client.infer(request, response_headers=headers)
+            assert headers["x-modelport-model-version"] == response.model_version
+            seen.append(response.model_version)
+        assert sorted(seen) == ["1", "1", "2", "2"]
+        request = v2_json.decode_request(v2_json.dumps(X), "m", "1")
+        assert (await grpc_client.infer(request)).model_version == "1"
+    finally:
+        await grpc_client.close()
