@@ -84,6 +84,8 @@ class RepositoryPoller:
             current[key] = print_ = await asyncio.get_running_loop().run_in_executor(None, fingerprint, spec.folder)
             if self._seen.get(key) == print_:
                 continue
+            # The print taken before the load: files still being written while it loads differ from
+            # it, so the next scan loads again rather than keeping a half-written copy.
             self._seen[key] = print_
             logger.info("Model %s%s changed on disk; loading it", spec.name, f" (version {spec.version})" if spec.version else "")
             _forget_modules(spec.folder)  # a changed model.py is imported afresh

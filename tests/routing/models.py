@@ -24,16 +24,22 @@ class Versioned(Model):
         self.load_delay = load_delay
         self.settings = settings
         self.calls = 0
-        self.warm_calls = 0
+        # Events a test opens to let load() or predict() go on (instead of timing with sleeps).
+        self.load_gate: asyncio.Event | None = None
+        self.gate: asyncio.Event | None = None
 
     async def load(self):
         if self.load_delay:
             await asyncio.sleep(self.load_delay)
+        if self.load_gate is not None:
+            await self.load_gate.wait()
         self.ready = True
         return True
 
     async def predict(self, payload, headers=None):
         self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail:

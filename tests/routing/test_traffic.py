@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import subprocess
 import sys
@@ -48,10 +49,11 @@ async def test_sticky_header_keeps_a_user_on_one_version(serve):
     r = await client.post("/v2/repository/models/m/traffic", json={"traffic": {"1": 50, "2": 50}, "sticky": "x-user-id"})
     assert r.status_code == 200, r.text
     per_user = collections.defaultdict(set)
-    for i in range(200):
-        user = f"user-{i % 40}"
-        r = await client.post("/v2/models/m/infer", json=X, headers={"x-user-id": user})
-        per_user[user].add(r.json()["model_version"])
+    for round_ in range(4):
+        users = [f"user-{i}" for i in range(40)]
+        answers = await asyncio.gather(*(client.post("/v2/models/m/infer", json=X, headers={"x-user-id": u}) for u in users))
+        for user, r in zip(users, answers):
+            per_user[user].add(r.json()["model_version"])
     assert all(len(v) == 1 for v in per_user.values())
     spread = collections.Counter(next(iter(v)) for v in per_user.values())
     assert set(spread) == {"1", "2"}  # 40 users land on both versions
@@ -98,20 +100,22 @@ async def test_bad_policies_are_4xx_and_server_keeps_serving(serve):
 async def test_policy_never_routes_to_a_loading_version(serve):
     v1 = Versioned("m", "1")
     server, client = await serve([v1])
-    slow = Versioned("m", "2", scale=2.0, load_delay=0.5)
+    slow = Versioned("m", "2", scale=2.0)
+    slow.load_gate = asyncio.Event()
     loading = asyncio.ensure_future(server.repository.load_model(slow))
-    await asyncio.sleep(0)  # v2 is registered, LOADING
+    await asyncio.sleep(0)  # v2 is registered, LOADING until the gate opens
     r = await client.post("/v2/repository/models/m/promote", json={"version": "2"})
     assert r.status_code == 503, r.text  # not ready: refused, traffic unchanged
     r = await client.post("/v2/models/m/infer", json=X)
     assert r.status_code == 200 and r.json()["model_version"] == "1"  # the newest READY version
+    slow.load_gate.set()
     await loading
     r = await client.post("/v2/repository/models/m/promote", json={"version": "2"})
     assert r.status_code == 200, r.text
 
 
 async def _load(client, stop, errors, versions_seen, headers=None):
-    while not stop.is_set():
+    while not stop.is_set() and len(errors) < 100:
         try:
             r = await client.post("/v2/models/m/infer", json=X, headers=headers)
             if r.status_code != 200:
@@ -120,50 +124,59 @@ async def _load(client, stop, errors, versions_seen, headers=None):
                 versions_seen[r.json()["model_version"]] += 1
         except Exception as exc:  # noqa: BLE001
             errors.append(repr(exc))
+            await asyncio.sleep(0.01)
 
 
 async def test_promote_and_rollback_under_load_fail_nothing(serve):
     server, client = await serve(versions(delay=0.002))
-    stop, errors, seen = asyncio.Event(), [], collections.Counter()
-    workers = [asyncio.ensure_future(_load(client, stop, errors, seen)) for _ in range(8)]
-    for _ in range(10):
-        r = await client.post("/v2/repository/models/m/promote", json={"version": "2"})
-        assert r.status_code == 200 and r.json()["traffic"] == {"2": 100}
-        await asyncio.sleep(0.02)
-        r = await client.post("/v2/repository/models/m/promote", json={"version": "1"})
-        assert r.status_code == 200
-        await asyncio.sleep(0.02)
-        r = await client.post("/v2/repository/models/m/rollback")
-        assert r.status_code == 200 and r.json()["traffic"] == {"2": 100}  # back to the previous policy
-        await asyncio.sleep(0.02)
-    stop.set()
-    await asyncio.gather(*workers)
+    seen = collections.Counter()
+    async with load_running(client, seen) as errors:
+        for _ in range(10):
+            r = await client.post("/v2/repository/models/m/promote", json={"version": "2"})
+            assert r.status_code == 200 and r.json()["traffic"] == {"2": 100}
+            await _answered(seen, 5)
+            r = await client.post("/v2/repository/models/m/promote", json={"version": "1"})
+            assert r.status_code == 200
+            await _answered(seen, 5)
+            r = await client.post("/v2/repository/models/m/rollback")
+            assert r.status_code == 200 and r.json()["traffic"] == {"2": 100}  # back to the previous policy
+            await _answered(seen, 5)
     assert errors == []
     assert seen["1"] > 0 and seen["2"] > 0
+
+
+@contextlib.asynccontextmanager
+async def load_running(client, seen, n=8):
+    """Requests in a loop from n tasks; yields the error list; the tasks end even if the test fails."""
+    stop, errors = asyncio.Event(), []
+    workers = [asyncio.ensure_future(_load(client, stop, errors, seen)) for _ in range(n)]
+    try:
+        yield errors
+    finally:
+        stop.set()
+        await asyncio.gather(*workers)
 
 
 async def _answered(seen, more, timeout=30.0):
     target, deadline = sum(seen.values()) + more, time.monotonic() + timeout
     while sum(seen.values()) < target:
-        assert time.monotonic() < deadline, "the load stopped"
+        assert time.monotonic() < deadline, "the load stopped (errors?)"
         await asyncio.sleep(0.005)
 
 
 async def test_zero_errors_over_20_load_flip_unload_cycles(serve):
     """Load version k+1, flip all traffic to it, unload version k: 20 times under load."""
     server, client = await serve([Versioned("m", "1", delay=0.002)])
-    stop, errors, seen = asyncio.Event(), [], collections.Counter()
-    workers = [asyncio.ensure_future(_load(client, stop, errors, seen)) for _ in range(8)]
-    for k in range(1, 21):
-        entry = await server.repository.load_model(Versioned("m", str(k + 1), delay=0.002, load_delay=0.01))
-        assert entry.state.value == "READY"
-        r = await client.post("/v2/repository/models/m/promote", json={"version": str(k + 1)})
-        assert r.status_code == 200, r.text
-        await _answered(seen, 20)  # both versions busy, then the old one goes
-        await server.dataplane.unload("m", str(k))
-        await _answered(seen, 20)
-    stop.set()
-    await asyncio.gather(*workers)
+    seen = collections.Counter()
+    async with load_running(client, seen) as errors:
+        for k in range(1, 21):
+            entry = await server.repository.load_model(Versioned("m", str(k + 1), delay=0.002, load_delay=0.01))
+            assert entry.state.value == "READY"
+            r = await client.post("/v2/repository/models/m/promote", json={"version": str(k + 1)})
+            assert r.status_code == 200, r.text
+            await _answered(seen, 20)  # both versions busy, then the old one goes
+            await server.dataplane.unload("m", str(k))
+            await _answered(seen, 20)
     print(f"\nswap cycles: 20, requests: {sum(seen.values())}, errors: {len(errors)}")
     assert errors == []
     assert seen["21"] > 0

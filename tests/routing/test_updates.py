@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import time
 import uuid
@@ -41,7 +42,8 @@ class Scaled(Model):
 
 def write_model(folder: Path, module: str, **extra) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{module}.py").write_text(MODEL_PY)
+    if not (folder / f"{module}.py").exists():
+        (folder / f"{module}.py").write_text(MODEL_PY)
     settings = {"name": "m", "implementation": f"{module}.Scaled", "parameters": {"extra": {"load_delay": 0.05, **extra}}}
     tmp = folder / "model-settings.json.tmp"
     tmp.write_text(json.dumps(settings))
@@ -61,7 +63,7 @@ def module():
 
 
 async def _load(client, stop, errors, answers):
-    while not stop.is_set():
+    while not stop.is_set() and len(errors) < 100:
         try:
             r = await client.post("/v2/models/m/infer", json=X)
             if r.status_code != 200:
@@ -70,22 +72,33 @@ async def _load(client, stop, errors, answers):
                 answers[r.json()["outputs"][0]["data"][0]] += 1
         except Exception as exc:  # noqa: BLE001
             errors.append(repr(exc))
+            await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def load_running(client, answers, n=6):
+    """Requests in a loop from n tasks; yields the error list; the tasks end even if the test fails."""
+    stop, errors = asyncio.Event(), []
+    workers = [asyncio.ensure_future(_load(client, stop, errors, answers)) for _ in range(n)]
+    try:
+        yield errors
+    finally:
+        stop.set()
+        await asyncio.gather(*workers)
 
 
 async def test_poll_mode_reloads_a_changed_model_under_load_with_zero_errors(serve, tmp_path, module):
     write_model(tmp_path / "m", module, scale=1.0)
     server, client = await serve(model_repository=str(tmp_path), model_control_mode="poll", poll_interval=0.05)
-    stop, errors, answers = asyncio.Event(), [], collections.Counter()
-    workers = [asyncio.ensure_future(_load(client, stop, errors, answers)) for _ in range(6)]
-    for scale in (2.0, 3.0, 4.0):
-        write_model(tmp_path / "m", module, scale=scale)
+    answers = collections.Counter()
+    async with load_running(client, answers) as errors:
+        for scale in (2.0, 3.0, 4.0):
+            write_model(tmp_path / "m", module, scale=scale)
 
-        async def answered(scale=scale):
-            return answers[3.0 * scale] > 0
+            async def answered(scale=scale):
+                return answers[3.0 * scale] > 0
 
-        await wait_for(answered)
-    stop.set()
-    await asyncio.gather(*workers)
+            await wait_for(answered)
     assert errors == []
     assert set(answers) == {3.0, 6.0, 9.0, 12.0}
 
@@ -147,25 +160,28 @@ async def test_poll_mode_loads_new_and_unloads_removed_models(serve, tmp_path, m
 async def test_admin_load_of_a_changed_folder_model_swaps_without_errors(serve, tmp_path, module):
     write_model(tmp_path / "m", module, scale=1.0)
     server, client = await serve(model_repository=str(tmp_path))  # poll mode off: explicit reloads
-    stop, errors, answers = asyncio.Event(), [], collections.Counter()
-    workers = [asyncio.ensure_future(_load(client, stop, errors, answers)) for _ in range(6)]
-    for scale in (2.0, 3.0):
-        write_model(tmp_path / "m", module, scale=scale)
-        assert (await client.post("/v2/repository/models/m/load")).status_code == 200
-    write_model(tmp_path / "m", module, scale=9.0, broken=True)
-    r = await client.post("/v2/repository/models/m/load")
-    assert r.status_code == 500 and "weights are corrupt" in r.json()["error"]
-    await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.gather(*workers)
+    answers = collections.Counter()
+    async with load_running(client, answers) as errors:
+        for scale in (2.0, 3.0):
+            write_model(tmp_path / "m", module, scale=scale)
+            assert (await client.post("/v2/repository/models/m/load")).status_code == 200
+        write_model(tmp_path / "m", module, scale=9.0, broken=True)
+        r = await client.post("/v2/repository/models/m/load")
+        assert r.status_code == 500 and "weights are corrupt" in r.json()["error"]
+        before = answers[9.0]
+
+        async def still_serving():
+            return answers[9.0] > before
+
+        await wait_for(still_serving)
     assert errors == []
     assert set(answers) <= {3.0, 6.0, 9.0} and answers[9.0] > 0
 
 
 async def test_warmup_runs_before_the_model_is_ready(serve):
     server, client = await serve([Versioned("other", "1")])
-    model = with_settings(Versioned("w", "1", delay=0.2),
-                          inputs=[{"name": "x", "datatype": "FP32", "shape": [-1, 2]}], warmup={"count": 3})
+    model = with_settings(Versioned("w", "1"), inputs=[{"name": "x", "datatype": "FP32", "shape": [-1, 2]}], warmup={"count": 3})
+    model.gate = asyncio.Event()  # warmup requests wait here
     loading = asyncio.ensure_future(server.repository.load_model(model, model.settings))
 
     async def warming():
@@ -174,6 +190,7 @@ async def test_warmup_runs_before_the_model_is_ready(serve):
     await wait_for(warming)
     assert (await client.get("/v2/models/w/ready")).status_code == 503
     assert (await client.post("/v2/models/w/infer", json=X)).status_code == 503
+    model.gate.set()
     entry = await loading
     assert entry.state.value == "READY" and model.calls == 3
     assert (await client.get("/v2/models/w/ready")).status_code == 200
