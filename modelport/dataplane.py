@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from ._version import __version__
-from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady
+from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady, Unimplemented
 from .metrics import Metrics
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
@@ -246,14 +246,19 @@ class DataPlane:
     def traffic(self, name: str, policy: Any = None) -> dict[str, Any]:
         """Read the traffic policy of ``name`` (``policy`` None), or replace it."""
         if policy is None:
-            return self.router.policy(name)
-        return self.router.set_policy(name, policy)
+            return self._routing().policy(name)
+        return self._routing().set_policy(name, policy)
 
     def promote(self, name: str, version: Any) -> dict[str, Any]:
-        return self.router.promote(name, version)
+        return self._routing().promote(name, version)
 
     def rollback(self, name: str) -> dict[str, Any]:
-        return self.router.rollback(name)
+        return self._routing().rollback(name)
+
+    def _routing(self) -> Any:
+        if self.router is None:
+            raise Unimplemented("Traffic policies are not available in this deployment")
+        return self.router
 
 
 def _positive(raw: Any, what: str) -> float:

@@ -111,6 +111,20 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": _resp("Loaded"), **_errors(404, 500)}}},
         "/v2/repository/models/{model_name}/unload": {"post": {"summary": "Unload a model after its in-flight requests finish",
             "parameters": [_NAME], "responses": {"200": _resp("Unloaded"), **_errors(404)}}},
+        # Routing: traffic policies (see README "Rolling out models").
+        "/v2/repository/models/{model_name}/traffic": {"post": {
+            "summary": "Show (empty body) or set a model's traffic policy", "parameters": [_NAME],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"},
+                "example": {"traffic": {"2": 90, "3": 10}, "sticky": "x-user-id"}}}},
+            "responses": {"200": _resp("The policy", {"type": "object"}), **_errors(400, 404, 503)}}},
+        "/v2/repository/models/{model_name}/promote": {"post": {
+            "summary": "Send all traffic without a version to one loaded version (blue-green)", "parameters": [_NAME],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"},
+                "example": {"version": "3"}}}},
+            "responses": {"200": _resp("The policy", {"type": "object"}), **_errors(400, 404, 503)}}},
+        "/v2/repository/models/{model_name}/rollback": {"post": {
+            "summary": "Restore the traffic policy before the last change", "parameters": [_NAME],
+            "responses": {"200": _resp("The policy", {"type": "object"}), **_errors(400, 404, 503)}}},
         "/v1/models": {"get": {"summary": "V1 model list", "responses": {"200": _resp("Models", {"type": "object"})}}},
         "/v1/models/{model_name}": {"get": {"summary": "V1 model status", "parameters": [_NAME],
             "responses": {"200": _resp("Status", {"$ref": "#/components/schemas/Ready"}), **_errors(404)}}},
