@@ -92,8 +92,8 @@ class GuardedDataPlane(DataPlane):
         self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
         await super().load(name)
 
-    async def unload(self, name: str) -> None:
-        await super().unload(name)
+    async def unload(self, name: str, version: str | None = None) -> None:
+        await super().unload(name, version)  # one version (routing's swaps) or all
         self.controls.forget(name)
 
 
