@@ -225,3 +225,13 @@ async def test_grpc_is_routed_and_told_the_version(serve):
         assert (await grpc_client.infer(request)).model_version == "1"
     finally:
         await grpc_client.close()
+
+
+async def test_a_cached_model_still_follows_its_traffic_policy(serve):
+    v1, v2 = versions()
+    for m in (v1, v2):
+        with_settings(m, response_cache=True)
+    server, client = await serve([v1, v2])
+    await client.post("/v2/repository/models/m/traffic", json={"traffic": {"1": 1, "2": 1}})
+    seen = [(await client.post("/v2/models/m/infer", json=X)).json()["model_version"] for _ in range(4)]
+    assert sorted(seen) == ["1", "1", "2", "2"]
