@@ -204,3 +204,20 @@ async def test_warmup_from_declared_requests_and_a_failing_warmup(serve):
     index = {m["name"]: m for m in (await client.post("/v2/repository/index", json={})).json()}
     assert index["g"]["state"] == "READY"
     assert index["b"]["state"] == "FAILED" and "broken" in index["b"]["reason"]
+
+
+def test_routing_settings_from_env_flags_and_their_checks():
+    from modelport.cli import build_parser
+    from modelport.settings import SettingsError, load_server_settings, model_settings_from_dict
+
+    s = load_server_settings(env={"MODELPORT_MODEL_CONTROL_MODE": "poll", "MODELPORT_POLL_INTERVAL": "0.5",
+                                  "MODELPORT_MAX_SHADOW_REQUESTS": "3"})
+    assert (s.model_control_mode, s.poll_interval, s.max_shadow_requests) == ("poll", 0.5, 3)
+    args = build_parser().parse_args(["serve", "--model-control-mode", "poll", "--poll-interval", "2"])
+    assert (args.model_control_mode, args.poll_interval) == ("poll", 2.0)
+    for env in ({"MODELPORT_MODEL_CONTROL_MODE": "watch"}, {"MODELPORT_POLL_INTERVAL": "0"}):
+        with pytest.raises(SettingsError):
+            load_server_settings(env=env)
+    for bad in ({"traffic": [1]}, {"graph": "x"}, {"warmup": 3}):
+        with pytest.raises(SettingsError):
+            model_settings_from_dict({"name": "m", **bad})
