@@ -169,10 +169,39 @@ async def drive_grpc(port: int, total: int, conns: int, rows: list) -> dict:
     return statuses
 
 
-def measure_grpc(pid: int, port: int, rows: list, n: int, conns: int) -> dict:
-    asyncio.run(drive_grpc(port, max(200, n // 10), conns, rows))
+async def drive_grpc_stream(port: int, total: int, conns: int, rows: list) -> dict:
+    """`conns` ModelStreamInfer streams, each sending its share of `total` requests without waiting
+    for answers (the stream's point), then reading them all."""
+    import grpc
+
+    from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
+    from modelport.wire.grpc import grpc_predict_v2_pb2_grpc as pbg
+
+    req = pb.ModelInferRequest(model_name="iris")
+    t = req.inputs.add(name="input-0", datatype="FP32", shape=[len(rows), len(rows[0])])
+    t.contents.fp32_contents.extend(v for r in rows for v in r)
+    statuses: dict = {}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+
+        async def one(k: int):
+            async def requests():
+                for _ in range(k):
+                    yield req
+
+            async for answer in stub.ModelStreamInfer(requests()):
+                code = "error" if answer.error_message else "OK"
+                statuses[code] = statuses.get(code, 0) + 1
+
+        await asyncio.gather(*(one(total // conns) for _ in range(conns)))
+    return statuses
+
+
+def measure_grpc(pid: int, port: int, rows: list, n: int, conns: int, stream: bool = False) -> dict:
+    drive = drive_grpc_stream if stream else drive_grpc
+    asyncio.run(drive(port, max(200, n // 10), conns, rows))
     (u0, s0), t0 = cpu_times(pid), time.perf_counter()
-    statuses = asyncio.run(drive_grpc(port, n, conns, rows))
+    statuses = asyncio.run(drive(port, n, conns, rows))
     (u1, s1), t1 = cpu_times(pid), time.perf_counter()
     return {"n": n, "cpu_us_per_req": round((u1 - u0 + s1 - s0) / n * 1e6, 1), "sys_us_per_req": round((s1 - s0) / n * 1e6, 1),
             "req_s_wall": round(n / (t1 - t0)), "statuses": statuses, "rss_mib": round(rss_mib(pid), 1)}
@@ -255,8 +284,8 @@ def main() -> None:
                               "instructions_per_req": round(total / args.n), "files": [str(d) for d in dumps]}), flush=True)
             return
         for proto in args.proto.split(","):
-            if proto == "grpc":
-                runs = [measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns) for _ in range(args.repeat)]
+            if proto in ("grpc", "grpc-stream"):
+                runs = [measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, proto == "grpc-stream") for _ in range(args.repeat)]
                 print(json.dumps({"server": args.server, "model_dir": args.model_dir, "proto": proto, "rows": args.rows,
                                   "conns": args.conns, **min(runs, key=lambda r: r["cpu_us_per_req"]),
                                   "all_cpu_us": [r["cpu_us_per_req"] for r in runs]}), flush=True)
