@@ -15,7 +15,8 @@ from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportErro
 from .metrics import Metrics
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
-from .types import InferRequest, InferResponse
+from .streaming import ResponseStream, is_stream
+from .types import InferOutput, InferRequest, InferResponse
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics"]
 
@@ -86,18 +87,57 @@ class DataPlane:
                 _check_requested(request, declared_outputs)
             timeout = self._deadline(headers, request.parameters)
             result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
-            response = _as_response(result, request, model.name)
-            response.model_version = entry.version
-            if request.id is not None:
-                response.id = request.id
-            if request.request_outputs:
-                response.outputs = _select_outputs(response, request)
-            return response, response_headers
+            if is_stream(result):
+                await ResponseStream(result, entry.runner.in_thread).aclose()
+                raise InvalidInput(
+                    f"Model {model.name} streams its responses; use /infer_stream, /generate_stream or gRPC ModelStreamInfer"
+                )
+            return self._finish_v2(result, request, entry), response_headers
         except BaseException as exc:
             self._failed(entry, "v2", exc)
             raise
         finally:
             self._leave(entry, "v2", started)
+
+    def _finish_v2(self, result: Any, request: InferRequest, entry: ModelEntry) -> InferResponse:
+        response = _as_response(result, request, entry.model.name)
+        response.model_version = entry.version
+        if request.id is not None:
+            response.id = request.id
+        if request.request_outputs:
+            response.outputs = _select_outputs(response, request)
+        return response
+
+    # -- streaming (modelport/streaming.py) ------------------------------------------------------
+    async def infer_stream(self, request: InferRequest, headers: dict | None = None) -> ResponseStream:
+        """A V2 inference whose answer may be many responses. A model that does not stream gives a
+        stream of one. The request counts as in flight until the stream is closed; the deadline
+        covers opening the stream (the hooks returning), not draining it."""
+        entry, started = self._enter(request.model_name, request.model_version, "v2")
+        try:
+            model = entry.model
+            if model.inputs:
+                _check_inputs(request, model.inputs)
+            if request.request_outputs and model.outputs:
+                _check_requested(request, {o["name"] for o in model.outputs})
+            timeout = self._deadline(headers, request.parameters)
+            result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
+        except BaseException as exc:
+            self._failed(entry, "v2", exc)
+            self._leave(entry, "v2", started)
+            raise
+        return ResponseStream(
+            result, entry.runner.in_thread, lambda item: self._finish_v2(item, request, entry),
+            self._closer(entry, "v2", started), response_headers,
+        )
+
+    def _closer(self, entry: ModelEntry, protocol: str, started: float) -> Any:
+        def on_close(error: BaseException | None) -> None:
+            if error is not None:
+                self._failed(entry, protocol, error)
+            self._leave(entry, protocol, started)
+
+        return on_close
 
     async def infer_v1(self, name: str, payload: dict, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
         """A KServe V1 ``:predict`` or ``:explain``; the model sees the dict the client sent."""
@@ -105,16 +145,22 @@ class DataPlane:
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
             result, response_headers = await _with_deadline(call(payload, headers), self._deadline(headers, None))
+            if is_stream(result):  # the REST door sends it as server-sent events
+                stream = ResponseStream(result, entry.runner.in_thread, _v1_item, self._closer(entry, "v1", started), response_headers)
+                entry = None  # the stream releases the request when it closes
+                return stream, response_headers
             if isinstance(result, InferResponse):
                 result = {"predictions": [o.as_numpy().tolist() for o in result.outputs]}
             elif not isinstance(result, dict):
                 result = get_predict_response(payload, result, name)
             return result, response_headers
         except BaseException as exc:
-            self._failed(entry, "v1", exc)
+            if entry is not None:
+                self._failed(entry, "v1", exc)
             raise
         finally:
-            self._leave(entry, "v1", started)
+            if entry is not None:
+                self._leave(entry, "v1", started)
 
     def _enter(self, name: str, version: str | None, protocol: str) -> tuple[ModelEntry, float]:
         if self.draining:
@@ -241,9 +287,31 @@ def _select_outputs(response: InferResponse, request: InferRequest) -> list:
     return selected
 
 
+def _v1_item(item: Any) -> Any:
+    """One streamed V1 item: a dict or text as the model gave it; a V2 response as predictions."""
+    if isinstance(item, InferResponse):
+        return {"predictions": [o.as_numpy().tolist() for o in item.outputs]}
+    return item
+
+
+def text_response(text: str, model_name: str, name: str = "text_output") -> InferResponse:
+    """A chunk of text as a V2 response: one BYTES output of shape [1]."""
+    out = InferOutput(name, [1], "BYTES")
+    out.set_data_from_numpy(_np_text(text), binary_data=False)
+    return InferResponse(None, model_name, [out])
+
+
+def _np_text(text: str) -> Any:
+    import numpy as np
+
+    return np.array([text.encode("utf-8")], dtype=object)
+
+
 def _as_response(result: Any, request: InferRequest, model_name: str) -> InferResponse:
     if isinstance(result, InferResponse):
         return result
+    if isinstance(result, (str, bytes)):
+        return text_response(result.decode("utf-8") if isinstance(result, bytes) else result, model_name)
     if isinstance(result, dict) and "outputs" in result:
         from .wire.v2_json import response_from_dict
 

@@ -14,9 +14,11 @@ from ...dataplane import DataPlane
 from ...errors import InvalidInput, PayloadTooLarge
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
-from ...wire import v1_json, v2_json
+from ...streaming import ResponseStream, first_item
+from ...wire import generate, v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
 from .openapi import DOCS_HTML, openapi_document
+from .sse import Streamed, event, send_stream
 
 logger = logging.getLogger("modelport")
 
@@ -57,7 +59,11 @@ class RestApp:
                 await _lifespan(receive, send)
             return
         try:
-            status, body, content_type, headers = await self._route(scope, receive)
+            answer = await self._route(scope, receive)
+            if isinstance(answer, Streamed):
+                await send_stream(answer, receive, send)
+                return
+            status, body, content_type, headers = answer
         except _ClientDisconnected:
             return
         except Exception as exc:  # noqa: BLE001 - every failure becomes a response
@@ -98,6 +104,9 @@ class RestApp:
         if action == "infer":
             _allow(method, "POST")
             return await self._v2_infer(name, version, scope, receive)
+        if action in _STREAM_ACTIONS:
+            _allow(method, "POST")
+            return await self._v2_stream(action, name, version, scope, receive)
         if action == "ready":
             _allow(method, "GET")
             ready = self.dataplane.model_ready(name, version)
@@ -125,6 +134,26 @@ class RestApp:
         extra.append((b"inference-header-content-length", str(json_length).encode()))
         return 200, out, OCTET, extra
 
+    async def _v2_stream(self, action: str, name: str, version: str | None, scope: dict, receive: Callable) -> Any:
+        """infer_stream (V2 JSON per event), generate and generate_stream (Triton's generate extension)."""
+        headers = _headers(scope)
+        body = await self._read_body(headers, receive)
+        if action == "infer_stream":
+            request = v2_json.decode_request(body, name, version)
+            encode = _v2_event
+        else:
+            declared = self.dataplane.model_metadata(name, version).get("inputs")
+            request = generate.request_from_dict(v2_json.loads(body), name, version, declared)
+            encode = _generate_event
+        stream = await self.dataplane.infer_stream(request, headers)
+        extra = _encode_headers(stream.headers)
+        if action == "generate":  # one answer: the streamed text joined
+            responses = await stream.collect()
+            if not responses:
+                raise InvalidInput(f"Model {name} produced no response")
+            return 200, v2_json.dumps(generate.response_to_dict(generate.merge(responses))), JSON, extra
+        return await _open_sse(stream, encode, extra)
+
     async def _v1(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
         if rest in ("", "/"):
             _allow(method, "GET")
@@ -142,6 +171,8 @@ class RestApp:
         headers = _headers(scope)
         payload = v1_json.decode_request(await self._read_body(headers, receive))
         result, response_headers = await self.dataplane.infer_v1(name, payload, headers, verb)
+        if isinstance(result, ResponseStream):
+            return await _open_sse(result, _v1_event, _encode_headers(response_headers))
         return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers)
 
     async def _repository(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
@@ -234,6 +265,36 @@ _SIMPLE_ROUTES: dict[str, Callable[[RestApp], Response]] = {
     "/openapi.json": RestApp._openapi,
     "/docs": RestApp._docs,
 }
+
+
+_STREAM_ACTIONS = ("infer_stream", "generate", "generate_stream")
+
+
+def _v2_event(response: Any) -> bytes:
+    body, _ = v2_json.encode_response(response, False)
+    return event(body)
+
+
+def _generate_event(response: Any) -> bytes:
+    return event(v2_json.dumps(generate.response_to_dict(response)))
+
+
+def _v1_event(item: Any) -> bytes:
+    if isinstance(item, (bytes, bytearray)):
+        return event(bytes(item))
+    if isinstance(item, str):
+        return event(item.encode("utf-8"))
+    return event(v1_json.encode_response(item) if isinstance(item, dict) else v2_json.dumps(item))
+
+
+async def _open_sse(stream: ResponseStream, encode: Callable[[Any], bytes], headers: Headers) -> Streamed:
+    """Pull the first item (a failure now is a plain error answer), then hand the rest to the SSE sender."""
+    try:
+        has_first, first = await first_item(stream)
+    except BaseException:
+        await stream.aclose()
+        raise
+    return Streamed(stream, first, encode, headers=headers, has_first=has_first)
 
 
 def _allow(method: str, allowed: str) -> None:
