@@ -119,13 +119,7 @@ class RestApp:
     async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
-        header_length = headers.get(v2_json.HEADER_LENGTH)
-        if header_length is not None:
-            try:
-                header_length = int(header_length)
-            except ValueError:
-                raise InvalidInput("Inference-Header-Content-Length must be an integer") from None
-        request = v2_json.decode_request(body, name, version, header_length)
+        request = v2_json.decode_request(body, name, version, _header_length(headers))
         response, response_headers = await self.dataplane.infer(request, headers)
         out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers)
@@ -139,8 +133,8 @@ class RestApp:
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
         if action == "infer_stream":
-            request = v2_json.decode_request(body, name, version)
-            encode = _v2_event
+            request = v2_json.decode_request(body, name, version, _header_length(headers))
+            encode = _v2_event  # events are JSON: SSE is text
         else:
             declared = self.dataplane.model_metadata(name, version).get("inputs")
             request = generate.request_from_dict(v2_json.loads(body), name, version, declared)
@@ -265,6 +259,16 @@ _SIMPLE_ROUTES: dict[str, Callable[[RestApp], Response]] = {
     "/openapi.json": RestApp._openapi,
     "/docs": RestApp._docs,
 }
+
+
+def _header_length(headers: dict[str, str]) -> int | None:
+    header_length = headers.get(v2_json.HEADER_LENGTH)
+    if header_length is None:
+        return None
+    try:
+        return int(header_length)
+    except ValueError:
+        raise InvalidInput("Inference-Header-Content-Length must be an integer") from None
 
 
 _STREAM_ACTIONS = ("infer_stream", "generate", "generate_stream")
