@@ -7,6 +7,7 @@ outputs, echoing the request id, turning whatever ``predict`` returned into the 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from typing import Any
 
@@ -131,6 +132,31 @@ class DataPlane:
             self._closer(entry, "v2", started), response_headers,
         )
 
+    async def call(self, name: str, method: str, *args: Any, headers: dict | None = None, protocol: str = "openai") -> Any:
+        """Call a model's own method (the OpenAI routes: ``create_completion`` and friends) with the same
+        admission, deadline, metrics and stream handling as inference. ``def`` methods run in the hook
+        threads. A streamed answer comes back as a :class:`ResponseStream` that releases the request
+        when it closes."""
+        entry, started = self._enter(name, None, protocol)
+        release = True
+        try:
+            fn = getattr(entry.model, method)
+            if inspect.iscoroutinefunction(fn):
+                pending = fn(*args)
+            else:
+                pending = entry.runner.in_thread(fn, *args)
+            result = await _with_deadline(_settle(pending), self._deadline(headers, None))
+            if is_stream(result):
+                release = False
+                return ResponseStream(result, entry.runner.in_thread, on_close=self._closer(entry, protocol, started))
+            return result
+        except BaseException as exc:
+            self._failed(entry, protocol, exc)
+            raise
+        finally:
+            if release:
+                self._leave(entry, protocol, started)
+
     def _closer(self, entry: ModelEntry, protocol: str, started: float) -> Any:
         def on_close(error: BaseException | None) -> None:
             if error is not None:
@@ -220,6 +246,13 @@ class DataPlane:
 
     async def unload(self, name: str) -> None:
         await self.repository.unload(name)
+
+
+async def _settle(pending: Any) -> Any:
+    result = await pending
+    while inspect.isawaitable(result):  # a sync method that returned a coroutine
+        result = await result
+    return result
 
 
 def _positive(raw: Any, what: str) -> float:

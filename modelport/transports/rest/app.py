@@ -52,6 +52,7 @@ class RestApp:
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
+        self._openai_routes: Any = None
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
@@ -84,6 +85,8 @@ class RestApp:
             return await self._v1(method, path[len("/v1/models") :], scope, receive)
         if path.startswith("/v2/repository/"):
             return await self._repository(method, path[len("/v2/repository/") :], scope, receive)
+        if path.startswith("/openai/") or path in _OPENAI_V1:
+            return await self._openai(method, path, scope, receive)
         simple = _SIMPLE_ROUTES.get(path)
         if simple is None:
             raise RouteNotFound(path)
@@ -147,6 +150,15 @@ class RestApp:
                 raise InvalidInput(f"Model {name} produced no response")
             return 200, v2_json.dumps(generate.response_to_dict(generate.merge(responses))), JSON, extra
         return await _open_sse(stream, encode, extra)
+
+    async def _openai(self, method: str, path: str, scope: dict, receive: Callable) -> Any:
+        """The OpenAI-compatible routes (modelport/openai), loaded on first use (they need pydantic)."""
+        if self._openai_routes is None:
+            from ...openai.routes import OpenAIRoutes
+
+            self._openai_routes = OpenAIRoutes(self.dataplane)
+        headers = _headers(scope)
+        return await self._openai_routes.handle(method, path, headers, lambda: self._read_body(headers, receive))
 
     async def _v1(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
         if rest in ("", "/"):
@@ -271,6 +283,8 @@ def _header_length(headers: dict[str, str]) -> int | None:
         raise InvalidInput("Inference-Header-Content-Length must be an integer") from None
 
 
+# OpenAI routes also served under /v1; /v1/models is not among them: KServe V1 owns it.
+_OPENAI_V1 = frozenset(("/v1/completions", "/v1/chat/completions", "/v1/embeddings"))
 _STREAM_ACTIONS = ("infer_stream", "generate", "generate_stream")
 
 
