@@ -99,6 +99,11 @@ class TextGenerationModel(OpenAIChatAdapterModel):
     def generate_tokens(self, prompt: Prompt, params: SamplingParams) -> Union[Iterator[str], AsyncIterator[str]]:
         raise NotImplementedError
 
+    def tokens_are_async(self) -> bool:
+        """Whether ``generate_tokens`` gives an async iterator (decided by its kind unless overridden)."""
+        probe = self.generate_tokens
+        return inspect.isasyncgenfunction(probe) or inspect.iscoroutinefunction(probe)
+
     def count_tokens(self, prompt: Prompt) -> int:
         return len(prompt) if isinstance(prompt, list) else len(prompt.split())
 
@@ -163,8 +168,7 @@ class TextGenerationModel(OpenAIChatAdapterModel):
 
     def _run(self, prompts: list[Prompt], params: SamplingParams, n: int) -> Any:
         """Events for every choice: ("text", index, text), ("finish", index, choice), ("usage", Usage)."""
-        probe = self.generate_tokens
-        if inspect.isasyncgenfunction(probe) or inspect.iscoroutinefunction(probe):
+        if self.tokens_are_async():
             return self._run_async(prompts, params, n)
         return self._run_sync(prompts, params, n)
 

@@ -73,5 +73,9 @@ def _implements(model: Any, method: str) -> bool:
 
 
 def openai_methods(model: Any) -> list[str]:
-    """The OpenAI methods any model implements (also a plain Model subclass that defines them)."""
+    """The OpenAI methods a model serves: its own ``openai_methods()`` when it has one (a runtime whose
+    answer depends on what it loaded), else those its class implements."""
+    own = getattr(model, "openai_methods", None)
+    if callable(own):
+        return list(own())
     return [m for m in OPENAI_METHODS if _implements(model, m)]
