@@ -136,3 +136,37 @@ def test_sync_clients_tritonclient_and_cli():
             )
             lines = [json.loads(line) for line in out.stdout.decode().splitlines()]
             assert [doc["outputs"][0]["data"] for doc in lines] == [[0], [1]]
+
+
+class BigResponses(SyncCounter):
+    """V2 responses of 64 KiB each, as fast as it can."""
+
+    def predict(self, payload, headers=None):
+        from modelport import InferOutput, InferResponse
+
+        try:
+            for _ in range(100000):
+                self.produced += 1
+                out = InferOutput("blob", [1], "BYTES")
+                out.set_data_from_numpy(np.array([b"x" * 65536], dtype=object), binary_data=False)
+                yield InferResponse(None, self.name, [out])
+        finally:
+            self.closed.set()
+
+
+async def test_grpc_slow_reader_holds_the_producer_back(serve):
+    model = BigResponses("big")
+    server, _ = await serve([model], enable_grpc=True)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        call = GRPCInferenceServiceStub(channel).ModelStreamInfer()
+        await call.write(convert.request_to_proto(count_request(1, model="big")))
+        await call.read()  # one answer, then the reader stops reading
+        last, still = -1, 0
+        while still < 20:  # wait until the producer stalls
+            await asyncio.sleep(0.025)
+            still = still + 1 if model.produced == last else 0
+            last = model.produced
+        # HTTP/2 flow-control windows and socket buffers hold a few MiB; the stream has 6.5 GB to give.
+        assert model.produced < 500, f"{model.produced} responses of 64 KiB produced for a reader that stopped"
+        call.cancel()
+    await wait_for(model.closed.is_set, what="the generator to be closed after the call was cancelled")
