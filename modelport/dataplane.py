@@ -11,6 +11,8 @@ import inspect
 import time
 from typing import Any
 
+import numpy as np
+
 from ._version import __version__
 from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady
 from .metrics import Metrics
@@ -330,14 +332,8 @@ def _v1_item(item: Any) -> Any:
 def text_response(text: str, model_name: str, name: str = "text_output") -> InferResponse:
     """A chunk of text as a V2 response: one BYTES output of shape [1]."""
     out = InferOutput(name, [1], "BYTES")
-    out.set_data_from_numpy(_np_text(text), binary_data=False)
+    out.set_data_from_numpy(np.array([text.encode("utf-8")], dtype=object), binary_data=False)
     return InferResponse(None, model_name, [out])
-
-
-def _np_text(text: str) -> Any:
-    import numpy as np
-
-    return np.array([text.encode("utf-8")], dtype=object)
 
 
 def _as_response(result: Any, request: InferRequest, model_name: str) -> InferResponse:

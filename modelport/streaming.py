@@ -14,7 +14,6 @@ the client left is made, and then the generator's ``finally`` blocks run.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import threading
 from typing import Any, Awaitable, Callable
@@ -131,16 +130,6 @@ async def first_item(stream: ResponseStream) -> tuple[bool, Any]:
         return True, await stream.__anext__()
     except StopAsyncIteration:
         return False, None
-
-
-async def cancel_and_close(task: asyncio.Task | None, stream: ResponseStream) -> None:
-    if task is not None and not task.done():
-        task.cancel()
-        try:
-            await task
-        except BaseException:  # noqa: BLE001 - the stream is being abandoned
-            pass
-    await stream.aclose()
 
 
 __all__ = ["ResponseStream", "is_stream", "first_item"]

@@ -11,7 +11,7 @@ import zlib
 from typing import Any, Awaitable, Callable
 
 from ...dataplane import DataPlane
-from ...errors import InvalidInput, PayloadTooLarge
+from ...errors import InvalidInput, PayloadTooLarge, Unimplemented
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
 from ...streaming import ResponseStream, first_item
@@ -154,7 +154,10 @@ class RestApp:
     async def _openai(self, method: str, path: str, scope: dict, receive: Callable) -> Any:
         """The OpenAI-compatible routes (modelport/openai), loaded on first use (they need pydantic)."""
         if self._openai_routes is None:
-            from ...openai.routes import OpenAIRoutes
+            try:
+                from ...openai.routes import OpenAIRoutes
+            except ImportError as exc:  # pydantic is an optional extra
+                raise Unimplemented(f"The OpenAI routes need pydantic: pip install 'modelport[openai]' ({exc})") from None
 
             self._openai_routes = OpenAIRoutes(self.dataplane)
         headers = _headers(scope)

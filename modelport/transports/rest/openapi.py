@@ -51,7 +51,35 @@ def _model_paths(prefix: str, params: list) -> dict:
             "requestBody": infer_body,
             "responses": {"200": _resp("Inference response", {"$ref": "#/components/schemas/InferenceResponse"}),
                           **_errors(400, 404, 413, 429, 500, 503, 504)}}},
+        # Streaming (modelport/streaming.py): one SSE event per response the model yields.
+        prefix + "/infer_stream": {"post": {
+            "summary": "Streamed inference: one server-sent event per response", "parameters": params,
+            "requestBody": infer_body,
+            "responses": {"200": _resp("Events, each an InferenceResponse", {"type": "string"}, "text/event-stream"),
+                          **_errors(400, 404, 429, 500, 503, 504)}}},
+        prefix + "/generate": {"post": {
+            "summary": "Triton generate extension: JSON fields in, one flat JSON object out", "parameters": params,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {"200": _resp("Generated", {"type": "object"}), **_errors(400, 404, 500, 503)}}},
+        prefix + "/generate_stream": {"post": {
+            "summary": "Triton generate extension, streamed as server-sent events", "parameters": params,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {"200": _resp("Events, each a flat JSON object", {"type": "string"}, "text/event-stream"),
+                          **_errors(400, 404, 500, 503)}}},
     }
+
+
+def _openai_paths() -> dict:
+    body = {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["model"]}}}}
+    out: dict[str, Any] = {}
+    for prefix in ("/openai/v1", "/v1"):
+        for path, summary in (("/completions", "OpenAI completions"), ("/chat/completions", "OpenAI chat completions"),
+                              ("/embeddings", "OpenAI embeddings")):
+            out[prefix + path] = {"post": {"summary": summary + (" (alias)" if prefix == "/v1" else ""), "requestBody": body,
+                                           "responses": {"200": _resp("The object, or SSE chunks ending in data: [DONE] with stream: true",
+                                                                      {"type": "object"}), **_errors(400, 404, 500, 503)}}}
+    out["/openai/v1/models"] = {"get": {"summary": "OpenAI model list", "responses": {"200": _resp("Models", {"type": "object"})}}}
+    return out
 
 
 @functools.cache
@@ -120,6 +148,7 @@ def openapi_document() -> dict[str, Any]:
         "/v1/models/{model_name}:explain": {"post": {"summary": "V1 explain", "parameters": [_NAME],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/V1Request"}}}},
             "responses": {"200": _resp("Explanation", {"type": "object"}), **_errors(400, 404, 500, 501, 503)}}},
+        **_openai_paths(),
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": _resp("Metrics", {"type": "string"}, "text/plain")}}},
     }
     return {
