@@ -53,7 +53,7 @@ def reference(folder, prompt, max_new_tokens):
 
 @pytest.fixture
 async def served(serve, repo):
-    server, client = await serve(model_repository=str(repo))
+    server, client = await serve(model_repository=str(repo), enable_grpc=True)
     oa = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.http_port}/openai/v1", api_key="x", max_retries=0, timeout=60)
     yield server, client, oa
     await oa.close()
@@ -133,3 +133,18 @@ async def test_embeddings_over_openai_match_v2(served):
         await oa.completions.create(model="embedder", prompt="x")
     models = sorted([m.id async for m in oa.models.list()])
     assert models == ["embedder", "lm", "lm-plain"]
+
+
+async def test_tokens_stream_over_grpc_decoupled(served):
+    import numpy as np
+
+    from modelport.client import AsyncGRPCClient
+    from modelport.types import InferInput, InferRequest
+
+    server, client, oa = served
+    whole = await oa.completions.create(model="lm", prompt=PROMPTS[2], max_tokens=6, temperature=0)
+    text = InferInput("text_input", [1], "BYTES", np.array([PROMPTS[2].encode()], dtype=object))
+    request = InferRequest("lm", [text], parameters={"max_tokens": 6, "temperature": 0})
+    async with AsyncGRPCClient(f"127.0.0.1:{server.grpc_port}") as grpc_client:
+        pieces = [r.outputs[0].as_numpy()[0].decode() async for r in grpc_client.infer_stream(request)]
+    assert len(pieces) > 1 and "".join(pieces) == whole.choices[0].text
