@@ -74,13 +74,13 @@ async def test_concurrent_streams_are_batched_and_each_gets_its_own_answer(serve
     server, client, oa = served
     alone = {}
     for prompt in PROMPTS:
-        done = await oa.completions.create(model="lm-plain", prompt=prompt, max_tokens=10, temperature=0)
+        done = await oa.completions.create(model="lm-plain", prompt=prompt, max_tokens=40, temperature=0)
         alone[prompt] = done.choices[0].text
     engine = server.repository._find("lm", None).model._engine
     steps_before, tokens_before = engine.steps, engine.batched_tokens
 
     async def stream(prompt):
-        chunks = await oa.completions.create(model="lm", prompt=prompt, max_tokens=10, temperature=0, stream=True)
+        chunks = await oa.completions.create(model="lm", prompt=prompt, max_tokens=40, temperature=0, stream=True)
         return "".join([c.choices[0].text async for c in chunks if c.choices])
 
     together = await asyncio.gather(*(stream(p) for p in PROMPTS))
