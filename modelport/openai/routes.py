@@ -98,7 +98,7 @@ class OpenAIRoutes:
             return await _open(result)
         if getattr(request, "stream", False):
             # A model that answered a stream request with one object: send it as one chunk.
-            return Streamed(_one(result), result, _chunk, _error_event, DONE)
+            return Streamed(_empty(), result, _chunk, _error_event, DONE)
         return 200, _dumps(result), JSON, []
 
 
@@ -178,7 +178,9 @@ async def _open(stream: ResponseStream) -> Any:
     return Streamed(stream, first, _chunk, _error_event, DONE, has_first=has_first)
 
 
-def _one(item: Any) -> ResponseStream:
+def _empty() -> ResponseStream:
+    """Nothing after the first item (which the route already has)."""
+
     async def run_inline(fn: Any, *args: Any) -> Any:
         return fn(*args)
 

@@ -7,7 +7,7 @@ import random
 import threading
 import time
 
-from modelport.openai import Embedding, EmbeddingData, EmbeddingUsage, OpenAIEncoderModel, TextGenerationModel
+from modelport.openai import Embedding, EmbeddingData, EmbeddingUsage, OpenAIEncoderModel, OpenAIModel, TextGenerationModel
 
 WORDS = ["alpha", "beta", "gamma", "delta", "stop", "omega"]
 
@@ -67,3 +67,17 @@ class ToyEncoder(OpenAIEncoderModel):
             tokens += len(text.split())
             data.append(EmbeddingData(index=i, embedding=[float(len(text)), float(len(text.split()))]))
         return Embedding(data=data, model=request.model, usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
+
+
+class WholeOnly(OpenAIModel):
+    """A KServe-style model that always answers with the whole object, even when asked to stream."""
+
+    def __init__(self, name="whole"):
+        super().__init__(name)
+        self.ready = True
+
+    async def create_completion(self, request, raw_request=None, context=None):
+        from modelport.openai import Completion
+        from modelport.openai.types import CompletionChoice
+
+        return Completion(model=request.model, choices=[CompletionChoice(index=0, text="all at once", finish_reason="stop")])

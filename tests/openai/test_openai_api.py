@@ -146,3 +146,15 @@ async def test_async_client_streams_and_a_closed_stream_stops_generation(serve, 
     await wait_for(model.closed.is_set, what="generation to stop after the client closed the stream")
     assert model.produced - produced_before <= 6
     await wait_for(lambda: server.dataplane.in_flight().get("slow") == 0, what="the request to be released")
+
+
+async def test_a_whole_answer_to_a_stream_request_is_one_chunk(serve):
+    from .models import WholeOnly
+
+    server, client = await serve([WholeOnly()])
+    response = await client.post("/openai/v1/completions", json={"model": "whole", "prompt": "x", "stream": True})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    lines = [line for line in response.text.split("\n\n") if line]
+    assert len(lines) == 2 and '"all at once"' in lines[0] and lines[1] == "data: [DONE]"
+    listed = (await client.get("/openai/v1/models")).json()["data"]
+    assert [m["id"] for m in listed] == ["whole"]
