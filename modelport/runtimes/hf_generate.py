@@ -6,7 +6,9 @@ sequence in flight: between two decode steps, new sequences join (their prompt i
 and finished or abandoned ones leave; each step pads the sequences' caches on the left to a common
 length and decodes one token for all of them in one forward pass (attention mask and position ids
 keep each sequence's numbers its own). Tokens reach the asyncio side through the loop's
-``call_soon_threadsafe``.
+``call_soon_threadsafe``. A sequence runs at most ``AHEAD`` tokens ahead of its reader: one whose
+reader lags sits out the steps (its cache waits) until the reader catches up. That bounds what is
+buffered for a slow reader, and keeps the engine from hogging the GIL while the event loop sends.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import asyncio
 import inspect
 import queue
 import threading
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 from ..errors import InvalidInput
 from ..openai.generation import SamplingParams
 
 _END = object()
+AHEAD = 2  # tokens a sequence may have made that its reader has not taken yet
 
 
 class CausalLM:
@@ -152,8 +155,13 @@ def stream_tokens(lm: CausalLM, prompt: Any, params: SamplingParams) -> Iterator
 class _Seq:
     """One sequence in the batch engine; an async iterator of token texts on the asyncio side."""
 
-    def __init__(self, ids: list[int], params: SamplingParams, loop: asyncio.AbstractEventLoop, lm: CausalLM):
+    def __init__(self, ids: list[int], params: SamplingParams, loop: asyncio.AbstractEventLoop, lm: CausalLM,
+                 wake: threading.Event):
         self.ids = ids
+        self.wake = wake
+        # Single-writer counters (the engine writes pushed, the reader taken): how far ahead it is.
+        self.pushed = 0
+        self.taken = 0
         self.params = params
         self.loop = loop
         self.out: asyncio.Queue = asyncio.Queue()
@@ -165,23 +173,40 @@ class _Seq:
         self.generator = lm.generator(params.seed)
         self.text = Detokenizer(lm.tokenizer)
 
+    @property
+    def ready(self) -> bool:
+        return self.pushed - self.taken < AHEAD
+
     def push(self, item: Any) -> None:
+        if isinstance(item, str):
+            self.pushed += 1
         try:
             self.loop.call_soon_threadsafe(self.out.put_nowait, item)
         except RuntimeError:
             self.cancelled = True  # the loop is closed
 
-    async def tokens(self) -> AsyncIterator[str]:
-        try:
-            while True:
-                item = await self.out.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            self.cancelled = True  # the engine drops it before its next step
+    # -- the reader's side: an async iterator of token texts --------------------------------------
+    def __aiter__(self) -> _Seq:
+        return self
+
+    async def __anext__(self) -> str:
+        if self.cancelled and self.out.empty():
+            raise StopAsyncIteration
+        item = await self.out.get()
+        if item is _END:
+            self.cancelled = True
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
+            await self.aclose()
+            raise item
+        self.taken += 1
+        self.wake.set()  # the engine may be waiting for this reader
+        return item
+
+    async def aclose(self) -> None:
+        """The reader is gone: the engine drops the sequence before its next step."""
+        self.cancelled = True
+        self.wake.set()
 
 
 class BatchEngine:
@@ -199,15 +224,16 @@ class BatchEngine:
         self.steps = 0  # decode steps taken (the bench reads these)
         self.batched_tokens = 0
 
-    def submit(self, prompt: Any, params: SamplingParams) -> AsyncIterator[str]:
-        seq = _Seq(self.lm.encode(prompt), params, asyncio.get_running_loop(), self.lm)
+    def submit(self, prompt: Any, params: SamplingParams) -> _Seq:
+        """Queue a generation; iterate the answer (``async for``) for its token texts, ``aclose`` it to stop."""
+        seq = _Seq(self.lm.encode(prompt), params, asyncio.get_running_loop(), self.lm, self._wake)
         self._pending.put(seq)
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
         self._wake.set()
-        return seq.tokens()
+        return seq
 
     def stop(self) -> None:
         self._stopped = True
@@ -217,26 +243,28 @@ class BatchEngine:
         torch = self.lm.torch
         active: list[_Seq] = []
         while not self._stopped:
+            self._wake.clear()  # before looking: a set() from now on wakes the wait below
             while len(active) < self.max_sequences and not self._pending.empty():
                 seq = self._pending.get()
                 if not seq.cancelled:
                     self._guard(seq, lambda s=seq: self._join(s, torch)) and active.append(seq)
             active = [s for s in active if not s.cancelled]
-            if not active:
+            ready = [s for s in active if s.ready]
+            if not ready:  # nothing in flight, or every reader is behind
                 self._wake.wait(1.0)
-                self._wake.clear()
                 continue
             try:
                 with torch.inference_mode():
-                    logits = self.lm.step_batch(active)
+                    logits = self.lm.step_batch(ready)
             except Exception as exc:  # noqa: BLE001 - every sequence in the step hears about it
-                for s in active:
+                for s in ready:
                     s.push(exc)
-                active = []
+                    s.cancelled = True
                 continue
             self.steps += 1
-            self.batched_tokens += len(active)
-            active = [s for row, s in enumerate(active) if self._emit(s, logits[row])]
+            self.batched_tokens += len(ready)
+            finished = {id(s) for row, s in enumerate(ready) if not self._emit(s, logits[row])}
+            active = [s for s in active if id(s) not in finished]
 
     def _guard(self, seq: _Seq, fn: Any) -> bool:
         try:

@@ -148,3 +148,28 @@ async def test_tokens_stream_over_grpc_decoupled(served):
     async with AsyncGRPCClient(f"127.0.0.1:{server.grpc_port}") as grpc_client:
         pieces = [r.outputs[0].as_numpy()[0].decode() async for r in grpc_client.infer_stream(request)]
     assert len(pieces) > 1 and "".join(pieces) == whole.choices[0].text
+
+
+async def test_engine_keeps_a_lagging_reader_at_most_two_tokens_ahead(repo):
+    import torch
+    import transformers
+
+    from modelport.openai import SamplingParams
+    from modelport.runtimes.hf_generate import AHEAD, BatchEngine, CausalLM
+
+    folder = repo / "lm"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True).eval()
+    engine = BatchEngine(CausalLM(torch, model, tokenizer, torch.device("cpu"), 256), max_sequences=4)
+    try:
+        params = SamplingParams(max_tokens=60, temperature=0)
+        eager = engine.submit(PROMPTS[0], params)
+        lagging = engine.submit(PROMPTS[1], params)
+        read = [piece async for piece in eager]  # one reader drains its sequence...
+        assert len(read) > 3
+        # ...while the other never reads: its sequence made at most AHEAD tokens and then sat out the steps.
+        assert 1 <= lagging.pushed <= AHEAD
+        got = [piece async for piece in lagging]  # it resumes when its reader comes back
+        assert lagging.pushed == len(got) > AHEAD
+    finally:
+        engine.stop()
