@@ -154,6 +154,8 @@ def _dumps(value: Any) -> bytes:
 
 
 def _chunk(item: Any) -> bytes:
+    if isinstance(item, (str, bytes)) and item.strip() in ("data: [DONE]", b"data: [DONE]"):
+        return b""  # a KServe-style model ends its own stream; the route sends [DONE] once, last
     if isinstance(item, str):
         if item.startswith("data:"):
             return item.encode("utf-8")  # KServe-style: already framed

@@ -81,3 +81,23 @@ class WholeOnly(OpenAIModel):
         from modelport.openai.types import CompletionChoice
 
         return Completion(model=request.model, choices=[CompletionChoice(index=0, text="all at once", finish_reason="stop")])
+
+
+class KServeStyle(OpenAIModel):
+    """Yields pre-framed SSE strings and its own [DONE], as KServe's vLLM-backed models do."""
+
+    def __init__(self, name="kserve-style"):
+        super().__init__(name)
+        self.ready = True
+
+    async def create_completion(self, request, raw_request=None, context=None):
+        import json
+
+        async def chunks():
+            for word in ("one ", "two "):
+                doc = {"id": "c1", "object": "text_completion", "created": 0, "model": request.model,
+                       "choices": [{"index": 0, "text": word, "finish_reason": None}]}
+                yield f"data: {json.dumps(doc)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return chunks()

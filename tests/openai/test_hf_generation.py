@@ -8,10 +8,12 @@ import json
 import os
 import shutil
 
+import httpx
 import openai
 import pytest
 
 from ..e2e.test_runtimes_rest import tiny_bert_folder
+from ..helpers import server_in_thread
 from ..streaming.conftest import wait_for
 from .tiny_lm import build_tiny_lm
 
@@ -51,12 +53,21 @@ def reference(folder, prompt, max_new_tokens):
     return tokenizer.decode(new, skip_special_tokens=True).rstrip("\ufffd")
 
 
+@pytest.fixture(scope="module")
+def hf_server(repo):
+    """One server (in its own thread and loop) for the module: loading the models is the slow part."""
+    with server_in_thread(model_repository=str(repo), enable_grpc=True) as server:
+        yield server
+
+
 @pytest.fixture
-async def served(serve, repo):
-    server, client = await serve(model_repository=str(repo), enable_grpc=True)
+async def served(hf_server):
+    server = hf_server
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=60)
     oa = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.http_port}/openai/v1", api_key="x", max_retries=0, timeout=60)
     yield server, client, oa
     await oa.close()
+    await client.aclose()
 
 
 async def test_greedy_generation_matches_transformers_generate_in_both_modes(served, repo):

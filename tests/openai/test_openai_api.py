@@ -158,3 +158,14 @@ async def test_a_whole_answer_to_a_stream_request_is_one_chunk(serve):
     assert len(lines) == 2 and '"all at once"' in lines[0] and lines[1] == "data: [DONE]"
     listed = (await client.get("/openai/v1/models")).json()["data"]
     assert [m["id"] for m in listed] == ["whole"]
+
+
+async def test_kserve_style_framed_chunks_pass_through_with_one_done(serve):
+    from .models import KServeStyle
+
+    server, client = await serve([KServeStyle()])
+    async with openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.http_port}/openai/v1", api_key="x", max_retries=0) as oa:
+        chunks = [c async for c in await oa.completions.create(model="kserve-style", prompt="x", stream=True)]
+    assert "".join(c.choices[0].text for c in chunks) == "one two "
+    raw = await client.post("/openai/v1/completions", json={"model": "kserve-style", "prompt": "x", "stream": True})
+    assert raw.text.count("[DONE]") == 1 and raw.text.endswith("data: [DONE]\n\n")
