@@ -9,6 +9,10 @@ One in-process server holds the same model twice: ``lm`` (continuous batching) a
 ``max_tokens`` fixed, usage from ``stream_options.include_usage``) over a real socket with httpx.
 "8 one at a time" is the baseline a batcher must beat: the same 8 requests, sequentially.
 The client runs in the server's process and loop, so the numbers are indicative, not absolute.
+
+A second table times the decode step alone (no server, no HTTP): one sequence stepped 8 times
+versus 8 sequences stepped once together, which is what continuous batching buys per token. The
+engine's mean batch size during the 8-stream case shows the streams really shared steps.
 """
 
 from __future__ import annotations
@@ -70,6 +74,40 @@ async def case(client: httpx.AsyncClient, model: str, streams: int, tokens: int,
     }
 
 
+def decode_only(folder: Path, steps: int = 32) -> dict:
+    """Tokens/s of the decode step alone: 8 sequences one by one vs 8 in one padded batch."""
+    import torch
+    import transformers
+
+    from modelport.runtimes.hf_generate import CausalLM
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True).eval()
+    lm = CausalLM(torch, model, tokenizer, torch.device("cpu"), None)
+
+    class Seq:
+        def __init__(self, prompt: str):
+            self.kv, _ = lm.prefill(lm.encode(prompt))
+            self.length = len(lm.encode(prompt))
+            self.next_token = 5
+
+    out = {}
+    with torch.inference_mode():
+        seqs = [Seq(p) for p in PROMPTS]
+        start = time.perf_counter()
+        for s in seqs:
+            kv = s.kv
+            for _ in range(steps):
+                kv, _ = lm.step_one(kv, 5)
+        out["one_by_one_tokens_per_s"] = round(8 * steps / (time.perf_counter() - start), 1)
+        seqs = [Seq(p) for p in PROMPTS]
+        start = time.perf_counter()
+        for _ in range(steps):
+            lm.step_batch(seqs)
+        out["batch_of_8_tokens_per_s"] = round(8 * steps / (time.perf_counter() - start), 1)
+    return out
+
+
 async def main(args: argparse.Namespace) -> list[dict]:
     os.environ["HF_HUB_OFFLINE"] = "1"
     import torch
@@ -91,9 +129,15 @@ async def main(args: argparse.Namespace) -> list[dict]:
                 await case(client, model, 2, 8, False)  # warm-up
             plan = [("lm-plain", 1, False), ("lm", 1, False), ("lm-plain", 8, True), ("lm-plain", 8, False), ("lm", 8, False)]
             runs: dict[tuple, list[dict]] = {key: [] for key in plan}
+            engine = server.repository._find("lm", None).model._engine
+            batch_steps = batch_tokens = 0
             for _ in range(args.rounds):  # rounds interleave the cases, so load from elsewhere hits them alike
                 for key in plan:
+                    before = (engine.steps, engine.batched_tokens)
                     runs[key].append(await case(client, key[0], key[1], args.tokens, key[2]))
+                    if key == ("lm", 8, False):
+                        batch_steps += engine.steps - before[0]
+                        batch_tokens += engine.batched_tokens - before[1]
             for key in plan:
                 ordered = sorted(runs[key], key=lambda r: r["tokens_per_s"])
                 row = dict(ordered[(len(ordered) - 1) // 2])  # the median round
@@ -104,7 +148,14 @@ async def main(args: argparse.Namespace) -> list[dict]:
                 label = f"{'CB ' if row['continuous_batching'] else 'no CB'} {streams} {'one at a time' if sequential else 'concurrent'}"
                 print(f"{label:<28} {row['tokens_per_s']:>8} tok/s   TTFT median {row['ttft_ms_median']:>7} ms  max {row['ttft_ms_max']:>7} ms"
                       f"   ({row['tokens']} tokens in {row['wall_s']} s)", flush=True)
+        mean_batch = round(batch_tokens / max(1, batch_steps), 2)
+        print(f"continuous batching, 8 streams: mean batch size {mean_batch} over {batch_steps} decode steps")
+        rows.append({"case": "engine", "mean_batch_size_8_streams": mean_batch, "decode_steps": batch_steps})
         await server.stop(grace_period=1)
+        decode = decode_only(work / "lm")
+        print(f"decode step alone: 8 sequences one by one {decode['one_by_one_tokens_per_s']} tok/s, "
+              f"8 in one batch {decode['batch_of_8_tokens_per_s']} tok/s")
+        rows.append({"case": "decode_only", **decode})
         return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -23,7 +23,7 @@ from ..errors import InvalidInput
 from ..openai.generation import SamplingParams
 
 _END = object()
-AHEAD = 2  # tokens a sequence may have made that its reader has not taken yet
+AHEAD = 4  # tokens a sequence may have made that its reader has not taken yet
 
 
 class CausalLM:
