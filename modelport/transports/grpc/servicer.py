@@ -48,6 +48,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
 
     # -- inference ---------------------------------------------------------------------------
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        self.dataplane.check_model(request.model_name, request.model_version or None)  # before decoding
         infer_request = convert.request_from_proto(request)
         response, response_headers = await self.dataplane.infer(infer_request, _headers(context))
         if response_headers:
@@ -66,6 +67,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         async for request in request_iterator:
             stream = None
             try:
+                self.dataplane.check_model(request.model_name, request.model_version or None)
                 stream = await self.dataplane.infer_stream(convert.request_from_proto(request), headers)
                 raw = convert.uses_raw(request)
                 async for response in stream:
@@ -75,7 +77,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
                 if stream.streaming:
                     yield pb.ModelStreamInferResponse(infer_response=_named(request, final=True))
             except Exception as exc:  # noqa: BLE001 - one bad request must not end the stream
-                _, message = status_for(exc, "ModelStreamInfer")
+                _, message = status_for(exc, "ModelStreamInfer", request)
                 # Name the request so a client with several in flight can match the error.
                 yield pb.ModelStreamInferResponse(error_message=message, infer_response=_named(request))
             finally:

@@ -10,8 +10,10 @@ import logging
 import zlib
 from typing import Any, Awaitable, Callable
 
+from ...compat import cloudevents
 from ...dataplane import DataPlane
-from ...errors import InvalidInput, PayloadTooLarge, Unimplemented
+from ...controls.origin import check_admin_request
+from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge, Unimplemented
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
 from ...streaming import ResponseStream, first_item
@@ -122,7 +124,9 @@ class RestApp:
     async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
-        request = v2_json.decode_request(body, name, version, _header_length(headers))
+        header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
+        self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
+        request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
         out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers)
@@ -135,8 +139,10 @@ class RestApp:
         """infer_stream (V2 JSON per event), generate and generate_stream (Triton's generate extension)."""
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
+        self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
         if action == "infer_stream":
-            request = v2_json.decode_request(body, name, version, _header_length(headers))
+            header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
+            request = v2_json.decode_request(body, name, version, header_length)
             encode = _v2_event  # events are JSON: SSE is text
         else:
             declared = self.dataplane.model_metadata(name, version).get("inputs")
@@ -173,29 +179,37 @@ class RestApp:
         if not sep:
             _allow(method, "GET")
             name = rest[1:]
-            return _json({"name": name, "ready": self.dataplane.model_ready(name)})
+            if not self.dataplane.model_ready(name):
+                raise ModelNotReady(name)
+            return _json({"name": name, "ready": True})
         if verb not in ("predict", "explain") or not name:
             raise RouteNotFound("/v1/models" + rest)
         _allow(method, "POST")
         headers = _headers(scope)
-        payload = v1_json.decode_request(await self._read_body(headers, receive))
+        body = await self._read_body(headers, receive)
+        self.dataplane.check_model(name)
+        # V1 bodies as KServe decodes them: any JSON, raw bytes, or a CloudEvent (answered as one).
+        payload, event = cloudevents.decode(body, headers)
         result, response_headers = await self.dataplane.infer_v1(name, payload, headers, verb)
         if isinstance(result, ResponseStream):
             return await _open_sse(result, _v1_event, _encode_headers(response_headers))
+        if event is not None:
+            body, content_type, ce_headers = cloudevents.encode(name, result, event)
+            return 200, body, content_type, _encode_headers(response_headers) + ce_headers
         return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers)
 
     async def _repository(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
         _allow(method, "POST")
+        headers = _headers(scope)
+        body = await self._read_body(headers, receive)
+        check_admin_request(headers, bool(body))  # JSON or no body, and no foreign Origin
         if rest == "index":
-            headers = _headers(scope)
-            body = await self._read_body(headers, receive)
             doc = v2_json.loads(body) if body.strip() else {}
             if not isinstance(doc, dict):
                 raise InvalidInput("Repository index body must be a JSON object")
             return _json(self.dataplane.repository_index(ready_only=bool(doc.get("ready", False))))
         parts = rest.split("/")
         if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in ("load", "unload"):
-            await self._read_body(_headers(scope), receive)
             if parts[2] == "load":
                 await self.dataplane.load(parts[1])
             else:
@@ -276,16 +290,6 @@ _SIMPLE_ROUTES: dict[str, Callable[[RestApp], Response]] = {
 }
 
 
-def _header_length(headers: dict[str, str]) -> int | None:
-    header_length = headers.get(v2_json.HEADER_LENGTH)
-    if header_length is None:
-        return None
-    try:
-        return int(header_length)
-    except ValueError:
-        raise InvalidInput("Inference-Header-Content-Length must be an integer") from None
-
-
 # OpenAI routes also served under /v1; /v1/models is not among them: KServe V1 owns it.
 _OPENAI_V1 = frozenset(("/v1/completions", "/v1/chat/completions", "/v1/embeddings"))
 _STREAM_ACTIONS = ("infer_stream", "generate", "generate_stream")
@@ -342,6 +346,11 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
         raise InvalidInput(f"Body is not valid {encoding} data: {exc}") from None
     if len(out) > limit or decompressor.unconsumed_tail:
         raise PayloadTooLarge(f"Decompressed request body exceeds the limit of {limit} bytes")
+    # zlib stops quietly at a missing trailer (CRC and size) and ignores what follows the stream.
+    if not decompressor.eof:
+        raise InvalidInput(f"Body is not valid {encoding} data: the stream is truncated (no end or checksum)")
+    if decompressor.unused_data:
+        raise InvalidInput(f"Body is not valid {encoding} data: {len(decompressor.unused_data)} bytes follow the compressed stream")
     return out
 
 
