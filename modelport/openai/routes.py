@@ -11,11 +11,13 @@ carrying that error object (the ``openai`` client raises it).
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any, Callable
 
 import pydantic
 
-from ..errors import ErrorCode, InvalidInput, ModelportError
+from ..errors import ErrorCode, InvalidInput, ModelportError, internal_error_message
 from ..streaming import ResponseStream
 from ..transports.rest.errors import HTTP_STATUS, MethodNotAllowed, RouteNotFound
 from ..transports.rest.sse import Streamed, event
@@ -58,7 +60,7 @@ class OpenAIRoutes:
             _allow(method, "POST")
             return await self._post(route, headers, await read_body())
         except Exception as exc:  # noqa: BLE001 - every failure is an OpenAI-shaped answer
-            status, body = error_body(exc)
+            status, body = error_body(exc, getattr(exc, "model", None))
             extra = [(b"allow", exc.allowed.encode())] if isinstance(exc, MethodNotAllowed) else []
             return status, body, JSON, extra
 
@@ -93,12 +95,16 @@ class OpenAIRoutes:
             raise _NotFound(f"The model `{request.model}` does not exist", "model")
         if method not in openai_methods(entry.model):
             raise _Unsupported(f"Model {request.model} does not serve {what}", "model")
-        result = await self.dataplane.call(request.model, method, request, None, {"headers": headers}, headers=headers)
+        try:
+            result = await self.dataplane.call(request.model, method, request, None, {"headers": headers}, headers=headers)
+        except Exception as exc:
+            exc.model = request.model  # type: ignore[attr-defined] - named in the client's message
+            raise
         if isinstance(result, ResponseStream):
-            return await _open(result)
+            return await _open(result, request.model)
         if getattr(request, "stream", False):
             # A model that answered a stream request with one object: send it as one chunk.
-            return Streamed(_empty(), result, _chunk, _error_event, DONE)
+            return Streamed(_empty(), result, _chunk, _error_event, DONE, model=request.model)
         return 200, _dumps(result), JSON, []
 
 
@@ -126,24 +132,22 @@ def _invalid(exc: pydantic.ValidationError) -> InvalidInput:
     return error
 
 
-def error_object(exc: BaseException) -> tuple[int, dict]:
+def error_object(exc: BaseException, model: str | None = None) -> tuple[int, dict]:
     if isinstance(exc, ModelportError):
         status = 405 if isinstance(exc, MethodNotAllowed) else HTTP_STATUS.get(exc.code, 500)
         message = exc.reason
-    else:
-        status, message = 500, f"{type(exc).__name__}: {exc}"
+    else:  # logged with a request id; the client reads nothing of the server's insides
+        request_id = uuid.uuid4().hex[:16]
+        logging.getLogger("modelport").error("OpenAI request to model %s failed (request id %s)", model, request_id, exc_info=exc)
+        status, message = 500, internal_error_message(model, request_id)
     kind = {400: "invalid_request_error", 404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
             429: "rate_limit_error", 501: "not_implemented_error"}.get(status, "server_error" if status >= 500 else "invalid_request_error")
     code = "model_not_found" if isinstance(exc, _NotFound) and getattr(exc, "param", None) == "model" else None
     return status, {"error": {"message": message, "type": kind, "param": getattr(exc, "param", None), "code": code}}
 
 
-def error_body(exc: BaseException) -> tuple[int, bytes]:
-    if not isinstance(exc, ModelportError):
-        import logging
-
-        logging.getLogger("modelport").error("OpenAI route failed", exc_info=exc)
-    status, doc = error_object(exc)
+def error_body(exc: BaseException, model: str | None = None) -> tuple[int, bytes]:
+    status, doc = error_object(exc, model)
     return status, v2_json.dumps(doc)
 
 
@@ -165,11 +169,11 @@ def _chunk(item: Any) -> bytes:
     return event(_dumps(item))
 
 
-def _error_event(exc: BaseException) -> bytes:
-    return event(v2_json.dumps(error_object(exc)[1]))
+def _error_event(exc: BaseException, model: str | None = None) -> bytes:
+    return event(v2_json.dumps(error_object(exc, model)[1]))
 
 
-async def _open(stream: ResponseStream) -> Any:
+async def _open(stream: ResponseStream, model: str) -> Any:
     from ..streaming import first_item
 
     try:
@@ -177,7 +181,7 @@ async def _open(stream: ResponseStream) -> Any:
     except BaseException:
         await stream.aclose()
         raise
-    return Streamed(stream, first, _chunk, _error_event, DONE, has_first=has_first)
+    return Streamed(stream, first, _chunk, _error_event, DONE, has_first=has_first, model=model)
 
 
 def _empty() -> ResponseStream:

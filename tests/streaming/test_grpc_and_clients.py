@@ -56,8 +56,9 @@ async def test_grpc_error_mid_stream_and_the_stream_goes_on(serve):
         stub = GRPCInferenceServiceStub(channel)
         requests = [convert.request_to_proto(count_request(3, request_id=i)) for i in ("1", "2")]
         answers = [msg async for msg in stub.ModelStreamInfer(iter(requests))]
+    failed = "Model counter failed while serving the request; see the server log (request id {})"
     assert [(m.infer_response.id, m.error_message) for m in answers] == [
-        ("1", ""), ("1", "ValueError: broke at item 1"), ("2", ""), ("2", "ValueError: broke at item 1")
+        ("1", ""), ("1", failed.format(1)), ("2", ""), ("2", failed.format(2))
     ]
 
 
@@ -82,7 +83,7 @@ async def test_async_clients_stream(serve):
         got = [r.outputs[0].as_numpy().tolist() async for r in rest.infer_stream(url, count_request(3))]
         assert got == [[0], [1], [2]]
         chunks = []
-        with pytest.raises(ServerError, match="broke at token 2"):
+        with pytest.raises(ServerError, match="Model tokens failed while serving the request"):
             async for doc in rest.generate_stream(url, "tokens", {"text_input": "a b c d"}):
                 chunks.append(doc["text_output"])
         assert chunks == ["a ", "b "]

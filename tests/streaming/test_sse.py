@@ -81,7 +81,8 @@ async def test_failure_before_the_first_event_is_a_plain_error(serve, model):
     server, client = await serve([model])
     response = await client.post("/v2/models/counter/infer_stream", json=n_input(3))
     assert response.status_code == 500
-    assert response.json() == {"error": "ValueError: broke at " + ("item 0" if isinstance(model, SyncCounter) else "token 0")}
+    # As on every route: the client reads no exception text, the server log has it under this id.
+    assert response.json()["error"].startswith("Model counter failed while serving the request; see the server log (request id ")
 
 
 @pytest.mark.parametrize("model", [SyncCounter(fail_at=2), AsyncTokens(name="counter", fail_at=2)], ids=["sync", "async"])
@@ -91,7 +92,7 @@ async def test_failure_after_the_first_event_is_an_error_event(serve, model):
     assert response.status_code == 200
     got = events(response.text)
     assert len(got) == 3
-    assert got[-1][0] == "error" and "broke at" in got[-1][1]["error"]
+    assert got[-1][0] == "error" and got[-1][1]["error"].startswith("Model counter failed while serving the request")
     # the server goes on serving
     assert (await client.get("/v2/health/ready")).status_code == 200
     await wait_for(lambda: server.dataplane.in_flight().get("counter") == 0, what="the request to be released")

@@ -149,13 +149,17 @@ class RestApp:
             request = generate.request_from_dict(v2_json.loads(body), name, version, declared)
             encode = _generate_event
         stream = await self.dataplane.infer_stream(request, headers)
-        extra = _encode_headers(stream.headers)
-        if action == "generate":  # one answer: the streamed text joined
-            responses = await stream.collect()
-            if not responses:
-                raise InvalidInput(f"Model {name} produced no response")
-            return 200, v2_json.dumps(generate.response_to_dict(generate.merge(responses))), JSON, extra
-        return await _open_sse(stream, encode, extra)
+        try:
+            extra = _encode_headers(stream.headers)
+            if action == "generate":  # one answer: the streamed text joined
+                responses = await stream.collect()
+                if not responses:
+                    raise InvalidInput(f"Model {name} produced no response")
+                return 200, v2_json.dumps(generate.response_to_dict(generate.merge(responses))), JSON, extra
+            return await _open_sse(stream, encode, extra, name)
+        except BaseException:
+            await stream.aclose()  # never leave a request in flight
+            raise
 
     async def _openai(self, method: str, path: str, scope: dict, receive: Callable) -> Any:
         """The OpenAI-compatible routes (modelport/openai), loaded on first use (they need pydantic)."""
@@ -192,7 +196,7 @@ class RestApp:
         payload, event = cloudevents.decode(body, headers)
         result, response_headers = await self.dataplane.infer_v1(name, payload, headers, verb)
         if isinstance(result, ResponseStream):
-            return await _open_sse(result, _v1_event, _encode_headers(response_headers))
+            return await _open_sse(result, _v1_event, _encode_headers(response_headers), name)
         if event is not None:
             body, content_type, ce_headers = cloudevents.encode(name, result, event)
             return 200, body, content_type, _encode_headers(response_headers) + ce_headers
@@ -312,14 +316,14 @@ def _v1_event(item: Any) -> bytes:
     return event(v1_json.encode_response(item) if isinstance(item, dict) else v2_json.dumps(item))
 
 
-async def _open_sse(stream: ResponseStream, encode: Callable[[Any], bytes], headers: Headers) -> Streamed:
+async def _open_sse(stream: ResponseStream, encode: Callable[[Any], bytes], headers: Headers, model: str) -> Streamed:
     """Pull the first item (a failure now is a plain error answer), then hand the rest to the SSE sender."""
     try:
         has_first, first = await first_item(stream)
     except BaseException:
         await stream.aclose()
         raise
-    return Streamed(stream, first, encode, headers=headers, has_first=has_first)
+    return Streamed(stream, first, encode, headers=headers, has_first=has_first, model=model)
 
 
 def _allow(method: str, allowed: str) -> None:

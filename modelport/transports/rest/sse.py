@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any, Callable
 
+from ...errors import ModelportError, internal_error_message
 from ...streaming import ResponseStream
 from ...wire.v2_json import dumps
 
@@ -30,11 +32,13 @@ class Streamed:
         stream: ResponseStream,
         first: Any,
         encode: Callable[[Any], bytes],
-        encode_error: Callable[[BaseException], bytes] | None = None,
+        encode_error: Callable[[BaseException, str | None], bytes] | None = None,
         done: bytes | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
         has_first: bool = True,
+        model: str | None = None,
     ):
+        self.model = model
         self.stream = stream
         self.first = first
         self.has_first = has_first
@@ -49,14 +53,18 @@ def event(data: bytes, name: str | None = None) -> bytes:
     return head + b"data: " + data + b"\n\n"
 
 
-def error_message(exc: BaseException) -> str:
-    from ...errors import ModelportError
+def error_message(exc: BaseException, model: str | None = None) -> str:
+    """A failure as a client may read it: a modelport error's reason; anything else is logged with a
+    request id and answered without the server's insides (as every other route answers)."""
+    if isinstance(exc, ModelportError):
+        return exc.reason
+    request_id = uuid.uuid4().hex[:16]
+    logger.error("Stream of model %s failed after its first event (request id %s)", model, request_id, exc_info=exc)
+    return internal_error_message(model, request_id)
 
-    return exc.reason if isinstance(exc, ModelportError) else f"{type(exc).__name__}: {exc}"
 
-
-def default_error(exc: BaseException) -> bytes:
-    return event(dumps({"error": error_message(exc)}), "error")
+def default_error(exc: BaseException, model: str | None = None) -> bytes:
+    return event(dumps({"error": error_message(exc, model)}), "error")
 
 
 async def send_stream(streamed: Streamed, receive: Callable, send: Callable) -> None:
@@ -83,15 +91,8 @@ async def _pump(streamed: Streamed, send: Callable) -> None:
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - after the status line an error can only be an event
-        logger.error("Stream failed after its first event: %s", exc, exc_info=not _known(exc))
-        await send({"type": "http.response.body", "body": streamed.encode_error(exc), "more_body": True})
+        await send({"type": "http.response.body", "body": streamed.encode_error(exc, streamed.model), "more_body": True})
     await send({"type": "http.response.body", "body": streamed.done or b"", "more_body": False})
-
-
-def _known(exc: BaseException) -> bool:
-    from ...errors import ModelportError
-
-    return isinstance(exc, ModelportError)
 
 
 async def _wait_disconnect(receive: Callable) -> None:
