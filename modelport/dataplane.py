@@ -14,12 +14,16 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady
+from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady, Unimplemented
 from .metrics import Metrics
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
+from .routing.router import VERSION_HEADER
 from .streaming import ResponseStream, is_stream
 from .types import InferOutput, InferRequest, InferResponse
+
+# Error codes that are the client's doing: they do not count against a model version.
+_CLIENT_CODES = {"invalid_input", "not_found", "payload_too_large", "resource_exhausted", "deadline_exceeded"}
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics"]
 
@@ -45,14 +49,26 @@ class DataPlane:
         self.draining = False
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
+        # Set when the model folder yielded no model at start-up: not ready until one is loaded.
+        self.not_ready_reason = ""
         self._request_metrics: dict[tuple[str, str], Any] = {}
+        # Routing (traffic policies, shadows, per-version metrics): set by the composition root.
+        self.router: Any = None
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
         return True
 
     def ready(self) -> bool:
+        if self.not_ready_reason and not self.repository.entries():
+            return False
         return not self.draining and not self.loading and self.repository.all_ready()
+
+    def not_ready_because(self) -> str:
+        """Why the server is not ready ("" when it is, or when there is no single reason to give)."""
+        if self.not_ready_reason and not self.repository.entries():
+            return self.not_ready_reason
+        return "shutting down" if self.draining else "loading models" if self.loading else ""
 
     def server_metadata(self) -> dict[str, Any]:
         return {"name": self.server_name, "version": __version__, "extensions": EXTENSIONS}
@@ -84,11 +100,14 @@ class DataPlane:
     # -- inference -----------------------------------------------------------------------------
     async def infer(self, request: InferRequest, headers: dict | None = None) -> tuple[InferResponse, dict]:
         """A V2 inference. Returns the response and the headers the model asked to send back."""
-        entry, started = self._enter(request.model_name, request.model_version, "v2")
+        version, policy = request.model_version, None
+        if version is None and self.router is not None:
+            version, policy = self.router.choose(request.model_name, headers)
+        entry, started = self._enter(request.model_name, version, "v2")
         try:
             model = entry.model
             if model.inputs:
-                _check_inputs(request, model.inputs)
+                _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
             declared_outputs = {o["name"] for o in model.outputs} if model.outputs else None
             if request.request_outputs and declared_outputs is not None:
                 _check_requested(request, declared_outputs)
@@ -99,9 +118,12 @@ class DataPlane:
                 raise InvalidInput(
                     f"Model {model.name} streams its responses; use /infer_stream, /generate_stream or gRPC ModelStreamInfer"
                 )
-            return self._finish_v2(result, request, entry), response_headers
+            response = self._finish_v2(result, request, entry)
+            if policy is not None:
+                response_headers = self._routed(entry, policy, response_headers, response, request, headers)
+            return response, response_headers
         except BaseException as exc:
-            self._failed(entry, "v2", exc)
+            self._failed(entry, "v2", exc, policy)
             raise
         finally:
             self._leave(entry, "v2", started)
@@ -120,19 +142,24 @@ class DataPlane:
         """A V2 inference whose answer may be many responses. A model that does not stream gives a
         stream of one. The request counts as in flight until the stream is closed; the deadline
         covers opening the stream (the hooks returning), not draining it."""
-        entry, started = self._enter(request.model_name, request.model_version, "v2")
+        version, policy = request.model_version, None
+        if version is None and self.router is not None:  # a traffic policy picks the version, as for infer
+            version, policy = self.router.choose(request.model_name, headers)
+        entry, started = self._enter(request.model_name, version, "v2")
         try:
             model = entry.model
             if model.inputs:
-                _check_inputs(request, model.inputs)
+                _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
             if request.request_outputs and model.outputs:
                 _check_requested(request, {o["name"] for o in model.outputs})
             timeout = self._deadline(headers, request.parameters)
             result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
         except BaseException as exc:
-            self._failed(entry, "v2", exc)
+            self._failed(entry, "v2", exc, policy)
             self._leave(entry, "v2", started)
             raise
+        if policy is not None:  # say which version answers (no canary outcome or shadow for streams)
+            response_headers = {**(response_headers or {}), VERSION_HEADER: entry.version or ""}
         return ResponseStream(
             result, entry.runner.in_thread, lambda item: self._finish_v2(item, request, entry),
             self._closer(entry, "v2", started), response_headers,
@@ -173,7 +200,10 @@ class DataPlane:
 
     async def infer_v1(self, name: str, payload: Any, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
         """A KServe V1 ``:predict`` or ``:explain``; the model sees the JSON (or bytes) the client sent."""
-        entry, started = self._enter(name, None, "v1")
+        version, policy = None, None
+        if self.router is not None:
+            version, policy = self.router.choose(name, headers)
+        entry, started = self._enter(name, version, "v1")
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
             result, response_headers = await _with_deadline(call(payload, headers), self._deadline(headers, None))
@@ -185,10 +215,12 @@ class DataPlane:
                 result = {"predictions": [o.as_numpy().tolist() for o in result.outputs]}
             elif not isinstance(result, dict):
                 result = get_predict_response(payload, result, name)
+            if policy is not None:
+                response_headers = self._routed(entry, policy, response_headers, result, (payload, verb), headers)
             return result, response_headers
         except BaseException as exc:
             if entry is not None:
-                self._failed(entry, "v1", exc)
+                self._failed(entry, "v1", exc, policy)
             raise
         finally:
             if entry is not None:
@@ -207,12 +239,52 @@ class DataPlane:
     def _leave(self, entry: ModelEntry, protocol: str, started: float) -> None:
         entry.leave()
         if self.metrics is not None:
-            self._latency(entry.name, protocol).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self._latency(entry.name, protocol).observe(seconds)
+            if entry.version is not None and self.router is not None and self.router.metrics is not None:
+                self.router.metrics.version_latency.labels(entry.name, entry.version).observe(seconds)
 
-    def _failed(self, entry: ModelEntry, protocol: str, exc: BaseException) -> None:
+    def _failed(self, entry: ModelEntry, protocol: str, exc: BaseException, policy: Any = None) -> None:
         if self.metrics is not None:
             code = exc.code.value if isinstance(exc, ModelportError) else "internal"
             self.metrics.failures.labels(entry.name, protocol, code).inc()
+        if entry.version is not None and self.router is not None:
+            # A client's bad input is not the version's fault; only server-side failures count.
+            server_side = not isinstance(exc, ModelportError) or exc.code.value not in _CLIENT_CODES
+            if self.router.metrics is not None and server_side:
+                self.router.metrics.version_requests.labels(entry.name, entry.version, "error").inc()
+            if policy is not None and server_side:
+                self.router.outcome(entry.name, entry.version, policy, False)
+
+    def _routed(self, entry: ModelEntry, policy: Any, response_headers: dict, answer: Any, request: Any, headers: dict | None) -> dict:
+        """A request a traffic policy routed: say which version answered, feed the canary window,
+        and mirror it to the shadow version if the policy has one (fire and forget)."""
+        router = self.router
+        if router.metrics is not None:
+            router.metrics.version_requests.labels(entry.name, entry.version, "ok").inc()
+        router.outcome(entry.name, entry.version, policy, True)
+        if policy.shadow is not None:
+            router.mirror(entry.name, policy, answer, self._shadow_call(entry.name, request, headers))
+        out = dict(response_headers) if response_headers else {}
+        out[VERSION_HEADER] = entry.version or ""
+        return out
+
+    def _shadow_call(self, name: str, request: Any, headers: dict | None) -> Any:
+        async def call(version: str) -> Any:
+            if isinstance(request, InferRequest):
+                copy = InferRequest(name, request.inputs, request.id, parameters=dict(request.parameters),
+                                    request_outputs=request.request_outputs, model_version=version)
+                return (await self.infer(copy, headers))[0]
+            payload, verb = request
+            entry, started = self._enter(name, version, "v1")
+            try:
+                call = entry.runner.explain if verb == "explain" else entry.runner.infer
+                result, _ = await call(payload, headers)
+                return result
+            finally:
+                self._leave(entry, "v1", started)
+
+        return call
 
     def _deadline(self, headers: dict | None, parameters: dict | None) -> float | None:
         """Seconds this request may take: the server default, lowered by the request's own ask."""
@@ -242,16 +314,49 @@ class DataPlane:
     # -- repository extension -----------------------------------------------------------------
     def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
         index = self.repository.index()
+        if self.router is not None:
+            for item in index:
+                policy = self.router.describe(item["name"])
+                if policy is not None:
+                    item["traffic"] = policy
         return [m for m in index if m["state"] == "READY"] if ready_only else index
 
     async def load(self, name: str) -> None:
+        _check_name(name)
         if not await self.repository.load(name):
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
 
-    async def unload(self, name: str) -> None:
-        await self.repository.unload(name)
+    async def unload(self, name: str, version: str | None = None) -> None:
+        _check_name(name)
+        await self.repository.unload(name, version)
+        if self.router is not None and version is None:
+            self.router.clear(name)
+
+    # -- traffic policies (routing); admin calls, so that front-end workers can fan them out ----------
+    def traffic(self, name: str, policy: Any = None) -> dict[str, Any]:
+        """Read the traffic policy of ``name`` (``policy`` None), or replace it."""
+        if policy is None:
+            return self._routing().policy(name)
+        return self._routing().set_policy(name, policy)
+
+    def promote(self, name: str, version: Any) -> dict[str, Any]:
+        return self._routing().promote(name, version)
+
+    def rollback(self, name: str) -> dict[str, Any]:
+        return self._routing().rollback(name)
+
+    def _routing(self) -> Any:
+        if self.router is None:
+            raise Unimplemented("Traffic policies are not available in this deployment")
+        return self.router
+
+
+def _check_name(name: str) -> None:
+    """A model name is a name, never a path (the repository API must not reach outside its folder)."""
+    if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith(".."):
+        raise InvalidInput(f"Invalid model name {name!r}: a model name cannot be empty or contain '/', '\\\\' or '..'")
 
 
 async def _settle(pending: Any) -> Any:
@@ -281,8 +386,13 @@ async def _with_deadline(call: Any, timeout: float | None) -> Any:
         raise DeadlineExceeded(f"The request did not finish within its deadline of {timeout:g} s") from None
 
 
-def _check_inputs(request: InferRequest, declared: list[dict]) -> None:
-    """Check names, datatypes and shapes against the model's declared inputs (-1 matches any size)."""
+def _check_inputs(request: InferRequest, declared: list[dict], any_name: bool = False) -> None:
+    """Check names, datatypes and shapes against the model's declared inputs (-1 matches any size).
+
+    ``any_name`` (built-in runtimes): a lone input sent under another name is the model's one input.
+    """
+    if any_name and len(declared) == 1 and len(request.inputs) == 1 and request.inputs[0].name != declared[0]["name"]:
+        request.inputs[0]._name = declared[0]["name"]
     by_name = {d["name"]: d for d in declared}
     for tensor in request.inputs:
         spec = by_name.get(tensor.name)

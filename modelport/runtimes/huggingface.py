@@ -78,6 +78,9 @@ class HuggingFaceModel(TextGenerationModel, OpenAIEncoderModel):
 
     _engine: Any = None
 
+    # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
+    single_input_any_name = True
+
     def load(self) -> bool:
         torch = import_optional("torch", extra="huggingface")
         transformers = import_optional("transformers", extra="huggingface")
