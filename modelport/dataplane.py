@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from ._version import __version__
-from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady
+from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded
 from .metrics import Metrics
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
@@ -37,7 +37,8 @@ class DataPlane:
         # Server-wide defaults: a deadline for every request, and a cap on requests per model.
         self.request_timeout = request_timeout
         self.max_queue_size = max_queue_size
-        # Set when the server starts draining: readiness goes false and new inference is refused.
+        # Set when the server starts draining: readiness goes false. Requests that still reach the data
+        # plane are served (the transports stop taking new ones; see server.py).
         self.draining = False
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
@@ -117,8 +118,6 @@ class DataPlane:
             self._leave(entry, "v1", started)
 
     def _enter(self, name: str, version: str | None, protocol: str) -> tuple[ModelEntry, float]:
-        if self.draining:
-            raise ServerNotReady("Server is shutting down")
         entry = self.repository.resolve(name, version)
         limit = entry.max_queue_size or self.max_queue_size
         if limit and entry.in_flight >= limit:

@@ -26,6 +26,7 @@ from .repository import ModelRepository
 from .runner import ModelRunner
 from .settings import ModelSettings, ServerSettings, model_option, validate_server_settings
 from .transports.rest import RestApp
+from .transports.rest.protocol import Guard, Limits
 
 logger = logging.getLogger("modelport")
 
@@ -94,6 +95,7 @@ class ModelServer:
         self._http_task: asyncio.Task | None = None
         self._grpc: Any = None
         self._stopping: asyncio.Task | None = None
+        self._guard: Guard | None = None
         # Set in a front-end worker process (see workers.py).
         self._in_worker = False
         self._on_started: Any = None
@@ -189,9 +191,13 @@ class ModelServer:
                     self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker
                 )
                 self.grpc_port = self._grpc.port
+            # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).
+            self._guard = Guard(Limits(s.max_header_size, s.max_header_count, s.header_timeout,
+                                       s.keep_alive_timeout, s.max_connections))
+            self._guard.start()
             config = uvicorn.Config(
-                self.app, http="httptools", lifespan="off", access_log=s.access_log, log_config=None,
-                timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=30, server_header=False,
+                self.app, http=self._guard.protocol_class(), lifespan="off", access_log=s.access_log, log_config=None,
+                timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=s.keep_alive_timeout, server_header=False,
                 proxy_headers=False,  # nothing here reads the client address; skip the middleware
             )
             self._http = _Uvicorn(config)
@@ -222,9 +228,21 @@ class ModelServer:
                 logger.error("Model %s is not ready: %s", e.name, e.reason)
 
     async def stop(self, grace_period: float | None = None) -> None:
-        """Drain and stop; safe to call more than once."""
+        """Drain and stop; safe to call more than once.
+
+        Readiness turns false and every HTTP response closes its connection; after ``drain_delay``
+        (only when no grace period is forced) the listeners close, requests already received are
+        served, and in-flight work gets the grace period to finish.
+        """
         grace = self.settings.grace_period if grace_period is None else grace_period
         self.dataplane.draining = True
+        if self._guard is not None:
+            self._guard.drain()
+        if grace_period is None and self.settings.drain_delay > 0 and (self._http or self._grpc):
+            if self._grpc is not None:
+                await self._grpc.not_serving()
+            logger.info("Draining: serving for %g more seconds while not ready", self.settings.drain_delay)
+            await asyncio.sleep(self.settings.drain_delay)
         tasks = []
         if self._http is not None:
             self._http.config.timeout_graceful_shutdown = grace
@@ -236,6 +254,9 @@ class ModelServer:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._http = None
         self._grpc = None
+        if self._guard is not None:
+            await self._guard.stop()
+            self._guard = None
         await self.repository.unload_all()
         self.threads.shutdown()
         logger.info("Server stopped")

@@ -58,6 +58,18 @@ class ServerSettings:
     predictor_request_timeout_seconds: float = 600.0
     predictor_request_retries: int = 0
     predictor_health_check: bool = False
+    # -- connections and shutdown (issue 9; see modelport/transports/rest/protocol.py) --
+    # Largest HTTP request head (request line + headers) in bytes, and most header fields: more gets 431.
+    max_header_size: int = 64 * 1024
+    max_header_count: int = 128
+    # Seconds a client has to send a whole request head once it starts one; then 408 and close.
+    header_timeout: float = 10.0
+    # Seconds an HTTP connection may sit idle (before its first request too) before it is closed.
+    keep_alive_timeout: float = 30.0
+    # Most open HTTP connections per process (0: 90% of the open-file limit); more get 503 and close.
+    max_connections: int = 0
+    # Seconds to keep serving after SIGTERM, not ready, so a load balancer stops sending first.
+    drain_delay: float = 0.0
 
 
 @dataclass
@@ -165,12 +177,17 @@ def validate_server_settings(s: ServerSettings) -> None:
         port = getattr(s, name)
         if not 0 <= port <= 65535:
             raise SettingsError(f"Setting {name}: {port} is not a TCP port (0-65535)")
-    for name in ("workers", "inference_threads", "max_request_size", "grpc_max_message_size"):
+    for name in ("workers", "inference_threads", "max_request_size", "grpc_max_message_size", "max_header_size",
+                 "max_header_count"):
         if getattr(s, name) < 1:
             raise SettingsError(f"Setting {name}: must be at least 1")
-    for name in ("grace_period", "request_timeout", "max_batch_size", "max_batch_time", "max_queue_size"):
+    for name in ("grace_period", "request_timeout", "max_batch_size", "max_batch_time", "max_queue_size",
+                 "max_connections", "drain_delay"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
+    for name in ("header_timeout", "keep_alive_timeout"):
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"Setting {name}: must be more than 0 seconds")
     if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise SettingsError(f"Setting log_level: {s.log_level!r} is not debug, info, warning, error or critical")
     if s.log_format not in ("text", "json"):
