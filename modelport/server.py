@@ -32,10 +32,37 @@ logger = logging.getLogger("modelport")
 
 
 class _Uvicorn(uvicorn.Server):
+    listen_socket: socket.socket | None = None
+
     # Signals belong to ModelServer.start(), not to the HTTP server inside it.
     @contextlib.contextmanager
     def capture_signals(self):
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Connections the kernel has queued but nobody has accepted yet are reset when the listener
+        # closes, under requests their clients have already written. Take them in first, in the same
+        # step as the close (served once, with Connection: close, as every connection in a drain).
+        adopted = []
+        if self.listen_socket is not None:
+            while len(adopted) < 4096:
+                try:
+                    adopted.append(self.listen_socket.accept()[0])
+                except OSError:  # BlockingIOError: the queue is empty
+                    break
+            for server in self.servers:
+                server.close()
+        loop = asyncio.get_running_loop()
+        config = self.config
+        for conn in adopted:
+            try:
+                await loop.connect_accepted_socket(
+                    lambda: config.http_protocol_class(config=config, server_state=self.server_state, app_state={}),
+                    conn,
+                )
+            except OSError:
+                conn.close()
+        await super().shutdown(sockets)
 
 
 def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, listen: bool = True) -> socket.socket:
@@ -201,6 +228,7 @@ class ModelServer:
                 proxy_headers=False,  # nothing here reads the client address; skip the middleware
             )
             self._http = _Uvicorn(config)
+            self._http.listen_socket = http_sock
             self._http_task = asyncio.ensure_future(self._http.serve(sockets=[http_sock]))
             while not self._http.started:
                 if self._http_task.done():
