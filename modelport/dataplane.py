@@ -43,6 +43,8 @@ class DataPlane:
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
         self._request_metrics: dict[tuple[str, str], Any] = {}
+        # With front-end worker processes: applies repository actions in every worker (worker_sync.Link).
+        self.coordinator: Any = None
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -166,13 +168,28 @@ class DataPlane:
         return [m for m in index if m["state"] == "READY"] if ready_only else index
 
     async def load(self, name: str) -> None:
+        if self.coordinator is not None:
+            return await self.coordinator.everywhere("load", name)
+        await self.apply_here("load", name)
+
+    async def unload(self, name: str) -> None:
+        if self.coordinator is not None:
+            return await self.coordinator.everywhere("unload", name)
+        await self.apply_here("unload", name)
+
+    def model_ready_here(self, name: str) -> bool:
+        entry = self.repository._find(name, None)
+        return entry is not None and entry.state is ModelState.READY
+
+    async def apply_here(self, action: str, name: str) -> None:
+        """A repository action in this process only."""
+        if action == "unload":
+            await self.repository.unload(name)
+            return
         if not await self.repository.load(name):
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
-
-    async def unload(self, name: str) -> None:
-        await self.repository.unload(name)
 
 
 def _positive(raw: Any, what: str) -> float:

@@ -126,6 +126,8 @@ class ModelServer:
         # Set in a front-end worker process (see workers.py).
         self._in_worker = False
         self._on_started: Any = None
+        self._worker_conn: Any = None  # the pipe to the supervisor
+        self._load_first = False  # a replacement worker: load, then listen
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
@@ -204,47 +206,67 @@ class ModelServer:
 
         The listeners come up before the models load, so liveness answers (and readiness says
         "not yet") while a slow model loads; configuration errors fail before anything listens.
+        A replacement worker process loads first and then listens, while its siblings serve.
         """
         s = self.settings
-        http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
-        self.http_port = http_sock.getsockname()[1]
+        http_sock = None
         self.dataplane.loading = True
         try:
+            if not self._load_first:
+                http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
+                self.http_port = http_sock.getsockname()[1]
             folder_models = self.repository.build_folder() if self.repository.models_dir else []
-            if s.enable_grpc:
-                from .transports.grpc import start_grpc_server
+            if self._worker_conn is not None:  # repository actions apply in every worker (worker_sync.py)
+                from .worker_sync import Link
 
-                self._grpc = await start_grpc_server(
-                    self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker
-                )
-                self.grpc_port = self._grpc.port
-            # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).
-            self._guard = Guard(Limits(s.max_header_size, s.max_header_count, s.header_timeout,
-                                       s.keep_alive_timeout, s.max_connections))
-            self._guard.start()
-            config = uvicorn.Config(
-                self.app, http=self._guard.protocol_class(), lifespan="off", access_log=s.access_log, log_config=None,
-                timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=s.keep_alive_timeout, server_header=False,
-                proxy_headers=False,  # nothing here reads the client address; skip the middleware
-            )
-            self._http = _Uvicorn(config)
-            self._http.listen_socket = http_sock
-            self._http_task = asyncio.ensure_future(self._http.serve(sockets=[http_sock]))
-            while not self._http.started:
-                if self._http_task.done():
-                    self._http_task.result()
-                    raise StartupError("HTTP server stopped while starting")
-                await asyncio.sleep(0.005)
-            logger.info("Listening for HTTP on http://%s:%d", s.host, self.http_port)
-            if self.grpc_port is not None:
-                logger.info("Listening for gRPC on %s:%d", s.host, self.grpc_port)
+                self.dataplane.coordinator = Link(self._worker_conn, self.dataplane)
+                self.dataplane.coordinator.start()
+            if http_sock is not None:
+                await self._listen(http_sock)
             await self._load_models(models, folder_models)
+            if self.dataplane.coordinator is not None:
+                await self.dataplane.coordinator.join()
+            if http_sock is None:
+                http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
+                self.http_port = http_sock.getsockname()[1]
+                await self._listen(http_sock)
         except BaseException:
-            http_sock.close()
+            if http_sock is not None:
+                http_sock.close()
             await self.stop(grace_period=0)
             raise
         finally:
             self.dataplane.loading = False
+
+    async def _listen(self, http_sock: socket.socket) -> None:
+        s = self.settings
+        if s.enable_grpc:
+            from .transports.grpc import start_grpc_server
+
+            self._grpc = await start_grpc_server(
+                self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker
+            )
+            self.grpc_port = self._grpc.port
+        # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).
+        self._guard = Guard(Limits(s.max_header_size, s.max_header_count, s.header_timeout,
+                                   s.keep_alive_timeout, s.max_connections))
+        self._guard.start()
+        config = uvicorn.Config(
+            self.app, http=self._guard.protocol_class(), lifespan="off", access_log=s.access_log, log_config=None,
+            timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=s.keep_alive_timeout, server_header=False,
+            proxy_headers=False,  # nothing here reads the client address; skip the middleware
+        )
+        self._http = _Uvicorn(config)
+        self._http.listen_socket = http_sock
+        self._http_task = asyncio.ensure_future(self._http.serve(sockets=[http_sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise StartupError("HTTP server stopped while starting")
+            await asyncio.sleep(0.005)
+        logger.info("Listening for HTTP on http://%s:%d", s.host, self.http_port)
+        if self.grpc_port is not None:
+            logger.info("Listening for gRPC on %s:%d", s.host, self.grpc_port)
 
     async def _load_models(self, models: Iterable[Model] | None, folder_models: list) -> None:
         jobs = [self.repository.load_model(m) for m in (models or [])]
@@ -285,6 +307,8 @@ class ModelServer:
         if self._guard is not None:
             await self._guard.stop()
             self._guard = None
+        if self.dataplane.coordinator is not None:
+            self.dataplane.coordinator.close()
         await self.repository.unload_all()
         self.threads.shutdown()
         logger.info("Server stopped")
