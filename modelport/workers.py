@@ -34,9 +34,11 @@ def reserve_port(host: str, port: int, what: str) -> socket.socket:
     return bind_socket(host, port, what, reuse_port=True, listen=False)
 
 
-def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool) -> None:
+def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool, inherited: list) -> None:
     from .errors import ModelportError
 
+    for other in inherited:  # the supervisor's ends of the siblings' pipes: theirs, not ours to hold open
+        other.close()
     server._in_worker = True
     server._on_started = started.set
     server._worker_conn = conn
@@ -66,7 +68,8 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
         started = context.Event()
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_worker_main, args=(server, models, started, theirs, replacement), name=f"modelport-worker-{index}"
+            target=_worker_main, args=(server, models, started, theirs, replacement, [ours, *hub.conns.values()]),
+            name=f"modelport-worker-{index}",
         )
         process.start()
         theirs.close()
