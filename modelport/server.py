@@ -144,7 +144,8 @@ class ModelServer:
         if workers:
             from .process_pool import InferencePool, pool_spec
 
-            pool = InferencePool(model.name, workers, pool_spec(model, settings or model.settings))
+            pool = InferencePool(model.name, workers, pool_spec(model, settings or model.settings),
+                                 retry_on_crash=bool(model_option(model, settings, "idempotent", False)))
         return ModelRunner(
             model,
             self.threads,

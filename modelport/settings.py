@@ -96,6 +96,8 @@ class ModelSettings:
     parallel_workers: int = 0
     # Which hooks run in those processes: "predict", and optionally "preprocess"/"postprocess".
     worker_stages: list[str] = field(default_factory=lambda: ["predict"])
+    # Safe to run twice: a request whose worker process died is retried once on another (issue 9).
+    idempotent: bool = False
     # Where the settings file was found; relative URIs resolve against it.
     folder: str | None = None
 
@@ -235,6 +237,7 @@ def model_settings_from_dict(data: Mapping[str, Any], folder: str | None = None,
     settings.max_batch_time = _coerce(f"{name}.max_batch_time", settings.max_batch_time, float)
     settings.max_queue_size = _coerce(f"{name}.max_queue_size", settings.max_queue_size, int)
     settings.parallel_workers = _coerce(f"{name}.parallel_workers", settings.parallel_workers, int)
+    settings.idempotent = _coerce(f"{name}.idempotent", settings.idempotent, bool)
     stages = settings.worker_stages
     order = ["preprocess", "predict", "postprocess"]
     if not isinstance(stages, list) or not stages or any(st not in order for st in stages):
