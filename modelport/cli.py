@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "keep-alive-timeout", type=float, help="seconds an idle HTTP connection stays open (default 30)")
     _flag(serve, "max-connections", type=int, help="most HTTP connections per process; more get 503 (default: from the open-file limit)")
     _flag(serve, "drain-delay", type=float, help="seconds to keep serving, not ready, after SIGTERM (default 0)")
+    _flag(serve, "decode-offload-size", type=int, help="V2 JSON bodies this large (bytes) decode in a helper process (default 8 MiB; 0: never)")
     _flag(serve, "log-level", help="debug, info, warning or error (default info)")
     _flag(serve, "log-format", choices=["text", "json"], help="text or json logs (default text)")
     _flag(serve, "access-log", type=_bool, help="log every request (default false)")

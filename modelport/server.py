@@ -115,7 +115,7 @@ class ModelServer:
         if registered_models is not None and s.model_repository and not registered_models.models_dir:
             registered_models.models_dir = s.model_repository
         self.dataplane = DataPlane(self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size)
-        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
+        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size)
         self.http_port: int | None = None
         self.grpc_port: int | None = None
         self._http: _Uvicorn | None = None
@@ -310,6 +310,7 @@ class ModelServer:
             self._guard = None
         if self.dataplane.coordinator is not None:
             self.dataplane.coordinator.close()
+        await self.app.offload.close()
         await self.repository.unload_all()
         self.threads.shutdown()
         logger.info("Server stopped")

@@ -70,6 +70,9 @@ class ServerSettings:
     max_connections: int = 0
     # Seconds to keep serving after SIGTERM, not ready, so a load balancer stops sending first.
     drain_delay: float = 0.0
+    # V2 JSON bodies of at least this many bytes are decoded in a helper process so the event loop
+    # keeps answering (0: always on the loop).
+    decode_offload_size: int = 8 * 1024 * 1024
 
 
 @dataclass
@@ -184,7 +187,7 @@ def validate_server_settings(s: ServerSettings) -> None:
         if getattr(s, name) < 1:
             raise SettingsError(f"Setting {name}: must be at least 1")
     for name in ("grace_period", "request_timeout", "max_batch_size", "max_batch_time", "max_queue_size",
-                 "max_connections", "drain_delay"):
+                 "max_connections", "drain_delay", "decode_offload_size"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
     for name in ("header_timeout", "keep_alive_timeout"):

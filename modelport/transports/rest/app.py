@@ -16,6 +16,7 @@ from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
 from ...wire import v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
+from .offload import DecodeOffload
 from .openapi import DOCS_HTML, openapi_document
 
 logger = logging.getLogger("modelport")
@@ -45,11 +46,14 @@ class RestApp:
         metrics: Metrics | None = None,
         max_request_size: int = 64 * 1024 * 1024,
         enable_docs: bool = True,
+        decode_offload_size: int = 0,
     ):
         self.dataplane = dataplane
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
+        # Large V2 JSON bodies are decoded in a helper process (offload.py; issue 9).
+        self.offload = DecodeOffload(decode_offload_size)
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
@@ -116,7 +120,10 @@ class RestApp:
                 header_length = int(header_length)
             except ValueError:
                 raise InvalidInput("Inference-Header-Content-Length must be an integer") from None
-        request = v2_json.decode_request(body, name, version, header_length)
+        if header_length is None and self.offload.wants(body):
+            request = await self.offload.decode_request(body, name, version, header_length)
+        else:
+            request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
         out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers)
