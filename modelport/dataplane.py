@@ -42,6 +42,8 @@ class DataPlane:
         self.draining = False
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
+        # Set when the model folder yielded no model at start-up: not ready until one is loaded.
+        self.not_ready_reason = ""
         self._request_metrics: dict[tuple[str, str], Any] = {}
         # With front-end worker processes: applies repository actions in every worker (worker_sync.Link).
         self.coordinator: Any = None
@@ -51,7 +53,15 @@ class DataPlane:
         return True
 
     def ready(self) -> bool:
+        if self.not_ready_reason and not self.repository.entries():
+            return False
         return not self.draining and not self.loading and self.repository.all_ready()
+
+    def not_ready_because(self) -> str:
+        """Why the server is not ready ("" when it is, or when there is no single reason to give)."""
+        if self.not_ready_reason and not self.repository.entries():
+            return self.not_ready_reason
+        return "shutting down" if self.draining else "loading models" if self.loading else ""
 
     def server_metadata(self) -> dict[str, Any]:
         return {"name": self.server_name, "version": __version__, "extensions": EXTENSIONS}
@@ -66,6 +76,10 @@ class DataPlane:
         model = entry.model
         # A transformer with predictor_health_check is ready only while its predictor is.
         return not self.draining and entry.state is ModelState.READY and model.ready and model.predictor_healthy()
+
+    def check_model(self, name: str, version: str | None = None) -> None:
+        """Not found / not ready, answered before a request body is decoded (a body costs work)."""
+        self.repository.resolve(name, version)
 
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
         entry = self.repository.resolve(name, version, require_ready=False)
@@ -83,7 +97,7 @@ class DataPlane:
         try:
             model = entry.model
             if model.inputs:
-                _check_inputs(request, model.inputs)
+                _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
             declared_outputs = {o["name"] for o in model.outputs} if model.outputs else None
             if request.request_outputs and declared_outputs is not None:
                 _check_requested(request, declared_outputs)
@@ -102,8 +116,8 @@ class DataPlane:
         finally:
             self._leave(entry, "v2", started)
 
-    async def infer_v1(self, name: str, payload: dict, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
-        """A KServe V1 ``:predict`` or ``:explain``; the model sees the dict the client sent."""
+    async def infer_v1(self, name: str, payload: Any, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
+        """A KServe V1 ``:predict`` or ``:explain``; the model sees the JSON (or bytes) the client sent."""
         entry, started = self._enter(name, None, "v1")
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
@@ -168,11 +182,13 @@ class DataPlane:
         return [m for m in index if m["state"] == "READY"] if ready_only else index
 
     async def load(self, name: str) -> None:
+        _check_name(name)
         if self.coordinator is not None:
             return await self.coordinator.everywhere("load", name)
         await self.apply_here("load", name)
 
     async def unload(self, name: str) -> None:
+        _check_name(name)
         if self.coordinator is not None:
             return await self.coordinator.everywhere("unload", name)
         await self.apply_here("unload", name)
@@ -183,6 +199,7 @@ class DataPlane:
 
     async def apply_here(self, action: str, name: str) -> None:
         """A repository action in this process only."""
+        _check_name(name)
         if action == "unload":
             await self.repository.unload(name)
             return
@@ -190,6 +207,12 @@ class DataPlane:
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
+
+
+def _check_name(name: str) -> None:
+    """A model name is a name, never a path (the repository API must not reach outside its folder)."""
+    if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith(".."):
+        raise InvalidInput(f"Invalid model name {name!r}: a model name cannot be empty or contain '/', '\\\\' or '..'")
 
 
 def _positive(raw: Any, what: str) -> float:
@@ -212,8 +235,13 @@ async def _with_deadline(call: Any, timeout: float | None) -> Any:
         raise DeadlineExceeded(f"The request did not finish within its deadline of {timeout:g} s") from None
 
 
-def _check_inputs(request: InferRequest, declared: list[dict]) -> None:
-    """Check names, datatypes and shapes against the model's declared inputs (-1 matches any size)."""
+def _check_inputs(request: InferRequest, declared: list[dict], any_name: bool = False) -> None:
+    """Check names, datatypes and shapes against the model's declared inputs (-1 matches any size).
+
+    ``any_name`` (built-in runtimes): a lone input sent under another name is the model's one input.
+    """
+    if any_name and len(declared) == 1 and len(request.inputs) == 1 and request.inputs[0].name != declared[0]["name"]:
+        request.inputs[0]._name = declared[0]["name"]
     by_name = {d["name"]: d for d in declared}
     for tensor in request.inputs:
         spec = by_name.get(tensor.name)

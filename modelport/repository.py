@@ -12,15 +12,16 @@ import asyncio
 import enum
 import importlib
 import logging
+import os
 import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import InvalidInput, ModelNotFound, ModelNotReady
+from .errors import InvalidInput, ModelNotFound, ModelNotReady, public_reason
 from .model import Model
 from .runner import ModelRunner
-from .settings import ModelSettings, SettingsError, find_model_settings, load_model_settings, model_option
+from .settings import ModelSettings, SettingsError, model_option
 
 logger = logging.getLogger("modelport")
 
@@ -73,8 +74,20 @@ RunnerFactory = Callable[[Model, "ModelSettings | None"], ModelRunner]
 
 
 class ModelRepository:
-    def __init__(self, models_dir: str | None = None, runner_factory: RunnerFactory | None = None):
+    def __init__(
+        self,
+        models_dir: str | None = None,
+        runner_factory: RunnerFactory | None = None,
+        strict: bool = False,
+        default_model: ModelSettings | None = None,
+    ):
         self.models_dir = models_dir
+        # Unknown keys in model-settings.json: an error when strict, else a warning.
+        self.strict = strict
+        # Served when the folder defines no model (MLServer's MLSERVER_MODEL_* variables).
+        self.default_model = default_model
+        # Why parts of the folder yield no model, from the last read (logged, and shown by readiness).
+        self.problems: list[str] = []
         self._entries: dict[str, dict[str | None, ModelEntry]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model))
@@ -86,6 +99,15 @@ class ModelRepository:
 
     def get_models(self) -> dict[str, Model]:
         return {name: e.model for name in self._entries if (e := self._find(name, None)) and e.model is not None}
+
+    def expect(self, models: list[tuple[Model, ModelSettings | None]]) -> None:
+        """Record models about to load (state LOADING) so that requests arriving before their load
+        starts are answered "not ready" (503, retried by clients) rather than "not found"."""
+        for model, settings in models:
+            versions = self._entries.setdefault(model.name, {})
+            version = getattr(model, "version", None)
+            if version not in versions:
+                versions[version] = ModelEntry(model.name, version, model=model, settings=settings)
 
     def update(self, model: Model, settings: ModelSettings | None = None) -> ModelEntry:
         """Register a model built in code (not yet loaded, or loaded already)."""
@@ -116,8 +138,12 @@ class ModelRepository:
 
     def resolve(self, name: str, version: str | None = None, require_ready: bool = True) -> ModelEntry:
         entry = self._find(name, version)
-        if entry is None or entry.state is ModelState.UNAVAILABLE:
+        if entry is None:
             raise ModelNotFound(name, version)
+        # A model the server knows but does not serve now is "not ready" (503, which clients retry);
+        # "not found" (404) is only for names it has never known.
+        if entry.state is ModelState.UNAVAILABLE:
+            raise ModelNotReady(name, entry.reason or "unloaded")
         if require_ready and (entry.state is not ModelState.READY or not entry.model.ready):
             raise ModelNotReady(name, entry.reason or entry.state.value.lower())
         return entry
@@ -133,15 +159,12 @@ class ModelRepository:
         """Every model known, loaded or not (the V2 repository index)."""
         known = {(e.name, e.version): e for e in self.entries()}
         if self.models_dir:
-            try:
-                for path in find_model_settings(self.models_dir):
-                    try:
-                        s = load_model_settings(path)
-                    except SettingsError:
-                        continue
-                    known.setdefault((s.name, s.version), ModelEntry(s.name, s.version, state=ModelState.UNAVAILABLE))
-            except SettingsError:
-                pass
+            specs, broken = self._scan_folder()
+            for s in specs:
+                known.setdefault((s.name, s.version), ModelEntry(s.name, s.version, state=ModelState.UNAVAILABLE))
+            # A settings file that cannot be read is shown under its folder's name, with the reason.
+            for name, reason in broken.items():
+                known.setdefault((name, None), ModelEntry(name, None, state=ModelState.FAILED, reason=self._public(reason)))
         out = []
         for (name, version), e in sorted(known.items(), key=lambda kv: (kv[0][0], _version_key(kv[0][1]))):
             item: dict[str, Any] = {"name": name, "state": e.state.value, "reason": e.reason}
@@ -158,7 +181,7 @@ class ModelRepository:
         except Exception as exc:  # noqa: BLE001 - e.g. a process pool for a model that cannot be pickled
             logger.error("Model %s cannot be served: %s", model.name, exc)
             entry = ModelEntry(model.name, getattr(model, "version", None), model=model, settings=settings,
-                               state=ModelState.FAILED, reason=str(exc))
+                               state=ModelState.FAILED, reason=self._public(str(exc)))
             self._entries.setdefault(model.name, {})[entry.version] = entry
             return entry
         if model.ready:
@@ -169,7 +192,8 @@ class ModelRepository:
             ready = await entry.runner.load()
         except Exception as exc:  # noqa: BLE001 - any model failure is reported, never fatal
             logger.exception("Model %s failed to load", _label(entry))
-            entry.state, entry.reason = ModelState.FAILED, f"load failed: {type(exc).__name__}: {exc}"
+            # The client sees the message without server paths or the exception class; the log has all.
+            entry.state, entry.reason = ModelState.FAILED, f"load failed: {self._public(str(exc) or type(exc).__name__)}"
             return entry
         if ready:
             entry.state, entry.reason = ModelState.READY, ""
@@ -184,7 +208,8 @@ class ModelRepository:
             model = build_model(settings)
         except Exception as exc:  # noqa: BLE001
             logger.error("Model %s cannot be built: %s", settings.name, exc)
-            entry = ModelEntry(settings.name, settings.version, settings=settings, state=ModelState.FAILED, reason=str(exc))
+            entry = ModelEntry(settings.name, settings.version, settings=settings, state=ModelState.FAILED,
+                               reason=self._public(str(exc)))
             self._entries.setdefault(settings.name, {})[settings.version] = entry
             return entry
         return await self.load_model(model, settings)
@@ -192,7 +217,11 @@ class ModelRepository:
     async def load(self, name: str) -> bool:
         """(Re)load every version of ``name`` from the model folder; True when all are ready."""
         async with self._lock(name):
-            specs = [s for s in self._read_folder() if s.name == name]
+            specs, broken = self._scan_folder()
+            specs = [s for s in specs if s.name == name]
+            if name in broken:  # only this model's own broken settings file stops its load
+                logger.warning("Model %s cannot be loaded: %s", name, broken[name])
+                raise SettingsError(f"Model {name} cannot be loaded: {self._public(broken[name])}")
             if not specs:
                 entry = self._find(name, None)
                 if entry is None or entry.model is None:
@@ -208,8 +237,9 @@ class ModelRepository:
     async def unload(self, name: str) -> None:
         async with self._lock(name):
             versions = self._entries.get(name)
-            if not versions or all(e.state is ModelState.UNAVAILABLE for e in versions.values()):
+            if not versions:
                 raise ModelNotFound(name)
+            # Unloading a known model that is already unloaded is done already (as Triton answers).
             for entry in list(versions.values()):
                 await self._unload_entry(entry)
 
@@ -252,16 +282,39 @@ class ModelRepository:
         """Load every model in the folder, concurrently."""
         return list(await asyncio.gather(*(self.load_model(model, spec) for model, spec in self.build_folder())))
 
-    def _read_folder(self) -> list[ModelSettings]:
+    def _read_folder(self, quiet: bool = False) -> list[ModelSettings]:
+        """Every model of the folder; at start-up any broken settings file is a configuration error."""
+        specs, broken = self._scan_folder(quiet)
+        if broken:
+            name, reason = next(iter(broken.items()))
+            raise SettingsError(f"Model {name}: {reason}")
+        return specs
+
+    def _scan_folder(self, quiet: bool = True) -> tuple[list[ModelSettings], dict[str, str]]:
+        """The folder's models (model-settings.json files, and model files without one: see
+        discovery.py), and a reason per model name whose settings cannot be used, so that one broken
+        file never blocks loading the others. Folders that yield no model are logged unless ``quiet``."""
+        from .discovery import discover
+
         if not self.models_dir:
-            return []
-        specs = [load_model_settings(p) for p in find_model_settings(self.models_dir)]
+            return ([self.default_model] if self.default_model else []), {}
+        found = discover(self.models_dir, self.strict)
+        specs, broken = found.specs, found.broken
+        if not specs and not broken and self.default_model is not None:
+            specs, found.problems = [self.default_model], []
+        self.problems = found.problems
+        if not quiet:
+            for problem in found.problems:
+                logger.warning("No model served from %s", problem)
         seen: set[tuple[str, str | None]] = set()
         for s in specs:
             if (s.name, s.version) in seen:
-                raise SettingsError(f"Model {s.name} version {s.version} is defined twice in {self.models_dir}")
+                broken[s.name] = f"version {s.version} is defined twice in the model folder"
             seen.add((s.name, s.version))
-        return specs
+        return [s for s in specs if s.name not in broken], broken
+
+    def _public(self, text: str) -> str:
+        return public_reason(text, self.models_dir)
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -279,13 +332,33 @@ def import_class(path: str, search_path: str | None = None) -> type:
     if search_path and search_path not in sys.path:
         sys.path.insert(0, search_path)
     try:
-        module = importlib.import_module(module_name)
+        module = _import_from(module_name, search_path)
     except Exception as exc:
         raise SettingsError(f"Cannot import module {module_name!r} for implementation {path!r}: {type(exc).__name__}: {exc}") from exc
     cls = getattr(module, class_name, None)
     if cls is None:
         raise SettingsError(f"Module {module_name!r} has no class {class_name!r}")
     return cls
+
+
+def _import_from(module_name: str, search_path: str | None) -> Any:
+    """Import ``module_name``; when another model's folder already loaded a module of that name
+    (two MLServer runtimes each with a ``models.py``), load this folder's own copy, as MLServer does."""
+    loaded = sys.modules.get(module_name)
+    if loaded is None or not search_path:
+        return importlib.import_module(module_name)
+    top = module_name.split(".")[0]
+    here = os.path.join(search_path, *module_name.split("."))
+    if not (os.path.isfile(here + ".py") or os.path.isdir(os.path.join(search_path, top))):
+        return loaded
+    where = os.path.dirname(os.path.abspath(getattr(loaded, "__file__", "") or ""))
+    if where.startswith(os.path.abspath(search_path)):
+        return loaded
+    sys.path.remove(search_path)
+    sys.path.insert(0, search_path)  # this folder first, so the re-import finds its file
+    for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+        del sys.modules[name]
+    return importlib.import_module(module_name)
 
 
 def build_model(settings: ModelSettings) -> Model:
@@ -295,10 +368,16 @@ def build_model(settings: ModelSettings) -> Model:
     # Built-in aliases ("sklearn", "mlserver_sklearn.SKLearnModel") resolved, dotted paths kept,
     # and a missing implementation detected from the model's files.
     implementation = resolve_implementation(settings)
+    if settings.parameters.environment_path:
+        _use_environment(settings)
     cls = import_class(implementation, settings.folder)
+    from .compat.mlserver_model import is_mlmodel_class, wrap_mlmodel
+
+    if is_mlmodel_class(cls):  # an MLServer custom runtime, imports changed to modelport.mlserver
+        return wrap_mlmodel(cls, settings)
     model = cls(settings.name)
     if not isinstance(model, Model):
-        raise InvalidInput(f"{implementation} is not a modelport.Model subclass")
+        raise InvalidInput(f"{implementation} is neither a modelport.Model nor a modelport.mlserver.MLModel subclass")
     model.settings = settings
     model.version = settings.version
     if settings.inputs and not model.inputs:
@@ -308,3 +387,16 @@ def build_model(settings: ModelSettings) -> Model:
     if settings.platform:
         model.platform = settings.platform
     return model
+
+
+def _use_environment(settings: ModelSettings) -> None:
+    """MLServer's parameters.environment_path: import the model's packages from that environment."""
+    root = os.path.abspath(os.path.join(settings.folder or ".", settings.parameters.environment_path))
+    site = os.path.join(root, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
+    if not os.path.isdir(site):
+        raise SettingsError(
+            f"Model {settings.name}: parameters.environment_path {root} has no {os.path.relpath(site, root)}; "
+            f"it must be an unpacked environment for this server's Python {sys.version_info.major}.{sys.version_info.minor}"
+        )
+    if site not in sys.path:
+        sys.path.append(site)  # after the server's own packages, so the server's versions win

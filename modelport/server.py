@@ -9,19 +9,22 @@ listener closes.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import signal
 import socket
+import sys
 from typing import Any, Iterable
 
 import uvicorn
 
-from .dataplane import DataPlane
+from .controls import Controls, Cors
+from .controls.dataplane import GuardedDataPlane
 from .hook_threads import HookThreads
 from .errors import StartupError
 from .metrics import Metrics
-from .model import Model
+from .model import Model, PredictorConfig
 from .repository import ModelRepository
 from .runner import ModelRunner
 from .settings import ModelSettings, ServerSettings, model_option, validate_server_settings
@@ -68,7 +71,9 @@ class _Uvicorn(uvicorn.Server):
 def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     """A bound TCP socket, listening unless ``listen`` is false (a port reserved for worker processes)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the proto says TCP;
+    # without it a response written in two parts waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:  # worker processes each listen on the same port; the kernel spreads connections
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -83,6 +88,18 @@ def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, liste
     return sock
 
 
+def _latency_logger(model: str, observe: Any) -> Any:
+    """KServe's --enable_latency_logging: a log line per hook call with its latency in ms."""
+    log = logging.getLogger("modelport.trace")
+
+    def observe_and_log(stage: str, seconds: float) -> None:
+        if observe is not None:
+            observe(stage, seconds)
+        log.info("model: %s, %s_ms: %.3f", model, stage, seconds * 1000)
+
+    return observe_and_log
+
+
 class ModelServer:
     def __init__(
         self,
@@ -94,28 +111,34 @@ class ModelServer:
         enable_docs_url: bool | None = None,
         registered_models: ModelRepository | None = None,
         settings: ServerSettings | None = None,
+        # KServe's other constructor arguments (kserve.ModelServer 0.16).
+        max_asyncio_workers: int | None = None,
+        enable_latency_logging: bool | None = None,
+        access_log_format: str | None = None,
+        predictor_config: PredictorConfig | None = None,
         **overrides: Any,
     ):
         s = settings or ServerSettings()
         explicit = {
             "http_port": http_port, "grpc_port": grpc_port, "workers": workers, "inference_threads": max_threads,
-            "enable_grpc": enable_grpc, "enable_docs": enable_docs_url, **overrides,
+            "enable_grpc": enable_grpc, "enable_docs": enable_docs_url, "max_asyncio_workers": max_asyncio_workers,
+            "enable_latency_logging": enable_latency_logging, "access_log_format": access_log_format, **overrides,
         }
-        for key, value in explicit.items():
-            if value is not None:
-                if not hasattr(s, key):
-                    raise TypeError(f"ModelServer got an unknown setting {key!r}")
-                setattr(s, key, value)
+        if predictor_config is not None:
+            explicit.update({k: v for k, v in vars(predictor_config).items() if hasattr(s, k)})
+        # What the caller said in code; it wins over KServe flags and env read by start() (as in KServe).
+        self._explicit = {k: v for k, v in explicit.items() if v is not None}
+        for key, value in self._explicit.items():
+            if not hasattr(s, key):
+                raise TypeError(f"ModelServer got an unknown setting {key!r}")
+            setattr(s, key, value)
         validate_server_settings(s)
-        self.settings = s
-        self.metrics = Metrics() if s.enable_metrics else None
-        self.threads = HookThreads(s.inference_threads)
+        # Settings handed in whole (the CLI) are final; otherwise start() reads argv and MODELPORT_* env.
+        self._settings_given = settings is not None
         self.repository = registered_models or ModelRepository(s.model_repository)
         self.repository._runner_factory = self._make_runner
-        if registered_models is not None and s.model_repository and not registered_models.models_dir:
-            registered_models.models_dir = s.model_repository
-        self.dataplane = DataPlane(self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size)
-        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size)
+        self._registered_models = registered_models
+        self._build(s)
         self.http_port: int | None = None
         self.grpc_port: int | None = None
         self._http: _Uvicorn | None = None
@@ -129,9 +152,47 @@ class ModelServer:
         self._worker_conn: Any = None  # the pipe to the supervisor
         self._load_first = False  # a replacement worker: load, then listen
 
+    def _build(self, s: ServerSettings) -> None:
+        """The parts made from the settings (again when start() reads flags and env)."""
+        self.settings = s
+        self.metrics = Metrics() if s.enable_metrics else None
+        self.threads = HookThreads(s.inference_threads)
+        if self._registered_models is not None and s.model_repository and not self._registered_models.models_dir:
+            self._registered_models.models_dir = s.model_repository
+        # MLServer compatibility: strict model settings, and the MLSERVER_MODEL_* default model.
+        self.repository.strict = s.strict_settings
+        if s.default_model_name and s.default_model_implementation and self.repository.default_model is None:
+            from .settings import ModelParameters
+
+            self.repository.default_model = ModelSettings(
+                name=s.default_model_name, implementation=s.default_model_implementation,
+                parameters=ModelParameters(uri=s.default_model_uri, version=s.default_model_version),
+            )
+        # Production controls (modelport.controls): checks at both doors, per-model controls in the data plane.
+        self.controls = Controls(s, self.repository, self.metrics.registry if self.metrics else None)
+        self.dataplane = GuardedDataPlane(
+            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, controls=self.controls
+        )
+        self.app = self.rest_app = RestApp(
+            self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
+        )
+        if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
+            from .ui import mount_console
+
+            mount_console(self)
+        cors = Cors(s.cors_origins, s.cors_methods, s.cors_headers, s.cors_max_age, s.cors_allow_credentials) if s.cors_origins else None
+        if cors is not None:  # the admin Origin check lets the listed origins (not "*") through
+            self.app.allowed_origins = frozenset(o for o in cors.origins if o != "*")
+        if self.controls.at_edge or cors is not None:
+            from .controls.rest import GuardedRestApp
+
+            self.app = GuardedRestApp(self.app, self.controls, cors)
+
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
-        if s.predictor_host or model.predictor_config is not None:  # transformer mode
+        self.controls.prepare(model, settings)  # its cache, contract and rate limit (bad ones fail the model)
+        # Transformer mode; KServe-style scripts set self.predictor_host (and self.protocol) in __init__.
+        if s.predictor_host or model.predictor_config is not None or getattr(model, "predictor_host", None):
             from .predictor import attach_predictor
 
             attach_predictor(model, s)
@@ -139,8 +200,10 @@ class ModelServer:
         if self.metrics is not None:
             observe = self.metrics.stage_observer(model.name)
             observe_batch = self.metrics.batch_observer(model.name)
+        if s.enable_latency_logging:
+            observe = _latency_logger(model.name, observe)
         pool = None
-        workers = model_option(model, settings, "parallel_workers", 0)
+        workers = model_option(model, settings, "parallel_workers", s.parallel_workers)
         if workers:
             from .process_pool import InferencePool, pool_spec
 
@@ -164,7 +227,13 @@ class ModelServer:
 
     # -- blocking entry point -------------------------------------------------------------------
     def start(self, models: Iterable[Model] | None = None) -> None:
-        """Serve until SIGTERM or SIGINT, then drain and return."""
+        """Serve until SIGTERM or SIGINT, then drain and return.
+
+        Started from a script (``python model.py --http_port 8085``), this reads KServe's flags from
+        ``sys.argv`` and ``MODELPORT_*`` from the environment, and sets up logging, as KServe's does.
+        """
+        if not self._settings_given and not self._in_worker:
+            self._configure_from_argv()
         if self.settings.workers > 1 and not self._in_worker:
             from .workers import serve_workers
 
@@ -178,6 +247,19 @@ class ModelServer:
         with runner:
             runner.run(self._serve_until_signalled(models))
 
+    def _configure_from_argv(self) -> None:
+        from .compat.kserve import settings_from_argv
+
+        settings, flags = settings_from_argv(sys.argv[1:], self._explicit)
+        self._build(settings)
+        for entry in self.repository.entries():  # models registered before start(): runners on the new settings
+            if entry.model is not None:
+                entry.runner = self._make_runner(entry.model, entry.settings)
+        if getattr(flags, "configure_logging", True):
+            from .cli import configure_logging
+
+            configure_logging(settings.log_level, settings.log_format, getattr(flags, "log_config_file", None))
+
     async def _serve_until_signalled(self, models: Iterable[Model] | None) -> None:
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
@@ -190,6 +272,8 @@ class ModelServer:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)
+        if self.settings.max_asyncio_workers:  # KServe's --max_asyncio_workers: the loop's default executor
+            loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(self.settings.max_asyncio_workers))
         try:
             await self.start_async(models)
             if self._on_started is not None:
@@ -216,7 +300,12 @@ class ModelServer:
             if not self._load_first:
                 http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
                 self.http_port = http_sock.getsockname()[1]
-            folder_models = self.repository.build_folder() if self.repository.models_dir else []
+            from_folder = bool(self.repository.models_dir or self.repository.default_model)
+            # load_models_at_startup false (ModelMesh): start empty; models come through the repository API.
+            folder_models = self.repository.build_folder() if from_folder and s.load_models_at_startup else []
+            models = list(models or [])
+            # Known before anything listens: an early request is "not ready" (503, retried), never 404.
+            self.repository.expect([(m, None) for m in models] + folder_models)
             if self._worker_conn is not None:  # repository actions apply in every worker (worker_sync.py)
                 from .worker_sync import Link
 
@@ -244,8 +333,14 @@ class ModelServer:
         if s.enable_grpc:
             from .transports.grpc import start_grpc_server
 
+            interceptors = []
+            if self.controls.at_edge:
+                from .controls.grpc import ControlsInterceptor
+
+                interceptors.append(ControlsInterceptor(self.controls))
             self._grpc = await start_grpc_server(
-                self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker
+                self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
+                interceptors=interceptors,
             )
             self.grpc_port = self._grpc.port
         # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).
@@ -271,12 +366,19 @@ class ModelServer:
 
     async def _load_models(self, models: Iterable[Model] | None, folder_models: list) -> None:
         jobs = [self.repository.load_model(m) for m in (models or [])]
-        jobs += [self.repository.load_model(e.model, e.settings) for e in self.repository.entries() if e.model is not None and not e.model.ready]
+        jobs += [self.repository.load_model(e.model, e.settings) for e in self.repository.entries() if e.model is not None and e.runner is not None and not e.model.ready]
         jobs += [self.repository.load_model(model, spec) for model, spec in folder_models]
         await asyncio.gather(*jobs)
         for e in self.repository.entries():
             if e.state.value == "FAILED":
                 logger.error("Model %s is not ready: %s", e.name, e.reason)
+        if not self.repository.entries() and self.repository.models_dir and self.settings.load_models_at_startup:
+            if self.repository.problems:  # files that look like models, none usable: not ready, and why
+                problems = "; ".join(self.repository.problems)
+                self.dataplane.not_ready_reason = f"{self.repository.models_dir} yields no model: {problems}"
+                logger.warning("Not ready: %s", self.dataplane.not_ready_reason)
+            else:  # an empty folder: ready, as Triton and MLServer are, serving nothing until a load
+                logger.warning("%s holds no models; load them through the repository API", self.repository.models_dir)
 
     async def stop(self, grace_period: float | None = None) -> None:
         """Drain and stop; safe to call more than once.
@@ -310,7 +412,7 @@ class ModelServer:
             self._guard = None
         if self.dataplane.coordinator is not None:
             self.dataplane.coordinator.close()
-        await self.app.offload.close()
+        await self.rest_app.offload.close()
         await self.repository.unload_all()
         self.threads.shutdown()
         logger.info("Server stopped")

@@ -17,10 +17,13 @@ from modelport.errors import (
     ModelportError,
     Overloaded,
     PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
     ServerNotLive,
     ServerNotReady,
     StartupError,
     StorageError,
+    Unauthenticated,
     Unimplemented,
     UnsupportedProtocol,
 )
@@ -43,6 +46,9 @@ EXPECTED_CODES = {
     StorageError: ErrorCode.UNAVAILABLE,
     StartupError: ErrorCode.INTERNAL,
     SettingsError: ErrorCode.INVALID_INPUT,
+    Unauthenticated: ErrorCode.UNAUTHENTICATED,
+    PermissionDenied: ErrorCode.PERMISSION_DENIED,
+    RateLimited: ErrorCode.RESOURCE_EXHAUSTED,
 }
 
 EXPECTED_HTTP = {
@@ -55,6 +61,8 @@ EXPECTED_HTTP = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RESOURCE_EXHAUSTED: 429,
     ErrorCode.DEADLINE_EXCEEDED: 504,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
 }
 
 
@@ -148,4 +156,5 @@ def test_rest_error_response_special_cases(caplog):
     with caplog.at_level(logging.CRITICAL, logger="modelport"):
         assert error_response(InferenceError("busy", status=503), scope)[0] == 503
         status, body, _ = error_response(RuntimeError("unexpected"), scope)
-    assert status == 500 and body == b'{"error":"RuntimeError: unexpected"}'
+    assert status == 500 and body.startswith(b'{"error":"Model m failed while serving the request; see the server log (request id ')
+    assert b"RuntimeError" not in body and b"unexpected" not in body

@@ -11,7 +11,8 @@ from ...errors import StartupError
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
 from .drain import DrainInterceptor, drain_and_stop
 from .errors import ErrorInterceptor
-from .servicer import InferenceServicer
+from ...wire.grpc.model_repository_pb2_grpc import add_ModelRepositoryServiceServicer_to_server
+from .servicer import InferenceServicer, ModelRepositoryServicer
 
 SERVICE_NAME = "inference.GRPCInferenceService"
 
@@ -38,7 +39,8 @@ class GrpcServer:
 
 
 async def start_grpc_server(
-    dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False
+    dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False,
+    interceptors: list | None = None,
 ) -> GrpcServer:
     options = [
         ("grpc.max_send_message_length", max_message_size),
@@ -48,8 +50,11 @@ async def start_grpc_server(
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
     drain = DrainInterceptor()
-    server = grpc.aio.server(interceptors=[drain, ErrorInterceptor()], options=options)
+    # The drain comes first (it answers UNAVAILABLE itself); then the error interceptor, so it maps
+    # what the others (e.g. the controls) raise too.
+    server = grpc.aio.server(interceptors=[drain, ErrorInterceptor(), *(interceptors or [])], options=options)
     add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)
+    add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)

@@ -15,6 +15,8 @@ from ...dataplane import DataPlane
 from ...wire.grpc import convert
 from ...wire.grpc import grpc_predict_v2_pb2 as pb
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
+from ...wire.grpc import model_repository_pb2 as mr
+from ...wire.grpc import model_repository_pb2_grpc as mr_grpc
 from .errors import status_for
 
 Context = grpc.aio.ServicerContext
@@ -48,6 +50,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
 
     # -- inference ---------------------------------------------------------------------------
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        self.dataplane.check_model(request.model_name, request.model_version or None)  # before decoding
         infer_request = convert.request_from_proto(request)
         response, response_headers = await self.dataplane.infer(infer_request, _headers(context))
         if response_headers:
@@ -60,10 +63,11 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         headers = _headers(context)
         async for request in request_iterator:
             try:
+                self.dataplane.check_model(request.model_name, request.model_version or None)
                 response, _ = await self.dataplane.infer(convert.request_from_proto(request), headers)
                 answer = convert.response_to_proto(response, convert.uses_raw(request))
             except Exception as exc:  # noqa: BLE001 - one bad request must not end the stream
-                _, message = status_for(exc, "ModelStreamInfer")
+                _, message = status_for(exc, "ModelStreamInfer", request)
                 # Name the request so a client with several in flight can match the error.
                 failed = pb.ModelInferResponse(
                     model_name=request.model_name, model_version=request.model_version, id=request.id
@@ -127,3 +131,29 @@ def _metadata(headers: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 
 __all__ = ["InferenceServicer"]
+
+
+class ModelRepositoryServicer(mr_grpc.ModelRepositoryServiceServicer):
+    """MLServer's own repository service (inference.model_repository), over the same data plane."""
+
+    def __init__(self, dataplane: DataPlane):
+        self.dataplane = dataplane
+
+    async def RepositoryIndex(self, request: mr.RepositoryIndexRequest, context: Context) -> mr.RepositoryIndexResponse:
+        models = [
+            mr.RepositoryIndexResponse.ModelIndex(
+                name=m["name"], version=m.get("version") or "", state=m["state"], reason=m.get("reason") or ""
+            )
+            for m in self.dataplane.repository_index(ready_only=request.ready)
+        ]
+        return mr.RepositoryIndexResponse(models=models)
+
+    async def RepositoryModelLoad(self, request: mr.RepositoryModelLoadRequest, context: Context) -> mr.RepositoryModelLoadResponse:
+        await self.dataplane.load(request.model_name)
+        return mr.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(
+        self, request: mr.RepositoryModelUnloadRequest, context: Context
+    ) -> mr.RepositoryModelUnloadResponse:
+        await self.dataplane.unload(request.model_name)
+        return mr.RepositoryModelUnloadResponse()

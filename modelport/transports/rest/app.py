@@ -10,14 +10,16 @@ import logging
 import zlib
 from typing import Any, Awaitable, Callable
 
+from ...compat import cloudevents
 from ...dataplane import DataPlane
-from ...errors import InvalidInput, PayloadTooLarge
+from ...controls.origin import check_admin_request
+from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
 from ...wire import v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
 from .offload import DecodeOffload
-from .openapi import DOCS_HTML, openapi_document
+from .openapi import docs_page, models_metadata, openapi_document
 
 logger = logging.getLogger("modelport")
 
@@ -54,6 +56,11 @@ class RestApp:
         self.enable_docs = enable_docs
         # Large V2 JSON bodies are decoded in a helper process (offload.py; issue 9).
         self.offload = DecodeOffload(decode_offload_size)
+        # Extra route trees (prefix -> async handler(method, path, scope, receive) -> Response), e.g. the
+        # console at /ui; looked up only after the inference routes, so they cost inference nothing.
+        self.mounts: list[tuple[str, Callable[..., Awaitable[Response]]]] = []
+        # Origins the CORS settings allow (set by the server): the admin Origin check lets them through too.
+        self.allowed_origins: frozenset[str] = frozenset()
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
@@ -84,6 +91,14 @@ class RestApp:
             return await self._repository(method, path[len("/v2/repository/") :], scope, receive)
         simple = _SIMPLE_ROUTES.get(path)
         if simple is None:
+            for prefix, handler in self.mounts:
+                if path == prefix or path.startswith(prefix + "/"):
+                    return await handler(method, path, scope, receive)
+            if path.startswith("/docs/") and self.enable_docs:
+                _allow(method, "GET")
+                page = docs_page(path)
+                if page is not None:
+                    return page
             raise RouteNotFound(path)
         _allow(method, "GET")
         return simple(self)
@@ -124,6 +139,9 @@ class RestApp:
             request = await self.offload.decode_request(body, name, version, header_length)
         else:
             request = v2_json.decode_request(body, name, version, header_length)
+        header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
+        self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
+        request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
         out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers)
@@ -142,27 +160,38 @@ class RestApp:
         if not sep:
             _allow(method, "GET")
             name = rest[1:]
-            return _json({"name": name, "ready": self.dataplane.model_ready(name)})
+            if not self.dataplane.model_ready(name):
+                raise ModelNotReady(name)
+            return _json({"name": name, "ready": True})
         if verb not in ("predict", "explain") or not name:
             raise RouteNotFound("/v1/models" + rest)
         _allow(method, "POST")
         headers = _headers(scope)
-        payload = v1_json.decode_request(await self._read_body(headers, receive))
+        body = await self._read_body(headers, receive)
+        self.dataplane.check_model(name)
+        # V1 bodies as KServe decodes them: any JSON, raw bytes, or a CloudEvent (answered as one).
+        payload, event = cloudevents.decode(body, headers)
         result, response_headers = await self.dataplane.infer_v1(name, payload, headers, verb)
+        if event is not None:
+            body, content_type, ce_headers = cloudevents.encode(name, result, event)
+            return 200, body, content_type, _encode_headers(response_headers) + ce_headers
         return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers)
 
     async def _repository(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
         _allow(method, "POST")
+        headers = _headers(scope)
+        body = await self._read_body(headers, receive)
+        check_admin_request(headers, bool(body), self.allowed_origins)  # JSON or no body, no foreign Origin (CORS-listed ones pass)
         if rest == "index":
-            headers = _headers(scope)
-            body = await self._read_body(headers, receive)
             doc = v2_json.loads(body) if body.strip() else {}
             if not isinstance(doc, dict):
                 raise InvalidInput("Repository index body must be a JSON object")
-            return _json(self.dataplane.repository_index(ready_only=bool(doc.get("ready", False))))
+            ready = doc.get("ready", False)
+            if not isinstance(ready, bool):
+                raise InvalidInput(f'Repository index "ready" must be true or false, got {ready!r}'[:200])
+            return _json(self.dataplane.repository_index(ready_only=ready))
         parts = rest.split("/")
         if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in ("load", "unload"):
-            await self._read_body(_headers(scope), receive)
             if parts[2] == "load":
                 await self.dataplane.load(parts[1])
             else:
@@ -176,7 +205,10 @@ class RestApp:
 
     def _ready(self) -> Response:
         ready = self.dataplane.ready()
-        return _json({"ready": ready}, 200 if ready else 503)
+        if ready:
+            return _json({"ready": True}, 200)
+        reason = self.dataplane.not_ready_because()
+        return _json({"ready": False, "reason": reason} if reason else {"ready": False}, 503)
 
     def _server_metadata(self) -> Response:
         return _json(self.dataplane.server_metadata())
@@ -192,12 +224,12 @@ class RestApp:
     def _openapi(self) -> Response:
         if not self.enable_docs:
             raise RouteNotFound("/openapi.json")
-        return _json(openapi_document())
+        return _json(openapi_document(models_metadata(self.dataplane.repository)))
 
     def _docs(self) -> Response:
         if not self.enable_docs:
             raise RouteNotFound("/docs")
-        return 200, DOCS_HTML, b"text/html; charset=utf-8", []
+        return docs_page("/docs")
 
     # -- bodies --------------------------------------------------------------------------------
     async def _read_body(self, headers: dict[str, str], receive: Callable) -> bytes:
@@ -267,6 +299,11 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
         raise InvalidInput(f"Body is not valid {encoding} data: {exc}") from None
     if len(out) > limit or decompressor.unconsumed_tail:
         raise PayloadTooLarge(f"Decompressed request body exceeds the limit of {limit} bytes")
+    # zlib stops quietly at a missing trailer (CRC and size) and ignores what follows the stream.
+    if not decompressor.eof:
+        raise InvalidInput(f"Body is not valid {encoding} data: the stream is truncated (no end or checksum)")
+    if decompressor.unused_data:
+        raise InvalidInput(f"Body is not valid {encoding} data: {len(decompressor.unused_data)} bytes follow the compressed stream")
     return out
 
 
