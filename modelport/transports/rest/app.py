@@ -129,19 +129,12 @@ class RestApp:
     async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
-        header_length = headers.get(v2_json.HEADER_LENGTH)
-        if header_length is not None:
-            try:
-                header_length = int(header_length)
-            except ValueError:
-                raise InvalidInput("Inference-Header-Content-Length must be an integer") from None
+        header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
+        self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
         if header_length is None and self.offload.wants(body):
             request = await self.offload.decode_request(body, name, version, header_length)
         else:
             request = v2_json.decode_request(body, name, version, header_length)
-        header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
-        self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
-        request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
         out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers)
