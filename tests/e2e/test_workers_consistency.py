@@ -73,6 +73,9 @@ def test_a_replacement_worker_listens_only_when_ready_and_catches_up(served, tmp
 
     victim = next(iter(children))
     os.kill(victim, signal.SIGKILL)
+    # Once the supervisor has reaped it, its listener is gone (connections the kernel had queued for a
+    # killed process are reset: nothing can drain a SIGKILL); from then on the replacement starts.
+    s.wait_for("starting a new one")
     # Probe with fresh connections until the replacement answers: every pid answer is a 200 (never
     # "not ready: loading"), and the replacement knows sum was unloaded.
     pid_statuses, sum_statuses = [], []
@@ -86,6 +89,7 @@ def test_a_replacement_worker_listens_only_when_ready_and_catches_up(served, tmp
             replacement_seen = True
         sum_statuses.append(_fresh(url, "POST", "/v2/models/sum/infer", json=INFER).status_code)
     assert replacement_seen
+    print(f"after the kill: {len(pid_statuses)} fresh-connection probes, non-200: {[c for c in pid_statuses if c != 200]}")
     assert set(pid_statuses) == {200}, pid_statuses
     statuses = [_fresh(url, "POST", "/v2/models/sum/infer", json=INFER).status_code for _ in range(20)]
     assert len(set(sum_statuses + statuses)) == 1 and statuses[0] in (404, 503), (sum_statuses, statuses)
