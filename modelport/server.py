@@ -26,6 +26,7 @@ from .errors import StartupError
 from .metrics import Metrics
 from .model import Model, PredictorConfig
 from .repository import ModelRepository
+from .routing import compose
 from .runner import ModelRunner
 from .settings import ModelSettings, ServerSettings, model_option, validate_server_settings
 from .transports.rest import RestApp
@@ -173,6 +174,8 @@ class ModelServer:
         self.dataplane = GuardedDataPlane(
             self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, controls=self.controls
         )
+        # Routing: traffic policies and graphs resolve in the data plane (see modelport/routing).
+        compose.attach(self, s)
         self.app = self.rest_app = RestApp(
             self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
         )
@@ -306,6 +309,7 @@ class ModelServer:
             models = list(models or [])
             # Known before anything listens: an early request is "not ready" (503, retried), never 404.
             self.repository.expect([(m, None) for m in models] + folder_models)
+            compose.apply_policies(self, [(m, getattr(m, "settings", None)) for m in models] + folder_models)
             if self._worker_conn is not None:  # repository actions apply in every worker (worker_sync.py)
                 from .worker_sync import Link
 
@@ -320,6 +324,7 @@ class ModelServer:
                 http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
                 self.http_port = http_sock.getsockname()[1]
                 await self._listen(http_sock)
+            compose.start_polling(self)
         except BaseException:
             if http_sock is not None:
                 http_sock.close()
@@ -389,6 +394,7 @@ class ModelServer:
         """
         grace = self.settings.grace_period if grace_period is None else grace_period
         self.dataplane.draining = True
+        await compose.stop(self)
         if self._guard is not None:
             self._guard.drain()
         if grace_period is None and self.settings.drain_delay > 0 and (self._http or self._grpc):

@@ -7,8 +7,8 @@ result back; the client's answer waits for it (:class:`Link`). The supervisor ke
 per model, and a worker that starts later (a replacement) replays them before it takes connections.
 
 Messages are small tuples pickled over ``multiprocessing`` pipes:
-worker → hub ``("act", id, action, name)``, ``("join",)``, ``("done", key, error)``;
-hub → worker ``("apply", key, action, name)``, ``("result", id, errors)``, ``("log", [(name, action)])``.
+worker → hub ``("act", id, action, name, version)``, ``("join",)``, ``("done", key, error)``;
+hub → worker ``("apply", key, action, name, version)``, ``("result", id, errors)``, ``("log", [(name, action)])``.
 """
 
 from __future__ import annotations
@@ -68,14 +68,15 @@ class Hub:
             self._send(index, ("log", list(self.log.items())))
             self.joined.add(index)
         elif kind == "act":
-            _, request_id, action, name = message
-            self.log.pop(name, None)
-            self.log[name] = action
+            _, request_id, action, name, version = message
+            if version is None:  # one version's unload (a routing swap) leaves the model's state as it is
+                self.log.pop(name, None)
+                self.log[name] = action
             key = (index, request_id)
             siblings = {i for i in self.joined if i != index}
             self._pending[key] = (siblings, [])
             for sibling in siblings:
-                self._send(sibling, ("apply", key, action, name))
+                self._send(sibling, ("apply", key, action, name, version))
             self._finish_if_done(key)
         elif kind == "done":
             _, key, error = message
@@ -123,14 +124,14 @@ class Link:
         except (OSError, ValueError):
             pass
 
-    async def everywhere(self, action: str, name: str) -> None:
+    async def everywhere(self, action: str, name: str, version: str | None = None) -> None:
         """Apply ``action`` here and in every sibling; returns once all have, raises if any failed."""
         request_id = next(self._ids)
         answer = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = answer
-        self.conn.send(("act", request_id, action, name))
+        self.conn.send(("act", request_id, action, name, version))
         try:
-            await self.dataplane.apply_here(action, name)
+            await self.dataplane.apply_here(action, name, version)
         finally:
             errors = await answer
         if errors:
@@ -167,14 +168,14 @@ class Link:
         elif kind == "log" and self._log is not None and not self._log.done():
             self._log.set_result(message[1])
         elif kind == "apply":
-            task = asyncio.ensure_future(self._apply(message[1], message[2], message[3]))
+            task = asyncio.ensure_future(self._apply(*message[1:]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _apply(self, key: Any, action: str, name: str) -> None:
+    async def _apply(self, key: Any, action: str, name: str, version: str | None) -> None:
         error = ""
         try:
-            await self.dataplane.apply_here(action, name)
+            await self.dataplane.apply_here(action, name, version)
         except Exception as exc:  # noqa: BLE001 - reported to the worker that asked
             error = str(exc)
         try:

@@ -48,7 +48,9 @@ class GuardedDataPlane(DataPlane):
         if mc.contract is not None:
             mc.contract.check_v2(request)
         cache = mc.cache
-        if cache is None or _bypass(headers, request):
+        # A request a traffic policy routes (routing) is not cached: the key would name the wrong version.
+        routed = request.model_version is None and self.router is not None and self.router.describe(request.model_name)
+        if cache is None or routed or _bypass(headers, request):
             return await super().infer(request, headers)
         started = time.perf_counter()
         if self.draining:
@@ -88,11 +90,11 @@ class GuardedDataPlane(DataPlane):
                 mc.contract.check_v1(payload, headers)
         return await super().infer_v1(name, payload, headers, verb)
 
-    async def apply_here(self, action: str, name: str) -> None:
+    async def apply_here(self, action: str, name: str, version: str | None = None) -> None:
         # In every front-end worker the action reaches (see worker_sync.py), not only the one asked.
         if action == "load":
             self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
-        await super().apply_here(action, name)
+        await super().apply_here(action, name, version)
         if action == "unload":
             self.controls.forget(name)
 
