@@ -18,6 +18,7 @@ from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
 from ...wire import v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
+from .offload import DecodeOffload
 from .openapi import docs_page, models_metadata, openapi_document
 
 logger = logging.getLogger("modelport")
@@ -47,11 +48,14 @@ class RestApp:
         metrics: Metrics | None = None,
         max_request_size: int = 64 * 1024 * 1024,
         enable_docs: bool = True,
+        decode_offload_size: int = 0,
     ):
         self.dataplane = dataplane
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
+        # Large V2 JSON bodies are decoded in a helper process (offload.py; issue 9).
+        self.offload = DecodeOffload(decode_offload_size)
         # Extra route trees (prefix -> async handler(method, path, scope, receive) -> Response), e.g. the
         # console at /ui; looked up only after the inference routes, so they cost inference nothing.
         self.mounts: list[tuple[str, Callable[..., Awaitable[Response]]]] = []
@@ -127,7 +131,10 @@ class RestApp:
         body = await self._read_body(headers, receive)
         header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
         self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
-        request = v2_json.decode_request(body, name, version, header_length)
+        if header_length is None and self.offload.wants(body):
+            request = await self.offload.decode_request(body, name, version, header_length)
+        else:
+            request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
         out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers)
