@@ -45,13 +45,16 @@ class DataPlane:
         # Server-wide defaults: a deadline for every request, and a cap on requests per model.
         self.request_timeout = request_timeout
         self.max_queue_size = max_queue_size
-        # Set when the server starts draining: readiness goes false and new inference is refused.
+        # Set when the server starts draining: readiness goes false. Requests that still reach the data
+        # plane are served (the transports stop taking new ones; see server.py).
         self.draining = False
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
         # Set when the model folder yielded no model at start-up: not ready until one is loaded.
         self.not_ready_reason = ""
         self._request_metrics: dict[tuple[str, str], Any] = {}
+        # With front-end worker processes: applies repository actions in every worker (worker_sync.Link).
+        self.coordinator: Any = None
         # Routing (traffic policies, shadows, per-version metrics): set by the composition root.
         self.router: Any = None
 
@@ -227,8 +230,6 @@ class DataPlane:
                 self._leave(entry, "v1", started)
 
     def _enter(self, name: str, version: str | None, protocol: str) -> tuple[ModelEntry, float]:
-        if self.draining:
-            raise ServerNotReady("Server is shutting down")
         entry = self.repository.resolve(name, version)
         limit = entry.max_queue_size or self.max_queue_size
         if limit and entry.in_flight >= limit:
@@ -323,16 +324,32 @@ class DataPlane:
 
     async def load(self, name: str) -> None:
         _check_name(name)
+        if self.coordinator is not None:
+            return await self.coordinator.everywhere("load", name)
+        await self.apply_here("load", name)
+
+    async def unload(self, name: str, version: str | None = None) -> None:
+        _check_name(name)
+        if self.coordinator is not None:
+            return await self.coordinator.everywhere("unload", name, version)
+        await self.apply_here("unload", name, version)
+
+    def model_ready_here(self, name: str) -> bool:
+        entry = self.repository._find(name, None)
+        return entry is not None and entry.state is ModelState.READY
+
+    async def apply_here(self, action: str, name: str, version: str | None = None) -> None:
+        """A repository action in this process only (``version``: one version of an unload, or all)."""
+        _check_name(name)
+        if action == "unload":
+            await self.repository.unload(name, version)
+            if self.router is not None and version is None:
+                self.router.clear(name)
+            return
         if not await self.repository.load(name):
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
-
-    async def unload(self, name: str, version: str | None = None) -> None:
-        _check_name(name)
-        await self.repository.unload(name, version)
-        if self.router is not None and version is None:
-            self.router.clear(name)
 
     # -- traffic policies (routing); admin calls, so that front-end workers can fan them out ----------
     def traffic(self, name: str, policy: Any = None) -> dict[str, Any]:

@@ -109,13 +109,13 @@ class GuardedDataPlane(DataPlane):
             controls.take_model_token(mc)
         return await super().call(name, method, *args, **kwargs)
 
-    async def load(self, name: str) -> None:
-        self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
-        await super().load(name)
-
-    async def unload(self, name: str, version: str | None = None) -> None:
-        await super().unload(name, version)  # one version (routing's swaps) or all
-        self.controls.forget(name)
+    async def apply_here(self, action: str, name: str, version: str | None = None) -> None:
+        # In every front-end worker the action reaches (see worker_sync.py), not only the one asked.
+        if action == "load":
+            self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
+        await super().apply_here(action, name, version)
+        if action == "unload":
+            self.controls.forget(name)
 
 
 __all__ = ["GuardedDataPlane", "CACHE_HEADER"]

@@ -19,6 +19,7 @@ from ...metrics import Metrics
 from ...streaming import ResponseStream, first_item
 from ...wire import generate, v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
+from .offload import DecodeOffload
 from .openapi import docs_page, models_metadata, openapi_document
 from .sse import Streamed, event, send_stream
 
@@ -49,12 +50,15 @@ class RestApp:
         metrics: Metrics | None = None,
         max_request_size: int = 64 * 1024 * 1024,
         enable_docs: bool = True,
+        decode_offload_size: int = 0,
     ):
         self.dataplane = dataplane
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
         self._openai_routes: Any = None
+        # Large V2 JSON bodies are decoded in a helper process (offload.py; issue 9).
+        self.offload = DecodeOffload(decode_offload_size)
         # Extra route trees (prefix -> async handler(method, path, scope, receive) -> Response), e.g. the
         # console at /ui; looked up only after the inference routes, so they cost inference nothing.
         self.mounts: list[tuple[str, Callable[..., Awaitable[Response]]]] = []
@@ -139,7 +143,10 @@ class RestApp:
         body = await self._read_body(headers, receive)
         header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
         self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
-        request = v2_json.decode_request(body, name, version, header_length)
+        if header_length is None and self.offload.wants(body):
+            request = await self.offload.decode_request(body, name, version, header_length)
+        else:
+            request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
         out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers)
