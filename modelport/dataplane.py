@@ -11,13 +11,14 @@ import time
 from typing import Any
 
 from ._version import __version__
-from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady
+from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady, Unimplemented
 from .metrics import Metrics
+from .observability import context as request_context
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
 from .types import InferRequest, InferResponse
 
-EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics"]
+EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics", "statistics"]
 
 
 class DataPlane:
@@ -28,6 +29,7 @@ class DataPlane:
         server_name: str = "modelport",
         request_timeout: float = 0.0,
         max_queue_size: int = 0,
+        stats: Any = None,
     ):
         self.repository = repository
         self.metrics = metrics
@@ -42,6 +44,8 @@ class DataPlane:
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
         self._request_metrics: dict[tuple[str, str], Any] = {}
+        # Triton-style statistics and the health view (observability.stats.Statistics), or None.
+        self.stats = stats
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -77,8 +81,13 @@ class DataPlane:
     async def infer(self, request: InferRequest, headers: dict | None = None) -> tuple[InferResponse, dict]:
         """A V2 inference. Returns the response and the headers the model asked to send back."""
         entry, started = self._enter(request.model_name, request.model_version, "v2")
+        ok = False
         try:
             model = entry.model
+            payload_log = entry.runner.payload_log
+            if payload_log is not None:
+                request_id = _request_id(request.id)
+                payload_log.request(request_id, request)
             if model.inputs:
                 _check_inputs(request, model.inputs)
             declared_outputs = {o["name"] for o in model.outputs} if model.outputs else None
@@ -92,29 +101,40 @@ class DataPlane:
                 response.id = request.id
             if request.request_outputs:
                 response.outputs = _select_outputs(response, request)
+            if payload_log is not None:
+                payload_log.response(request_id, response)
+            ok = True
             return response, response_headers
         except BaseException as exc:
             self._failed(entry, "v2", exc)
             raise
         finally:
-            self._leave(entry, "v2", started)
+            self._leave(entry, "v2", started, ok)
 
     async def infer_v1(self, name: str, payload: dict, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
         """A KServe V1 ``:predict`` or ``:explain``; the model sees the dict the client sent."""
         entry, started = self._enter(name, None, "v1")
+        ok = False
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
+            payload_log = entry.runner.payload_log
+            if payload_log is not None:
+                request_id = _request_id(None)
+                payload_log.request(request_id, payload)
             result, response_headers = await _with_deadline(call(payload, headers), self._deadline(headers, None))
             if isinstance(result, InferResponse):
                 result = {"predictions": [o.as_numpy().tolist() for o in result.outputs]}
             elif not isinstance(result, dict):
                 result = get_predict_response(payload, result, name)
+            if payload_log is not None:
+                payload_log.response(request_id, result)
+            ok = True
             return result, response_headers
         except BaseException as exc:
             self._failed(entry, "v1", exc)
             raise
         finally:
-            self._leave(entry, "v1", started)
+            self._leave(entry, "v1", started, ok)
 
     def _enter(self, name: str, version: str | None, protocol: str) -> tuple[ModelEntry, float]:
         if self.draining:
@@ -124,12 +144,23 @@ class DataPlane:
         if limit and entry.in_flight >= limit:
             raise Overloaded(f"Model {entry.name} has {entry.in_flight} requests waiting (max_queue_size {limit}); retry later")
         entry.enter()
-        return entry, time.perf_counter()
+        started = time.perf_counter()
+        info = request_context.current.get()
+        if info is not None:  # for the logs and the trace of this request
+            info.model, info.version, info.entered = entry.name, entry.version, started
+        return entry, started
 
-    def _leave(self, entry: ModelEntry, protocol: str, started: float) -> None:
+    def _leave(self, entry: ModelEntry, protocol: str, started: float, ok: bool = True) -> None:
         entry.leave()
+        now = time.perf_counter()
         if self.metrics is not None:
-            self._latency(entry.name, protocol).observe(time.perf_counter() - started)
+            self._latency(entry.name, protocol).observe(now - started)
+        recorder = getattr(entry.runner, "stats", None)
+        if recorder is not None:
+            recorder.request(now - started, ok)
+        info = request_context.current.get()
+        if info is not None:
+            info.left = now
 
     def _failed(self, entry: ModelEntry, protocol: str, exc: BaseException) -> None:
         if self.metrics is not None:
@@ -161,6 +192,27 @@ class DataPlane:
             counts[entry.name] = counts.get(entry.name, 0) + entry.in_flight
         return counts
 
+    # -- statistics extension and health ------------------------------------------------------
+    def model_statistics(self, name: str | None = None, version: str | None = None) -> list[dict[str, Any]]:
+        """Triton's statistics for one model (version), or for every loaded model when ``name`` is empty."""
+        if self.stats is None:
+            raise Unimplemented("Statistics are turned off (enable_statistics is false)")
+        if name:
+            entry = self.repository.resolve(name, version, require_ready=False)
+            keys = [(entry.name, entry.version)]
+        else:
+            keys = [(e.name, e.version) for e in self.repository.entries() if e.state is ModelState.READY]
+            keys.sort(key=lambda k: (k[0], k[1] or ""))
+        return self.stats.model_stats(keys)
+
+    def model_health(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """Error rate, latency percentiles and a status (healthy, degraded, failed) over a recent window."""
+        if self.stats is None:
+            raise Unimplemented("Statistics are turned off (enable_statistics is false)")
+        entry = self.repository.resolve(name, version, require_ready=False)
+        ready = entry.state is ModelState.READY and entry.model is not None and entry.model.ready
+        return self.stats.health(entry.name, entry.version, ready)
+
     # -- repository extension -----------------------------------------------------------------
     def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
         index = self.repository.index()
@@ -174,6 +226,14 @@ class DataPlane:
 
     async def unload(self, name: str) -> None:
         await self.repository.unload(name)
+
+
+def _request_id(fallback: str | None) -> str:
+    """The id events about this request carry: the transport's request id, else the body's, else a new one."""
+    info = request_context.current.get()
+    if info is not None:
+        return info.request_id
+    return fallback or request_context.new_request_id()
 
 
 def _positive(raw: Any, what: str) -> float:

@@ -93,6 +93,9 @@ class ModelRunner:
             self._before = self._chain[: pooled[0]]
             self._pooled = tuple(names[pooled[0] : pooled[-1] + 1])
             self._after = self._chain[pooled[-1] + 1 :]
+        # Set by the composition root: the model's statistics recorder and payload logger (or None).
+        self.stats: Any = None
+        self.payload_log: Any = None
         self.batcher = None
         if max_batch_size > 1:
             from .batching import AdaptiveBatcher

@@ -21,6 +21,7 @@ from .dataplane import DataPlane
 from .hook_threads import HookThreads
 from .errors import StartupError
 from .metrics import Metrics
+from .observability.setup import Observability
 from .model import Model
 from .repository import ModelRepository
 from .runner import ModelRunner
@@ -66,6 +67,7 @@ class ModelServer:
         enable_docs_url: bool | None = None,
         registered_models: ModelRepository | None = None,
         settings: ServerSettings | None = None,
+        tracer_provider: Any = None,
         **overrides: Any,
     ):
         s = settings or ServerSettings()
@@ -81,13 +83,18 @@ class ModelServer:
         validate_server_settings(s)
         self.settings = s
         self.metrics = Metrics() if s.enable_metrics else None
-        self.threads = HookThreads(s.inference_threads)
+        # Observability: statistics, request logs, tracing, payload logs (modelport/observability).
+        self.observability = Observability(s, self.metrics, tracer_provider)
+        # Sync hooks see the request's context (its span; its id in JSON logs) only when that is used.
+        self.threads = HookThreads(s.inference_threads, copy_context=self.observability.tracing is not None or s.log_format == "json")
         self.repository = registered_models or ModelRepository(s.model_repository)
         self.repository._runner_factory = self._make_runner
         if registered_models is not None and s.model_repository and not registered_models.models_dir:
             registered_models.models_dir = s.model_repository
-        self.dataplane = DataPlane(self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size)
-        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
+        self.dataplane = DataPlane(
+            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, self.observability.stats
+        )
+        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs, self.observability.edge)
         self.http_port: int | None = None
         self.grpc_port: int | None = None
         self._http: _Uvicorn | None = None
@@ -108,13 +115,15 @@ class ModelServer:
         if self.metrics is not None:
             observe = self.metrics.stage_observer(model.name)
             observe_batch = self.metrics.batch_observer(model.name)
+        version = settings.version if settings is not None else getattr(model, "version", None)
+        recorder, observe, observe_batch = self.observability.model_observers(model.name, version, observe, observe_batch)
         pool = None
         workers = model_option(model, settings, "parallel_workers", 0)
         if workers:
             from .process_pool import InferencePool, pool_spec
 
             pool = InferencePool(model.name, workers, pool_spec(model, settings or model.settings))
-        return ModelRunner(
+        runner = ModelRunner(
             model,
             self.threads,
             observe,
@@ -124,6 +133,9 @@ class ModelServer:
             pool=pool,
             pool_stages=tuple(model_option(model, settings, "worker_stages", ["predict"])),
         )
+        runner.stats = recorder
+        runner.payload_log = self.observability.payload_logger(model.name, version, model_option(model, settings, "payload_log", {}))
+        return runner
 
     def register_model(self, model: Model) -> None:
         if not model.name:
@@ -186,11 +198,13 @@ class ModelServer:
                 from .transports.grpc import start_grpc_server
 
                 self._grpc = await start_grpc_server(
-                    self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker
+                    self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
+                    edge=self.observability.edge,
                 )
                 self.grpc_port = self._grpc.port
             config = uvicorn.Config(
-                self.app, http="httptools", lifespan="off", access_log=s.access_log, log_config=None,
+                # access_log=False: the access log is ours (observability.edge), uvicorn's would be a second one.
+                self.app, http="httptools", lifespan="off", access_log=False, log_config=None,
                 timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=30, server_header=False,
                 proxy_headers=False,  # nothing here reads the client address; skip the middleware
             )
@@ -237,5 +251,6 @@ class ModelServer:
         self._http = None
         self._grpc = None
         await self.repository.unload_all()
+        await self.observability.close()
         self.threads.shutdown()
         logger.info("Server stopped")

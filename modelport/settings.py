@@ -58,6 +58,20 @@ class ServerSettings:
     predictor_request_timeout_seconds: float = 600.0
     predictor_request_retries: int = 0
     predictor_health_check: bool = False
+    # -- observability (modelport/observability) --
+    # Triton's statistics extension and the per-model health view.
+    enable_statistics: bool = True
+    # The health view judges the last health_window seconds: above health_degraded_error_rate errors
+    # (or a p99 above health_degraded_p99_ms, when set) is "degraded"; from health_failed_error_rate "failed".
+    health_window: float = 60.0
+    health_degraded_error_rate: float = 0.05
+    health_failed_error_rate: float = 0.5
+    health_degraded_p99_ms: float = 0.0
+    health_min_requests: int = 1
+    # Fraction of requests the access log (access_log) writes, 0..1.
+    access_log_sample: float = 1.0
+    # OpenTelemetry spans per request and stage (extra "tracing"); exporter from the OTEL_* variables.
+    enable_tracing: bool = False
 
 
 @dataclass
@@ -84,6 +98,9 @@ class ModelSettings:
     parallel_workers: int = 0
     # Which hooks run in those processes: "predict", and optionally "preprocess"/"postprocess".
     worker_stages: list[str] = field(default_factory=lambda: ["predict"])
+    # Payload logging (observability): {"url": sink, "file": path, "mode": "all"|"request"|"response",
+    # "queue_size": n}; each request/response goes out as a CloudEvent, as KServe's logger sends them.
+    payload_log: dict[str, Any] = field(default_factory=dict)
     # Where the settings file was found; relative URIs resolve against it.
     folder: str | None = None
 
@@ -175,6 +192,11 @@ def validate_server_settings(s: ServerSettings) -> None:
         raise SettingsError(f"Setting log_level: {s.log_level!r} is not debug, info, warning, error or critical")
     if s.log_format not in ("text", "json"):
         raise SettingsError(f"Setting log_format: {s.log_format!r} is not 'text' or 'json'")
+    if not 0.0 <= s.access_log_sample <= 1.0:
+        raise SettingsError(f"Setting access_log_sample: {s.access_log_sample} is not between 0 and 1")
+    for name in ("health_window", "health_degraded_error_rate", "health_failed_error_rate", "health_degraded_p99_ms", "health_min_requests"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"Setting {name}: must not be negative")
     if s.predictor_protocol not in ("v1", "v2", "grpc-v2"):
         raise SettingsError(f"Setting predictor_protocol: {s.predictor_protocol!r} is not v1, v2 or grpc-v2")
 
@@ -218,6 +240,13 @@ def model_settings_from_dict(data: Mapping[str, Any], folder: str | None = None,
     settings.max_batch_time = _coerce(f"{name}.max_batch_time", settings.max_batch_time, float)
     settings.max_queue_size = _coerce(f"{name}.max_queue_size", settings.max_queue_size, int)
     settings.parallel_workers = _coerce(f"{name}.parallel_workers", settings.parallel_workers, int)
+    if settings.payload_log:
+        from .observability.payload import check_config
+
+        try:
+            check_config(name, settings.payload_log)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
     stages = settings.worker_stages
     order = ["preprocess", "predict", "postprocess"]
     if not isinstance(stages, list) or not stages or any(st not in order for st in stages):

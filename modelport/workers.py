@@ -17,6 +17,7 @@ import socket
 from typing import TYPE_CHECKING, Iterable
 
 from .errors import StartupError
+from .observability.multiprocess import shared_metrics_dir
 
 if TYPE_CHECKING:
     from .model import Model
@@ -32,10 +33,11 @@ def reserve_port(host: str, port: int, what: str) -> socket.socket:
     return bind_socket(host, port, what, reuse_port=True, listen=False)
 
 
-def _worker_main(server: "ModelServer", models: list, started) -> None:
+def _worker_main(server: "ModelServer", models: list, started, metrics_dir: str) -> None:
     from .errors import ModelportError
 
     server._in_worker = True
+    server.observability.use_multiprocess(metrics_dir, server.metrics)  # /metrics and stats sum all workers
     server._on_started = started.set
     try:
         server.start(models)
@@ -59,7 +61,7 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
 
     def spawn(index: int) -> None:
         started = context.Event()
-        process = context.Process(target=_worker_main, args=(server, models, started), name=f"modelport-worker-{index}")
+        process = context.Process(target=_worker_main, args=(server, models, started, metrics_dir), name=f"modelport-worker-{index}")
         process.start()
         workers[index] = (process, started)
 
@@ -74,6 +76,8 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     failed = False
+    metrics = shared_metrics_dir()  # every worker's counters in files there (observability.multiprocess)
+    metrics_dir = metrics.__enter__()
     try:
         for index in range(s.workers):
             spawn(index)
@@ -98,5 +102,6 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
             signal.signal(sig, handler)
         for sock in reservations:
             sock.close()
+        metrics.__exit__(None, None, None)
     if failed:
         raise StartupError("A worker process failed; see the lines above")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -31,7 +33,7 @@ class GrpcServer:
 
 
 async def start_grpc_server(
-    dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False
+    dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False, edge: Any = None
 ) -> GrpcServer:
     options = [
         ("grpc.max_send_message_length", max_message_size),
@@ -41,7 +43,7 @@ async def start_grpc_server(
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
     server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=options)
-    add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)
+    add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, edge), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)

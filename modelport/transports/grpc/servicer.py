@@ -27,8 +27,10 @@ _RESERVED = ("content-type", "te", "user-agent")
 
 
 class InferenceServicer(GRPCInferenceServiceServicer):
-    def __init__(self, dataplane: DataPlane):
+    def __init__(self, dataplane: DataPlane, edge: Any = None):
         self.dataplane = dataplane
+        # observability.edge.RequestEdge: request id, access log, tracing (None: none of them).
+        self.edge = edge
 
     # -- health and metadata ----------------------------------------------------------------
     async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:
@@ -48,10 +50,28 @@ class InferenceServicer(GRPCInferenceServiceServicer):
 
     # -- inference ---------------------------------------------------------------------------
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        headers = _headers(context)
+        edge = self.edge
+        if edge is None:
+            return await self._infer(request, headers, context, ())
+        info = edge.begin_grpc(headers, "ModelInfer")
+        code, size = "OK", 0
+        try:
+            answer = await self._infer(request, headers, context, edge.grpc_metadata(info))
+            size = answer.ByteSize() if edge.access_log else 0
+            return answer
+        except BaseException as exc:
+            code = status_for(exc, "ModelInfer")[0].name if isinstance(exc, Exception) else "CANCELLED"
+            context.set_trailing_metadata(edge.grpc_metadata(info))
+            raise
+        finally:
+            edge.end_grpc(info, "/inference.GRPCInferenceService/ModelInfer", code, context.peer(), size)
+
+    async def _infer(self, request: pb.ModelInferRequest, headers: dict, context: Context, metadata: tuple) -> pb.ModelInferResponse:
         infer_request = convert.request_from_proto(request)
-        response, response_headers = await self.dataplane.infer(infer_request, _headers(context))
-        if response_headers:
-            context.set_trailing_metadata(_metadata(response_headers))
+        response, response_headers = await self.dataplane.infer(infer_request, headers)
+        if response_headers or metadata:
+            context.set_trailing_metadata(_metadata(response_headers) + metadata)
         return convert.response_to_proto(response, convert.uses_raw(request))
 
     async def ModelStreamInfer(
@@ -71,6 +91,11 @@ class InferenceServicer(GRPCInferenceServiceServicer):
                 yield pb.ModelStreamInferResponse(error_message=message, infer_response=failed)
             else:
                 yield pb.ModelStreamInferResponse(infer_response=answer)
+
+    # -- statistics extension ----------------------------------------------------------------
+    async def ModelStatistics(self, request: pb.ModelStatisticsRequest, context: Context) -> pb.ModelStatisticsResponse:
+        stats = self.dataplane.model_statistics(request.name or None, request.version or None)
+        return convert.statistics_to_proto(stats)
 
     # -- repository extension ----------------------------------------------------------------
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Context) -> pb.RepositoryIndexResponse:

@@ -45,8 +45,11 @@ class RestApp:
         metrics: Metrics | None = None,
         max_request_size: int = 64 * 1024 * 1024,
         enable_docs: bool = True,
+        edge: Any = None,
     ):
         self.dataplane = dataplane
+        # observability.edge.RequestEdge: request id, access log, tracing (None: none of them).
+        self.edge = edge
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
@@ -56,24 +59,36 @@ class RestApp:
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
             return
+        edge = self.edge
+        info = edge.begin_rest(scope) if edge is not None else None
         try:
             status, body, content_type, headers = await self._route(scope, receive)
         except _ClientDisconnected:
+            if info is not None:
+                edge.end_rest(info, scope, 499, 0)
             return
         except Exception as exc:  # noqa: BLE001 - every failure becomes a response
             status, body, headers = error_response(exc, scope)
             content_type = JSON
         # A new list: canned responses (_ALIVE, _EMPTY_OK) share theirs across requests.
         headers = headers + [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        if info is not None:
+            headers += edge.rest_headers(info)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        if info is not None:
+            edge.end_rest(info, scope, status, len(body))
 
     # -- routing -------------------------------------------------------------------------------
     async def _route(self, scope: dict, receive: Callable) -> Response:
         method: str = scope["method"]
         path: str = scope["path"]
         if path.startswith("/v2/models/"):
-            return await self._v2_model(method, path[len("/v2/models/") :], scope, receive)
+            rest = path[len("/v2/models/") :]
+            if rest == "stats":  # Triton's statistics of every model (a model named "stats" loses this path)
+                _allow(method, "GET")
+                return _json({"model_stats": self.dataplane.model_statistics()})
+            return await self._v2_model(method, rest, scope, receive)
         if path.startswith("/v1/models"):
             return await self._v1(method, path[len("/v1/models") :], scope, receive)
         if path.startswith("/v2/repository/"):
@@ -105,6 +120,12 @@ class RestApp:
         if action == "":
             _allow(method, "GET")
             return _json(self.dataplane.model_metadata(name, version))
+        if action == "stats":
+            _allow(method, "GET")
+            return _json({"model_stats": self.dataplane.model_statistics(name, version)})
+        if action == "health":
+            _allow(method, "GET")
+            return _json(self.dataplane.model_health(name, version))
         raise RouteNotFound("/v2/models/" + rest)
 
     async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:
