@@ -36,6 +36,7 @@ def default_provider() -> Any:
 
 class Tracing:
     def __init__(self, provider: Any = None):
+        self._owned = provider is None  # ours to shut down (a provider passed in belongs to the caller)
         self.provider = provider if provider is not None else default_provider()
         self.tracer = self.provider.get_tracer("modelport")
         self.propagator = TraceContextTextMapPropagator()
@@ -84,6 +85,9 @@ class Tracing:
         span.end(end_time=ns(end))
 
     def shutdown(self) -> None:
-        shutdown = getattr(self.provider, "force_flush", None)
-        if shutdown is not None:
-            shutdown()
+        """Export what is buffered; stop the exporter if it is ours."""
+        flush = getattr(self.provider, "force_flush", None)
+        if flush is not None:
+            flush()
+        if self._owned:
+            self.provider.shutdown()
