@@ -117,6 +117,8 @@ class ModelRunner:
     async def stop(self) -> None:
         if self.batcher is not None:
             await self.batcher.close()
+        if self.payload_log is not None:
+            await self.payload_log.close()  # send what is queued (briefly), then stop its sender
         predictor = getattr(self.model, "_predictor", None)  # a transformer's link to its predictor
         if predictor is not None:
             await predictor.close()

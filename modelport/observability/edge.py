@@ -17,6 +17,8 @@ from .logs import ACCESS_LOGGER
 
 _RID = REQUEST_ID_HEADER.encode()
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
+# Probes and scrapes are not traced: a span every few seconds per pod says nothing.
+_UNTRACED = ("/v2/health/", "/metrics")
 
 
 class RequestEdge:
@@ -39,8 +41,9 @@ class RequestEdge:
         info = begin(rid, "rest")
         if self._timed:
             info.start = time.perf_counter()
-            if self.tracing is not None:
-                self.tracing.start(info, carrier or {}, f"{scope['method']} {scope['path']}", {"http.request.method": scope["method"], "url.path": scope["path"]})
+            path = scope["path"]
+            if self.tracing is not None and path != "/" and not path.startswith(_UNTRACED):
+                self.tracing.start(info, carrier or {}, f"{scope['method']} {path}", {"http.request.method": scope["method"], "url.path": path})
         return info
 
     def rest_headers(self, info: RequestInfo) -> list[tuple[bytes, bytes]]:

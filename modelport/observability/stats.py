@@ -44,7 +44,7 @@ class HealthThresholds:
 class ModelRecorder:
     """One model version's counters with their label children resolved once."""
 
-    __slots__ = ("_ok_n", "_ok_s", "_fail_n", "_fail_s", "_last", "_stages", "_queue_n", "_queue_s", "recent")
+    __slots__ = ("_ok_n", "_ok_s", "_fail_n", "_fail_s", "_last", "_stages", "_queue_n", "_queue_s", "_cache", "recent")
 
     def __init__(self, stats: "Statistics", model: str, version: str):
         count, seconds = stats.count, stats.seconds
@@ -55,8 +55,8 @@ class ModelRecorder:
             stage: (count.labels(model, version, kind), seconds.labels(model, version, kind))
             for stage, kind in STAGE_KIND.items()
         }
-        for kind in ("cache_hit", "cache_miss"):  # present (at zero) so every kind is reported
-            count.labels(model, version, kind), seconds.labels(model, version, kind)
+        # Present (at zero) so every kind is reported; a response cache records into them with cache().
+        self._cache = {kind: (count.labels(model, version, kind), seconds.labels(model, version, kind)) for kind in ("cache_hit", "cache_miss")}
         self._last = stats.last.labels(model, version)
         self.recent: deque = deque(maxlen=stats.thresholds.ring)
 
@@ -75,6 +75,12 @@ class ModelRecorder:
         if pair is not None:
             pair[0].inc()
             pair[1].inc(seconds)
+
+    def cache(self, hit: bool, seconds: float) -> None:
+        """For a response cache: a lookup that hit (and how long serving from it took) or missed."""
+        kind = "cache_hit" if hit else "cache_miss"
+        self._cache[kind][0].inc()
+        self._cache[kind][1].inc(seconds)
 
     def queued(self, waits: Iterable[float]) -> None:
         for seconds in waits:

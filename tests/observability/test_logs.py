@@ -126,16 +126,24 @@ async def test_access_log_rest_and_grpc(serve, captured):
     assert (await client.post("/v2/models/sum/infer", json=V2)).status_code == 200
 
 
-async def test_access_log_sampling(serve, captured):
-    server, client = await serve([SumModel("sum")], access_log=True, access_log_sample=0.0)
-    for _ in range(5):
-        assert (await client.post("/v2/models/sum/infer", json=V2)).status_code == 200
-    assert not [doc for doc in captured if doc["logger"] == ACCESS_LOGGER]
-    server, client = await serve([SumModel("sum")], access_log=True, access_log_sample=0.5)
-    for _ in range(200):
-        await client.get("/v2/health/live")
-    logged = len([doc for doc in captured if doc["logger"] == ACCESS_LOGGER])
-    assert 40 < logged < 160  # binomial(200, 0.5): outside this range about once in 10^16
+def test_access_log_sampling(captured):
+    import httpx
+
+    from ..helpers import server_in_thread
+
+    def access_lines() -> int:
+        return len([doc for doc in captured if doc["logger"] == ACCESS_LOGGER])
+
+    with server_in_thread([SumModel("sum")], access_log=True, access_log_sample=0.0) as server:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}") as client:
+            for _ in range(5):
+                assert client.post("/v2/models/sum/infer", json=V2).status_code == 200
+    assert access_lines() == 0
+    with server_in_thread([SumModel("sum")], access_log=True, access_log_sample=0.5) as server:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}") as client:
+            for _ in range(200):
+                assert client.get("/v2/health/live").status_code == 200
+    assert 40 < access_lines() < 160  # binomial(200, 0.5): outside this range about once in 10^16
 
 
 def test_cli_access_log_flag_writes_json_lines(served):

@@ -174,3 +174,25 @@ def test_settings_validate_thresholds():
     assert s.health_degraded_p99_ms == 250.0 and s.enable_statistics is False
 
 
+
+
+def test_recorder_unit_cache_and_queue_kinds():
+    from modelport.observability.stats import Statistics
+
+    stats = Statistics()
+    rec = stats.recorder("m", "2")
+    rec.request(0.002, True)
+    rec.request(0.004, False)
+    rec.cache(True, 0.0001)
+    rec.cache(False, 0.0)
+    rec.queued([0.001, 0.003])
+    rec.stage("predict", 0.001)
+    rec.stage("explain", 0.5)  # not a Triton stage: ignored
+    (doc,) = stats.model_stats([("m", "2")])
+    s = doc["inference_stats"]
+    assert (doc["name"], doc["version"], doc["inference_count"], doc["execution_count"]) == ("m", "2", 1, 1)
+    assert s["success"] == {"count": 1, "ns": 2_000_000} and s["fail"] == {"count": 1, "ns": 4_000_000}
+    assert s["cache_hit"] == {"count": 1, "ns": 100_000} and s["cache_miss"]["count"] == 1
+    assert s["queue"] == {"count": 2, "ns": 4_000_000}
+    (unknown,) = stats.model_stats([("other", None)])
+    assert unknown["inference_count"] == 0 and unknown["last_inference"] == 0

@@ -143,7 +143,7 @@ def receiver():
     httpd.server_close()
 
 
-async def test_otlp_http_export_configured_by_otel_env(serve, receiver, monkeypatch):
+async def test_otlp_http_export_configured_by_otel_env(receiver, serve, monkeypatch):  # receiver outlives the server
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{receiver.server_address[1]}")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "iris-service")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
