@@ -12,6 +12,7 @@ from typing import Any
 import grpc.aio
 
 from ...dataplane import DataPlane
+from ...observability.context import REQUEST_ID_HEADER, begin
 from ...wire.grpc import convert
 from ...wire.grpc import grpc_predict_v2_pb2 as pb
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
@@ -78,6 +79,8 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Context
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         headers = _headers(context)
+        if self.edge is not None:  # the stream's request id (taken or made) in its log lines
+            begin(headers.get(REQUEST_ID_HEADER), "grpc")
         async for request in request_iterator:
             try:
                 response, _ = await self.dataplane.infer(convert.request_from_proto(request), headers)
