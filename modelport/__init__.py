@@ -14,12 +14,24 @@ from .errors import (
     ServerNotReady,
     UnsupportedProtocol,
 )
-from .model import Model, PredictorConfig, logger
+from .model import Model, PredictorConfig, PredictorProtocol, logger
 from .payloads import get_predict_input, get_predict_response
 from .repository import ModelRepository
 from .server import ModelServer
 from .settings import ModelSettings, ServerSettings
 from .types import InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput
+
+# KServe's top-level client names, imported on first use (they pull in httpx and grpc).
+_LAZY = {"InferenceRESTClient": "client", "InferenceGRPCClient": "client", "RESTConfig": "client"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -28,6 +40,8 @@ __all__ = [
     "InferRequest",
     "InferResponse",
     "InferenceError",
+    "InferenceGRPCClient",
+    "InferenceRESTClient",
     "InvalidInput",
     "Model",
     "ModelNotFound",
@@ -37,6 +51,8 @@ __all__ = [
     "ModelSettings",
     "ModelportError",
     "PredictorConfig",
+    "PredictorProtocol",
+    "RESTConfig",
     "RequestedOutput",
     "ServerNotLive",
     "ServerNotReady",

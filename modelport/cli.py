@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -58,6 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "predictor-request-timeout-seconds", type=float, help="predictor request timeout")
     _flag(serve, "predictor-request-retries", type=int, help="predictor request retries")
     _flag(serve, "predictor-health-check", type=_bool, help="readiness includes the predictor's")
+    _flag(serve, "max-asyncio-workers", type=int, help="threads of the event loop's default executor (KServe)")
+    _flag(serve, "enable-latency-logging", type=_bool, help="log each hook call's latency (default false)")
+    _flag(serve, "access-log-format", help="accepted for KServe; the access log keeps its format")
+    # KServe's names for settings that have another name here.
+    serve.add_argument("--max_threads", dest="inference_threads", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--enable_docs_url", dest="enable_docs", type=_bool, default=None, help=argparse.SUPPRESS)
+    # KServe's built-in servers (sklearnserver --model_dir /mnt/models --model_name iris).
+    _flag(serve, "model-dir", help="a folder holding one bare model file (KServe layout), served as one model")
+    _flag(serve, "model-name", help="the name to serve a single model file or --model-dir under")
+    serve.add_argument("--ray", action="store_true", help="run the models as a Ray Serve application (extra: ray)")
+    serve.add_argument("--ray-address", "--address", dest="ray_address", help="Ray cluster to join (default: start one here)")
 
     infer = sub.add_parser("infer", help="send one inference request and print the response as JSON")
     infer.add_argument("model", help="model name")
@@ -71,10 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--input-name", default="input-0", help="the input's name for --npy (default input-0)")
     infer.add_argument("--output-binary", action="store_true", help="REST V2: have outputs sent as binary tensor data")
     infer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+
+    from .deploy.commands import add_parsers as add_deploy_parsers
+
+    add_deploy_parsers(sub)
     return parser
 
 
-def configure_logging(level: str, fmt: str) -> None:
+def configure_logging(level: str, fmt: str, config_file: str | None = None) -> None:
+    if config_file:  # KServe's --log_config_file: a logging dictConfig as JSON (or YAML with PyYAML)
+        _dict_config(config_file)
+        return
     from .observability.logs import JsonFormatter, TextFormatter
 
     handler = logging.StreamHandler(sys.stderr)
@@ -87,13 +106,36 @@ def configure_logging(level: str, fmt: str) -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
+def _dict_config(path: str) -> None:
+    import logging.config
+
+    text = Path(path).read_text()
+    if path.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError as exc:
+            raise ImportError(f"Reading {path} needs PyYAML (pip install pyyaml), or give a .json file") from exc
+        config = yaml.safe_load(text)
+    else:
+        config = json.loads(text)
+    logging.config.dictConfig(config)
+
+
 def serve(args: argparse.Namespace) -> int:
     from .errors import ModelportError
     from .settings import load_server_settings
 
-    target = Path(args.models) if args.models else EXAMPLES
-    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "models", "settings") and v is not None}
-    single_file = target.is_file()
+    if args.models and args.model_dir:
+        configure_logging("info", "text")
+        logging.getLogger("modelport").error("Give either a models folder or --model_dir, not both")
+        return 2
+    target = Path(args.models or args.model_dir or EXAMPLES)
+    own = ("command", "models", "settings", "model_dir", "model_name", "ray", "ray_address")
+    overrides = {k: v for k, v in vars(args).items() if k not in own and v is not None}
+    # One model: a file, a --model_dir without model-settings.json (KServe), or any folder given --model_name.
+    single_file = target.is_file() or (
+        target.is_dir() and (args.model_dir is not None or args.model_name is not None) and not _has_model_settings(target)
+    )
     if single_file:
         overrides.setdefault("model_repository", None)
     else:
@@ -116,7 +158,16 @@ def serve(args: argparse.Namespace) -> int:
 
         models = []
         if single_file:
-            models = _single_file_models(target)
+            name = args.model_name or ("model" if args.model_dir and not target.is_file() else None)
+            models = _single_file_models(target, name)
+        elif args.model_name:
+            raise ModelportError("--model_name names a single model file or --model_dir; this folder holds model-settings.json files")
+        if args.ray:
+            from .ray import run
+
+            log.info("Serving %s on Ray Serve", target)
+            run(None if single_file else str(target), models, settings, address=args.ray_address)
+            return 0
         server = ModelServer(settings=settings)
         log.info("Serving %s", target)
         server.start(models)
@@ -129,11 +180,15 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _single_file_models(path: Path) -> list:
+def _single_file_models(path: Path, name: str | None = None) -> list:
     from .repository import build_model
     from .runtimes import settings_for_file
 
-    return [build_model(settings_for_file(path))]
+    return [build_model(settings_for_file(path, name))]
+
+
+def _has_model_settings(folder: Path) -> bool:
+    return any(folder.rglob("model-settings.json"))
 
 
 class _UsageError(Exception):
@@ -245,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "infer":
         return infer(args)
+    if args.command in ("build", "k8s"):
+        from .deploy import commands
+
+        return getattr(commands, args.command)(args)
     return 2
 
 

@@ -68,6 +68,10 @@ class DataPlane:
         # A transformer with predictor_health_check is ready only while its predictor is.
         return not self.draining and entry.state is ModelState.READY and model.ready and model.predictor_healthy()
 
+    def check_model(self, name: str, version: str | None = None) -> None:
+        """Not found / not ready, answered before a request body is decoded (a body costs work)."""
+        self.repository.resolve(name, version)
+
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
         entry = self.repository.resolve(name, version, require_ready=False)
         if entry.model is None:
@@ -111,8 +115,8 @@ class DataPlane:
         finally:
             self._leave(entry, "v2", started, ok)
 
-    async def infer_v1(self, name: str, payload: dict, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
-        """A KServe V1 ``:predict`` or ``:explain``; the model sees the dict the client sent."""
+    async def infer_v1(self, name: str, payload: Any, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
+        """A KServe V1 ``:predict`` or ``:explain``; the model sees the JSON (or bytes) the client sent."""
         entry, started = self._enter(name, None, "v1")
         ok = False
         try:

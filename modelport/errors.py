@@ -7,6 +7,8 @@ that code to its own status (HTTP status, gRPC status code). Nothing here import
 from __future__ import annotations
 
 import enum
+import os
+import re
 
 
 class ErrorCode(enum.Enum):
@@ -121,6 +123,26 @@ class StorageError(ModelportError):
     unsupported URI scheme, missing storage extra, or an unsafe/corrupt archive."""
 
     code = ErrorCode.UNAVAILABLE
+
+
+# An absolute POSIX path inside a message (not the path part of a URL): "/srv/models/x/w.bin".
+_ABS_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"`:,;()\[\]{}<>/]+/)+[^\s'\"`:,;()\[\]{}<>/]*")
+
+
+def public_reason(text: str, root: str | os.PathLike | None = None) -> str:
+    """``text`` fit for an unauthenticated client: paths under ``root`` become relative to it, any
+    other absolute path is cut to its last two components. The full text belongs in the server log."""
+    if root:
+        base = os.path.abspath(os.fspath(root)).rstrip(os.sep) + os.sep
+        for prefix in {base, os.path.realpath(base).rstrip(os.sep) + os.sep}:
+            text = text.replace(prefix, "")
+    return _ABS_PATH.sub(lambda m: ".../" + "/".join(m.group(0).rstrip("/").split("/")[-2:]), text)
+
+
+def internal_error_message(model: str | None, request_id: str | None) -> str:
+    """What a client reads for an unexpected failure: actionable, and nothing of the server's insides."""
+    what = f"Model {model} failed while serving the request" if model else "The server failed to serve the request"
+    return f"{what}; see the server log" + (f" (request id {request_id})" if request_id else "")
 
 
 __all__ = [

@@ -11,6 +11,7 @@ parameter receives a dict; what it puts there is sent back as HTTP headers (or g
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("modelport")
 
 TensorMetadata = dict[str, Any]  # {"name": str, "datatype": str, "shape": list[int]}
+
+
+class PredictorProtocol(enum.Enum):
+    """How a transformer talks to its predictor (KServe's names and values)."""
+
+    REST_V1 = "v1"
+    REST_V2 = "v2"
+    GRPC_V2 = "grpc-v2"
 
 
 class PredictorConfig:

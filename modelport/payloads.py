@@ -7,11 +7,15 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidInput
-from .types import InferOutput, InferRequest, InferResponse, from_np_dtype
+from .types import InferOutput, InferRequest, InferResponse, array_from_json, from_np_dtype
 
 
-def get_predict_input(payload: dict | InferRequest, columns: list[str] | None = None) -> Any:
-    """The model input as a numpy array, or a pandas DataFrame for V2 content type "pd" or V1 dict rows."""
+def get_predict_input(payload: dict | InferRequest, columns: list[str] | None = None, *, dtype: Any = None) -> Any:
+    """The model input as a numpy array, or a pandas DataFrame for V2 content type "pd" or V1 dict rows.
+
+    ``dtype`` (e.g. ``np.float64``) is what a numeric model expects: V1 ``instances`` are then read
+    with the V2 JSON rules for that datatype, so ``true``/``false`` or text where numbers belong are
+    refused (400) rather than quietly turned into 0/1. V2 tensors are already typed by the request."""
     if isinstance(payload, InferRequest):
         if payload.parameters.get("content_type") == "pd":
             return payload.as_dataframe()
@@ -28,9 +32,13 @@ def get_predict_input(payload: dict | InferRequest, columns: list[str] | None = 
             pd = import_optional("pandas", extra="pandas")
             return pd.DataFrame(instances, columns=columns)
         try:
-            return np.asarray(instances)
+            array = np.asarray(instances)
         except ValueError as exc:
             raise InvalidInput(f"instances do not form a rectangular array: {exc}") from None
+        if dtype is None:
+            return array
+        datatype = from_np_dtype(np.dtype(dtype))
+        return array_from_json("instances", datatype, list(array.shape), instances)
     raise InvalidInput(f"Unsupported payload type {type(payload).__name__}")
 
 

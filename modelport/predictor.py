@@ -59,6 +59,20 @@ def config_from_settings(settings: ServerSettings) -> PredictorConfig | None:
 
 def attach_predictor(model: Model, settings: ServerSettings | None = None) -> None:
     """Give ``model`` its predictor: from its own ``predictor_config``, else from the server settings."""
+    host = getattr(model, "predictor_host", None)
+    if model.predictor_config is None and isinstance(host, str) and host:
+        # A KServe-style script set self.predictor_host (and maybe self.protocol) in __init__.
+        protocol = getattr(model, "protocol", None)
+        protocol = getattr(protocol, "value", protocol)  # a PredictorProtocol or its string
+        if protocol not in ("v1", "v2", "grpc-v2"):
+            protocol = settings.predictor_protocol if settings is not None else "v1"
+        model.predictor_config = PredictorConfig(host, protocol)
+        if settings is not None:  # timeouts, retries, TLS from the server's settings
+            c = model.predictor_config
+            c.predictor_use_ssl = settings.predictor_use_ssl
+            c.predictor_request_timeout_seconds = settings.predictor_request_timeout_seconds
+            c.predictor_request_retries = settings.predictor_request_retries
+            c.predictor_health_check = settings.predictor_health_check
     if model.predictor_config is None and settings is not None:
         model.predictor_config = config_from_settings(settings)
     if model.predictor_config is not None and model._predictor is None:

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .errors import InferenceError
+from .errors import InferenceError, public_reason
 
 logger = logging.getLogger("modelport")
 
@@ -61,7 +61,7 @@ def _run(stages: tuple[str, ...], value: Any, headers: dict | None) -> tuple[Any
     from .runner import call_sync
 
     if _load_error is not None:
-        raise InferenceError(f"Model failed to load in its worker process: {_load_error}", status=503)
+        raise InferenceError(f"Model failed to load in its worker process: {public_reason(_load_error)}", status=503)
     response_headers: dict[str, str] = {}
     for stage in stages:
         hook = _hooks[stage]

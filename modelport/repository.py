@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import InvalidInput, ModelNotFound, ModelNotReady
+from .errors import InvalidInput, ModelNotFound, ModelNotReady, public_reason
 from .model import Model
 from .runner import ModelRunner
 from .settings import ModelSettings, SettingsError, find_model_settings, load_model_settings, model_option
@@ -87,6 +87,15 @@ class ModelRepository:
     def get_models(self) -> dict[str, Model]:
         return {name: e.model for name in self._entries if (e := self._find(name, None)) and e.model is not None}
 
+    def expect(self, models: list[tuple[Model, ModelSettings | None]]) -> None:
+        """Record models about to load (state LOADING) so that requests arriving before their load
+        starts are answered "not ready" (503, retried by clients) rather than "not found"."""
+        for model, settings in models:
+            versions = self._entries.setdefault(model.name, {})
+            version = getattr(model, "version", None)
+            if version not in versions:
+                versions[version] = ModelEntry(model.name, version, model=model, settings=settings)
+
     def update(self, model: Model, settings: ModelSettings | None = None) -> ModelEntry:
         """Register a model built in code (not yet loaded, or loaded already)."""
         version = getattr(model, "version", None)
@@ -116,8 +125,12 @@ class ModelRepository:
 
     def resolve(self, name: str, version: str | None = None, require_ready: bool = True) -> ModelEntry:
         entry = self._find(name, version)
-        if entry is None or entry.state is ModelState.UNAVAILABLE:
+        if entry is None:
             raise ModelNotFound(name, version)
+        # A model the server knows but does not serve now is "not ready" (503, which clients retry);
+        # "not found" (404) is only for names it has never known.
+        if entry.state is ModelState.UNAVAILABLE:
+            raise ModelNotReady(name, entry.reason or "unloaded")
         if require_ready and (entry.state is not ModelState.READY or not entry.model.ready):
             raise ModelNotReady(name, entry.reason or entry.state.value.lower())
         return entry
@@ -133,15 +146,12 @@ class ModelRepository:
         """Every model known, loaded or not (the V2 repository index)."""
         known = {(e.name, e.version): e for e in self.entries()}
         if self.models_dir:
-            try:
-                for path in find_model_settings(self.models_dir):
-                    try:
-                        s = load_model_settings(path)
-                    except SettingsError:
-                        continue
-                    known.setdefault((s.name, s.version), ModelEntry(s.name, s.version, state=ModelState.UNAVAILABLE))
-            except SettingsError:
-                pass
+            specs, broken = self._scan_folder()
+            for s in specs:
+                known.setdefault((s.name, s.version), ModelEntry(s.name, s.version, state=ModelState.UNAVAILABLE))
+            # A settings file that cannot be read is shown under its folder's name, with the reason.
+            for name, reason in broken.items():
+                known.setdefault((name, None), ModelEntry(name, None, state=ModelState.FAILED, reason=self._public(reason)))
         out = []
         for (name, version), e in sorted(known.items(), key=lambda kv: (kv[0][0], _version_key(kv[0][1]))):
             item: dict[str, Any] = {"name": name, "state": e.state.value, "reason": e.reason}
@@ -158,7 +168,7 @@ class ModelRepository:
         except Exception as exc:  # noqa: BLE001 - e.g. a process pool for a model that cannot be pickled
             logger.error("Model %s cannot be served: %s", model.name, exc)
             entry = ModelEntry(model.name, getattr(model, "version", None), model=model, settings=settings,
-                               state=ModelState.FAILED, reason=str(exc))
+                               state=ModelState.FAILED, reason=self._public(str(exc)))
             self._entries.setdefault(model.name, {})[entry.version] = entry
             return entry
         if model.ready:
@@ -169,7 +179,8 @@ class ModelRepository:
             ready = await entry.runner.load()
         except Exception as exc:  # noqa: BLE001 - any model failure is reported, never fatal
             logger.exception("Model %s failed to load", _label(entry))
-            entry.state, entry.reason = ModelState.FAILED, f"load failed: {type(exc).__name__}: {exc}"
+            # The client sees the message without server paths or the exception class; the log has all.
+            entry.state, entry.reason = ModelState.FAILED, f"load failed: {self._public(str(exc) or type(exc).__name__)}"
             return entry
         if ready:
             entry.state, entry.reason = ModelState.READY, ""
@@ -184,7 +195,8 @@ class ModelRepository:
             model = build_model(settings)
         except Exception as exc:  # noqa: BLE001
             logger.error("Model %s cannot be built: %s", settings.name, exc)
-            entry = ModelEntry(settings.name, settings.version, settings=settings, state=ModelState.FAILED, reason=str(exc))
+            entry = ModelEntry(settings.name, settings.version, settings=settings, state=ModelState.FAILED,
+                               reason=self._public(str(exc)))
             self._entries.setdefault(settings.name, {})[settings.version] = entry
             return entry
         return await self.load_model(model, settings)
@@ -192,7 +204,11 @@ class ModelRepository:
     async def load(self, name: str) -> bool:
         """(Re)load every version of ``name`` from the model folder; True when all are ready."""
         async with self._lock(name):
-            specs = [s for s in self._read_folder() if s.name == name]
+            specs, broken = self._scan_folder()
+            specs = [s for s in specs if s.name == name]
+            if name in broken:  # only this model's own broken settings file stops its load
+                logger.warning("Model %s cannot be loaded: %s", name, broken[name])
+                raise SettingsError(f"Model {name} cannot be loaded: {self._public(broken[name])}")
             if not specs:
                 entry = self._find(name, None)
                 if entry is None or entry.model is None:
@@ -208,8 +224,9 @@ class ModelRepository:
     async def unload(self, name: str) -> None:
         async with self._lock(name):
             versions = self._entries.get(name)
-            if not versions or all(e.state is ModelState.UNAVAILABLE for e in versions.values()):
+            if not versions:
                 raise ModelNotFound(name)
+            # Unloading a known model that is already unloaded is done already (as Triton answers).
             for entry in list(versions.values()):
                 await self._unload_entry(entry)
 
@@ -253,15 +270,34 @@ class ModelRepository:
         return list(await asyncio.gather(*(self.load_model(model, spec) for model, spec in self.build_folder())))
 
     def _read_folder(self) -> list[ModelSettings]:
+        """Every model of the folder; at start-up any broken settings file is a configuration error."""
+        specs, broken = self._scan_folder()
+        if broken:
+            name, reason = next(iter(broken.items()))
+            raise SettingsError(f"Model {name}: {reason}")
+        return specs
+
+    def _scan_folder(self) -> tuple[list[ModelSettings], dict[str, str]]:
+        """The folder's readable model settings, and a reason per model name whose settings cannot
+        be used, so that one broken file never blocks loading the others."""
         if not self.models_dir:
-            return []
-        specs = [load_model_settings(p) for p in find_model_settings(self.models_dir)]
+            return [], {}
+        specs: list[ModelSettings] = []
+        broken: dict[str, str] = {}
+        for path in find_model_settings(self.models_dir):
+            try:
+                specs.append(load_model_settings(path))
+            except SettingsError as exc:
+                broken.setdefault(path.parent.name, str(exc))
         seen: set[tuple[str, str | None]] = set()
         for s in specs:
             if (s.name, s.version) in seen:
-                raise SettingsError(f"Model {s.name} version {s.version} is defined twice in {self.models_dir}")
+                broken[s.name] = f"version {s.version} is defined twice in the model folder"
             seen.add((s.name, s.version))
-        return specs
+        return [s for s in specs if s.name not in broken], broken
+
+    def _public(self, text: str) -> str:
+        return public_reason(text, self.models_dir)
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from .hook_threads import HookThreads
 from .model import Model
+from .wire.v1_json import check_request
 
 STAGES = ("preprocess", "predict", "postprocess")
 
@@ -22,11 +23,13 @@ STAGES = ("preprocess", "predict", "postprocess")
 class _Hook:
     """One bound hook, inspected once."""
 
-    __slots__ = ("stage", "fn", "is_async", "takes_headers", "takes_response_headers")
+    __slots__ = ("stage", "fn", "is_async", "takes_headers", "takes_response_headers", "validates")
 
     def __init__(self, stage: str, fn: Callable[..., Any]):
         self.stage = stage
         self.fn = fn
+        # KServe's Model.validate: what reaches predict/explain (after preprocess) is checked once.
+        self.validates = stage in ("predict", "explain")
         self.is_async = inspect.iscoroutinefunction(fn)
         try:
             params = inspect.signature(fn).parameters
@@ -36,6 +39,8 @@ class _Hook:
         self.takes_response_headers = "response_headers" in params
 
     def call(self, value: Any, headers: dict | None, response_headers: dict) -> Any:
+        if self.validates and type(value) is dict:
+            check_request(value)
         kwargs: dict[str, Any] = {}
         if self.takes_headers:
             kwargs["headers"] = headers

@@ -9,10 +9,12 @@ listener closes.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import signal
 import socket
+import sys
 from typing import Any, Iterable
 
 import uvicorn
@@ -21,8 +23,8 @@ from .dataplane import DataPlane
 from .hook_threads import HookThreads
 from .errors import StartupError
 from .metrics import Metrics
+from .model import Model, PredictorConfig
 from .observability.setup import Observability
-from .model import Model
 from .repository import ModelRepository
 from .runner import ModelRunner
 from .settings import ModelSettings, ServerSettings, model_option, validate_server_settings
@@ -59,6 +61,18 @@ def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, liste
     return sock
 
 
+def _latency_logger(model: str, observe: Any) -> Any:
+    """KServe's --enable_latency_logging: a log line per hook call with its latency in ms."""
+    log = logging.getLogger("modelport.trace")
+
+    def observe_and_log(stage: str, seconds: float) -> None:
+        if observe is not None:
+            observe(stage, seconds)
+        log.info("model: %s, %s_ms: %.3f", model, stage, seconds * 1000)
+
+    return observe_and_log
+
+
 class ModelServer:
     def __init__(
         self,
@@ -70,34 +84,37 @@ class ModelServer:
         enable_docs_url: bool | None = None,
         registered_models: ModelRepository | None = None,
         settings: ServerSettings | None = None,
+        # KServe's other constructor arguments (kserve.ModelServer 0.16).
+        max_asyncio_workers: int | None = None,
+        enable_latency_logging: bool | None = None,
+        access_log_format: str | None = None,
+        predictor_config: PredictorConfig | None = None,
+        # An OpenTelemetry TracerProvider (turns tracing on; e.g. the SDK's in-memory exporter in tests).
         tracer_provider: Any = None,
         **overrides: Any,
     ):
         s = settings or ServerSettings()
         explicit = {
             "http_port": http_port, "grpc_port": grpc_port, "workers": workers, "inference_threads": max_threads,
-            "enable_grpc": enable_grpc, "enable_docs": enable_docs_url, **overrides,
+            "enable_grpc": enable_grpc, "enable_docs": enable_docs_url, "max_asyncio_workers": max_asyncio_workers,
+            "enable_latency_logging": enable_latency_logging, "access_log_format": access_log_format, **overrides,
         }
-        for key, value in explicit.items():
-            if value is not None:
-                if not hasattr(s, key):
-                    raise TypeError(f"ModelServer got an unknown setting {key!r}")
-                setattr(s, key, value)
+        if predictor_config is not None:
+            explicit.update({k: v for k, v in vars(predictor_config).items() if hasattr(s, k)})
+        # What the caller said in code; it wins over KServe flags and env read by start() (as in KServe).
+        self._explicit = {k: v for k, v in explicit.items() if v is not None}
+        for key, value in self._explicit.items():
+            if not hasattr(s, key):
+                raise TypeError(f"ModelServer got an unknown setting {key!r}")
+            setattr(s, key, value)
         validate_server_settings(s)
-        self.settings = s
-        self.metrics = Metrics() if s.enable_metrics else None
-        # Observability: statistics, request logs, tracing, payload logs (modelport/observability).
-        self.observability = Observability(s, self.metrics, tracer_provider)
-        # Sync hooks see the request's context (its span; its id in JSON logs) only when that is used.
-        self.threads = HookThreads(s.inference_threads, copy_context=self.observability.tracing is not None or s.log_format == "json")
+        # Settings handed in whole (the CLI) are final; otherwise start() reads argv and MODELPORT_* env.
+        self._settings_given = settings is not None
         self.repository = registered_models or ModelRepository(s.model_repository)
         self.repository._runner_factory = self._make_runner
-        if registered_models is not None and s.model_repository and not registered_models.models_dir:
-            registered_models.models_dir = s.model_repository
-        self.dataplane = DataPlane(
-            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, self.observability.stats
-        )
-        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs, self.observability.edge)
+        self._registered_models = registered_models
+        self._tracer_provider = tracer_provider
+        self._build(s)
         self.http_port: int | None = None
         self.grpc_port: int | None = None
         self._http: _Uvicorn | None = None
@@ -108,9 +125,25 @@ class ModelServer:
         self._in_worker = False
         self._on_started: Any = None
 
+    def _build(self, s: ServerSettings) -> None:
+        """The parts made from the settings (again when start() reads flags and env)."""
+        self.settings = s
+        self.metrics = Metrics() if s.enable_metrics else None
+        # Observability: statistics, request logs, tracing, payload logs (modelport/observability).
+        self.observability = Observability(s, self.metrics, self._tracer_provider)
+        # Sync hooks see the request's context (its span; its id in JSON logs) only when that is used.
+        self.threads = HookThreads(s.inference_threads, copy_context=self.observability.tracing is not None or s.log_format == "json")
+        if self._registered_models is not None and s.model_repository and not self._registered_models.models_dir:
+            self._registered_models.models_dir = s.model_repository
+        self.dataplane = DataPlane(
+            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, self.observability.stats
+        )
+        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs, self.observability.edge)
+
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
-        if s.predictor_host or model.predictor_config is not None:  # transformer mode
+        # Transformer mode; KServe-style scripts set self.predictor_host (and self.protocol) in __init__.
+        if s.predictor_host or model.predictor_config is not None or getattr(model, "predictor_host", None):
             from .predictor import attach_predictor
 
             attach_predictor(model, s)
@@ -118,6 +151,8 @@ class ModelServer:
         if self.metrics is not None:
             observe = self.metrics.stage_observer(model.name)
             observe_batch = self.metrics.batch_observer(model.name)
+        if s.enable_latency_logging:
+            observe = _latency_logger(model.name, observe)
         version = settings.version if settings is not None else getattr(model, "version", None)
         recorder, observe, observe_batch = self.observability.model_observers(model.name, version, observe, observe_batch)
         pool = None
@@ -147,7 +182,13 @@ class ModelServer:
 
     # -- blocking entry point -------------------------------------------------------------------
     def start(self, models: Iterable[Model] | None = None) -> None:
-        """Serve until SIGTERM or SIGINT, then drain and return."""
+        """Serve until SIGTERM or SIGINT, then drain and return.
+
+        Started from a script (``python model.py --http_port 8085``), this reads KServe's flags from
+        ``sys.argv`` and ``MODELPORT_*`` from the environment, and sets up logging, as KServe's does.
+        """
+        if not self._settings_given and not self._in_worker:
+            self._configure_from_argv()
         if self.settings.workers > 1 and not self._in_worker:
             from .workers import serve_workers
 
@@ -161,6 +202,19 @@ class ModelServer:
         with runner:
             runner.run(self._serve_until_signalled(models))
 
+    def _configure_from_argv(self) -> None:
+        from .compat.kserve import settings_from_argv
+
+        settings, flags = settings_from_argv(sys.argv[1:], self._explicit)
+        self._build(settings)
+        for entry in self.repository.entries():  # models registered before start(): runners on the new settings
+            if entry.model is not None:
+                entry.runner = self._make_runner(entry.model, entry.settings)
+        if getattr(flags, "configure_logging", True):
+            from .cli import configure_logging
+
+            configure_logging(settings.log_level, settings.log_format, getattr(flags, "log_config_file", None))
+
     async def _serve_until_signalled(self, models: Iterable[Model] | None) -> None:
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
@@ -173,6 +227,8 @@ class ModelServer:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)
+        if self.settings.max_asyncio_workers:  # KServe's --max_asyncio_workers: the loop's default executor
+            loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(self.settings.max_asyncio_workers))
         try:
             await self.start_async(models)
             if self._on_started is not None:
@@ -197,6 +253,9 @@ class ModelServer:
         self.dataplane.loading = True
         try:
             folder_models = self.repository.build_folder() if self.repository.models_dir else []
+            models = list(models or [])
+            # Known before anything listens: an early request is "not ready" (503, retried), never 404.
+            self.repository.expect([(m, None) for m in models] + folder_models)
             if s.enable_grpc:
                 from .transports.grpc import start_grpc_server
 
@@ -231,7 +290,7 @@ class ModelServer:
 
     async def _load_models(self, models: Iterable[Model] | None, folder_models: list) -> None:
         jobs = [self.repository.load_model(m) for m in (models or [])]
-        jobs += [self.repository.load_model(e.model, e.settings) for e in self.repository.entries() if e.model is not None and not e.model.ready]
+        jobs += [self.repository.load_model(e.model, e.settings) for e in self.repository.entries() if e.model is not None and e.runner is not None and not e.model.ready]
         jobs += [self.repository.load_model(model, spec) for model, spec in folder_models]
         await asyncio.gather(*jobs)
         for e in self.repository.entries():

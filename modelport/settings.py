@@ -58,6 +58,13 @@ class ServerSettings:
     predictor_request_timeout_seconds: float = 600.0
     predictor_request_retries: int = 0
     predictor_health_check: bool = False
+    # KServe compatibility (ModelServer arguments and flags of kserve 0.16).
+    # Threads of the event loop's default executor (0: Python's default).
+    max_asyncio_workers: int = 0
+    # A log line (logger modelport.trace) per hook call with its latency.
+    enable_latency_logging: bool = False
+    # Accepted for KServe scripts; access lines use modelport's format (see access_log).
+    access_log_format: str | None = None
     # -- observability (modelport/observability) --
     # Triton's statistics extension and the per-model health view.
     enable_statistics: bool = True
@@ -98,6 +105,8 @@ class ModelSettings:
     parallel_workers: int = 0
     # Which hooks run in those processes: "predict", and optionally "preprocess"/"postprocess".
     worker_stages: list[str] = field(default_factory=lambda: ["predict"])
+    # Ray Serve deployment options for this model (num_replicas, autoscaling_config, ...), used by `serve --ray`.
+    ray: dict[str, Any] = field(default_factory=dict)
     # Payload logging (observability): {"url": sink, "file": path, "mode": "all"|"request"|"response",
     # "queue_size": n}; each request/response goes out as a CloudEvent, as KServe's logger sends them.
     payload_log: dict[str, Any] = field(default_factory=dict)
@@ -185,7 +194,7 @@ def validate_server_settings(s: ServerSettings) -> None:
     for name in ("workers", "inference_threads", "max_request_size", "grpc_max_message_size"):
         if getattr(s, name) < 1:
             raise SettingsError(f"Setting {name}: must be at least 1")
-    for name in ("grace_period", "request_timeout", "max_batch_size", "max_batch_time", "max_queue_size"):
+    for name in ("grace_period", "request_timeout", "max_asyncio_workers", "max_batch_size", "max_batch_time", "max_queue_size"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
     if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):

@@ -70,15 +70,17 @@ def _flatten(data: Any) -> list:
     if _SEQ_TYPES.isdisjoint(map(type, data)):
         return list(data)
     out: list = []
-    _walk(data, out)
+    _walk(data, out, 0)
     return out
 
 
-def _walk(data: Any, out: list) -> tuple:
+def _walk(data: Any, out: list, depth: int) -> tuple:
     if not isinstance(data, (list, tuple)):
         out.append(data)
         return ()
-    shapes = {_walk(item, out) for item in data}
+    if depth >= MAX_DIMS:  # deeper than any tensor can be: refuse before Python's recursion limit
+        raise ValueError(f"data nested deeper than {MAX_DIMS} levels")
+    shapes = {_walk(item, out, depth + 1) for item in data}
     if len(shapes) > 1:
         raise ValueError("ragged nested lists")
     return (len(data), *shapes.pop()) if shapes else (0,)
@@ -128,11 +130,36 @@ def _shape_size(shape: list[int]) -> int:
     return math.prod(shape)
 
 
+# Bounds every decoder applies to a declared shape before any arithmetic on it (as Triton does):
+# at most 64 dimensions (numpy's own limit), each a non-negative int64, and an element count that
+# numpy can allocate even when a zero dimension makes the tensor empty. Without them a shape of
+# thousands of huge dims costs quadratic big-integer work on the event loop.
+MAX_DIMS = 64
+_INT64_MAX = 2**63 - 1
+# The product of the non-zero dims times the widest element (8 bytes) must fit numpy's intp.
+MAX_ELEMENTS = _INT64_MAX // 8
+
+
 def check_shape(name: str, shape: Any) -> list[int]:
-    if not isinstance(shape, (list, tuple)) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
-        raise InvalidInput(f"Input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+    """``shape`` as a list of ints, or InvalidInput; cheap for any input (no repr of unbounded data)."""
+    if not isinstance(shape, (list, tuple)):
+        raise InvalidInput(f"Input {name!r}: shape must be a list of non-negative integers, got a {type(shape).__name__}")
+    if len(shape) > MAX_DIMS:
+        raise InvalidInput(f"Input {name!r}: shape has {len(shape)} dimensions; at most {MAX_DIMS} are supported")
+    size = 1
+    for d in shape:
+        if not isinstance(d, int) or isinstance(d, bool):
+            raise InvalidInput(
+                f"Input {name!r}: shape must be a list of non-negative integers, got an element of type {type(d).__name__}"
+            )
+        if d < 0:
+            raise InvalidInput(f"Input {name!r}: shape dimension {d} is negative" if d >= -_INT64_MAX else f"Input {name!r}: shape dimension is negative")
+        if d > _INT64_MAX:
+            raise InvalidInput(f"Input {name!r}: shape dimension is larger than the int64 maximum {_INT64_MAX}")
+        if d:
+            size *= d
+            if size > MAX_ELEMENTS:
+                raise InvalidInput(f"Input {name!r}: shape {list(shape)} is too large (more than {MAX_ELEMENTS} elements)")
     return list(shape)
 
 
@@ -416,6 +443,40 @@ class InferRequest:
             ]
         return out
 
+    # -- KServe's conversions (kserve.protocol.infer_type), done by modelport's wire codecs --------
+    @classmethod
+    def from_grpc(cls, request: Any) -> "InferRequest":
+        from .wire.grpc.convert import request_from_proto
+
+        return request_from_proto(request)
+
+    @classmethod
+    def from_bytes(cls, req_bytes: bytes, json_length: int, model_name: str) -> "InferRequest":
+        from .wire.v2_json import decode_request
+
+        return decode_request(req_bytes, model_name, None, json_length)
+
+    @classmethod
+    def from_inference_request(cls, request: Any, model_name: str) -> "InferRequest":
+        """From a V2 request document (a dict, or a pydantic model such as KServe's InferenceRequest)."""
+        from .wire.v2_json import request_from_dict
+
+        doc = request.model_dump(exclude_none=True) if hasattr(request, "model_dump") else request
+        return request_from_dict(doc, model_name)
+
+    def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
+        """The REST V2 body: a dict, or bytes and the JSON part's length when inputs are binary."""
+        from .wire.v2_json import encode_request, loads
+
+        binary = any(t.parameters.get("binary_data") for t in self.inputs)
+        body, json_length = encode_request(self, binary_inputs=binary)
+        return (body, json_length) if json_length is not None else (loads(body), None)
+
+    def to_grpc(self) -> Any:
+        from .wire.grpc.convert import request_to_proto
+
+        return request_to_proto(self, raw=False)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, InferRequest):
             return NotImplemented
@@ -471,6 +532,40 @@ class InferResponse:
             out["parameters"] = self.parameters
         out["outputs"] = [t.to_dict() for t in self.outputs]
         return out
+
+    # -- KServe's conversions (kserve.protocol.infer_type), done by modelport's wire codecs --------
+    @classmethod
+    def from_grpc(cls, response: Any) -> "InferResponse":
+        from .wire.grpc.convert import response_from_proto
+
+        return response_from_proto(response)
+
+    @classmethod
+    def from_rest(cls, response: dict[str, Any], model_name: str | None = None) -> "InferResponse":
+        from .wire.v2_json import response_from_dict
+
+        out = response_from_dict(response)
+        if model_name and not out.model_name:
+            out.model_name = model_name
+        return out
+
+    @classmethod
+    def from_bytes(cls, res_bytes: bytes, json_length: int) -> "InferResponse":
+        from .wire.v2_json import decode_response
+
+        return decode_response(res_bytes, json_length)
+
+    def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
+        """The REST V2 body: a dict, or bytes and the JSON part's length when outputs are binary."""
+        from .wire.v2_json import encode_response, loads
+
+        body, json_length = encode_response(self, self.use_binary_outputs)
+        return (body, json_length) if json_length is not None else (loads(body), None)
+
+    def to_grpc(self) -> Any:
+        from .wire.grpc.convert import response_to_proto
+
+        return response_to_proto(self, raw=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, InferResponse):

@@ -18,7 +18,7 @@ class IrisClassifier(Model):
         return self.ready
 
     def predict(self, payload, headers=None):
-        x = np.asarray(get_predict_input(payload), dtype=np.float64)
+        x = np.asarray(get_predict_input(payload, dtype=np.float64), dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != 4:
             from modelport.errors import InvalidInput
 

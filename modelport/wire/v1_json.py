@@ -1,6 +1,9 @@
 """KServe V1: ``{"instances": [...]}`` in, ``{"predictions": [...]}`` out.
 
-The model receives the decoded dict as the client sent it; only the envelope is checked here.
+The model receives the decoded JSON as the client sent it (``{"rev_id": 1}`` included), as in KServe:
+the only envelope rule is KServe's own, that an ``instances`` which is present in what reaches
+``predict`` must be a list (:func:`check_request`, applied by the runner after ``preprocess``).
+A model that needs ``instances`` says so itself (``raise InvalidInput(...)`` reaches the client as 400).
 """
 
 from __future__ import annotations
@@ -11,19 +14,17 @@ from ..errors import InvalidInput
 from .v2_json import dumps, loads
 
 
-def decode_request(body: bytes) -> dict[str, Any]:
-    doc = loads(body)
-    if not isinstance(doc, dict):
-        raise InvalidInput('V1 request body must be a JSON object with "instances"')
-    if "instances" in doc:
-        if not isinstance(doc["instances"], list):
-            raise InvalidInput('Expected "instances" to be a list')
-    elif "inputs" in doc:
-        if not isinstance(doc["inputs"], (list, dict)):
-            raise InvalidInput('Expected "inputs" to be a list or an object')
-    else:
-        raise InvalidInput('V1 request needs "instances" (a list) or "inputs"')
-    return doc
+def decode_request(body: bytes) -> Any:
+    return loads(body)
+
+
+def check_request(doc: Any) -> None:
+    """KServe's V1 check (kserve.Model.validate): ``instances``, when present, is a list.
+
+    The runner applies it to what reaches ``predict``/``explain`` (after ``preprocess``), as KServe does.
+    """
+    if isinstance(doc, dict) and "instances" in doc and not isinstance(doc["instances"], list):
+        raise InvalidInput('Expected "instances" to be a list')
 
 
 def encode_response(result: Any) -> bytes:

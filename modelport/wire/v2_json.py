@@ -40,6 +40,20 @@ def loads(body: bytes | memoryview | str, what: str = "Request body") -> Any:
         raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
 
 
+def parse_header_length(values: list[bytes] | list[str]) -> int | None:
+    """The Inference-Header-Content-Length header: absent, or exactly one value of plain ASCII digits
+    (no sign, underscores, spaces or other scripts' digits, which Python's int() would accept)."""
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidInput("Inference-Header-Content-Length must be sent once")
+    value = values[0]
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        raise InvalidInput("Inference-Header-Content-Length must be a non-negative integer of plain digits")
+    return int(text)
+
+
 def _split(body: bytes, header_length: int | None) -> tuple[bytes | memoryview, memoryview | None]:
     if header_length is None:
         return body, None

@@ -150,7 +150,8 @@ def test_settings_precedence_end_to_end(served, tmp_path):
     assert httpx.get(url + "/v2").json()["name"] == "from-env"  # env beats file
     assert httpx.get(url + "/docs").status_code == 404  # file beats default
     r = httpx.post(url + "/v2/models/x/infer", content=b" " * 1000)
-    assert r.status_code == 400 and "JSON" in r.json()["error"]  # flag (5000) beats env (200): body read, then parsed
+    # flag (5000) beats env (200): the body was read (no 413), then the unknown model answered
+    assert r.status_code == 404 and "not found" in r.json()["error"]
     r = httpx.post(url + "/v2/models/x/infer", content=b" " * 6000)
     assert r.status_code == 413
     assert s.stop() == 0

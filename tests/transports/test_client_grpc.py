@@ -153,7 +153,7 @@ async def test_health_metadata_and_repository(target, connect):
     assert index["sum"] == "READY" and index["broken"] == "FAILED"
     assert "broken" not in {m["name"] for m in await c.repository_index(ready=True)}
     await c.unload_model("sum")
-    with pytest.raises(ServerError, match="not found"):
+    with pytest.raises(ServerError, match="not ready: unloaded"):
         await c.infer(request("sum", X))
     await c.load_model("sum")
     assert (await c.infer(request("sum", X))).outputs[0].as_numpy().tolist() == [6]

@@ -239,7 +239,7 @@ async def test_repository(url, rest):
     assert index["sum"] == "READY" and index["broken"] == "FAILED"
     assert "broken" not in {m["name"] for m in await c.repository_index(url, ready=True)}
     await c.unload_model(url, "sum")
-    with pytest.raises(ServerError, match="not found"):
+    with pytest.raises(ServerError, match="not ready: unloaded"):
         await c.infer(url, request("sum", X))
     await c.load_model(url, "sum")
     assert (await c.infer(url, request("sum", X))).outputs[0].as_numpy().tolist() == [6]

@@ -220,13 +220,13 @@ ERROR_CASES = [
     ("POST", "/v2/models/nope/infer", b'{"inputs": []}', 404, "nope"),
     ("POST", "/v2/models/sum/versions/9/infer", b'{"inputs": []}', 404, "version 9"),
     ("GET", "/v2/models/nope", b"", 404, "nope"),
-    ("POST", "/v2/models/failing/infer", b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]}', 500, "RuntimeError"),
+    ("POST", "/v2/models/failing/infer", b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]}', 500, "Model failing failed while serving the request; see the server log (request id "),
     ("POST", "/v2/models/picky/infer", b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]}', 400, "picky"),
     ("POST", "/v1/models/sum:predict", b"{oops", 400, "not valid JSON"),
     ("POST", "/v1/models/sum:predict", b'{"instances": 3}', 400, "instances"),
     ("POST", "/v1/models/sum:predict", b'{"foo": 1}', 400, "instances"),
     ("POST", "/v1/models/nope:predict", b'{"instances": [[1]]}', 404, "nope"),
-    ("POST", "/v1/models/failing:predict", b'{"instances": [[1]]}', 500, "boom"),
+    ("POST", "/v1/models/failing:predict", b'{"instances": [[1]]}', 500, "Model failing failed while serving the request"),
     ("POST", "/v1/models/sum:frobnicate", b"{}", 404, "Not found"),
     ("GET", "/v3/anything", b"", 404, "Not found"),
     ("GET", "/v2/models/sum/infer", b"", 405, "POST"),
@@ -343,7 +343,7 @@ async def test_repository_load_unload(serve, tmp_path):
 
     assert (await client.post("/v2/repository/models/sum/unload")).status_code == 200
     r = await client.post("/v2/models/sum/infer", json=body)
-    assert r.status_code == 404
+    assert r.status_code == 503 and r.json() == {"error": "Model sum is not ready: unloaded"}
     index = {m["name"]: m for m in (await client.post("/v2/repository/index")).json()}
     assert index["sum"]["state"] == "UNAVAILABLE"
     ready_only = (await client.post("/v2/repository/index", json={"ready": True})).json()
@@ -401,7 +401,7 @@ async def test_unload_waits_for_in_flight(serve):
     assert r.status_code == 200
     assert infer.done(), "unload returned before the in-flight request finished"
     assert (await infer).status_code == 200
-    assert (await client.post("/v2/models/slow/infer", json={"inputs": [v2("x", [1], "FP32", [1])]})).status_code == 404
+    assert (await client.post("/v2/models/slow/infer", json={"inputs": [v2("x", [1], "FP32", [1])]})).status_code == 503
 
 
 async def test_code_registered_model_can_be_reloaded(serve):

@@ -148,4 +148,5 @@ def test_rest_error_response_special_cases(caplog):
     with caplog.at_level(logging.CRITICAL, logger="modelport"):
         assert error_response(InferenceError("busy", status=503), scope)[0] == 503
         status, body, _ = error_response(RuntimeError("unexpected"), scope)
-    assert status == 500 and body == b'{"error":"RuntimeError: unexpected"}'
+    assert status == 500 and body.startswith(b'{"error":"Model m failed while serving the request; see the server log (request id ')
+    assert b"RuntimeError" not in body and b"unexpected" not in body

@@ -280,7 +280,7 @@ def test_input_needs_a_name_and_unique_names() -> None:
 
 
 def test_negative_dimension_is_rejected() -> None:
-    with pytest.raises(InvalidInput, match="shape must be a list of non-negative integers"):
+    with pytest.raises(InvalidInput, match="shape dimension -1 is negative"):
         convert.request_from_proto(_raw_request(("a", "FP32", [-1]), raw=[b""]))
 
 

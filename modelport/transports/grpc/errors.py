@@ -1,18 +1,20 @@
 """The gRPC error table: one map from error code to gRPC status, and the one interceptor that
 turns any exception a handler raises into that status. Unexpected exceptions answer INTERNAL with
-"TypeName: message"; their traceback is logged here and never sent."""
+an id and a pointer to the log, where their traceback is written under that id; never the
+exception's class or text."""
 
 from __future__ import annotations
 
 import inspect
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 import grpc.aio
 
-from ...errors import ErrorCode, InferenceError, ModelportError
+from ...errors import ErrorCode, InferenceError, ModelportError, internal_error_message
 
 logger = logging.getLogger("modelport")
 
@@ -44,7 +46,7 @@ _FROM_HTTP: dict[int, grpc.StatusCode] = {
 }
 
 
-def status_for(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
+def status_for(exc: BaseException, method: str, request: Any = None) -> tuple[grpc.StatusCode, str]:
     """The status and message a client gets for ``exc``; logs what deserves a traceback."""
     if isinstance(exc, ModelportError):
         code = GRPC_STATUS[exc.code]
@@ -55,8 +57,10 @@ def status_for(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
         if code is grpc.StatusCode.INTERNAL:
             logger.error("%s failed: %s", method, exc, exc_info=exc)
         return code, exc.reason
-    logger.error("%s failed", method, exc_info=exc)
-    return grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
+    model = getattr(request, "model_name", None) or None
+    request_id = getattr(request, "id", None) or uuid.uuid4().hex[:16]
+    logger.error("%s failed (request id %s)", method, request_id, exc_info=exc)
+    return grpc.StatusCode.INTERNAL, internal_error_message(model, request_id)
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -110,7 +114,7 @@ def _guarded(fn: Callable, method: str) -> Callable:
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:  # noqa: BLE001
-                await context.abort(*status_for(exc, method))
+                await context.abort(*status_for(exc, method, request))
 
         return unary
     return fn  # sync handlers run in gRPC's executor; none are registered

@@ -69,6 +69,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             edge.end_grpc(info, "/inference.GRPCInferenceService/ModelInfer", code, context.peer(), size)
 
     async def _infer(self, request: pb.ModelInferRequest, headers: dict, context: Context, metadata: tuple) -> pb.ModelInferResponse:
+        self.dataplane.check_model(request.model_name, request.model_version or None)  # before decoding
         infer_request = convert.request_from_proto(request)
         response, response_headers = await self.dataplane.infer(infer_request, headers)
         if response_headers or metadata:
@@ -83,10 +84,11 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             begin(headers.get(REQUEST_ID_HEADER), "grpc")
         async for request in request_iterator:
             try:
+                self.dataplane.check_model(request.model_name, request.model_version or None)
                 response, _ = await self.dataplane.infer(convert.request_from_proto(request), headers)
                 answer = convert.response_to_proto(response, convert.uses_raw(request))
             except Exception as exc:  # noqa: BLE001 - one bad request must not end the stream
-                _, message = status_for(exc, "ModelStreamInfer")
+                _, message = status_for(exc, "ModelStreamInfer", request)
                 # Name the request so a client with several in flight can match the error.
                 failed = pb.ModelInferResponse(
                     model_name=request.model_name, model_version=request.model_version, id=request.id

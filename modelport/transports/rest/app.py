@@ -10,8 +10,10 @@ import logging
 import zlib
 from typing import Any, Awaitable, Callable
 
+from ...compat import cloudevents
 from ...dataplane import DataPlane
-from ...errors import InvalidInput, PayloadTooLarge
+from ...controls.origin import check_admin_request
+from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
 from ...wire import v1_json, v2_json
@@ -131,12 +133,8 @@ class RestApp:
     async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
-        header_length = headers.get(v2_json.HEADER_LENGTH)
-        if header_length is not None:
-            try:
-                header_length = int(header_length)
-            except ValueError:
-                raise InvalidInput("Inference-Header-Content-Length must be an integer") from None
+        header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
+        self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
         request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
         out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
@@ -156,27 +154,35 @@ class RestApp:
         if not sep:
             _allow(method, "GET")
             name = rest[1:]
-            return _json({"name": name, "ready": self.dataplane.model_ready(name)})
+            if not self.dataplane.model_ready(name):
+                raise ModelNotReady(name)
+            return _json({"name": name, "ready": True})
         if verb not in ("predict", "explain") or not name:
             raise RouteNotFound("/v1/models" + rest)
         _allow(method, "POST")
         headers = _headers(scope)
-        payload = v1_json.decode_request(await self._read_body(headers, receive))
+        body = await self._read_body(headers, receive)
+        self.dataplane.check_model(name)
+        # V1 bodies as KServe decodes them: any JSON, raw bytes, or a CloudEvent (answered as one).
+        payload, event = cloudevents.decode(body, headers)
         result, response_headers = await self.dataplane.infer_v1(name, payload, headers, verb)
+        if event is not None:
+            body, content_type, ce_headers = cloudevents.encode(name, result, event)
+            return 200, body, content_type, _encode_headers(response_headers) + ce_headers
         return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers)
 
     async def _repository(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
         _allow(method, "POST")
+        headers = _headers(scope)
+        body = await self._read_body(headers, receive)
+        check_admin_request(headers, bool(body))  # JSON or no body, and no foreign Origin
         if rest == "index":
-            headers = _headers(scope)
-            body = await self._read_body(headers, receive)
             doc = v2_json.loads(body) if body.strip() else {}
             if not isinstance(doc, dict):
                 raise InvalidInput("Repository index body must be a JSON object")
             return _json(self.dataplane.repository_index(ready_only=bool(doc.get("ready", False))))
         parts = rest.split("/")
         if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in ("load", "unload"):
-            await self._read_body(_headers(scope), receive)
             if parts[2] == "load":
                 await self.dataplane.load(parts[1])
             else:
@@ -281,6 +287,11 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
         raise InvalidInput(f"Body is not valid {encoding} data: {exc}") from None
     if len(out) > limit or decompressor.unconsumed_tail:
         raise PayloadTooLarge(f"Decompressed request body exceeds the limit of {limit} bytes")
+    # zlib stops quietly at a missing trailer (CRC and size) and ignores what follows the stream.
+    if not decompressor.eof:
+        raise InvalidInput(f"Body is not valid {encoding} data: the stream is truncated (no end or checksum)")
+    if decompressor.unused_data:
+        raise InvalidInput(f"Body is not valid {encoding} data: {len(decompressor.unused_data)} bytes follow the compressed stream")
     return out
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
-from ...errors import ErrorCode, InferenceError, ModelportError
+from ...errors import ErrorCode, ModelportError, internal_error_message
 from ...wire.v2_json import dumps
 
 logger = logging.getLogger("modelport")
@@ -45,15 +46,33 @@ def error_response(exc: BaseException, scope: dict) -> tuple[int, bytes, list[tu
         headers.append((b"allow", exc.allowed.encode()))
     elif isinstance(exc, ModelportError):
         status = HTTP_STATUS[exc.code]
-        if isinstance(exc, InferenceError) and exc.status:
+        if getattr(exc, "status", None):  # InferenceError or a control that picks its own status
             status = exc.status
         if status >= 500 and exc.code is ErrorCode.INTERNAL:
             logger.error("%s %s failed: %s", scope["method"], scope["path"], exc, exc_info=exc)
     else:
+        # Unexpected: the client gets an id to quote, the log gets the traceback under that id.
         status = 500
-        logger.error("%s %s failed", scope["method"], scope["path"], exc_info=exc)
+        request_id = _request_id(scope)
+        logger.error("%s %s failed (request id %s)", scope["method"], scope["path"], request_id, exc_info=exc)
+        return status, dumps({"error": internal_error_message(_model_of(scope["path"]), request_id)}), headers
     if status == 413:
         # The rest of the body was not read; the connection cannot be reused.
         headers.append((b"connection", b"close"))
-    message = exc.reason if isinstance(exc, ModelportError) else f"{type(exc).__name__}: {exc}"
-    return status, dumps({"error": message}), headers
+    return status, dumps({"error": exc.reason}), headers
+
+
+def _request_id(scope: dict) -> str:
+    for key, value in scope.get("headers") or ():
+        if key == b"x-request-id" and 0 < len(value) <= 128:
+            return value.decode("latin-1")
+    return uuid.uuid4().hex[:16]
+
+
+def _model_of(path: str) -> str | None:
+    """The model a request path names (/v2/models/{m}/..., /v1/models/{m}:verb), if any."""
+    for prefix in ("/v2/models/", "/v1/models/"):
+        if path.startswith(prefix):
+            name = path[len(prefix) :].split("/", 1)[0].rsplit(":", 1)[0]
+            return name[:200] or None
+    return None

@@ -1,0 +1,24 @@
+"""``kserve.constants`` under modelport: ``from modelport.constants.constants import PredictorProtocol``."""
+
+from ..compat.kserve import (
+    DEFAULT_GRPC_PORT,
+    DEFAULT_HTTP_PORT,
+    INFERENCE_CONTENT_LENGTH_HEADER,
+    KSERVE_LOGLEVEL,
+    MAX_GRPC_MESSAGE_LENGTH,
+    V1_ROUTE_PREFIX,
+    V2_ROUTE_PREFIX,
+)
+from ..model import PredictorProtocol
+from . import constants  # noqa: F401  (kserve.constants.constants)
+
+__all__ = [
+    "DEFAULT_GRPC_PORT",
+    "DEFAULT_HTTP_PORT",
+    "INFERENCE_CONTENT_LENGTH_HEADER",
+    "KSERVE_LOGLEVEL",
+    "MAX_GRPC_MESSAGE_LENGTH",
+    "PredictorProtocol",
+    "V1_ROUTE_PREFIX",
+    "V2_ROUTE_PREFIX",
+]

@@ -1,0 +1,1 @@
+"""Controls composed around the data plane (auth, limits, CORS, admin request rules)."""

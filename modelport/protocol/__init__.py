@@ -1,0 +1,1 @@
+"""``kserve.protocol`` under modelport (see :mod:`modelport.protocol.infer_type`)."""

@@ -1,0 +1,1 @@
+"""``kserve.protocol.grpc`` under modelport: the Open Inference Protocol's generated gRPC modules."""

@@ -1,0 +1,1 @@
+"""``kserve.utils`` under modelport (see :mod:`modelport.utils.utils`)."""
