@@ -88,7 +88,7 @@ class DataPlane:
         ok = False
         try:
             model = entry.model
-            payload_log = entry.runner.payload_log
+            payload_log = getattr(entry.runner, "payload_log", None)
             if payload_log is not None:
                 request_id = _request_id(request.id)
                 payload_log.request(request_id, request)
@@ -121,7 +121,7 @@ class DataPlane:
         ok = False
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
-            payload_log = entry.runner.payload_log
+            payload_log = getattr(entry.runner, "payload_log", None)
             if payload_log is not None:
                 request_id = _request_id(None)
                 payload_log.request(request_id, payload)

@@ -11,6 +11,7 @@ so a slow or dead sink never slows or fails inference. CloudEvent attributes fol
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -45,6 +46,8 @@ def check_config(model: str, config: Any) -> None:
 
 
 def _encode(payload: Any) -> bytes:
+    if isinstance(payload, (bytes, bytearray, memoryview)):  # a V1 body that is not JSON goes as it came
+        return bytes(payload)
     if isinstance(payload, InferRequest):
         return v2_json.encode_request(payload)[0]
     if isinstance(payload, InferResponse):
@@ -122,10 +125,16 @@ class PayloadLogger:
         }
 
     async def _send(self, kind: str, request_id: str, payload: Any, when: datetime) -> None:
+        raw = isinstance(payload, (bytes, bytearray, memoryview))
         data = _encode(payload)
+        content_type = "application/octet-stream" if raw else "application/json"
         attributes = self._attributes(kind, request_id, when)
         if self.file:
-            event = dict(attributes, datacontenttype="application/json", data=json.loads(data))
+            event = dict(attributes, datacontenttype=content_type)
+            if raw:
+                event["data_base64"] = base64.b64encode(data).decode()
+            else:
+                event["data"] = json.loads(data)
             if self._fh is None:
                 self._fh = open(self.file, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
             self._fh.write(json.dumps(event) + "\n")
@@ -136,7 +145,7 @@ class PayloadLogger:
 
                 self._client = httpx.AsyncClient(timeout=self.timeout)
             headers = {f"ce-{k}": v for k, v in attributes.items()}
-            headers["content-type"] = "application/json"
+            headers["content-type"] = content_type
             response = await self._client.post(self.url, content=data, headers=headers)
             if response.status_code >= 300:
                 raise RuntimeError(f"sink answered {response.status_code}")
