@@ -16,6 +16,7 @@ from .context import REQUEST_ID_HEADER, RequestInfo, begin
 from .logs import ACCESS_LOGGER
 
 _RID = REQUEST_ID_HEADER.encode()
+MAX_ID = 128  # longest request id taken from a client
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
 # Probes and scrapes are not traced: a span every few seconds per pod says nothing.
 _UNTRACED = ("/v2/health/", "/metrics")
@@ -35,7 +36,8 @@ class RequestEdge:
         carrier = None
         for key, value in scope["headers"]:
             if key == _RID:
-                rid = value.decode("latin-1")
+                if 0 < len(value) <= MAX_ID:  # a longer one is replaced, not echoed
+                    rid = value.decode("latin-1")
             elif key in _TRACE_HEADERS and self.tracing is not None:
                 (carrier := carrier or {})[key.decode()] = value.decode("latin-1")
         info = begin(rid, "rest")
@@ -64,7 +66,8 @@ class RequestEdge:
 
     # -- gRPC ----------------------------------------------------------------------------------
     def begin_grpc(self, headers: dict[str, str], method: str) -> RequestInfo:
-        info = begin(headers.get(REQUEST_ID_HEADER), "grpc")
+        rid = headers.get(REQUEST_ID_HEADER)
+        info = begin(rid if rid and len(rid) <= MAX_ID else None, "grpc")
         if self._timed:
             info.start = time.perf_counter()
             if self.tracing is not None:

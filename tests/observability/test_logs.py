@@ -69,8 +69,14 @@ async def test_rest_request_id_taken_or_made_and_echoed(serve):
     # Every response, errors and health included.
     r = await client.post("/v2/models/failing/infer", json=V2, headers={"x-request-id": "bad-1"})
     assert r.status_code == 500 and r.headers["x-request-id"] == "bad-1"
+    # A made id is the one the error message quotes and the server log files the traceback under.
+    r = await client.post("/v2/models/failing/infer", json=V2)
+    assert r.status_code == 500 and f"request id {r.headers['x-request-id']}" in r.json()["error"]
     assert (await client.get("/v2/models/nope")).headers["x-request-id"]
     assert (await client.get("/v2/health/ready")).headers["x-request-id"]
+    # An overlong id is replaced, not echoed.
+    r = await client.post("/v2/models/sum/infer", json=V2, headers={"x-request-id": "x" * 129})
+    assert r.status_code == 200 and len(r.headers["x-request-id"]) == 32
     assert (await client.post("/v2/models/sum/infer", json=V2)).status_code == 200
 
 
@@ -91,6 +97,7 @@ async def test_grpc_request_id_in_trailing_metadata(serve):
             await call
         assert caught.value.code() == grpc.StatusCode.INTERNAL
         assert dict(caught.value.trailing_metadata())["x-request-id"] == "grpc-8"
+        assert "request id grpc-8" in caught.value.details()  # the id the log files the traceback under
         assert (await stub.ModelInfer(infer_request("sum", x))).outputs
 
 

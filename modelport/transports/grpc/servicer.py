@@ -16,7 +16,7 @@ from ...observability.context import REQUEST_ID_HEADER, begin
 from ...wire.grpc import convert
 from ...wire.grpc import grpc_predict_v2_pb2 as pb
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
-from .errors import status_for
+from .errors import code_for, status_for
 
 Context = grpc.aio.ServicerContext
 
@@ -62,7 +62,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             size = answer.ByteSize() if edge.access_log else 0
             return answer
         except BaseException as exc:
-            code = status_for(exc, "ModelInfer")[0].name if isinstance(exc, Exception) else "CANCELLED"
+            code = code_for(exc).name if isinstance(exc, Exception) else "CANCELLED"
             context.set_trailing_metadata(edge.grpc_metadata(info))
             raise
         finally:
