@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,11 +31,15 @@ def _bool(text: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(prog="modelport", description="Serve Python models over the Open Inference Protocol and KServe V1.")
+    parser.add_argument("--version", action="version", version=f"modelport {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the models in a folder (or the bundled examples)")
-    serve.add_argument("models", nargs="?", help="folder of model-settings.json files, or one model file; default: bundled examples")
+    serve.add_argument("models", nargs="?", help="folder of model-settings.json files or model files, or one model file; "
+                       "default: $MODELPORT_MODEL_REPOSITORY, $MLSERVER_MODELS_DIR, else the bundled examples")
     _flag(serve, "settings", help="server settings file (default: settings.json in the models folder)")
     _flag(serve, "host", help="address to listen on (default 0.0.0.0)")
     _flag(serve, "http-port", type=int, help="REST port (default 8080)")
@@ -53,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "enable-tracing", type=_bool, help="OpenTelemetry spans, exported per OTEL_* (extra 'tracing'; default false)")
     _flag(serve, "enable-docs", type=_bool, help="serve /docs and /openapi.json (default true)")
     _flag(serve, "enable-metrics", type=_bool, help="serve /metrics (default true)")
+    _flag(serve, "enable-ui", type=_bool, help="serve the web console at /ui (default true)")
     _flag(serve, "predictor-host", help="transformer mode: host:port of the predictor")
     _flag(serve, "predictor-protocol", choices=["v1", "v2", "grpc-v2"], help="protocol to the predictor")
     _flag(serve, "predictor-use-ssl", type=_bool, help="use TLS to the predictor")
@@ -70,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "model-name", help="the name to serve a single model file or --model-dir under")
     serve.add_argument("--ray", action="store_true", help="run the models as a Ray Serve application (extra: ray)")
     serve.add_argument("--ray-address", "--address", dest="ray_address", help="Ray cluster to join (default: start one here)")
+    _flag(serve, "load-models-at-startup", type=_bool, help="false: start with no models; load them through the repository API")
+    _flag(serve, "strict-settings", type=_bool, help="unknown keys in settings files are errors, not warnings")
+    # Production controls (modelport.controls); keys themselves belong in a file or the environment, not argv.
+    _flag(serve, "api-keys-path", help="JSON file of API keys (see README, Production)")
+    _flag(serve, "repository-api", choices=["on", "admin", "off"], help="the repository API: on, admin keys only, or off")
+    _flag(serve, "rate-limit", help="per-client rate limit, e.g. 100/minute")
+    _flag(serve, "rate-limit-model", help="per-model rate limit, e.g. 1000/hour")
+    _flag(serve, "cors-origins", help="comma-separated origins allowed by CORS ('*' for any)")
 
     infer = sub.add_parser("infer", help="send one inference request and print the response as JSON")
     infer.add_argument("model", help="model name")
@@ -83,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--input-name", default="input-0", help="the input's name for --npy (default input-0)")
     infer.add_argument("--output-binary", action="store_true", help="REST V2: have outputs sent as binary tensor data")
     infer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+    infer.add_argument("--api-key", default=None, help="API key sent as 'Authorization: Bearer' (default: $MODELPORT_API_KEY)")
+
+    from .bench.cli import add_parser as add_bench_parser  # argparse only; the load code loads when run
+
+    add_bench_parser(sub)
 
     from .deploy.commands import add_parsers as add_deploy_parsers
 
@@ -129,7 +148,9 @@ def serve(args: argparse.Namespace) -> int:
         configure_logging("info", "text")
         logging.getLogger("modelport").error("Give either a models folder or --model_dir, not both")
         return 2
-    target = Path(args.models or args.model_dir or EXAMPLES)
+    # The folder: the argument, else MODELPORT_MODEL_REPOSITORY / MLSERVER_MODELS_DIR, else the examples.
+    from_env = os.environ.get("MODELPORT_MODEL_REPOSITORY") or os.environ.get("MLSERVER_MODELS_DIR")
+    target = Path(args.models or args.model_dir or from_env or EXAMPLES)
     own = ("command", "models", "settings", "model_dir", "model_name", "ray", "ray_address")
     overrides = {k: v for k, v in vars(args).items() if k not in own and v is not None}
     # One model: a file, a --model_dir without model-settings.json (KServe), or any folder given --model_name.
@@ -141,14 +162,16 @@ def serve(args: argparse.Namespace) -> int:
     else:
         overrides["model_repository"] = str(target)
     settings_file = args.settings or (None if single_file else target / "settings.json")
+    configure_logging("info", "text")  # until the settings say otherwise: their own warnings show formatted
     try:
         if args.settings and not Path(args.settings).is_file():
             raise ModelportError(f"Settings file {args.settings} does not exist")
-        if not target.exists():
-            raise ModelportError(f"{target} does not exist; give a folder of model-settings.json files or a model file")
         settings = load_server_settings(settings_file, overrides=overrides)
-    except ModelportError as exc:
-        configure_logging("info", "text")
+        if not target.exists():
+            if settings.load_models_at_startup:
+                raise ModelportError(f"{target} does not exist; give a folder of model-settings.json files or a model file")
+            target.mkdir(parents=True, exist_ok=True)  # ModelMesh writes models here later
+    except (ModelportError, OSError) as exc:
         logging.getLogger("modelport").error("%s", exc)
         return 2
     configure_logging(settings.log_level, settings.log_format)
@@ -252,10 +275,11 @@ def _send(args: argparse.Namespace) -> Any:
         else:
             datatype = from_np_dtype(array.dtype)
             data = InferRequest(args.model, [InferInput(args.input_name, list(array.shape), datatype, array)])
+    api_key = args.api_key or os.environ.get("MODELPORT_API_KEY") or None
     if args.grpc:
-        with GRPCClient(args.grpc, timeout=args.timeout) as client:
+        with GRPCClient(args.grpc, timeout=args.timeout, api_key=api_key) as client:
             return client.infer(data)
-    config = RESTConfig(protocol=args.protocol, timeout=args.timeout, binary_outputs=args.output_binary)
+    config = RESTConfig(protocol=args.protocol, timeout=args.timeout, binary_outputs=args.output_binary, api_key=api_key)
     with RESTClient(config) as client:
         return client.infer(args.url, data, args.model)
 
@@ -300,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "infer":
         return infer(args)
+    if args.command == "bench":
+        from .bench.cli import main as bench_main
+
+        return bench_main(args)
     if args.command in ("build", "k8s"):
         from .deploy import commands
 

@@ -43,6 +43,8 @@ class DataPlane:
         self.draining = False
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
+        # Set when the model folder yielded no model at start-up: not ready until one is loaded.
+        self.not_ready_reason = ""
         self._request_metrics: dict[tuple[str, str], Any] = {}
         # Triton-style statistics and the health view (observability.stats.Statistics), or None.
         self.stats = stats
@@ -52,7 +54,15 @@ class DataPlane:
         return True
 
     def ready(self) -> bool:
+        if self.not_ready_reason and not self.repository.entries():
+            return False
         return not self.draining and not self.loading and self.repository.all_ready()
+
+    def not_ready_because(self) -> str:
+        """Why the server is not ready ("" when it is, or when there is no single reason to give)."""
+        if self.not_ready_reason and not self.repository.entries():
+            return self.not_ready_reason
+        return "shutting down" if self.draining else "loading models" if self.loading else ""
 
     def server_metadata(self) -> dict[str, Any]:
         return {"name": self.server_name, "version": __version__, "extensions": EXTENSIONS}
@@ -93,7 +103,7 @@ class DataPlane:
                 request_id = _request_id(request.id)
                 payload_log.request(request_id, request)
             if model.inputs:
-                _check_inputs(request, model.inputs)
+                _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
             declared_outputs = {o["name"] for o in model.outputs} if model.outputs else None
             if request.request_outputs and declared_outputs is not None:
                 _check_requested(request, declared_outputs)
@@ -223,13 +233,21 @@ class DataPlane:
         return [m for m in index if m["state"] == "READY"] if ready_only else index
 
     async def load(self, name: str) -> None:
+        _check_name(name)
         if not await self.repository.load(name):
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
 
     async def unload(self, name: str) -> None:
+        _check_name(name)
         await self.repository.unload(name)
+
+
+def _check_name(name: str) -> None:
+    """A model name is a name, never a path (the repository API must not reach outside its folder)."""
+    if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith(".."):
+        raise InvalidInput(f"Invalid model name {name!r}: a model name cannot be empty or contain '/', '\\\\' or '..'")
 
 
 def _request_id(fallback: str | None) -> str:
@@ -260,8 +278,13 @@ async def _with_deadline(call: Any, timeout: float | None) -> Any:
         raise DeadlineExceeded(f"The request did not finish within its deadline of {timeout:g} s") from None
 
 
-def _check_inputs(request: InferRequest, declared: list[dict]) -> None:
-    """Check names, datatypes and shapes against the model's declared inputs (-1 matches any size)."""
+def _check_inputs(request: InferRequest, declared: list[dict], any_name: bool = False) -> None:
+    """Check names, datatypes and shapes against the model's declared inputs (-1 matches any size).
+
+    ``any_name`` (built-in runtimes): a lone input sent under another name is the model's one input.
+    """
+    if any_name and len(declared) == 1 and len(request.inputs) == 1 and request.inputs[0].name != declared[0]["name"]:
+        request.inputs[0]._name = declared[0]["name"]
     by_name = {d["name"]: d for d in declared}
     for tensor in request.inputs:
         spec = by_name.get(tensor.name)

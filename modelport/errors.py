@@ -21,6 +21,8 @@ class ErrorCode(enum.Enum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     RESOURCE_EXHAUSTED = "resource_exhausted"
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
 
 
 class ModelportError(Exception):
@@ -114,6 +116,26 @@ class Overloaded(ModelportError):
     code = ErrorCode.RESOURCE_EXHAUSTED
 
 
+class Unauthenticated(ModelportError):
+    """No credentials, or credentials the server does not know (HTTP 401, gRPC UNAUTHENTICATED)."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class PermissionDenied(ModelportError):
+    """Known credentials without the right to this operation or model (HTTP 403, gRPC PERMISSION_DENIED)."""
+
+    code = ErrorCode.PERMISSION_DENIED
+
+
+class RateLimited(Overloaded):
+    """A client or model is over its rate limit; ``retry_after`` says in how many seconds a token frees up."""
+
+    def __init__(self, reason: str = "", retry_after: int = 1):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 class DeadlineExceeded(ModelportError):
     code = ErrorCode.DEADLINE_EXCEEDED
 
@@ -160,5 +182,8 @@ __all__ = [
     "StartupError",
     "Overloaded",
     "DeadlineExceeded",
+    "Unauthenticated",
+    "PermissionDenied",
+    "RateLimited",
     "StorageError",
 ]

@@ -12,6 +12,7 @@ import asyncio
 import enum
 import importlib
 import logging
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Callable
 from .errors import InvalidInput, ModelNotFound, ModelNotReady, public_reason
 from .model import Model
 from .runner import ModelRunner
-from .settings import ModelSettings, SettingsError, find_model_settings, load_model_settings, model_option
+from .settings import ModelSettings, SettingsError, model_option
 
 logger = logging.getLogger("modelport")
 
@@ -73,8 +74,20 @@ RunnerFactory = Callable[[Model, "ModelSettings | None"], ModelRunner]
 
 
 class ModelRepository:
-    def __init__(self, models_dir: str | None = None, runner_factory: RunnerFactory | None = None):
+    def __init__(
+        self,
+        models_dir: str | None = None,
+        runner_factory: RunnerFactory | None = None,
+        strict: bool = False,
+        default_model: ModelSettings | None = None,
+    ):
         self.models_dir = models_dir
+        # Unknown keys in model-settings.json: an error when strict, else a warning.
+        self.strict = strict
+        # Served when the folder defines no model (MLServer's MLSERVER_MODEL_* variables).
+        self.default_model = default_model
+        # Why parts of the folder yield no model, from the last read (logged, and shown by readiness).
+        self.problems: list[str] = []
         self._entries: dict[str, dict[str | None, ModelEntry]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model))
@@ -269,26 +282,30 @@ class ModelRepository:
         """Load every model in the folder, concurrently."""
         return list(await asyncio.gather(*(self.load_model(model, spec) for model, spec in self.build_folder())))
 
-    def _read_folder(self) -> list[ModelSettings]:
+    def _read_folder(self, quiet: bool = False) -> list[ModelSettings]:
         """Every model of the folder; at start-up any broken settings file is a configuration error."""
-        specs, broken = self._scan_folder()
+        specs, broken = self._scan_folder(quiet)
         if broken:
             name, reason = next(iter(broken.items()))
             raise SettingsError(f"Model {name}: {reason}")
         return specs
 
-    def _scan_folder(self) -> tuple[list[ModelSettings], dict[str, str]]:
-        """The folder's readable model settings, and a reason per model name whose settings cannot
-        be used, so that one broken file never blocks loading the others."""
+    def _scan_folder(self, quiet: bool = True) -> tuple[list[ModelSettings], dict[str, str]]:
+        """The folder's models (model-settings.json files, and model files without one: see
+        discovery.py), and a reason per model name whose settings cannot be used, so that one broken
+        file never blocks loading the others. Folders that yield no model are logged unless ``quiet``."""
+        from .discovery import discover
+
         if not self.models_dir:
-            return [], {}
-        specs: list[ModelSettings] = []
-        broken: dict[str, str] = {}
-        for path in find_model_settings(self.models_dir):
-            try:
-                specs.append(load_model_settings(path))
-            except SettingsError as exc:
-                broken.setdefault(path.parent.name, str(exc))
+            return ([self.default_model] if self.default_model else []), {}
+        found = discover(self.models_dir, self.strict)
+        specs, broken = found.specs, found.broken
+        if not specs and not broken and self.default_model is not None:
+            specs, found.problems = [self.default_model], []
+        self.problems = found.problems
+        if not quiet:
+            for problem in found.problems:
+                logger.warning("No model served from %s", problem)
         seen: set[tuple[str, str | None]] = set()
         for s in specs:
             if (s.name, s.version) in seen:
@@ -315,13 +332,33 @@ def import_class(path: str, search_path: str | None = None) -> type:
     if search_path and search_path not in sys.path:
         sys.path.insert(0, search_path)
     try:
-        module = importlib.import_module(module_name)
+        module = _import_from(module_name, search_path)
     except Exception as exc:
         raise SettingsError(f"Cannot import module {module_name!r} for implementation {path!r}: {type(exc).__name__}: {exc}") from exc
     cls = getattr(module, class_name, None)
     if cls is None:
         raise SettingsError(f"Module {module_name!r} has no class {class_name!r}")
     return cls
+
+
+def _import_from(module_name: str, search_path: str | None) -> Any:
+    """Import ``module_name``; when another model's folder already loaded a module of that name
+    (two MLServer runtimes each with a ``models.py``), load this folder's own copy, as MLServer does."""
+    loaded = sys.modules.get(module_name)
+    if loaded is None or not search_path:
+        return importlib.import_module(module_name)
+    top = module_name.split(".")[0]
+    here = os.path.join(search_path, *module_name.split("."))
+    if not (os.path.isfile(here + ".py") or os.path.isdir(os.path.join(search_path, top))):
+        return loaded
+    where = os.path.dirname(os.path.abspath(getattr(loaded, "__file__", "") or ""))
+    if where.startswith(os.path.abspath(search_path)):
+        return loaded
+    sys.path.remove(search_path)
+    sys.path.insert(0, search_path)  # this folder first, so the re-import finds its file
+    for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+        del sys.modules[name]
+    return importlib.import_module(module_name)
 
 
 def build_model(settings: ModelSettings) -> Model:
@@ -331,10 +368,16 @@ def build_model(settings: ModelSettings) -> Model:
     # Built-in aliases ("sklearn", "mlserver_sklearn.SKLearnModel") resolved, dotted paths kept,
     # and a missing implementation detected from the model's files.
     implementation = resolve_implementation(settings)
+    if settings.parameters.environment_path:
+        _use_environment(settings)
     cls = import_class(implementation, settings.folder)
+    from .compat.mlserver_model import is_mlmodel_class, wrap_mlmodel
+
+    if is_mlmodel_class(cls):  # an MLServer custom runtime, imports changed to modelport.mlserver
+        return wrap_mlmodel(cls, settings)
     model = cls(settings.name)
     if not isinstance(model, Model):
-        raise InvalidInput(f"{implementation} is not a modelport.Model subclass")
+        raise InvalidInput(f"{implementation} is neither a modelport.Model nor a modelport.mlserver.MLModel subclass")
     model.settings = settings
     model.version = settings.version
     if settings.inputs and not model.inputs:
@@ -344,3 +387,16 @@ def build_model(settings: ModelSettings) -> Model:
     if settings.platform:
         model.platform = settings.platform
     return model
+
+
+def _use_environment(settings: ModelSettings) -> None:
+    """MLServer's parameters.environment_path: import the model's packages from that environment."""
+    root = os.path.abspath(os.path.join(settings.folder or ".", settings.parameters.environment_path))
+    site = os.path.join(root, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
+    if not os.path.isdir(site):
+        raise SettingsError(
+            f"Model {settings.name}: parameters.environment_path {root} has no {os.path.relpath(site, root)}; "
+            f"it must be an unpacked environment for this server's Python {sys.version_info.major}.{sys.version_info.minor}"
+        )
+    if site not in sys.path:
+        sys.path.append(site)  # after the server's own packages, so the server's versions win

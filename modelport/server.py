@@ -19,7 +19,8 @@ from typing import Any, Iterable
 
 import uvicorn
 
-from .dataplane import DataPlane
+from .controls import Controls, Cors
+from .controls.dataplane import GuardedDataPlane
 from .hook_threads import HookThreads
 from .errors import StartupError
 from .metrics import Metrics
@@ -43,7 +44,9 @@ class _Uvicorn(uvicorn.Server):
 def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     """A bound TCP socket, listening unless ``listen`` is false (a port reserved for worker processes)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the proto says TCP;
+    # without it a response written in two parts waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:  # worker processes each listen on the same port; the kernel spreads connections
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -135,13 +138,39 @@ class ModelServer:
         self.threads = HookThreads(s.inference_threads, copy_context=self.observability.tracing is not None or s.log_format == "json")
         if self._registered_models is not None and s.model_repository and not self._registered_models.models_dir:
             self._registered_models.models_dir = s.model_repository
-        self.dataplane = DataPlane(
-            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, self.observability.stats
+        # MLServer compatibility: strict model settings, and the MLSERVER_MODEL_* default model.
+        self.repository.strict = s.strict_settings
+        if s.default_model_name and s.default_model_implementation and self.repository.default_model is None:
+            from .settings import ModelParameters
+
+            self.repository.default_model = ModelSettings(
+                name=s.default_model_name, implementation=s.default_model_implementation,
+                parameters=ModelParameters(uri=s.default_model_uri, version=s.default_model_version),
+            )
+        # Production controls (modelport.controls): checks at both doors, per-model controls in the data plane.
+        self.controls = Controls(s, self.repository, self.metrics.registry if self.metrics else None)
+        self.dataplane = GuardedDataPlane(
+            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, controls=self.controls,
+            stats=self.observability.stats,
         )
+        if self.observability.stats is not None:  # cache hits and misses in Triton's statistics
+            self.dataplane.cache_observer = self.observability.cache_observer
         self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs, self.observability.edge)
+        if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
+            from .ui import mount_console
+
+            mount_console(self)
+        cors = Cors(s.cors_origins, s.cors_methods, s.cors_headers, s.cors_max_age, s.cors_allow_credentials) if s.cors_origins else None
+        if cors is not None:  # the admin Origin check lets the listed origins (not "*") through
+            self.app.allowed_origins = frozenset(o for o in cors.origins if o != "*")
+        if self.controls.at_edge or cors is not None:
+            from .controls.rest import GuardedRestApp
+
+            self.app = GuardedRestApp(self.app, self.controls, cors)
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
+        self.controls.prepare(model, settings)  # its cache, contract and rate limit (bad ones fail the model)
         # Transformer mode; KServe-style scripts set self.predictor_host (and self.protocol) in __init__.
         if s.predictor_host or model.predictor_config is not None or getattr(model, "predictor_host", None):
             from .predictor import attach_predictor
@@ -156,7 +185,7 @@ class ModelServer:
         version = settings.version if settings is not None else getattr(model, "version", None)
         recorder, observe, observe_batch = self.observability.model_observers(model.name, version, observe, observe_batch)
         pool = None
-        workers = model_option(model, settings, "parallel_workers", 0)
+        workers = model_option(model, settings, "parallel_workers", s.parallel_workers)
         if workers:
             from .process_pool import InferencePool, pool_spec
 
@@ -252,15 +281,23 @@ class ModelServer:
         self.http_port = http_sock.getsockname()[1]
         self.dataplane.loading = True
         try:
-            folder_models = self.repository.build_folder() if self.repository.models_dir else []
+            from_folder = bool(self.repository.models_dir or self.repository.default_model)
+            # load_models_at_startup false (ModelMesh): start empty; models come through the repository API.
+            folder_models = self.repository.build_folder() if from_folder and s.load_models_at_startup else []
             models = list(models or [])
             # Known before anything listens: an early request is "not ready" (503, retried), never 404.
             self.repository.expect([(m, None) for m in models] + folder_models)
             if s.enable_grpc:
                 from .transports.grpc import start_grpc_server
 
+                interceptors = []
+                if self.controls.at_edge:
+                    from .controls.grpc import ControlsInterceptor
+
+                    interceptors.append(ControlsInterceptor(self.controls))
                 self._grpc = await start_grpc_server(
                     self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
+                    interceptors=interceptors,
                     edge=self.observability.edge,
                 )
                 self.grpc_port = self._grpc.port
@@ -296,6 +333,13 @@ class ModelServer:
         for e in self.repository.entries():
             if e.state.value == "FAILED":
                 logger.error("Model %s is not ready: %s", e.name, e.reason)
+        if not self.repository.entries() and self.repository.models_dir and self.settings.load_models_at_startup:
+            if self.repository.problems:  # files that look like models, none usable: not ready, and why
+                problems = "; ".join(self.repository.problems)
+                self.dataplane.not_ready_reason = f"{self.repository.models_dir} yields no model: {problems}"
+                logger.warning("Not ready: %s", self.dataplane.not_ready_reason)
+            else:  # an empty folder: ready, as Triton and MLServer are, serving nothing until a load
+                logger.warning("%s holds no models; load them through the repository API", self.repository.models_dir)
 
     async def stop(self, grace_period: float | None = None) -> None:
         """Drain and stop; safe to call more than once."""

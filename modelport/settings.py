@@ -1,22 +1,27 @@
 """Server settings and model settings, typed and loaded once.
 
 Server settings come from one loader with one precedence, lowest first:
-defaults < ``settings.json`` (in the model folder, or a path) < ``MODELPORT_*`` environment variables
-< explicit overrides (command-line flags). Model settings are MLServer's ``model-settings.json``.
+defaults < ``settings.json`` (in the model folder, or a path) < ``MLSERVER_*`` environment variables
+< ``MODELPORT_*`` environment variables < explicit overrides (command-line flags). Model settings are
+MLServer's ``model-settings.json``. Keys this server does not know are a warning naming them (MLServer's
+own keys say what to do instead), or an error with ``strict_settings``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .compat import mlserver_settings as mls
 from .errors import InvalidInput
 
 ENV_PREFIX = "MODELPORT_"
+logger = logging.getLogger("modelport")
 
 
 class SettingsError(InvalidInput):
@@ -65,6 +70,40 @@ class ServerSettings:
     enable_latency_logging: bool = False
     # Accepted for KServe scripts; access lines use modelport's format (see access_log).
     access_log_format: str | None = None
+    # Operator experience: the web console at /ui (read-only pages, and buttons that call the repository API).
+    enable_ui: bool = True
+    # -- MLServer compatibility: its settings.json keys and MLSERVER_* variables ------------------
+    # Unknown keys in settings files are a warning naming them; true makes them an error.
+    strict_settings: bool = False
+    # False: start with no models; they are loaded later through the repository API (ModelMesh).
+    load_models_at_startup: bool = True
+    debug: bool = False  # true: log_level "debug"
+    # Default worker processes per model (a model's own parallel_workers wins; 0: in-process).
+    parallel_workers: int = 0
+    # Accepted for MLServer's settings; metrics are served on the HTTP port at /metrics.
+    metrics_port: int = 0
+    # A model served when the folder holds no model settings (MLSERVER_MODEL_NAME, _IMPLEMENTATION, ...).
+    default_model_name: str | None = None
+    default_model_implementation: str | None = None
+    default_model_uri: str | None = None
+    default_model_version: str | None = None
+    # -- Production controls (modelport.controls); each is off until set --
+    # API keys: a list of {"key" or "sha256", "name", "scopes": ["infer", "admin"], "models": [...]},
+    # or its JSON text, or "key1,key2" (bare keys with every scope); and/or a JSON file of the same list.
+    api_keys: Any = None
+    api_keys_path: str | None = None
+    auth_health: bool = False  # health probes need a key too (off: Kubernetes probes keep working)
+    auth_metrics: bool = False  # /metrics needs a key too
+    repository_api: str = "on"  # on (admin key when keys are set) | admin (admin key, always) | off
+    rate_limit: str | None = None  # per client, e.g. "100/minute" or "10/second;burst=20"
+    rate_limit_model: str | None = None  # per model, for models that set no rate_limit of their own
+    rate_limit_header: str | None = None  # names a client that sends no key (else its address does)
+    rate_limit_clients: int = 10000  # most clients tracked at once (least recently seen dropped)
+    cors_origins: Any = None  # list or comma-separated; "*" for any
+    cors_methods: Any = None
+    cors_headers: Any = None
+    cors_max_age: int = 600
+    cors_allow_credentials: bool = False
     # -- observability (modelport/observability) --
     # Triton's statistics extension and the per-model health view.
     enable_statistics: bool = True
@@ -87,6 +126,11 @@ class ModelParameters:
     version: str | None = None
     content_type: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # MLServer's: the artefact's format (passed to runtimes that read it), and a Python environment
+    # whose site-packages the model's code imports from (environment_tarball is refused).
+    format: str | None = None
+    environment_path: str | None = None
+    environment_tarball: str | None = None
 
 
 @dataclass
@@ -94,6 +138,7 @@ class ModelSettings:
     name: str
     implementation: str | None = None
     parameters: ModelParameters = field(default_factory=ModelParameters)
+    versions: list[str] = field(default_factory=list)  # MLServer's: listed in model metadata
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
     platform: str = ""
@@ -107,6 +152,12 @@ class ModelSettings:
     worker_stages: list[str] = field(default_factory=lambda: ["predict"])
     # Ray Serve deployment options for this model (num_replicas, autoscaling_config, ...), used by `serve --ray`.
     ray: dict[str, Any] = field(default_factory=dict)
+    # -- Production controls (modelport.controls) --
+    response_cache: Any = None  # true or {"max_entries", "max_bytes", "ttl"}: V2 answers cached
+    input_schema: Any = None  # a JSON Schema the V1 payload must match
+    max_rows: int = 0  # most rows (first dimension / V1 instances) per request; 0: no limit
+    max_request_bytes: int = 0  # largest payload (V2: tensor bytes; V1: body bytes); 0: no limit
+    rate_limit: str | None = None  # this model's own limit, e.g. "1000/hour"
     # Payload logging (observability): {"url": sink, "file": path, "mode": "all"|"request"|"response",
     # "queue_size": n}; each request/response goes out as a CloudEvent, as KServe's logger sends them.
     payload_log: dict[str, Any] = field(default_factory=dict)
@@ -129,6 +180,8 @@ class ModelSettings:
 def _coerce(name: str, value: Any, kind: Any) -> Any:
     """Convert a value from a file, variable or flag to a setting's type, or raise SettingsError."""
     optional = "None" in str(kind)
+    if str(kind) == "Any":  # structured settings (lists, objects): checked by the module that uses them
+        return value
     kind = {"bool": bool, "int": int, "float": float, "str": str}.get(str(kind).split(" |")[0], kind)
     if value is None:
         if optional:
@@ -165,24 +218,62 @@ def load_server_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> ServerSettings:
-    """Server settings with the documented precedence: defaults < file < environment < overrides."""
-    values: dict[str, Any] = {}
-    if settings_file is not None and Path(settings_file).is_file():
-        values.update(_read_json(Path(settings_file), "settings"))
+    """Server settings with the documented precedence:
+    defaults < file < MLSERVER_* environment < MODELPORT_* environment < overrides."""
     env = os.environ if env is None else env
+    file_values: dict[str, Any] = {}
+    if settings_file is not None and Path(settings_file).is_file():
+        file_values = _read_json(Path(settings_file), "settings")
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    strict_raw = overrides.get("strict_settings", env.get(ENV_PREFIX + "STRICT_SETTINGS", file_values.get("strict_settings", False)))
+    strict = _coerce("strict_settings", strict_raw, bool)
+    values = _known_server_keys(file_values, f"settings file {settings_file}", strict)
+    for key, name in mls.ENV_TO_SERVER.items():  # MLServer's variables rank below ours
+        if key in env:
+            values[name] = env[key]
+    if "use_structured_logging" in values:
+        if _coerce("use_structured_logging", values.pop("use_structured_logging"), bool):
+            values["log_format"] = "json"
     for key, raw in env.items():
         if key.startswith(ENV_PREFIX):
             name = key[len(ENV_PREFIX) :].lower()
             if name in _SERVER_FIELDS:
                 values[name] = raw
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    unknown = sorted(set(values) - set(_SERVER_FIELDS))
+    unknown = sorted(set(overrides) - set(_SERVER_FIELDS))
     if unknown:
         raise SettingsError(f"Unknown server setting(s) {', '.join(unknown)}; known: {', '.join(_SERVER_FIELDS)}")
+    values.update(overrides)
     typed = {name: _coerce(name, value, _SERVER_FIELDS[name].type) for name, value in values.items()}
     settings = ServerSettings(**typed)
+    if settings.debug and "log_level" not in values:
+        settings.log_level = "debug"
+    if settings.metrics_port:
+        logger.warning("Setting metrics_port (%d) is ignored: metrics are served on the HTTP port at /metrics", settings.metrics_port)
     validate_server_settings(settings)
     return settings
+
+
+def _known_server_keys(values: Mapping[str, Any], where: str, strict: bool) -> dict[str, Any]:
+    """A settings file's keys with MLServer's spellings mapped; unknown or unsupported keys warned about."""
+    out: dict[str, Any] = {}
+    unknown = []
+    for key, value in values.items():
+        name = mls.SERVER_KEY_ALIASES.get(key, key)
+        if name in _SERVER_FIELDS or name == "use_structured_logging":
+            out[name] = value
+        elif key in mls.SERVER_KEYS_IGNORED:
+            _unknown_key(f"MLServer setting {key} in {where} is not supported here ({mls.SERVER_KEYS_IGNORED[key]}); ignored", strict)
+        else:
+            unknown.append(key)
+    if unknown:
+        _unknown_key(f"Unknown server setting(s) {', '.join(sorted(unknown))} in {where}; ignored. Known: {', '.join(_SERVER_FIELDS)}", strict)
+    return out
+
+
+def _unknown_key(message: str, strict: bool) -> None:
+    if strict:
+        raise SettingsError(message.replace("; ignored", "") + " (strict_settings is on)")
+    logger.warning("%s", message)
 
 
 def validate_server_settings(s: ServerSettings) -> None:
@@ -191,9 +282,13 @@ def validate_server_settings(s: ServerSettings) -> None:
         port = getattr(s, name)
         if not 0 <= port <= 65535:
             raise SettingsError(f"Setting {name}: {port} is not a TCP port (0-65535)")
-    for name in ("workers", "inference_threads", "max_request_size", "grpc_max_message_size"):
+    for name in ("workers", "inference_threads", "max_request_size"):
         if getattr(s, name) < 1:
             raise SettingsError(f"Setting {name}: must be at least 1")
+    if s.grpc_max_message_size < 1 and s.grpc_max_message_size != -1:
+        raise SettingsError("Setting grpc_max_message_size: must be at least 1, or -1 for no limit")
+    if s.parallel_workers < 0:
+        raise SettingsError("Setting parallel_workers: must not be negative")
     for name in ("grace_period", "request_timeout", "max_asyncio_workers", "max_batch_size", "max_batch_time", "max_queue_size"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
@@ -224,21 +319,44 @@ _MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelSettings)} - {"folder"}
 _PARAM_FIELDS = {f.name for f in dataclasses.fields(ModelParameters)}
 
 
-def model_settings_from_dict(data: Mapping[str, Any], folder: str | None = None, default_name: str | None = None) -> ModelSettings:
+def model_settings_from_dict(
+    data: Mapping[str, Any], folder: str | None = None, default_name: str | None = None, strict: bool = False
+) -> ModelSettings:
     data = dict(data)
     where = f" in {folder}" if folder else ""
+    name = data.get("name") or default_name
+    for key in sorted(set(data) & set(mls.MODEL_KEYS_IGNORED)):
+        logger.debug("Model %s: %s is accepted and not used (%s)", name, key, mls.MODEL_KEYS_IGNORED[key])
+        data.pop(key)
     unknown = sorted(set(data) - _MODEL_FIELDS)
     if unknown:
-        raise SettingsError(f"Unknown model setting(s) {', '.join(unknown)}{where}; known: {', '.join(sorted(_MODEL_FIELDS))}")
+        if strict or "folder" in unknown:  # "folder" is ours, set from where the file is
+            raise SettingsError(f"Unknown model setting(s) {', '.join(unknown)}{where}; known: {', '.join(sorted(_MODEL_FIELDS))}")
+        logger.warning("Unknown model setting(s) %s%s; ignored. Known: %s", ", ".join(unknown), where, ", ".join(sorted(_MODEL_FIELDS)))
+        for key in unknown:
+            data.pop(key)
     name = data.pop("name", None) or default_name
     if not name or not isinstance(name, str):
         raise SettingsError(f"Model settings{where} need a \"name\"")
     params = data.pop("parameters", None) or {}
     if not isinstance(params, dict):
         raise SettingsError(f"Model {name}: \"parameters\" must be an object")
+    params = {k: v for k, v in params.items() if k not in mls.PARAM_KEYS_IGNORED}
     bad = sorted(set(params) - _PARAM_FIELDS)
     if bad:
-        raise SettingsError(f"Model {name}: unknown parameter(s) {', '.join(bad)}; known: {', '.join(sorted(_PARAM_FIELDS))}")
+        if strict:
+            raise SettingsError(f"Model {name}: unknown parameter(s) {', '.join(bad)}; known: {', '.join(sorted(_PARAM_FIELDS))}")
+        logger.warning("Model %s: unknown parameter(s) %s; ignored. Known: %s", name, ", ".join(bad), ", ".join(sorted(_PARAM_FIELDS)))
+        params = {k: v for k, v in params.items() if k not in bad}
+    if params.get("environment_tarball"):
+        raise SettingsError(
+            f"Model {name}: parameters.environment_tarball is not supported; install the environment's packages "
+            "into the server's Python environment, or unpack it and set parameters.environment_path"
+        )
+    versions = data.get("versions", [])
+    if not isinstance(versions, list):
+        raise SettingsError(f"Model {name}: \"versions\" must be a list of strings")
+    data["versions"] = [str(v) for v in versions]
     if params.get("version") is not None:
         params["version"] = str(params["version"])
     for key in ("inputs", "outputs"):
@@ -249,6 +367,8 @@ def model_settings_from_dict(data: Mapping[str, Any], folder: str | None = None,
     settings.max_batch_time = _coerce(f"{name}.max_batch_time", settings.max_batch_time, float)
     settings.max_queue_size = _coerce(f"{name}.max_queue_size", settings.max_queue_size, int)
     settings.parallel_workers = _coerce(f"{name}.parallel_workers", settings.parallel_workers, int)
+    settings.max_rows = _coerce(f"{name}.max_rows", settings.max_rows, int)
+    settings.max_request_bytes = _coerce(f"{name}.max_request_bytes", settings.max_request_bytes, int)
     if settings.payload_log:
         from .observability.payload import check_config
 
@@ -264,15 +384,17 @@ def model_settings_from_dict(data: Mapping[str, Any], folder: str | None = None,
     if picked != list(range(picked[0], picked[-1] + 1)):
         raise SettingsError(f"Model {name}: worker_stages must be consecutive stages (e.g. preprocess and predict)")
     settings.worker_stages = [order[i] for i in picked]
-    for key in ("max_batch_size", "max_batch_time", "max_queue_size", "parallel_workers"):
+    for key in ("max_batch_size", "max_batch_time", "max_queue_size", "parallel_workers", "max_rows", "max_request_bytes"):
         if getattr(settings, key) < 0:
             raise SettingsError(f"Model {name}: {key} must not be negative")
     return settings
 
 
-def load_model_settings(path: str | os.PathLike) -> ModelSettings:
+def load_model_settings(path: str | os.PathLike, strict: bool = False) -> ModelSettings:
     path = Path(path)
-    return model_settings_from_dict(_read_json(path, "model settings"), folder=str(path.parent), default_name=path.parent.name)
+    return model_settings_from_dict(
+        _read_json(path, "model settings"), folder=str(path.parent), default_name=path.parent.name, strict=strict
+    )
 
 
 def find_model_settings(folder: str | os.PathLike) -> list[Path]:

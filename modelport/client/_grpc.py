@@ -86,16 +86,19 @@ class _GRPCBase:
         backoff: float = 0.1,
         max_backoff: float = 5.0,
         headers: dict[str, str] | None = None,
+        api_key: str | None = None,
     ):
         """``url`` is ``host:port``. TLS is used when ``use_ssl`` is true, certificates are given (file
         paths or PEM bytes; private key and chain make a client certificate), or ``creds`` (channel
         credentials, which win over the rest) are passed. ``timeout`` is each call's default in
         seconds; ``retries`` counts attempts after the first for connection failures and UNAVAILABLE,
         spaced by ``backoff * 2**n`` seconds (at most ``max_backoff``, with jitter). ``headers`` are
-        sent as metadata on every call, under the call's own."""
+        sent as metadata on every call, under the call's own; ``api_key`` as ``authorization: Bearer <key>``."""
         self.url = url
         self.timeout = timeout
         self._headers = {k.lower(): v for k, v in (headers or {}).items()}
+        if api_key:
+            self._headers.setdefault("authorization", f"Bearer {api_key}")
         self._policy = RetryPolicy(retries, backoff, max_backoff, _RETRY_STATUSES)
         self._options = list(channel_args) if channel_args is not None else list(DEFAULT_CHANNEL_ARGS)
         if creds is None and (use_ssl or root_certificates or private_key or certificate_chain):

@@ -51,6 +51,8 @@ class RESTConfig:
     headers: dict[str, str] | None = field(default=None)
     binary_inputs: bool = True
     binary_outputs: bool = True
+    # Sent as "Authorization: Bearer <key>" on every call (a server with api_keys set needs one).
+    api_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in _PROTOCOLS:
@@ -160,7 +162,10 @@ class _RESTBase:
 
     def _client_options(self) -> dict[str, Any]:
         c = self.config
-        return {"timeout": c.timeout, "verify": _ssl_context(c.verify, c.cert), "headers": c.headers or {}}
+        headers = dict(c.headers or {})
+        if c.api_key:
+            headers.setdefault("authorization", f"Bearer {c.api_key}")
+        return {"timeout": c.timeout, "verify": _ssl_context(c.verify, c.cert), "headers": headers}
 
     @staticmethod
     def _timeout(timeout: float | None) -> Any:

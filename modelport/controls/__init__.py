@@ -1,1 +1,18 @@
-"""Controls composed around the data plane (auth, limits, CORS, admin request rules)."""
+"""Production controls around the data plane: API keys, rate limits, response cache, CORS, input
+contracts, and the admin request rules (``origin``).
+
+The composition root (``modelport.server``) builds one :class:`Controls` from the server settings and
+plugs it in three places: :class:`GuardedRestApp` (REST door), :class:`ControlsInterceptor` (gRPC door)
+and :class:`GuardedDataPlane` (per-model rate limit, contract and cache around inference).
+"""
+
+from .auth import ApiKey, KeyStore, load_keys
+from .cache import ResponseCache, cache_key
+from .cors import Cors
+from .guard import Controls
+from .ratelimit import Limit, TokenBucket, parse_limit
+
+__all__ = [
+    "ApiKey", "Controls", "Cors", "KeyStore", "Limit", "ResponseCache", "TokenBucket",
+    "cache_key", "load_keys", "parse_limit",
+]

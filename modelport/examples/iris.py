@@ -18,9 +18,12 @@ class IrisClassifier(Model):
         return self.ready
 
     def predict(self, payload, headers=None):
-        x = np.asarray(get_predict_input(payload, dtype=np.float64), dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != 4:
-            from modelport.errors import InvalidInput
+        from modelport.errors import InvalidInput
 
+        try:
+            x = np.asarray(get_predict_input(payload, dtype=np.float64), dtype=np.float64)
+        except (TypeError, ValueError) as exc:  # V1 instances that are not rows of numbers
+            raise InvalidInput(f"iris expects rows of 4 numbers: {exc}") from None
+        if x.ndim != 2 or x.shape[1] != 4:
             raise InvalidInput(f"iris expects rows of 4 features (shape [N, 4]), got shape {list(x.shape)}")
         return get_predict_response(payload, self._clf.predict(x), self.name)

@@ -26,8 +26,8 @@ class SentimentModel(Model):
         if isinstance(payload, InferRequest):
             texts = [t for tensor in payload.inputs for t in _flat(tensor.as_string())]
         else:
-            texts = payload.get("instances")
-            if not all(isinstance(t, str) for t in texts):
+            texts = payload.get("instances") if isinstance(payload, dict) else None
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
                 raise InvalidInput("sentiment expects \"instances\" to be a list of strings")
         scores = np.array([score(t) for t in texts], dtype=np.float32)
         labels = np.array(["positive" if s > 0 else "negative" if s < 0 else "neutral" for s in scores], dtype=object)

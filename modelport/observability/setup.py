@@ -72,6 +72,10 @@ class Observability:
 
         return recorder, observe_all, batch
 
+    def cache_observer(self, model: str, version: str | None, hit: bool, seconds: float) -> None:
+        """A response cache's lookups into Triton's cache_hit / cache_miss statistics."""
+        self.stats.recorder(model, version).cache(hit, seconds)
+
     def payload_logger(self, model: str, version: str | None, config: dict | None) -> Any:
         if not config:
             return None

@@ -59,6 +59,9 @@ TEXT = "text"
 class HuggingFaceModel(Model):
     """Serves a local transformers model for text classification or sentence embeddings."""
 
+    # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
+    single_input_any_name = True
+
     def load(self) -> bool:
         torch = import_optional("torch", extra="huggingface")
         transformers = import_optional("transformers", extra="huggingface")

@@ -31,6 +31,9 @@ PREDICT = "predict"
 class LightGBMModel(Model):
     """Serves a LightGBM Booster text file."""
 
+    # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
+    single_input_any_name = True
+
     def load(self) -> bool:
         lgb = import_optional("lightgbm", extra="lightgbm")
         path = model_path(self, "lightgbm")

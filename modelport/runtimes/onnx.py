@@ -64,6 +64,9 @@ def _dims(shape: Any) -> list[int]:
 class ONNXModel(Model):
     """Serves an ONNX graph with an onnxruntime InferenceSession."""
 
+    # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
+    single_input_any_name = True
+
     def load(self) -> bool:
         ort = import_optional("onnxruntime", extra="onnx")
         options = extra(self)

@@ -39,6 +39,9 @@ from ._common import (
 class SKLearnModel(Model):
     """Serves a fitted scikit-learn estimator or pipeline (anything with ``predict``)."""
 
+    # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
+    single_input_any_name = True
+
     def load(self) -> bool:
         joblib = import_optional("joblib", extra="sklearn")
         import_optional("sklearn", extra="sklearn")

@@ -66,6 +66,9 @@ _DATATYPES = {
 class TorchModel(Model):
     """Serves a TorchScript or torch.export model."""
 
+    # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
+    single_input_any_name = True
+
     def load(self) -> bool:
         torch = import_optional("torch", extra="torch")
         self._torch = torch

@@ -40,6 +40,9 @@ from ._common import (
 class XGBoostModel(Model):
     """Serves an XGBoost model file."""
 
+    # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
+    single_input_any_name = True
+
     def load(self) -> bool:
         xgb = import_optional("xgboost", extra="xgboost")
         self._method = method = prediction_method(self)

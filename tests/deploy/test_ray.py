@@ -44,6 +44,18 @@ class Slow(Model):
     def predict(self, payload, headers=None):
         time.sleep(0.05)
         return {"predictions": [len(payload["instances"])]}
+
+
+class Batched(Model):
+    """Answers each row with the size of the batch it was predicted in, after a preprocess that doubles it."""
+
+    def preprocess(self, payload, headers=None):
+        return {"instances": [[v * 2 for v in row] for row in payload["instances"]]}
+
+    def predict(self, payload, headers=None):
+        time.sleep(0.02)
+        rows = payload["instances"]
+        return {"predictions": [[row[0], len(rows)] for row in rows]}
 '''
 
 
@@ -73,6 +85,12 @@ def cluster(tmp_path_factory):
         "ray": {"ray_actor_options": {"num_cpus": 0.1}, "autoscaling_config": {
             "min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 1, "metrics_interval_s": 0.2,
             "look_back_period_s": 1, "upscale_delay_s": 0.5, "downscale_delay_s": 600}},
+    }))
+    (folder / "batched").mkdir()
+    (folder / "batched" / "slow_model.py").write_text(SLOW_MODEL)
+    (folder / "batched" / "model-settings.json").write_text(json.dumps({
+        "name": "batched", "implementation": "slow_model.Batched", "max_batch_size": 8, "max_batch_time": 0.2,
+        "ray": {"ray_actor_options": {"num_cpus": 0.1}},
     }))
     ray.init(num_cpus=4, include_dashboard=False, logging_level="warning", log_to_driver=False)
     port = _free_port()
@@ -129,6 +147,21 @@ def test_two_replicas_answer_through_modelports_own_routes(cluster):
         bad = client.post("/v2/models/iris/infer", json={"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]})
         assert bad.status_code == 400 and "3 features" in bad.json()["error"]
         assert client.get("/v2/health/live").status_code == 200
+
+
+def test_batching_and_hooks_keep_their_semantics_on_a_replica(cluster):
+    """Concurrent V1 requests to one replica are merged into one predict; each caller gets its own row back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def call(i: int) -> list:
+        answer = httpx.post(f"{cluster}/v1/models/batched:predict", json={"instances": [[i]]}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["predictions"][0]
+
+    with ThreadPoolExecutor(8) as pool:
+        rows = list(pool.map(call, range(8)))
+    assert [row[0] for row in rows] == [i * 2 for i in range(8)]  # preprocess ran, rows went back to their callers
+    assert max(row[1] for row in rows) > 1, rows  # some requests shared a predict call
 
 
 def test_a_killed_replica_is_replaced_under_load(cluster):

@@ -234,6 +234,7 @@ ERROR_CASES = [
     ("POST", "/v2/repository/models/nope/unload", b"", 404, "nope"),
     ("POST", "/v2/repository/models/nope/load", b"", 404, "nope"),
     ("POST", "/v2/repository/index", b"[]", 400, "object"),
+    ("POST", "/v2/repository/index", b'{"ready": {}}', 400, "true or false"),
 ]
 
 

@@ -17,10 +17,13 @@ from modelport.errors import (
     ModelportError,
     Overloaded,
     PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
     ServerNotLive,
     ServerNotReady,
     StartupError,
     StorageError,
+    Unauthenticated,
     Unimplemented,
     UnsupportedProtocol,
 )
@@ -43,6 +46,9 @@ EXPECTED_CODES = {
     StorageError: ErrorCode.UNAVAILABLE,
     StartupError: ErrorCode.INTERNAL,
     SettingsError: ErrorCode.INVALID_INPUT,
+    Unauthenticated: ErrorCode.UNAUTHENTICATED,
+    PermissionDenied: ErrorCode.PERMISSION_DENIED,
+    RateLimited: ErrorCode.RESOURCE_EXHAUSTED,
 }
 
 EXPECTED_HTTP = {
@@ -55,6 +61,8 @@ EXPECTED_HTTP = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RESOURCE_EXHAUSTED: 429,
     ErrorCode.DEADLINE_EXCEEDED: 504,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
 }
 
 

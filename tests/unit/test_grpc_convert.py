@@ -301,7 +301,7 @@ def test_committed_stubs_match_the_proto(tmp_path) -> None:
 
     pytest.importorskip("grpc_tools")
     source = Path(convert.__file__).parent
-    for name in ("grpc_predict_v2.proto", "generate.sh"):
+    for name in ("grpc_predict_v2.proto", "model_repository.proto", "generate.sh"):
         shutil.copy(source / name, tmp_path / name)
     subprocess.run(
         ["sh", str(tmp_path / "generate.sh")],
@@ -309,7 +309,8 @@ def test_committed_stubs_match_the_proto(tmp_path) -> None:
         capture_output=True,
         env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
     )
-    for name in ("grpc_predict_v2_pb2.py", "grpc_predict_v2_pb2.pyi", "grpc_predict_v2_pb2_grpc.py"):
+    stubs = [f"{proto}{suffix}" for proto in ("grpc_predict_v2", "model_repository") for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")]
+    for name in stubs:
         assert (tmp_path / name).read_text() == (source / name).read_text(), f"{name} is stale: run generate.sh"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from ...errors import ErrorCode, InferenceError, ModelportError, internal_error_message
+from ...errors import ErrorCode, InferenceError, ModelportError, RateLimited, internal_error_message
 from ...observability import context as request_context
 
 logger = logging.getLogger("modelport")
@@ -29,6 +29,8 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.PAYLOAD_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 # A model may pick an HTTP status for its InferenceError (REST honours it); this is the standard
@@ -95,6 +97,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str, request: Any = None) -> None:
+    if isinstance(exc, RateLimited):  # REST's Retry-After, as trailing metadata
+        context.set_trailing_metadata((("retry-after", str(exc.retry_after)),))
+    await context.abort(*status_for(exc, method, request))
+
+
 def _guard(handler: Any, method: str) -> Any:
     for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
         fn = getattr(handler, kind)
@@ -113,7 +121,7 @@ def _guarded(fn: Callable, method: str) -> Callable:
             except grpc.aio.AbortError:  # the handler chose its status already
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
-                await context.abort(*status_for(exc, method))
+                await _abort(context, exc, method)
 
         return stream
     if inspect.iscoroutinefunction(fn):
@@ -124,7 +132,7 @@ def _guarded(fn: Callable, method: str) -> Callable:
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:  # noqa: BLE001
-                await context.abort(*status_for(exc, method, request))
+                await _abort(context, exc, method, request)
 
         return unary
     return fn  # sync handlers run in gRPC's executor; none are registered

@@ -12,7 +12,8 @@ from ...dataplane import DataPlane
 from ...errors import StartupError
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
 from .errors import ErrorInterceptor
-from .servicer import InferenceServicer
+from ...wire.grpc.model_repository_pb2_grpc import add_ModelRepositoryServiceServicer_to_server
+from .servicer import InferenceServicer, ModelRepositoryServicer
 
 SERVICE_NAME = "inference.GRPCInferenceService"
 
@@ -33,7 +34,8 @@ class GrpcServer:
 
 
 async def start_grpc_server(
-    dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False, edge: Any = None
+    dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False,
+    interceptors: list | None = None, edge: Any = None,
 ) -> GrpcServer:
     options = [
         ("grpc.max_send_message_length", max_message_size),
@@ -42,8 +44,10 @@ async def start_grpc_server(
         # clash goes unseen. On only for front-end worker processes, which share the port on purpose.
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
-    server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=options)
+    # The error interceptor comes first, so it maps what the others (e.g. the controls) raise too.
+    server = grpc.aio.server(interceptors=[ErrorInterceptor(), *(interceptors or [])], options=options)
     add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, edge), server)
+    add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)

@@ -16,6 +16,8 @@ from ...observability.context import REQUEST_ID_HEADER, begin
 from ...wire.grpc import convert
 from ...wire.grpc import grpc_predict_v2_pb2 as pb
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
+from ...wire.grpc import model_repository_pb2 as mr
+from ...wire.grpc import model_repository_pb2_grpc as mr_grpc
 from .errors import code_for, status_for
 
 Context = grpc.aio.ServicerContext
@@ -157,3 +159,29 @@ def _metadata(headers: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 
 __all__ = ["InferenceServicer"]
+
+
+class ModelRepositoryServicer(mr_grpc.ModelRepositoryServiceServicer):
+    """MLServer's own repository service (inference.model_repository), over the same data plane."""
+
+    def __init__(self, dataplane: DataPlane):
+        self.dataplane = dataplane
+
+    async def RepositoryIndex(self, request: mr.RepositoryIndexRequest, context: Context) -> mr.RepositoryIndexResponse:
+        models = [
+            mr.RepositoryIndexResponse.ModelIndex(
+                name=m["name"], version=m.get("version") or "", state=m["state"], reason=m.get("reason") or ""
+            )
+            for m in self.dataplane.repository_index(ready_only=request.ready)
+        ]
+        return mr.RepositoryIndexResponse(models=models)
+
+    async def RepositoryModelLoad(self, request: mr.RepositoryModelLoadRequest, context: Context) -> mr.RepositoryModelLoadResponse:
+        await self.dataplane.load(request.model_name)
+        return mr.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(
+        self, request: mr.RepositoryModelUnloadRequest, context: Context
+    ) -> mr.RepositoryModelUnloadResponse:
+        await self.dataplane.unload(request.model_name)
+        return mr.RepositoryModelUnloadResponse()

@@ -18,7 +18,7 @@ from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
 from ...wire import v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
-from .openapi import DOCS_HTML, openapi_document
+from .openapi import docs_page, models_metadata, openapi_document
 
 logger = logging.getLogger("modelport")
 
@@ -55,6 +55,11 @@ class RestApp:
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
+        # Extra route trees (prefix -> async handler(method, path, scope, receive) -> Response), e.g. the
+        # console at /ui; looked up only after the inference routes, so they cost inference nothing.
+        self.mounts: list[tuple[str, Callable[..., Awaitable[Response]]]] = []
+        # Origins the CORS settings allow (set by the server): the admin Origin check lets them through too.
+        self.allowed_origins: frozenset[str] = frozenset()
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
@@ -97,6 +102,14 @@ class RestApp:
             return await self._repository(method, path[len("/v2/repository/") :], scope, receive)
         simple = _SIMPLE_ROUTES.get(path)
         if simple is None:
+            for prefix, handler in self.mounts:
+                if path == prefix or path.startswith(prefix + "/"):
+                    return await handler(method, path, scope, receive)
+            if path.startswith("/docs/") and self.enable_docs:
+                _allow(method, "GET")
+                page = docs_page(path)
+                if page is not None:
+                    return page
             raise RouteNotFound(path)
         _allow(method, "GET")
         return simple(self)
@@ -175,12 +188,15 @@ class RestApp:
         _allow(method, "POST")
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
-        check_admin_request(headers, bool(body))  # JSON or no body, and no foreign Origin
+        check_admin_request(headers, bool(body), self.allowed_origins)  # JSON or no body, no foreign Origin (CORS-listed ones pass)
         if rest == "index":
             doc = v2_json.loads(body) if body.strip() else {}
             if not isinstance(doc, dict):
                 raise InvalidInput("Repository index body must be a JSON object")
-            return _json(self.dataplane.repository_index(ready_only=bool(doc.get("ready", False))))
+            ready = doc.get("ready", False)
+            if not isinstance(ready, bool):
+                raise InvalidInput(f'Repository index "ready" must be true or false, got {ready!r}'[:200])
+            return _json(self.dataplane.repository_index(ready_only=ready))
         parts = rest.split("/")
         if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in ("load", "unload"):
             if parts[2] == "load":
@@ -196,7 +212,10 @@ class RestApp:
 
     def _ready(self) -> Response:
         ready = self.dataplane.ready()
-        return _json({"ready": ready}, 200 if ready else 503)
+        if ready:
+            return _json({"ready": True}, 200)
+        reason = self.dataplane.not_ready_because()
+        return _json({"ready": False, "reason": reason} if reason else {"ready": False}, 503)
 
     def _server_metadata(self) -> Response:
         return _json(self.dataplane.server_metadata())
@@ -212,12 +231,12 @@ class RestApp:
     def _openapi(self) -> Response:
         if not self.enable_docs:
             raise RouteNotFound("/openapi.json")
-        return _json(openapi_document())
+        return _json(openapi_document(models_metadata(self.dataplane.repository)))
 
     def _docs(self) -> Response:
         if not self.enable_docs:
             raise RouteNotFound("/docs")
-        return 200, DOCS_HTML, b"text/html; charset=utf-8", []
+        return docs_page("/docs")
 
     # -- bodies --------------------------------------------------------------------------------
     async def _read_body(self, headers: dict[str, str], receive: Callable) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from ...errors import ErrorCode, ModelportError, internal_error_message
+from ...errors import ErrorCode, ModelportError, RateLimited, internal_error_message
 from ...observability import context as request_context
 from ...wire.v2_json import dumps
 
@@ -21,6 +21,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RESOURCE_EXHAUSTED: 429,
     ErrorCode.DEADLINE_EXCEEDED: 504,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
 }
 
 
@@ -57,6 +59,10 @@ def error_response(exc: BaseException, scope: dict) -> tuple[int, bytes, list[tu
         request_id = _request_id(scope)
         logger.error("%s %s failed (request id %s)", scope["method"], scope["path"], request_id, exc_info=exc)
         return status, dumps({"error": internal_error_message(_model_of(scope["path"]), request_id)}), headers
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="modelport"'))
+    elif isinstance(exc, RateLimited):
+        headers.append((b"retry-after", str(exc.retry_after).encode()))
     if status == 413:
         # The rest of the body was not read; the connection cannot be reused.
         headers.append((b"connection", b"close"))

@@ -1,0 +1,100 @@
+"""The data plane with the per-model controls wrapped around inference.
+
+Order per request: the model's rate limit, its input contract, then the response cache. A cache hit
+returns before the data plane's queue, batcher and runner; a miss goes through them as usual.
+Models with none of these switched on take the plain path after one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from ..dataplane import DataPlane
+from ..errors import ServerNotReady
+from ..types import InferRequest, InferResponse
+from .cache import cache_key, hit_response
+from .guard import Controls
+
+CACHE_HEADER = "x-modelport-cache"
+
+
+def _bypass(headers: dict | None, request: InferRequest) -> bool:
+    if request.parameters.get("cache") is False:
+        return True
+    if not headers:
+        return False
+    if headers.get(CACHE_HEADER, "").lower() == "bypass":
+        return True
+    control = headers.get("cache-control", "").lower()
+    return "no-cache" in control or "no-store" in control
+
+
+class GuardedDataPlane(DataPlane):
+    def __init__(self, *args: Any, controls: Controls, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.controls = controls
+        # Optional ``observe(model, version, hit, seconds)`` for each cache lookup (e.g. statistics'
+        # cache_hit / cache_miss); set by the composition root.
+        self.cache_observer: Callable[[str, str | None, bool, float], None] | None = None
+
+    async def infer(self, request: InferRequest, headers: dict | None = None) -> tuple[InferResponse, dict]:
+        controls = self.controls
+        mc = controls.lookup(request.model_name, request.model_version) if controls.models else None
+        if mc is None:
+            return await super().infer(request, headers)
+        if mc.bucket is not None:
+            controls.take_model_token(mc)
+        if mc.contract is not None:
+            mc.contract.check_v2(request)
+        cache = mc.cache
+        if cache is None or _bypass(headers, request):
+            return await super().infer(request, headers)
+        started = time.perf_counter()
+        if self.draining:
+            raise ServerNotReady("Server is shutting down")
+        entry = self.repository.resolve(request.model_name, request.model_version)
+        key = cache_key(request, entry.name, entry.version)
+        found = cache.get(key, time.monotonic())
+        if found is not None:
+            controls.cache_hits.labels(mc.name).inc()
+            response = hit_response(found[0], request)
+            elapsed = time.perf_counter() - started
+            controls.cache_hit_latency.labels(mc.name).observe(elapsed)
+            if self.metrics is not None:  # a hit is still a request served
+                self._latency(entry.name, "v2").observe(elapsed)
+            if self.cache_observer is not None:
+                self.cache_observer(entry.name, entry.version, True, elapsed)
+            return response, {**found[1], CACHE_HEADER: "hit"}
+        (response, response_headers), ran = await cache.run_once(key, lambda: super(GuardedDataPlane, self).infer(request, headers))
+        if self.cache_observer is not None:
+            self.cache_observer(entry.name, entry.version, not ran, time.perf_counter() - started)
+        if ran:
+            controls.cache_misses.labels(mc.name).inc()
+            return response, {**response_headers, CACHE_HEADER: "miss"}
+        # Waited for an identical request that ran the model: a hit for this caller.
+        controls.cache_hits.labels(mc.name).inc()
+        if self.metrics is not None:
+            self._latency(entry.name, "v2").observe(time.perf_counter() - started)
+        return hit_response(response, request), {**response_headers, CACHE_HEADER: "hit"}
+
+    async def infer_v1(self, name: str, payload: dict, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
+        controls = self.controls
+        mc = controls.lookup(name, None) if controls.models else None
+        if mc is not None:
+            if mc.bucket is not None:
+                controls.take_model_token(mc)
+            if mc.contract is not None:
+                mc.contract.check_v1(payload, headers)
+        return await super().infer_v1(name, payload, headers, verb)
+
+    async def load(self, name: str) -> None:
+        self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
+        await super().load(name)
+
+    async def unload(self, name: str) -> None:
+        await super().unload(name)
+        self.controls.forget(name)
+
+
+__all__ = ["GuardedDataPlane", "CACHE_HEADER"]

@@ -1,0 +1,16 @@
+"""MLServer compatibility: run an MLServer custom runtime after changing ``mlserver`` to ``modelport.mlserver``.
+
+    from modelport.mlserver import MLModel, types
+    from modelport.mlserver.codecs import NumpyCodec, StringCodec, decode_args
+    from modelport.mlserver.utils import get_model_uri
+    from modelport.mlserver.errors import InferenceError
+
+A thin facade: the runtime is served by modelport's own data plane through one adapter
+(:mod:`modelport.compat.mlserver_model`). Needs pydantic (``pip install 'modelport[mlserver]'``).
+"""
+
+from . import codecs, errors, settings, types, utils
+from .model import MLModel
+from .settings import ModelParameters, ModelSettings, Settings
+
+__all__ = ["MLModel", "ModelParameters", "ModelSettings", "Settings", "codecs", "errors", "settings", "types", "utils"]

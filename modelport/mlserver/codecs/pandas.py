@@ -1,0 +1,5 @@
+"""`mlserver.codecs.pandas`, as MLServer code imports it."""
+
+from .._codecs import PandasCodec
+
+__all__ = ["PandasCodec"]
