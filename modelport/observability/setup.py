@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter
@@ -100,4 +101,4 @@ class Observability:
             await logger.close()
         self._payload_loggers.clear()
         if self.tracing is not None:
-            self.tracing.shutdown()
+            await asyncio.to_thread(self.tracing.shutdown)  # it may wait on the collector; not on the loop

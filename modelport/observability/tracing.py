@@ -9,6 +9,7 @@ The exporter is OTLP/HTTP, configured by the standard ``OTEL_*`` environment var
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -22,22 +23,26 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 from .context import RequestInfo
 
 
-def default_provider() -> Any:
-    """A tracer provider with a batching OTLP/HTTP exporter; endpoint, headers and service name from OTEL_*."""
+def default_provider() -> tuple[Any, Any]:
+    """A tracer provider with a batching OTLP/HTTP exporter (endpoint, headers, service name from OTEL_*), and the exporter."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": "modelport"}).merge(Resource.create()))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    return provider
+    exporter = OTLPSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider, exporter
 
 
 class Tracing:
     def __init__(self, provider: Any = None):
         self._owned = provider is None  # ours to shut down (a provider passed in belongs to the caller)
-        self.provider = provider if provider is not None else default_provider()
+        self._exporter = None
+        if provider is None:
+            provider, self._exporter = default_provider()
+        self.provider = provider
         self.tracer = self.provider.get_tracer("modelport")
         self.propagator = TraceContextTextMapPropagator()
 
@@ -84,10 +89,18 @@ class Tracing:
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=ns(end))
 
-    def shutdown(self) -> None:
-        """Export what is buffered; stop the exporter if it is ours."""
-        flush = getattr(self.provider, "force_flush", None)
-        if flush is not None:
-            flush()
-        if self._owned:
+    def shutdown(self, grace: float = 2.0) -> None:
+        """Export what is buffered, for up to ``grace`` seconds; stop the exporter if it is ours.
+
+        The SDK's flush waits out an unreachable collector's retries (seconds, whatever timeout it
+        is given), so our exporter is shut down after ``grace``, which ends them."""
+        if not self._owned:
+            self.provider.force_flush(int(grace * 1000))
+            return
+        timer = threading.Timer(grace, self._exporter.shutdown)
+        timer.daemon = True
+        timer.start()
+        try:
             self.provider.shutdown()
+        finally:
+            timer.cancel()

@@ -196,3 +196,20 @@ def test_recorder_unit_cache_and_queue_kinds():
     assert s["queue"] == {"count": 2, "ns": 4_000_000}
     (unknown,) = stats.model_stats([("other", None)])
     assert unknown["inference_count"] == 0 and unknown["last_inference"] == 0
+
+
+def test_response_cache_hits_and_misses_in_statistics():
+    model = SumModel("cached")
+    model.response_cache = {"max_entries": 10}  # a production control (modelport.controls)
+    with server_in_thread([model], enable_grpc=True) as server:
+        assert _infer(server, "cached", 3) == [200] * 3
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}") as client:
+            inference = client.get("/v2/models/cached/stats").json()["model_stats"][0]["inference_stats"]
+        assert inference["cache_miss"]["count"] == 1 and inference["cache_hit"]["count"] == 2
+        assert inference["cache_hit"]["ns"] > 0
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+        try:
+            stats = client.get_inference_statistics("cached")
+            assert stats.model_stats[0].inference_stats.cache_hit.count == 2
+        finally:
+            client.close()
