@@ -155,7 +155,7 @@ class ModelServer:
         )
         if self.observability.stats is not None:  # cache hits and misses in Triton's statistics
             self.dataplane.cache_observer = self.observability.cache_observer
-        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs, self.observability.edge)
+        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
         if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
             from .ui import mount_console
 
@@ -167,6 +167,10 @@ class ModelServer:
             from .controls.rest import GuardedRestApp
 
             self.app = GuardedRestApp(self.app, self.controls, cors)
+        # Outermost: request ids, the access log and spans cover every answer, the controls' 401/429 too.
+        from .observability.edge import EdgeApp
+
+        self.app = EdgeApp(self.app, self.observability.edge)
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings

@@ -95,3 +95,37 @@ class RequestEdge:
             extra={"access": {"method": method, "path": path, "status": status, "bytes": size,
                               "duration_ms": round(ms, 3), "client": client}},
         )
+
+
+class EdgeApp:
+    """The REST door wrapped (ASGI): every answer, including the controls' refusals and CORS
+    preflights, carries the request id and is access-logged and traced. Attribute reads go to the
+    wrapped app (``server.app.mounts``)."""
+
+    def __init__(self, app: Any, edge: RequestEdge):
+        self.app = app
+        self.edge = edge
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        edge = self.edge
+        info = edge.begin_rest(scope)
+        extra = edge.rest_headers(info)
+        answer = [499, 0]  # status, body bytes (499: the client went away before an answer)
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                answer[0] = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            elif edge._timed:
+                answer[1] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            edge.end_rest(info, scope, answer[0], answer[1])

@@ -170,3 +170,13 @@ def test_cli_access_log_flag_writes_json_lines(served):
     assert httpx.get(url + "/v2/models/nope").status_code == 404
     s.wait_for(r'"path": "/v2/models/nope", "status": 404')
     assert s.stop() == 0
+
+
+async def test_refusals_by_the_controls_carry_the_id_and_are_logged(serve, captured):
+    server, client = await serve([SumModel("sum")], access_log=True, api_keys="k1")
+    r = await client.post("/v2/models/sum/infer", json=V2, headers={"x-request-id": "denied-1"})
+    assert r.status_code == 401 and r.headers["x-request-id"] == "denied-1"
+    (line,) = [doc for doc in captured if doc["logger"] == ACCESS_LOGGER]
+    assert (line["status"], line["request_id"], line["path"]) == (401, "denied-1", "/v2/models/sum/infer")
+    r = await client.post("/v2/models/sum/infer", json=V2, headers={"authorization": "Bearer k1"})
+    assert r.status_code == 200 and len(r.headers["x-request-id"]) == 32

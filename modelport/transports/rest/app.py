@@ -47,11 +47,8 @@ class RestApp:
         metrics: Metrics | None = None,
         max_request_size: int = 64 * 1024 * 1024,
         enable_docs: bool = True,
-        edge: Any = None,
     ):
         self.dataplane = dataplane
-        # observability.edge.RequestEdge: request id, access log, tracing (None: none of them).
-        self.edge = edge
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
@@ -66,25 +63,17 @@ class RestApp:
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
             return
-        edge = self.edge
-        info = edge.begin_rest(scope) if edge is not None else None
         try:
             status, body, content_type, headers = await self._route(scope, receive)
         except _ClientDisconnected:
-            if info is not None:
-                edge.end_rest(info, scope, 499, 0)
             return
         except Exception as exc:  # noqa: BLE001 - every failure becomes a response
             status, body, headers = error_response(exc, scope)
             content_type = JSON
         # A new list: canned responses (_ALIVE, _EMPTY_OK) share theirs across requests.
         headers = headers + [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-        if info is not None:
-            headers += edge.rest_headers(info)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        if info is not None:
-            edge.end_rest(info, scope, status, len(body))
 
     # -- routing -------------------------------------------------------------------------------
     async def _route(self, scope: dict, receive: Callable) -> Response:
