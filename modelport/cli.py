@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "max-asyncio-workers", type=int, help="threads of the event loop's default executor (KServe)")
     _flag(serve, "enable-latency-logging", type=_bool, help="log each hook call's latency (default false)")
     _flag(serve, "access-log-format", help="accepted for KServe; the access log keeps its format")
+    # Routing: repository poll mode.
+    _flag(serve, "model-control-mode", choices=["none", "poll"], help="poll: reload models whose files change (default none)")
+    _flag(serve, "poll-interval", type=float, help="seconds between repository scans in poll mode (default 5)")
     # KServe's names for settings that have another name here.
     serve.add_argument("--max_threads", dest="inference_threads", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("--enable_docs_url", dest="enable_docs", type=_bool, default=None, help=argparse.SUPPRESS)
@@ -103,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub)
 
+    from .routing.commands import add_parsers as add_routing_parsers
+
+    add_routing_parsers(sub)
     from .deploy.commands import add_parsers as add_deploy_parsers
 
     add_deploy_parsers(sub)
@@ -324,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "infer":
         return infer(args)
+    if args.command in ("traffic", "promote", "rollback"):
+        from .routing import commands as routing_commands
+
+        return routing_commands.run(args)
     if args.command == "bench":
         from .bench.cli import main as bench_main
 

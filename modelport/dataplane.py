@@ -16,7 +16,11 @@ from .metrics import Metrics
 from .observability import context as request_context
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
+from .routing.router import VERSION_HEADER
 from .types import InferRequest, InferResponse
+
+# Error codes that are the client's doing: they do not count against a model version.
+_CLIENT_CODES = {"invalid_input", "not_found", "payload_too_large", "resource_exhausted", "deadline_exceeded"}
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics", "statistics"]
 
@@ -48,6 +52,8 @@ class DataPlane:
         self._request_metrics: dict[tuple[str, str], Any] = {}
         # Triton-style statistics and the health view (observability.stats.Statistics), or None.
         self.stats = stats
+        # Routing (traffic policies, shadows, per-version metrics): set by the composition root.
+        self.router: Any = None
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -94,7 +100,10 @@ class DataPlane:
     # -- inference -----------------------------------------------------------------------------
     async def infer(self, request: InferRequest, headers: dict | None = None) -> tuple[InferResponse, dict]:
         """A V2 inference. Returns the response and the headers the model asked to send back."""
-        entry, started = self._enter(request.model_name, request.model_version, "v2")
+        version, policy = request.model_version, None
+        if version is None and self.router is not None:
+            version, policy = self.router.choose(request.model_name, headers)
+        entry, started = self._enter(request.model_name, version, "v2")
         ok = False
         try:
             model = entry.model
@@ -117,17 +126,22 @@ class DataPlane:
                 response.outputs = _select_outputs(response, request)
             if payload_log is not None:
                 payload_log.response(request_id, response)
+            if policy is not None:
+                response_headers = self._routed(entry, policy, response_headers, response, request, headers)
             ok = True
             return response, response_headers
         except BaseException as exc:
-            self._failed(entry, "v2", exc)
+            self._failed(entry, "v2", exc, policy)
             raise
         finally:
             self._leave(entry, "v2", started, ok)
 
     async def infer_v1(self, name: str, payload: Any, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
         """A KServe V1 ``:predict`` or ``:explain``; the model sees the JSON (or bytes) the client sent."""
-        entry, started = self._enter(name, None, "v1")
+        version, policy = None, None
+        if self.router is not None:
+            version, policy = self.router.choose(name, headers)
+        entry, started = self._enter(name, version, "v1")
         ok = False
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
@@ -142,10 +156,12 @@ class DataPlane:
                 result = get_predict_response(payload, result, name)
             if payload_log is not None:
                 payload_log.response(request_id, result)
+            if policy is not None:
+                response_headers = self._routed(entry, policy, response_headers, result, (payload, verb), headers)
             ok = True
             return result, response_headers
         except BaseException as exc:
-            self._failed(entry, "v1", exc)
+            self._failed(entry, "v1", exc, policy)
             raise
         finally:
             self._leave(entry, "v1", started, ok)
@@ -168,7 +184,10 @@ class DataPlane:
         entry.leave()
         now = time.perf_counter()
         if self.metrics is not None:
-            self._latency(entry.name, protocol).observe(now - started)
+            seconds = now - started
+            self._latency(entry.name, protocol).observe(seconds)
+            if entry.version is not None and self.router is not None and self.router.metrics is not None:
+                self.router.metrics.version_latency.labels(entry.name, entry.version).observe(seconds)
         recorder = getattr(entry.runner, "stats", None)
         if recorder is not None:
             recorder.request(now - started, ok)
@@ -176,10 +195,47 @@ class DataPlane:
         if info is not None:
             info.left = now
 
-    def _failed(self, entry: ModelEntry, protocol: str, exc: BaseException) -> None:
+    def _failed(self, entry: ModelEntry, protocol: str, exc: BaseException, policy: Any = None) -> None:
         if self.metrics is not None:
             code = exc.code.value if isinstance(exc, ModelportError) else "internal"
             self.metrics.failures.labels(entry.name, protocol, code).inc()
+        if entry.version is not None and self.router is not None:
+            # A client's bad input is not the version's fault; only server-side failures count.
+            server_side = not isinstance(exc, ModelportError) or exc.code.value not in _CLIENT_CODES
+            if self.router.metrics is not None and server_side:
+                self.router.metrics.version_requests.labels(entry.name, entry.version, "error").inc()
+            if policy is not None and server_side:
+                self.router.outcome(entry.name, entry.version, policy, False)
+
+    def _routed(self, entry: ModelEntry, policy: Any, response_headers: dict, answer: Any, request: Any, headers: dict | None) -> dict:
+        """A request a traffic policy routed: say which version answered, feed the canary window,
+        and mirror it to the shadow version if the policy has one (fire and forget)."""
+        router = self.router
+        if router.metrics is not None:
+            router.metrics.version_requests.labels(entry.name, entry.version, "ok").inc()
+        router.outcome(entry.name, entry.version, policy, True)
+        if policy.shadow is not None:
+            router.mirror(entry.name, policy, answer, self._shadow_call(entry.name, request, headers))
+        out = dict(response_headers) if response_headers else {}
+        out[VERSION_HEADER] = entry.version or ""
+        return out
+
+    def _shadow_call(self, name: str, request: Any, headers: dict | None) -> Any:
+        async def call(version: str) -> Any:
+            if isinstance(request, InferRequest):
+                copy = InferRequest(name, request.inputs, request.id, parameters=dict(request.parameters),
+                                    request_outputs=request.request_outputs, model_version=version)
+                return (await self.infer(copy, headers))[0]
+            payload, verb = request
+            entry, started = self._enter(name, version, "v1")
+            try:
+                call = entry.runner.explain if verb == "explain" else entry.runner.infer
+                result, _ = await call(payload, headers)
+                return result
+            finally:
+                self._leave(entry, "v1", started)
+
+        return call
 
     def _deadline(self, headers: dict | None, parameters: dict | None) -> float | None:
         """Seconds this request may take: the server default, lowered by the request's own ask."""
@@ -230,6 +286,11 @@ class DataPlane:
     # -- repository extension -----------------------------------------------------------------
     def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
         index = self.repository.index()
+        if self.router is not None:
+            for item in index:
+                policy = self.router.describe(item["name"])
+                if policy is not None:
+                    item["traffic"] = policy
         return [m for m in index if m["state"] == "READY"] if ready_only else index
 
     async def load(self, name: str) -> None:
@@ -239,9 +300,29 @@ class DataPlane:
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
 
-    async def unload(self, name: str) -> None:
+    async def unload(self, name: str, version: str | None = None) -> None:
         _check_name(name)
-        await self.repository.unload(name)
+        await self.repository.unload(name, version)
+        if self.router is not None and version is None:
+            self.router.clear(name)
+
+    # -- traffic policies (routing); admin calls, so that front-end workers can fan them out ----------
+    def traffic(self, name: str, policy: Any = None) -> dict[str, Any]:
+        """Read the traffic policy of ``name`` (``policy`` None), or replace it."""
+        if policy is None:
+            return self._routing().policy(name)
+        return self._routing().set_policy(name, policy)
+
+    def promote(self, name: str, version: Any) -> dict[str, Any]:
+        return self._routing().promote(name, version)
+
+    def rollback(self, name: str) -> dict[str, Any]:
+        return self._routing().rollback(name)
+
+    def _routing(self) -> Any:
+        if self.router is None:
+            raise Unimplemented("Traffic policies are not available in this deployment")
+        return self.router
 
 
 def _check_name(name: str) -> None:

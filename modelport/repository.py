@@ -91,6 +91,8 @@ class ModelRepository:
         self._entries: dict[str, dict[str | None, ModelEntry]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model))
+        # Awaited after a model's load hook and before it is marked READY (warmup, graph binding).
+        self.before_ready: Callable[[ModelEntry], Any] | None = None
 
     # -- KServe-style accessors ----------------------------------------------------------------
     def get_model(self, name: str, version: str | None = None) -> Model | None:
@@ -111,12 +113,16 @@ class ModelRepository:
 
     def update(self, model: Model, settings: ModelSettings | None = None) -> ModelEntry:
         """Register a model built in code (not yet loaded, or loaded already)."""
+        entry = self._new_entry(model, settings)
+        self._entries.setdefault(model.name, {})[entry.version] = entry
+        return entry
+
+    def _new_entry(self, model: Model, settings: ModelSettings | None) -> ModelEntry:
         version = getattr(model, "version", None)
         entry = ModelEntry(name=model.name, version=version, model=model, settings=settings)
         entry.max_queue_size = model_option(model, settings, "max_queue_size", 0)
         entry.runner = self._runner_factory(model, settings)
         entry.state = ModelState.READY if model.ready else ModelState.LOADING
-        self._entries.setdefault(model.name, {})[version] = entry
         return entry
 
     async def is_model_ready(self, name: str, version: str | None = None) -> bool:
@@ -134,7 +140,9 @@ class ModelRepository:
             return versions.get(version)
         if None in versions and len(versions) == 1:
             return versions[None]
-        return versions[max(versions, key=_version_key)]
+        # The newest version that serves; a newer one still loading (or failed) never takes traffic.
+        ready = [v for v, e in versions.items() if e.state is ModelState.READY]
+        return versions[max(ready or versions, key=_version_key)]
 
     def resolve(self, name: str, version: str | None = None, require_ready: bool = True) -> ModelEntry:
         entry = self._find(name, version)
@@ -170,26 +178,35 @@ class ModelRepository:
             item: dict[str, Any] = {"name": name, "state": e.state.value, "reason": e.reason}
             if version is not None:
                 item["version"] = version
+            if getattr(e.model, "nodes", None) and getattr(e.model, "graph", None):  # an inference graph
+                item["graph"] = {n: [s["name"] for s in node["steps"]] for n, node in e.model.nodes.items()}
             out.append(item)
         return out
 
     # -- loading and unloading ----------------------------------------------------------------
-    async def load_model(self, model: Model, settings: ModelSettings | None = None) -> ModelEntry:
-        """Register a model and run its load hook; a failure marks it FAILED and is logged, not raised."""
+    async def load_model(self, model: Model, settings: ModelSettings | None = None, register: bool = True) -> ModelEntry:
+        """Register a model and run its load hook; a failure marks it FAILED and is logged, not raised.
+
+        ``register=False`` loads it aside (for a swap, see ``replace_model``)."""
         try:
-            entry = self.update(model, settings)
+            entry = self._new_entry(model, settings)
         except Exception as exc:  # noqa: BLE001 - e.g. a process pool for a model that cannot be pickled
             logger.error("Model %s cannot be served: %s", model.name, exc)
             entry = ModelEntry(model.name, getattr(model, "version", None), model=model, settings=settings,
                                state=ModelState.FAILED, reason=self._public(str(exc)))
-            self._entries.setdefault(model.name, {})[entry.version] = entry
+            if register:
+                self._entries.setdefault(model.name, {})[entry.version] = entry
             return entry
-        if model.ready:
+        if register:
+            self._entries.setdefault(model.name, {})[entry.version] = entry
+        if model.ready and self.before_ready is None:
             entry.state = ModelState.READY
             return entry
         entry.state = ModelState.LOADING
         try:
-            ready = await entry.runner.load()
+            ready = model.ready or await entry.runner.load()
+            if ready and self.before_ready is not None:  # e.g. warmup: still LOADING, so no traffic yet
+                await self.before_ready(entry)
         except Exception as exc:  # noqa: BLE001 - any model failure is reported, never fatal
             logger.exception("Model %s failed to load", _label(entry))
             # The client sees the message without server paths or the exception class; the log has all.
@@ -202,6 +219,34 @@ class ModelRepository:
             entry.state, entry.reason = ModelState.FAILED, "load() returned without making the model ready"
             logger.error("Model %s: %s", _label(entry), entry.reason)
         return entry
+
+    async def replace_model(self, model: Model, settings: ModelSettings | None = None) -> ModelEntry:
+        """Load ``model`` beside the serving entry of the same name and version, then swap it in and
+        unload the old one once its in-flight requests finish: no request fails or waits. If the new
+        one fails, the old one serves on and carries the reason. Returns the new entry."""
+        old = self._entries.get(model.name, {}).get(getattr(model, "version", None))
+        if old is None or old.state is not ModelState.READY:
+            return await self.load_model(model, settings)
+        new = await self.load_model(model, settings, register=False)
+        if new.state is ModelState.READY:
+            self._entries[model.name][new.version] = new  # one assignment: the swap
+            await self._unload_entry(old)
+            return new
+        old.reason = f"reload failed, the previous load serves on: {new.reason}"
+        logger.error("Model %s: %s", _label(old), old.reason)
+        return new
+
+    async def replace_from_settings(self, settings: ModelSettings) -> ModelEntry:
+        old = self._entries.get(settings.name, {}).get(settings.version)
+        try:
+            model = build_model(settings)
+        except Exception as exc:  # noqa: BLE001
+            if old is None or old.state is not ModelState.READY:
+                return await self.load_from_settings(settings)
+            old.reason = f"reload failed, the previous load serves on: {self._public(str(exc))}"
+            logger.error("Model %s: %s", _label(old), old.reason)
+            return ModelEntry(settings.name, settings.version, settings=settings, state=ModelState.FAILED, reason=old.reason)
+        return await self.replace_model(model, settings)
 
     async def load_from_settings(self, settings: ModelSettings) -> ModelEntry:
         try:
@@ -229,18 +274,23 @@ class ModelRepository:
                 # A model registered in code: run its load hook again.
                 entry = await self.load_model(entry.model, entry.settings)
                 return entry.state is ModelState.READY
-            for old in list(self._entries.get(name, {}).values()):
-                await self._unload_entry(old)
-            entries = [await self.load_from_settings(s) for s in specs]
+            # A reload swaps each version in beside the serving one (no request fails meanwhile);
+            # versions gone from the folder are unloaded.
+            wanted = {s.version for s in specs}
+            entries = [await self.replace_from_settings(s) for s in specs]
+            for version, old in list(self._entries.get(name, {}).items()):
+                if version not in wanted:
+                    await self._unload_entry(old)
             return all(e.state is ModelState.READY for e in entries)
 
-    async def unload(self, name: str) -> None:
+    async def unload(self, name: str, version: str | None = None) -> None:
+        """Unload every version of ``name``, or only ``version``."""
         async with self._lock(name):
             versions = self._entries.get(name)
-            if not versions:
-                raise ModelNotFound(name)
+            if not versions or (version is not None and version not in versions):
+                raise ModelNotFound(name, version)
             # Unloading a known model that is already unloaded is done already (as Triton answers).
-            for entry in list(versions.values()):
+            for entry in list(versions.values()) if version is None else [versions[version]]:
                 await self._unload_entry(entry)
 
     async def unload_all(self) -> None:
@@ -367,9 +417,12 @@ def build_model(settings: ModelSettings) -> Model:
 
     # Built-in aliases ("sklearn", "mlserver_sklearn.SKLearnModel") resolved, dotted paths kept,
     # and a missing implementation detected from the model's files.
-    implementation = resolve_implementation(settings)
-    if settings.parameters.environment_path:
-        _use_environment(settings)
+    if (settings.implementation or "").strip().lower() == "graph" or (settings.graph and not settings.implementation):
+        implementation = "modelport.routing.graph.GraphModel"  # an inference graph is a model too
+    else:
+        implementation = resolve_implementation(settings)
+        if settings.parameters.environment_path:
+            _use_environment(settings)
     cls = import_class(implementation, settings.folder)
     from .compat.mlserver_model import is_mlmodel_class, wrap_mlmodel
 

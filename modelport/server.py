@@ -27,6 +27,7 @@ from .metrics import Metrics
 from .model import Model, PredictorConfig
 from .observability.setup import Observability
 from .repository import ModelRepository
+from .routing import compose
 from .runner import ModelRunner
 from .settings import ModelSettings, ServerSettings, model_option, validate_server_settings
 from .transports.rest import RestApp
@@ -155,6 +156,8 @@ class ModelServer:
         )
         if self.observability.stats is not None:  # cache hits and misses in Triton's statistics
             self.dataplane.cache_observer = self.observability.cache_observer
+        # Routing: traffic policies and graphs resolve in the data plane (see modelport/routing).
+        compose.attach(self, s)
         self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
         if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
             from .ui import mount_console
@@ -291,6 +294,7 @@ class ModelServer:
             models = list(models or [])
             # Known before anything listens: an early request is "not ready" (503, retried), never 404.
             self.repository.expect([(m, None) for m in models] + folder_models)
+            compose.apply_policies(self, [(m, getattr(m, "settings", None)) for m in models] + folder_models)
             if s.enable_grpc:
                 from .transports.grpc import start_grpc_server
 
@@ -322,6 +326,7 @@ class ModelServer:
             if self.grpc_port is not None:
                 logger.info("Listening for gRPC on %s:%d", s.host, self.grpc_port)
             await self._load_models(models, folder_models)
+            compose.start_polling(self)
         except BaseException:
             http_sock.close()
             await self.stop(grace_period=0)
@@ -349,6 +354,7 @@ class ModelServer:
         """Drain and stop; safe to call more than once."""
         grace = self.settings.grace_period if grace_period is None else grace_period
         self.dataplane.draining = True
+        await compose.stop(self)
         tasks = []
         if self._http is not None:
             self._http.config.timeout_graceful_shutdown = grace

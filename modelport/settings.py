@@ -104,6 +104,12 @@ class ServerSettings:
     cors_headers: Any = None
     cors_max_age: int = 600
     cors_allow_credentials: bool = False
+    # Routing (rollouts): "poll" watches model_repository every poll_interval seconds and loads,
+    # reloads or unloads models whose files changed (Triton's --model-control-mode=poll); "none" does not.
+    model_control_mode: str = "none"
+    poll_interval: float = 5.0
+    # Most shadow (mirrored) requests running at once; more are skipped and counted.
+    max_shadow_requests: int = 64
     # -- observability (modelport/observability) --
     # Triton's statistics extension and the per-model health view.
     enable_statistics: bool = True
@@ -158,6 +164,13 @@ class ModelSettings:
     max_rows: int = 0  # most rows (first dimension / V1 instances) per request; 0: no limit
     max_request_bytes: int = 0  # largest payload (V2: tensor bytes; V1: body bytes); 0: no limit
     rate_limit: str | None = None  # this model's own limit, e.g. "1000/hour"
+    # Routing: a traffic policy on this model's name ({"2": 90, "3": 10} or {"traffic": ..., "sticky": ...,
+    # "shadow": ..., "rollback": ...}); warmup requests run after load() and before the model is ready
+    # (a list of V2 request bodies, or {"count": N} generated from the declared inputs); an inference
+    # graph (KServe InferenceGraph nodes) served as this model.
+    traffic: dict[str, Any] = field(default_factory=dict)
+    warmup: Any = None
+    graph: dict[str, Any] = field(default_factory=dict)
     # Payload logging (observability): {"url": sink, "file": path, "mode": "all"|"request"|"response",
     # "queue_size": n}; each request/response goes out as a CloudEvent, as KServe's logger sends them.
     payload_log: dict[str, Any] = field(default_factory=dict)
@@ -296,6 +309,12 @@ def validate_server_settings(s: ServerSettings) -> None:
         raise SettingsError(f"Setting log_level: {s.log_level!r} is not debug, info, warning, error or critical")
     if s.log_format not in ("text", "json"):
         raise SettingsError(f"Setting log_format: {s.log_format!r} is not 'text' or 'json'")
+    if s.model_control_mode not in ("none", "poll"):
+        raise SettingsError(f"Setting model_control_mode: {s.model_control_mode!r} is not 'none' or 'poll'")
+    if s.poll_interval <= 0:
+        raise SettingsError("Setting poll_interval: must be positive (seconds)")
+    if s.max_shadow_requests < 0:
+        raise SettingsError("Setting max_shadow_requests: must not be negative")
     if not 0.0 <= s.access_log_sample <= 1.0:
         raise SettingsError(f"Setting access_log_sample: {s.access_log_sample} is not between 0 and 1")
     for name in ("health_window", "health_degraded_error_rate", "health_failed_error_rate", "health_degraded_p99_ms", "health_min_requests"):
@@ -384,6 +403,11 @@ def model_settings_from_dict(
     if picked != list(range(picked[0], picked[-1] + 1)):
         raise SettingsError(f"Model {name}: worker_stages must be consecutive stages (e.g. preprocess and predict)")
     settings.worker_stages = [order[i] for i in picked]
+    for key in ("traffic", "graph"):
+        if not isinstance(getattr(settings, key), dict):
+            raise SettingsError(f"Model {name}: \"{key}\" must be an object")
+    if settings.warmup is not None and not isinstance(settings.warmup, (list, dict)):
+        raise SettingsError(f"Model {name}: \"warmup\" must be a list of requests or {{\"count\": N}}")
     for key in ("max_batch_size", "max_batch_time", "max_queue_size", "parallel_workers", "max_rows", "max_request_bytes"):
         if getattr(settings, key) < 0:
             raise SettingsError(f"Model {name}: {key} must not be negative")

@@ -48,7 +48,9 @@ class GuardedDataPlane(DataPlane):
         if mc.contract is not None:
             mc.contract.check_v2(request)
         cache = mc.cache
-        if cache is None or _bypass(headers, request):
+        # A request a traffic policy routes (routing) is not cached: the key would name the wrong version.
+        routed = request.model_version is None and self.router is not None and self.router.describe(request.model_name)
+        if cache is None or routed or _bypass(headers, request):
             return await super().infer(request, headers)
         started = time.perf_counter()
         if self.draining:
@@ -92,8 +94,8 @@ class GuardedDataPlane(DataPlane):
         self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
         await super().load(name)
 
-    async def unload(self, name: str) -> None:
-        await super().unload(name)
+    async def unload(self, name: str, version: str | None = None) -> None:
+        await super().unload(name, version)  # one version (routing's swaps) or all
         self.controls.forget(name)
 
 

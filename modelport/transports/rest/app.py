@@ -187,6 +187,8 @@ class RestApp:
                 raise InvalidInput(f'Repository index "ready" must be true or false, got {ready!r}'[:200])
             return _json(self.dataplane.repository_index(ready_only=ready))
         parts = rest.split("/")
+        if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in _ROUTING_ACTIONS:
+            return _json(_routing_admin(self.dataplane, parts[1], parts[2], body))
         if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in ("load", "unload"):
             if parts[2] == "load":
                 await self.dataplane.load(parts[1])
@@ -269,6 +271,21 @@ _SIMPLE_ROUTES: dict[str, Callable[[RestApp], Response]] = {
     "/openapi.json": RestApp._openapi,
     "/docs": RestApp._docs,
 }
+
+
+# Traffic policies (routing): read/replace, blue-green promote, rollback; each one data plane call.
+_ROUTING_ACTIONS = ("traffic", "promote", "rollback")
+
+
+def _routing_admin(dataplane: DataPlane, name: str, action: str, body: bytes) -> Any:
+    doc = v2_json.loads(body) if body.strip() else None
+    if action == "traffic":
+        return dataplane.traffic(name, doc)
+    if action == "promote":
+        if not isinstance(doc, dict):
+            raise InvalidInput("Promote needs a JSON body such as {\"version\": \"2\"}")
+        return dataplane.promote(name, doc.get("version"))
+    return dataplane.rollback(name)
 
 
 def _allow(method: str, allowed: str) -> None:

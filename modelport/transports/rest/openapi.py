@@ -27,6 +27,10 @@ def _ref(name: str) -> dict:
     return {"$ref": _REF + name}
 
 
+# A traffic policy as the routing admin calls answer it.
+_POLICY_EXAMPLE = {"traffic": {"2": 90, "3": 10}, "sticky": "x-user-id", "history": 1}
+
+
 def _resp(description: str, schema: dict | None = None, content_type: str = "application/json",
           example: Any = None) -> dict:
     out: dict[str, Any] = {"description": description}
@@ -315,6 +319,21 @@ def openapi_document(models: Iterable[dict] = ()) -> dict[str, Any]:
         paths.update(_model_paths(meta))
     # Last: a test tool walking the document in order loads and unloads models after it has used them.
     paths.update({
+        # Routing: traffic policies (README "Rolling out models").
+        "/v2/repository/models/{model_name}/traffic": {"post": {"tags": [repo],
+            "summary": "Show (no body) or set a model's traffic policy over its versions", "parameters": [name],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"},
+                "example": {"traffic": {"2": 90, "3": 10}, "sticky": "x-user-id"}}}},
+            "responses": {"200": _resp("The policy", {"type": "object"}, example=_POLICY_EXAMPLE), **_errors(400, 404, 503)}}},
+        "/v2/repository/models/{model_name}/promote": {"post": {"tags": [repo],
+            "summary": "Send all traffic that names no version to one loaded version (blue-green)", "parameters": [name],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}},
+                "example": {"version": "3"}}}},
+            "responses": {"200": _resp("The policy", {"type": "object"}, example=_POLICY_EXAMPLE), **_errors(400, 404, 503)}}},
+        "/v2/repository/models/{model_name}/rollback": {"post": {"tags": [repo],
+            "summary": "Restore the traffic policy before the last change", "parameters": [name],
+            "responses": {"200": _resp("The policy", {"type": "object"}, example=_POLICY_EXAMPLE), **_errors(400, 404, 503)}}},
         "/v2/repository/index": {"post": {"tags": [repo], "summary": "Every model in the repository, with its state",
             "requestBody": {"required": False, "content": {"application/json": {
                 "schema": _ref("RepositoryIndexRequest"), "example": {"ready": True}}}},
