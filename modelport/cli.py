@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "max-request-size", type=int, help="largest request body in bytes; larger gets 413")
     _flag(serve, "grpc-max-message-size", type=int, help="largest gRPC message in bytes")
     _flag(serve, "grace-period", type=float, help="seconds in-flight requests get after SIGTERM (default 30)")
+    _flag(serve, "max-header-size", type=int, help="largest HTTP request head in bytes; larger gets 431 (default 65536)")
+    _flag(serve, "max-header-count", type=int, help="most HTTP header fields; more gets 431 (default 128)")
+    _flag(serve, "header-timeout", type=float, help="seconds to send a request head; then 408 (default 10)")
+    _flag(serve, "keep-alive-timeout", type=float, help="seconds an idle HTTP connection stays open (default 30)")
+    _flag(serve, "max-connections", type=int, help="most HTTP connections per process; more get 503 (default: from the open-file limit)")
+    _flag(serve, "drain-delay", type=float, help="seconds to keep serving, not ready, after SIGTERM (default 0)")
+    _flag(serve, "decode-offload-size", type=int, help="V2 JSON bodies this large (bytes) decode in a helper process (default 8 MiB; 0: never)")
     _flag(serve, "log-level", help="debug, info, warning or error (default info)")
     _flag(serve, "log-format", choices=["text", "json"], help="text or json logs (default text)")
     _flag(serve, "access-log", type=_bool, help="log every request: method, path, status, bytes, duration, client, request id (default false)")
@@ -100,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--input-name", default="input-0", help="the input's name for --npy (default input-0)")
     infer.add_argument("--output-binary", action="store_true", help="REST V2: have outputs sent as binary tensor data")
     infer.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+    infer.add_argument("--stream", action="store_true",
+                       help="stream the answer (REST V2 /infer_stream, V1 :predict as SSE, gRPC ModelStreamInfer): one JSON line per response")
     infer.add_argument("--api-key", default=None, help="API key sent as 'Authorization: Bearer' (default: $MODELPORT_API_KEY)")
 
     from .bench.cli import add_parser as add_bench_parser  # argparse only; the load code loads when run
@@ -231,6 +240,11 @@ def infer(args: argparse.Namespace) -> int:
 
     try:
         result = _send(args)
+        if args.stream:  # one line per response, as each arrives
+            for item in result:
+                sys.stdout.buffer.write(_dumps_result(item) + b"\n")
+                sys.stdout.flush()
+            return 0
     except ClientError as exc:  # the server's answer, or no answer
         print(f"modelport infer: {exc}", file=sys.stderr)
         return 1
@@ -282,12 +296,25 @@ def _send(args: argparse.Namespace) -> Any:
             datatype = from_np_dtype(array.dtype)
             data = InferRequest(args.model, [InferInput(args.input_name, list(array.shape), datatype, array)])
     api_key = args.api_key or os.environ.get("MODELPORT_API_KEY") or None
+    if args.stream:
+        return _stream(args, data)
     if args.grpc:
         with GRPCClient(args.grpc, timeout=args.timeout, api_key=api_key) as client:
             return client.infer(data)
     config = RESTConfig(protocol=args.protocol, timeout=args.timeout, binary_outputs=args.output_binary, api_key=api_key)
     with RESTClient(config) as client:
         return client.infer(args.url, data, args.model)
+
+
+def _stream(args: argparse.Namespace, data: Any) -> Any:
+    from .client import GRPCClient, RESTClient, RESTConfig
+
+    if args.grpc:
+        with GRPCClient(args.grpc, timeout=args.timeout) as client:
+            yield from client.infer_stream(data)
+        return
+    with RESTClient(RESTConfig(protocol=args.protocol, timeout=args.timeout)) as client:
+        yield from client.infer_stream(args.url, data, args.model)
 
 
 def _dumps_result(result: Any) -> bytes:

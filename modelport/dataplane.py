@@ -7,8 +7,11 @@ outputs, echoing the request id, turning whatever ``predict`` returned into the 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from typing import Any
+
+import numpy as np
 
 from ._version import __version__
 from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady, Unimplemented
@@ -17,7 +20,8 @@ from .observability import context as request_context
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
 from .routing.router import VERSION_HEADER
-from .types import InferRequest, InferResponse
+from .streaming import ResponseStream, is_stream
+from .types import InferOutput, InferRequest, InferResponse
 
 # Error codes that are the client's doing: they do not count against a model version.
 _CLIENT_CODES = {"invalid_input", "not_found", "payload_too_large", "resource_exhausted", "deadline_exceeded"}
@@ -43,7 +47,8 @@ class DataPlane:
         # Server-wide defaults: a deadline for every request, and a cap on requests per model.
         self.request_timeout = request_timeout
         self.max_queue_size = max_queue_size
-        # Set when the server starts draining: readiness goes false and new inference is refused.
+        # Set when the server starts draining: readiness goes false. Requests that still reach the data
+        # plane are served (the transports stop taking new ones; see server.py).
         self.draining = False
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
@@ -52,6 +57,8 @@ class DataPlane:
         self._request_metrics: dict[tuple[str, str], Any] = {}
         # Triton-style statistics and the health view (observability.stats.Statistics), or None.
         self.stats = stats
+        # With front-end worker processes: applies repository actions in every worker (worker_sync.Link).
+        self.coordinator: Any = None
         # Routing (traffic policies, shadows, per-version metrics): set by the composition root.
         self.router: Any = None
 
@@ -118,12 +125,12 @@ class DataPlane:
                 _check_requested(request, declared_outputs)
             timeout = self._deadline(headers, request.parameters)
             result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
-            response = _as_response(result, request, model.name)
-            response.model_version = entry.version
-            if request.id is not None:
-                response.id = request.id
-            if request.request_outputs:
-                response.outputs = _select_outputs(response, request)
+            if is_stream(result):
+                await ResponseStream(result, entry.runner.in_thread).aclose()
+                raise InvalidInput(
+                    f"Model {model.name} streams its responses; use /infer_stream, /generate_stream or gRPC ModelStreamInfer"
+                )
+            response = self._finish_v2(result, request, entry)
             if payload_log is not None:
                 payload_log.response(request_id, response)
             if policy is not None:
@@ -135,6 +142,76 @@ class DataPlane:
             raise
         finally:
             self._leave(entry, "v2", started, ok)
+
+    def _finish_v2(self, result: Any, request: InferRequest, entry: ModelEntry) -> InferResponse:
+        response = _as_response(result, request, entry.model.name)
+        response.model_version = entry.version
+        if request.id is not None:
+            response.id = request.id
+        if request.request_outputs:
+            response.outputs = _select_outputs(response, request)
+        return response
+
+    # -- streaming (modelport/streaming.py) ------------------------------------------------------
+    async def infer_stream(self, request: InferRequest, headers: dict | None = None) -> ResponseStream:
+        """A V2 inference whose answer may be many responses. A model that does not stream gives a
+        stream of one. The request counts as in flight until the stream is closed; the deadline
+        covers opening the stream (the hooks returning), not draining it."""
+        version, policy = request.model_version, None
+        if version is None and self.router is not None:  # a traffic policy picks the version, as for infer
+            version, policy = self.router.choose(request.model_name, headers)
+        entry, started = self._enter(request.model_name, version, "v2")
+        try:
+            model = entry.model
+            if model.inputs:
+                _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
+            if request.request_outputs and model.outputs:
+                _check_requested(request, {o["name"] for o in model.outputs})
+            timeout = self._deadline(headers, request.parameters)
+            result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
+        except BaseException as exc:
+            self._failed(entry, "v2", exc, policy)
+            self._leave(entry, "v2", started)
+            raise
+        if policy is not None:  # say which version answers (no canary outcome or shadow for streams)
+            response_headers = {**(response_headers or {}), VERSION_HEADER: entry.version or ""}
+        return ResponseStream(
+            result, entry.runner.in_thread, lambda item: self._finish_v2(item, request, entry),
+            self._closer(entry, "v2", started), response_headers,
+        )
+
+    async def call(self, name: str, method: str, *args: Any, headers: dict | None = None, protocol: str = "openai") -> Any:
+        """Call a model's own method (the OpenAI routes: ``create_completion`` and friends) with the same
+        admission, deadline, metrics and stream handling as inference. ``def`` methods run in the hook
+        threads. A streamed answer comes back as a :class:`ResponseStream` that releases the request
+        when it closes."""
+        entry, started = self._enter(name, None, protocol)
+        release = True
+        try:
+            fn = getattr(entry.model, method)
+            if inspect.iscoroutinefunction(fn):
+                pending = fn(*args)
+            else:
+                pending = entry.runner.in_thread(fn, *args)
+            result = await _with_deadline(_settle(pending), self._deadline(headers, None))
+            if is_stream(result):
+                release = False
+                return ResponseStream(result, entry.runner.in_thread, on_close=self._closer(entry, protocol, started))
+            return result
+        except BaseException as exc:
+            self._failed(entry, protocol, exc)
+            raise
+        finally:
+            if release:
+                self._leave(entry, protocol, started)
+
+    def _closer(self, entry: ModelEntry, protocol: str, started: float) -> Any:
+        def on_close(error: BaseException | None) -> None:
+            if error is not None:
+                self._failed(entry, protocol, error)
+            self._leave(entry, protocol, started)
+
+        return on_close
 
     async def infer_v1(self, name: str, payload: Any, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:
         """A KServe V1 ``:predict`` or ``:explain``; the model sees the JSON (or bytes) the client sent."""
@@ -150,6 +227,10 @@ class DataPlane:
                 request_id = _request_id(None)
                 payload_log.request(request_id, payload)
             result, response_headers = await _with_deadline(call(payload, headers), self._deadline(headers, None))
+            if is_stream(result):  # the REST door sends it as server-sent events
+                stream = ResponseStream(result, entry.runner.in_thread, _v1_item, self._closer(entry, "v1", started), response_headers)
+                entry = None  # the stream releases the request when it closes
+                return stream, response_headers
             if isinstance(result, InferResponse):
                 result = {"predictions": [o.as_numpy().tolist() for o in result.outputs]}
             elif not isinstance(result, dict):
@@ -161,14 +242,14 @@ class DataPlane:
             ok = True
             return result, response_headers
         except BaseException as exc:
-            self._failed(entry, "v1", exc, policy)
+            if entry is not None:
+                self._failed(entry, "v1", exc, policy)
             raise
         finally:
-            self._leave(entry, "v1", started, ok)
+            if entry is not None:
+                self._leave(entry, "v1", started, ok)
 
     def _enter(self, name: str, version: str | None, protocol: str) -> tuple[ModelEntry, float]:
-        if self.draining:
-            raise ServerNotReady("Server is shutting down")
         entry = self.repository.resolve(name, version)
         limit = entry.max_queue_size or self.max_queue_size
         if limit and entry.in_flight >= limit:
@@ -295,16 +376,32 @@ class DataPlane:
 
     async def load(self, name: str) -> None:
         _check_name(name)
+        if self.coordinator is not None:
+            return await self.coordinator.everywhere("load", name)
+        await self.apply_here("load", name)
+
+    async def unload(self, name: str, version: str | None = None) -> None:
+        _check_name(name)
+        if self.coordinator is not None:
+            return await self.coordinator.everywhere("unload", name, version)
+        await self.apply_here("unload", name, version)
+
+    def model_ready_here(self, name: str) -> bool:
+        entry = self.repository._find(name, None)
+        return entry is not None and entry.state is ModelState.READY
+
+    async def apply_here(self, action: str, name: str, version: str | None = None) -> None:
+        """A repository action in this process only (``version``: one version of an unload, or all)."""
+        _check_name(name)
+        if action == "unload":
+            await self.repository.unload(name, version)
+            if self.router is not None and version is None:
+                self.router.clear(name)
+            return
         if not await self.repository.load(name):
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
-
-    async def unload(self, name: str, version: str | None = None) -> None:
-        _check_name(name)
-        await self.repository.unload(name, version)
-        if self.router is not None and version is None:
-            self.router.clear(name)
 
     # -- traffic policies (routing); admin calls, so that front-end workers can fan them out ----------
     def traffic(self, name: str, policy: Any = None) -> dict[str, Any]:
@@ -329,6 +426,13 @@ def _check_name(name: str) -> None:
     """A model name is a name, never a path (the repository API must not reach outside its folder)."""
     if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith(".."):
         raise InvalidInput(f"Invalid model name {name!r}: a model name cannot be empty or contain '/', '\\\\' or '..'")
+
+
+async def _settle(pending: Any) -> Any:
+    result = await pending
+    while inspect.isawaitable(result):  # a sync method that returned a coroutine
+        result = await result
+    return result
 
 
 def _request_id(fallback: str | None) -> str:
@@ -409,9 +513,25 @@ def _select_outputs(response: InferResponse, request: InferRequest) -> list:
     return selected
 
 
+def _v1_item(item: Any) -> Any:
+    """One streamed V1 item: a dict or text as the model gave it; a V2 response as predictions."""
+    if isinstance(item, InferResponse):
+        return {"predictions": [o.as_numpy().tolist() for o in item.outputs]}
+    return item
+
+
+def text_response(text: str, model_name: str, name: str = "text_output") -> InferResponse:
+    """A chunk of text as a V2 response: one BYTES output of shape [1]."""
+    out = InferOutput(name, [1], "BYTES")
+    out.set_data_from_numpy(np.array([text.encode("utf-8")], dtype=object), binary_data=False)
+    return InferResponse(None, model_name, [out])
+
+
 def _as_response(result: Any, request: InferRequest, model_name: str) -> InferResponse:
     if isinstance(result, InferResponse):
         return result
+    if isinstance(result, (str, bytes)):
+        return text_response(result.decode("utf-8") if isinstance(result, bytes) else result, model_name)
     if isinstance(result, dict) and "outputs" in result:
         from .wire.v2_json import response_from_dict
 

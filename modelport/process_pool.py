@@ -3,8 +3,8 @@
 Each worker process builds and loads its own copy of the model (from its model settings, or from a
 pickled, not-yet-loaded instance for models built in code) and runs the pooled stages there, so the
 event loop keeps answering while models compute. Tensors cross the process boundary pickled as numpy
-buffers, never element by element. A worker that dies fails the requests it held with a clear 503 and
-the pool is replaced.
+buffers, never element by element. A worker that dies fails only the requests it held, with a clear
+503 (or retries them once elsewhere for an idempotent model), and is replaced alone.
 """
 
 from __future__ import annotations
@@ -70,64 +70,116 @@ def _run(stages: tuple[str, ...], value: Any, headers: dict | None) -> tuple[Any
 
 
 # -- in the server process ---------------------------------------------------------------------
-class InferencePool:
-    """``workers`` processes that each hold a loaded copy of one model."""
+class _Slot:
+    """One worker process (a one-process executor), so that its death breaks only its own requests."""
 
-    def __init__(self, model_name: str, workers: int, spec: tuple[str, Any]):
+    def __init__(self) -> None:
+        self.executor: ProcessPoolExecutor | None = None
+        self.in_flight = 0
+        self.restarting: asyncio.Task | None = None
+
+
+class InferencePool:
+    """``workers`` processes that each hold a loaded copy of one model.
+
+    Each process is its own executor: when one dies, only the requests it was running fail (or, for a
+    model marked ``idempotent``, are retried once on a healthy process); the others go on, new
+    requests go to the healthy ones, and the dead one is replaced in the background.
+    """
+
+    def __init__(self, model_name: str, workers: int, spec: tuple[str, Any], retry_on_crash: bool = False):
         self.model_name = model_name
         self.workers = workers
+        self.retry_on_crash = retry_on_crash
         self._spec = spec
-        self._executor: ProcessPoolExecutor | None = None
-        self._replacing: asyncio.Lock | None = None
+        self._slots = [_Slot() for _ in range(workers)]
+        self._healthy = asyncio.Event()
+        self._stopped = False
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(self._spec,)
+        )
+
+    async def _start_slot(self, slot: _Slot) -> None:
+        """Start one worker and wait until it has loaded the model, or raise why it could not."""
+        executor = self._new_executor()
+        try:
+            error = await asyncio.get_running_loop().run_in_executor(executor, _ping, 0.0)
+        except BrokenProcessPool as exc:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise RuntimeError(f"inference workers of model {self.model_name} died while loading") from exc
+        if error:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise RuntimeError(f"model failed to load in its worker process: {error}")
+        slot.executor = executor
+        self._healthy.set()
 
     async def start(self) -> None:
         """Start every worker and wait until each has loaded the model, or raise why it could not."""
-        self._executor = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(self._spec,)
-        )
-        loop = asyncio.get_running_loop()
-        try:
-            errors = await asyncio.gather(*(loop.run_in_executor(self._executor, _ping, 0.2) for _ in range(self.workers)))
-        except BrokenProcessPool as exc:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            raise RuntimeError(f"inference workers of model {self.model_name} died while loading") from exc
-        failed = [e for e in errors if e]
+        self._stopped = False
+        results = await asyncio.gather(*(self._start_slot(slot) for slot in self._slots), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            raise RuntimeError(f"model failed to load in its worker process: {failed[0]}")
+            await self.stop()
+            raise failed[0]
+
+    def _pick(self) -> _Slot | None:
+        healthy = [slot for slot in self._slots if slot.executor is not None]
+        return min(healthy, key=lambda slot: slot.in_flight) if healthy else None
 
     async def run(self, stages: tuple[str, ...], value: Any, headers: dict | None) -> tuple[Any, dict]:
-        executor = self._executor
-        if executor is None:
-            raise InferenceError(f"Model {self.model_name} has no running inference workers", status=503)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(executor, _run, stages, value, headers)
-        except BrokenProcessPool:
-            logger.error("An inference worker of model %s died; replacing the pool", self.model_name)
-            await self._replace(executor)
-            raise InferenceError(
-                f"The inference worker running this request for model {self.model_name} crashed; retry the request",
-                status=503,
-            ) from None
-
-    async def _replace(self, broken: ProcessPoolExecutor) -> None:
-        if self._replacing is None:
-            self._replacing = asyncio.Lock()
-        async with self._replacing:
-            if self._executor is not broken:
-                return  # another request already replaced it
-            broken.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        attempts = 2 if self.retry_on_crash else 1
+        for attempt in range(attempts):
+            slot = self._pick()
+            while slot is None:  # every worker is being replaced: wait for one
+                if self._stopped or not any(s.restarting for s in self._slots):
+                    raise InferenceError(f"Model {self.model_name} has no running inference workers", status=503)
+                self._healthy.clear()
+                await self._healthy.wait()
+                slot = self._pick()
+            executor = slot.executor
+            slot.in_flight += 1
             try:
-                await self.start()
-            except Exception:  # noqa: BLE001
-                logger.exception("Could not restart the inference workers of model %s", self.model_name)
-                self._executor = None
+                return await asyncio.get_running_loop().run_in_executor(executor, _run, stages, value, headers)
+            except BrokenProcessPool:
+                self._replace(slot, executor)
+            finally:
+                slot.in_flight -= 1
+            if attempt + 1 < attempts:
+                logger.warning("An inference worker of model %s died; retrying the request on another", self.model_name)
+        raise InferenceError(
+            f"The inference worker running this request for model {self.model_name} crashed; retry the request",
+            status=503,
+        )
+
+    def _replace(self, slot: _Slot, broken: ProcessPoolExecutor) -> None:
+        if slot.executor is not broken:
+            return  # another request of the same worker already saw it die
+        logger.error("An inference worker of model %s died; replacing it", self.model_name)
+        slot.executor = None
+        broken.shutdown(wait=False, cancel_futures=True)
+        slot.restarting = asyncio.ensure_future(self._restart(slot))
+
+    async def _restart(self, slot: _Slot) -> None:
+        try:
+            await self._start_slot(slot)
+        except Exception:  # noqa: BLE001
+            logger.exception("Could not restart an inference worker of model %s", self.model_name)
+        finally:
+            slot.restarting = None
+            self._healthy.set()  # wake waiters: a worker is back, or they must give up
 
     async def stop(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
+        self._stopped = True
+        executors = [slot.executor for slot in self._slots if slot.executor is not None]
+        for slot in self._slots:
+            slot.executor = None
+            if slot.restarting is not None:
+                slot.restarting.cancel()
+        self._healthy.set()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(None, e.shutdown, True) for e in executors))
 
 
 def pool_spec(model: Any, settings: Any) -> tuple[str, Any]:

@@ -135,6 +135,10 @@ class ModelRunner:
         if callable(unload):
             await self._call_plain(unload)
 
+    def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` off the loop (a streamed sync generator's ``next`` goes this way)."""
+        return self._in_thread(fn, *args)
+
     def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         """An awaitable of ``fn(*args)`` run off the loop (the server's hook threads, else asyncio's default pool)."""
         if self.threads is not None:

@@ -31,15 +31,43 @@ from .routing import compose
 from .runner import ModelRunner
 from .settings import ModelSettings, ServerSettings, model_option, validate_server_settings
 from .transports.rest import RestApp
+from .transports.rest.protocol import Guard, Limits
 
 logger = logging.getLogger("modelport")
 
 
 class _Uvicorn(uvicorn.Server):
+    listen_socket: socket.socket | None = None
+
     # Signals belong to ModelServer.start(), not to the HTTP server inside it.
     @contextlib.contextmanager
     def capture_signals(self):
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Connections the kernel has queued but nobody has accepted yet are reset when the listener
+        # closes, under requests their clients have already written. Take them in first, in the same
+        # step as the close (served once, with Connection: close, as every connection in a drain).
+        adopted = []
+        if self.listen_socket is not None:
+            while len(adopted) < 4096:
+                try:
+                    adopted.append(self.listen_socket.accept()[0])
+                except OSError:  # BlockingIOError: the queue is empty
+                    break
+            for server in self.servers:
+                server.close()
+        loop = asyncio.get_running_loop()
+        config = self.config
+        for conn in adopted:
+            try:
+                await loop.connect_accepted_socket(
+                    lambda: config.http_protocol_class(config=config, server_state=self.server_state, app_state={}),
+                    conn,
+                )
+            except OSError:
+                conn.close()
+        await super().shutdown(sockets)
 
 
 def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, listen: bool = True) -> socket.socket:
@@ -125,9 +153,12 @@ class ModelServer:
         self._http_task: asyncio.Task | None = None
         self._grpc: Any = None
         self._stopping: asyncio.Task | None = None
+        self._guard: Guard | None = None
         # Set in a front-end worker process (see workers.py).
         self._in_worker = False
         self._on_started: Any = None
+        self._worker_conn: Any = None  # the pipe to the supervisor
+        self._load_first = False  # a replacement worker: load, then listen
 
     def _build(self, s: ServerSettings) -> None:
         """The parts made from the settings (again when start() reads flags and env)."""
@@ -158,7 +189,9 @@ class ModelServer:
             self.dataplane.cache_observer = self.observability.cache_observer
         # Routing: traffic policies and graphs resolve in the data plane (see modelport/routing).
         compose.attach(self, s)
-        self.app = RestApp(self.dataplane, self.metrics, s.max_request_size, s.enable_docs)
+        self.app = self.rest_app = RestApp(
+            self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
+        )
         if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
             from .ui import mount_console
 
@@ -196,7 +229,8 @@ class ModelServer:
         if workers:
             from .process_pool import InferencePool, pool_spec
 
-            pool = InferencePool(model.name, workers, pool_spec(model, settings or model.settings))
+            pool = InferencePool(model.name, workers, pool_spec(model, settings or model.settings),
+                                 retry_on_crash=bool(model_option(model, settings, "idempotent", False)))
         runner = ModelRunner(
             model,
             self.threads,
@@ -282,12 +316,15 @@ class ModelServer:
 
         The listeners come up before the models load, so liveness answers (and readiness says
         "not yet") while a slow model loads; configuration errors fail before anything listens.
+        A replacement worker process loads first and then listens, while its siblings serve.
         """
         s = self.settings
-        http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
-        self.http_port = http_sock.getsockname()[1]
+        http_sock = None
         self.dataplane.loading = True
         try:
+            if not self._load_first:
+                http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
+                self.http_port = http_sock.getsockname()[1]
             from_folder = bool(self.repository.models_dir or self.repository.default_model)
             # load_models_at_startup false (ModelMesh): start empty; models come through the repository API.
             folder_models = self.repository.build_folder() if from_folder and s.load_models_at_startup else []
@@ -295,44 +332,65 @@ class ModelServer:
             # Known before anything listens: an early request is "not ready" (503, retried), never 404.
             self.repository.expect([(m, None) for m in models] + folder_models)
             compose.apply_policies(self, [(m, getattr(m, "settings", None)) for m in models] + folder_models)
-            if s.enable_grpc:
-                from .transports.grpc import start_grpc_server
+            if self._worker_conn is not None:  # repository actions apply in every worker (worker_sync.py)
+                from .worker_sync import Link
 
-                interceptors = []
-                if self.controls.at_edge:
-                    from .controls.grpc import ControlsInterceptor
-
-                    interceptors.append(ControlsInterceptor(self.controls))
-                self._grpc = await start_grpc_server(
-                    self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
-                    interceptors=interceptors,
-                    edge=self.observability.edge,
-                )
-                self.grpc_port = self._grpc.port
-            config = uvicorn.Config(
-                # access_log=False: the access log is ours (observability.edge), uvicorn's would be a second one.
-                self.app, http="httptools", lifespan="off", access_log=False, log_config=None,
-                timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=30, server_header=False,
-                proxy_headers=False,  # nothing here reads the client address; skip the middleware
-            )
-            self._http = _Uvicorn(config)
-            self._http_task = asyncio.ensure_future(self._http.serve(sockets=[http_sock]))
-            while not self._http.started:
-                if self._http_task.done():
-                    self._http_task.result()
-                    raise StartupError("HTTP server stopped while starting")
-                await asyncio.sleep(0.005)
-            logger.info("Listening for HTTP on http://%s:%d", s.host, self.http_port)
-            if self.grpc_port is not None:
-                logger.info("Listening for gRPC on %s:%d", s.host, self.grpc_port)
+                self.dataplane.coordinator = Link(self._worker_conn, self.dataplane)
+                self.dataplane.coordinator.start()
+            if http_sock is not None:
+                await self._listen(http_sock)
             await self._load_models(models, folder_models)
+            if self.dataplane.coordinator is not None:
+                await self.dataplane.coordinator.join()
+            if http_sock is None:
+                http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
+                self.http_port = http_sock.getsockname()[1]
+                await self._listen(http_sock)
             compose.start_polling(self)
         except BaseException:
-            http_sock.close()
+            if http_sock is not None:
+                http_sock.close()
             await self.stop(grace_period=0)
             raise
         finally:
             self.dataplane.loading = False
+
+    async def _listen(self, http_sock: socket.socket) -> None:
+        s = self.settings
+        if s.enable_grpc:
+            from .transports.grpc import start_grpc_server
+
+            interceptors = []
+            if self.controls.at_edge:
+                from .controls.grpc import ControlsInterceptor
+
+                interceptors.append(ControlsInterceptor(self.controls))
+            self._grpc = await start_grpc_server(
+                self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
+                interceptors=interceptors, edge=self.observability.edge,
+            )
+            self.grpc_port = self._grpc.port
+        # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).
+        self._guard = Guard(Limits(s.max_header_size, s.max_header_count, s.header_timeout,
+                                   s.keep_alive_timeout, s.max_connections))
+        self._guard.start()
+        config = uvicorn.Config(
+            # access_log=False: the access log is ours (observability.edge); uvicorn's would be a second one.
+            self.app, http=self._guard.protocol_class(), lifespan="off", access_log=False, log_config=None,
+            timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=s.keep_alive_timeout, server_header=False,
+            proxy_headers=False,  # nothing here reads the client address; skip the middleware
+        )
+        self._http = _Uvicorn(config)
+        self._http.listen_socket = http_sock
+        self._http_task = asyncio.ensure_future(self._http.serve(sockets=[http_sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise StartupError("HTTP server stopped while starting")
+            await asyncio.sleep(0.005)
+        logger.info("Listening for HTTP on http://%s:%d", s.host, self.http_port)
+        if self.grpc_port is not None:
+            logger.info("Listening for gRPC on %s:%d", s.host, self.grpc_port)
 
     async def _load_models(self, models: Iterable[Model] | None, folder_models: list) -> None:
         jobs = [self.repository.load_model(m) for m in (models or [])]
@@ -351,10 +409,22 @@ class ModelServer:
                 logger.warning("%s holds no models; load them through the repository API", self.repository.models_dir)
 
     async def stop(self, grace_period: float | None = None) -> None:
-        """Drain and stop; safe to call more than once."""
+        """Drain and stop; safe to call more than once.
+
+        Readiness turns false and every HTTP response closes its connection; after ``drain_delay``
+        (only when no grace period is forced) the listeners close, requests already received are
+        served, and in-flight work gets the grace period to finish.
+        """
         grace = self.settings.grace_period if grace_period is None else grace_period
         self.dataplane.draining = True
         await compose.stop(self)
+        if self._guard is not None:
+            self._guard.drain()
+        if grace_period is None and self.settings.drain_delay > 0 and (self._http or self._grpc):
+            if self._grpc is not None:
+                await self._grpc.not_serving()
+            logger.info("Draining: serving for %g more seconds while not ready", self.settings.drain_delay)
+            await asyncio.sleep(self.settings.drain_delay)
         tasks = []
         if self._http is not None:
             self._http.config.timeout_graceful_shutdown = grace
@@ -366,6 +436,12 @@ class ModelServer:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._http = None
         self._grpc = None
+        if self._guard is not None:
+            await self._guard.stop()
+            self._guard = None
+        if self.dataplane.coordinator is not None:
+            self.dataplane.coordinator.close()
+        await self.rest_app.offload.close()
         await self.repository.unload_all()
         await self.observability.close()
         self.threads.shutdown()

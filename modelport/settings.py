@@ -110,6 +110,21 @@ class ServerSettings:
     poll_interval: float = 5.0
     # Most shadow (mirrored) requests running at once; more are skipped and counted.
     max_shadow_requests: int = 64
+    # -- connections and shutdown (issue 9; see modelport/transports/rest/protocol.py) --
+    # Largest HTTP request head (request line + headers) in bytes, and most header fields: more gets 431.
+    max_header_size: int = 64 * 1024
+    max_header_count: int = 128
+    # Seconds a client has to send a whole request head once it starts one; then 408 and close.
+    header_timeout: float = 10.0
+    # Seconds an HTTP connection may sit idle (before its first request too) before it is closed.
+    keep_alive_timeout: float = 30.0
+    # Most open HTTP connections per process (0: 90% of the open-file limit); more get 503 and close.
+    max_connections: int = 0
+    # Seconds to keep serving after SIGTERM, not ready, so a load balancer stops sending first.
+    drain_delay: float = 0.0
+    # V2 JSON bodies of at least this many bytes are decoded in a helper process so the event loop
+    # keeps answering (0: always on the loop).
+    decode_offload_size: int = 8 * 1024 * 1024
     # -- observability (modelport/observability) --
     # Triton's statistics extension and the per-model health view.
     enable_statistics: bool = True
@@ -171,6 +186,8 @@ class ModelSettings:
     traffic: dict[str, Any] = field(default_factory=dict)
     warmup: Any = None
     graph: dict[str, Any] = field(default_factory=dict)
+    # Safe to run twice: a request whose worker process died is retried once on another (issue 9).
+    idempotent: bool = False
     # Payload logging (observability): {"url": sink, "file": path, "mode": "all"|"request"|"response",
     # "queue_size": n}; each request/response goes out as a CloudEvent, as KServe's logger sends them.
     payload_log: dict[str, Any] = field(default_factory=dict)
@@ -295,16 +312,20 @@ def validate_server_settings(s: ServerSettings) -> None:
         port = getattr(s, name)
         if not 0 <= port <= 65535:
             raise SettingsError(f"Setting {name}: {port} is not a TCP port (0-65535)")
-    for name in ("workers", "inference_threads", "max_request_size"):
+    for name in ("workers", "inference_threads", "max_request_size", "max_header_size", "max_header_count"):
         if getattr(s, name) < 1:
             raise SettingsError(f"Setting {name}: must be at least 1")
     if s.grpc_max_message_size < 1 and s.grpc_max_message_size != -1:
         raise SettingsError("Setting grpc_max_message_size: must be at least 1, or -1 for no limit")
     if s.parallel_workers < 0:
         raise SettingsError("Setting parallel_workers: must not be negative")
-    for name in ("grace_period", "request_timeout", "max_asyncio_workers", "max_batch_size", "max_batch_time", "max_queue_size"):
+    for name in ("grace_period", "request_timeout", "max_asyncio_workers", "max_batch_size", "max_batch_time", "max_queue_size",
+                 "max_connections", "drain_delay", "decode_offload_size"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
+    for name in ("header_timeout", "keep_alive_timeout"):
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"Setting {name}: must be more than 0 seconds")
     if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise SettingsError(f"Setting log_level: {s.log_level!r} is not debug, info, warning, error or critical")
     if s.log_format not in ("text", "json"):
@@ -388,6 +409,7 @@ def model_settings_from_dict(
     settings.parallel_workers = _coerce(f"{name}.parallel_workers", settings.parallel_workers, int)
     settings.max_rows = _coerce(f"{name}.max_rows", settings.max_rows, int)
     settings.max_request_bytes = _coerce(f"{name}.max_request_bytes", settings.max_request_bytes, int)
+    settings.idempotent = _coerce(f"{name}.idempotent", settings.idempotent, bool)
     if settings.payload_log:
         from .observability.payload import check_config
 

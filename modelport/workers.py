@@ -4,7 +4,8 @@ The parent reserves each port (bound with SO_REUSEPORT, never listening, so port
 port for everyone), forks the workers before it has started any thread or event loop, and then only
 supervises: it forwards SIGTERM/SIGINT, replaces a worker that dies after it started, and exits 0
 when every worker has drained and exited 0. The kernel spreads connections across the workers'
-listening sockets.
+listening sockets. Repository actions reach every worker through the supervisor (worker_sync.py), and
+a replacement worker loads its models (and replays those actions) before it takes connections.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from .errors import StartupError
 from .observability.multiprocess import shared_metrics_dir
+from .worker_sync import Hub
 
 if TYPE_CHECKING:
     from .model import Model
@@ -33,12 +35,16 @@ def reserve_port(host: str, port: int, what: str) -> socket.socket:
     return bind_socket(host, port, what, reuse_port=True, listen=False)
 
 
-def _worker_main(server: "ModelServer", models: list, started, metrics_dir: str) -> None:
+def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool, inherited: list, metrics_dir: str) -> None:
     from .errors import ModelportError
 
+    for other in inherited:  # the supervisor's ends of the siblings' pipes: theirs, not ours to hold open
+        other.close()
     server._in_worker = True
     server.observability.use_multiprocess(metrics_dir, server.metrics)  # /metrics and stats sum all workers
     server._on_started = started.set
+    server._worker_conn = conn
+    server._load_first = replacement
     try:
         server.start(models)
     except ModelportError as exc:
@@ -58,11 +64,18 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
     context = multiprocessing.get_context("fork")
     stopping = False
     workers: dict[int, tuple] = {}
+    hub = Hub()
 
-    def spawn(index: int) -> None:
+    def spawn(index: int, replacement: bool = False) -> None:
         started = context.Event()
-        process = context.Process(target=_worker_main, args=(server, models, started, metrics_dir), name=f"modelport-worker-{index}")
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_worker_main, args=(server, models, started, theirs, replacement, [ours, *hub.conns.values()], metrics_dir),
+            name=f"modelport-worker-{index}",
+        )
         process.start()
+        theirs.close()
+        hub.add(index, ours)
         workers[index] = (process, started)
 
     def on_signal(signum, frame) -> None:
@@ -84,10 +97,16 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
         logger.info("Started %d workers sharing HTTP port %d", s.workers, s.http_port)
         while workers:
             sentinels = {p.sentinel: i for i, (p, _) in workers.items()}
-            for ready in multiprocessing.connection.wait(list(sentinels)):
+            pipes = {conn: i for i, conn in hub.conns.items()}
+            for ready in multiprocessing.connection.wait([*sentinels, *pipes]):
+                if ready in pipes:
+                    if hub.conns.get(pipes[ready]) is ready:  # not closed in this round
+                        hub.handle(pipes[ready])
+                    continue
                 index = sentinels[ready]
                 process, started = workers.pop(index)
                 process.join()
+                hub.remove(index)
                 if stopping:
                     failed |= process.exitcode != 0
                 elif not started.is_set():
@@ -96,7 +115,7 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
                     on_signal(signal.SIGTERM, None)
                 else:
                     logger.error("Worker %d exited with code %s; starting a new one", index, process.exitcode)
-                    spawn(index)
+                    spawn(index, replacement=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -197,3 +197,11 @@ class PidStagesModel(Model):
 
         result.parameters["post_pid"] = os.getpid()
         return result
+
+
+class SlowLoadPidModel(PidModel):
+    """A PidModel whose load takes a second, so a process that listens before loading would be seen."""
+
+    def load(self):
+        time.sleep(1.0)
+        return super().load()

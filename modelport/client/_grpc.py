@@ -8,7 +8,7 @@ described once by pure builders (:class:`_Call`); grpc errors become :mod:`.erro
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import grpc
 import grpc.aio
@@ -69,6 +69,25 @@ def _infer_response(msg: pb.ModelInferResponse) -> InferResponse:
         return convert.response_from_proto(msg)
     except InvalidInput as exc:
         raise InvalidResponse(f"Not a valid ModelInferResponse: {exc}") from exc
+
+
+def _stream_requests(requests: InferRequest | Iterable[InferRequest]) -> list[pb.ModelInferRequest]:
+    items = [requests] if isinstance(requests, InferRequest) else list(requests)
+    for item in items:
+        if not isinstance(item, InferRequest):
+            raise TypeError(f"gRPC infer_stream sends InferRequests, not {type(item).__name__}")
+    return [convert.request_to_proto(item, raw=True) for item in items]
+
+
+def _stream_item(msg: pb.ModelStreamInferResponse) -> InferResponse | None:
+    """One streamed answer; None for the empty final marker of a streaming model; an error raises."""
+    if msg.error_message:
+        raise ServerError(msg.error_message, 500)
+    response = msg.infer_response
+    final = response.parameters.get("triton_final_response")
+    if final is not None and final.bool_param and not response.outputs:
+        return None
+    return _infer_response(response)
 
 
 class _GRPCBase:
@@ -197,6 +216,22 @@ class AsyncGRPCClient(_GRPCBase):
         """ModelInfer; the server's response metadata (e.g. a model's response headers) goes into ``response_headers``."""
         return await self._run(self._infer(infer_request, response_headers), headers, timeout)
 
+    async def infer_stream(self, requests: InferRequest | Iterable[InferRequest], headers: dict | None = None,
+                           timeout: float | None = None) -> AsyncIterator[InferResponse]:
+        """ModelStreamInfer: sends the request(s), yields every response (a streaming model answers each
+        request with many). A failed request raises :class:`ServerError`; leaving the loop cancels the call."""
+        messages = _stream_requests(requests)
+        call = self._get_stub().ModelStreamInfer(iter(messages), timeout=self._timeout(timeout), metadata=self._metadata(headers))
+        try:
+            async for msg in call:
+                item = _stream_item(msg)
+                if item is not None:
+                    yield item
+        except grpc.RpcError as exc:
+            raise _translate(exc, "ModelStreamInfer", self.url) from exc
+        finally:
+            call.cancel()
+
     async def is_server_live(self, headers: dict | None = None, timeout: float | None = None) -> bool:
         return await self._run(self._server_live(), headers, timeout)
 
@@ -267,6 +302,21 @@ class GRPCClient(_GRPCBase):
     def infer(self, infer_request: InferRequest, headers: dict | None = None, timeout: float | None = None,
               response_headers: dict | None = None) -> InferResponse:
         return self._run(self._infer(infer_request, response_headers), headers, timeout)
+
+    def infer_stream(self, requests: InferRequest | Iterable[InferRequest], headers: dict | None = None,
+                     timeout: float | None = None) -> Iterator[InferResponse]:
+        """As :meth:`AsyncGRPCClient.infer_stream`, as a blocking iterator."""
+        messages = _stream_requests(requests)
+        call = self._stub.ModelStreamInfer(iter(messages), timeout=self._timeout(timeout), metadata=self._metadata(headers))
+        try:
+            for msg in call:
+                item = _stream_item(msg)
+                if item is not None:
+                    yield item
+        except grpc.RpcError as exc:
+            raise _translate(exc, "ModelStreamInfer", self.url) from exc
+        finally:
+            call.cancel()
 
     def is_server_live(self, headers: dict | None = None, timeout: float | None = None) -> bool:
         return self._run(self._server_live(), headers, timeout)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, AsyncIterator, Callable, Iterator, NamedTuple
 from urllib.parse import quote
 
 import httpx
@@ -19,6 +19,7 @@ import httpx
 from ..errors import InvalidInput
 from ..types import InferRequest, InferResponse
 from ..wire import v2_json
+from ..wire.sse import SSEParser
 from ._retry import RetryPolicy
 from .errors import ClientError, ConnectionFailed, InvalidResponse, RequestTimeout, ServerError, TLSError
 
@@ -211,6 +212,20 @@ class _RESTBase:
             send_headers[v2_json.HEADER_LENGTH] = str(json_length)
         return _Call("POST", url, parse, content, send_headers, response_headers=response_headers)
 
+    def _stream(self, base_url: str, data: InferRequest | dict, model_name: str | None, headers: dict | None,
+                generate: bool) -> tuple[_Call, Callable[[str | None, str], Any]]:
+        """A streaming request (V2 infer_stream, V1 :predict, or generate_stream) and how to read each event."""
+        if generate:
+            if not model_name or not isinstance(data, dict):
+                raise TypeError("generate_stream sends a dict such as {\"text_input\": ...} to a named model")
+            url = self._model_path(base_url, model_name) + "/generate_stream"
+            send = {"content-type": "application/json", **(headers or {})}
+            return _Call("POST", url, _json, v2_json.dumps(data), send), _json_event
+        call = self._infer(base_url, data, model_name, headers, None, False)
+        if self.config.protocol == "v1":
+            return call, _v1_event
+        return call._replace(url=call.url[: -len("/infer")] + "/infer_stream"), _v2_event
+
     def _explain(self, base_url: str, model_name: str, data: dict, headers: dict | None) -> _Call:
         # The Open Inference Protocol has no explain; the V1 route serves both protocols.
         url = f"{self._base(base_url)}/v1/models/{quote(model_name, safe='')}:explain"
@@ -247,6 +262,50 @@ class _RESTBase:
     def _repository(self, base_url: str, model_name: str, action: str, headers: dict | None) -> _Call:
         url = f"{self._base(base_url)}/v2/repository/models/{quote(model_name, safe='')}/{action}"
         return _Call("POST", url, _nothing, b"", headers)
+
+
+def _event_error(event: str | None, data: str) -> None:
+    """An error event (or a data object with only "error") raises, as a failure before the first event does."""
+    if event == "error" or data.startswith('{"error"'):
+        try:
+            doc = v2_json.loads(data)
+        except InvalidInput:
+            doc = None
+        if event == "error" or (isinstance(doc, dict) and list(doc) == ["error"]):
+            message = doc.get("error") if isinstance(doc, dict) else data
+            if isinstance(message, dict):  # OpenAI's shape
+                message = message.get("message")
+            raise ServerError(f"The stream failed: {message}", 500)
+
+
+def _json_event(event: str | None, data: str) -> Any:
+    _event_error(event, data)
+    try:
+        return v2_json.loads(data, "Event data")
+    except InvalidInput as exc:
+        raise InvalidResponse(str(exc), 200) from exc
+
+
+def _v2_event(event: str | None, data: str) -> InferResponse:
+    _event_error(event, data)
+    try:
+        return v2_json.decode_response(data.encode("utf-8"))
+    except InvalidInput as exc:
+        raise InvalidResponse(str(exc), 200) from exc
+
+
+def _v1_event(event: str | None, data: str) -> Any:
+    """V1 streams carry what the model yielded: JSON when it parses, else the text."""
+    _event_error(event, data)
+    try:
+        return v2_json.loads(data)
+    except InvalidInput:
+        return data
+
+
+def _stream_status(response: httpx.Response, body: bytes) -> None:
+    if not 200 <= response.status_code < 300:
+        raise ServerError(_error_message(httpx.Response(response.status_code, content=body)), response.status_code)
 
 
 def _ssl_context(verify: Any, cert: Any) -> Any:
@@ -304,6 +363,36 @@ class AsyncRESTClient(_RESTBase):
                     response_headers: dict | None = None, is_graph_endpoint: bool = False, timeout: float | None = None) -> InferResponse | dict:
         """V2: an InferResponse; V1 (or a graph endpoint): the JSON answer as a dict. Response headers go into ``response_headers``."""
         return await self._run(self._infer(base_url, data, model_name, headers, response_headers, is_graph_endpoint), timeout)
+
+    async def infer_stream(self, base_url: str, data: InferRequest | dict, model_name: str | None = None,
+                           headers: dict | None = None, timeout: float | None = None) -> AsyncIterator[Any]:
+        """Each response as the server sends it (V2: InferResponse over /infer_stream; V1: each item of a
+        streaming :predict). Leaving the loop early closes the connection, which stops the model."""
+        call, read = self._stream(base_url, data, model_name, headers, generate=False)
+        async for item in self._events(call, read, timeout):
+            yield item
+
+    async def generate_stream(self, base_url: str, model_name: str, data: dict, headers: dict | None = None,
+                              timeout: float | None = None) -> AsyncIterator[dict]:
+        """Triton's generate extension: each event's JSON object."""
+        call, read = self._stream(base_url, data, model_name, headers, generate=True)
+        async for item in self._events(call, read, timeout):
+            yield item
+
+    async def _events(self, call: _Call, read: Callable[[str | None, str], Any], timeout: float | None) -> AsyncIterator[Any]:
+        parser = SSEParser()
+        try:
+            async with self._client.stream(call.method, call.url, content=call.content, headers=call.headers,
+                                           timeout=self._timeout(timeout)) as response:
+                if not 200 <= response.status_code < 300:
+                    _stream_status(response, await response.aread())
+                async for line in response.aiter_lines():
+                    for event, payload in parser.feed(line):
+                        yield read(event, payload)
+                for event, payload in parser.end():
+                    yield read(event, payload)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _translate(exc, call) from exc
 
     async def explain(self, base_url: str, model_name: str, data: dict, headers: dict | None = None, timeout: float | None = None) -> dict:
         return await self._run(self._explain(base_url, model_name, data, headers), timeout)
@@ -369,6 +458,32 @@ class RESTClient(_RESTBase):
     def infer(self, base_url: str, data: InferRequest | dict, model_name: str | None = None, headers: dict | None = None,
               response_headers: dict | None = None, is_graph_endpoint: bool = False, timeout: float | None = None) -> InferResponse | dict:
         return self._run(self._infer(base_url, data, model_name, headers, response_headers, is_graph_endpoint), timeout)
+
+    def infer_stream(self, base_url: str, data: InferRequest | dict, model_name: str | None = None,
+                     headers: dict | None = None, timeout: float | None = None) -> Iterator[Any]:
+        """As :meth:`AsyncRESTClient.infer_stream`, as a blocking iterator (close it, or leave the loop, to stop)."""
+        call, read = self._stream(base_url, data, model_name, headers, generate=False)
+        return self._events(call, read, timeout)
+
+    def generate_stream(self, base_url: str, model_name: str, data: dict, headers: dict | None = None,
+                        timeout: float | None = None) -> Iterator[dict]:
+        call, read = self._stream(base_url, data, model_name, headers, generate=True)
+        return self._events(call, read, timeout)
+
+    def _events(self, call: _Call, read: Callable[[str | None, str], Any], timeout: float | None) -> Iterator[Any]:
+        parser = SSEParser()
+        try:
+            with self._client.stream(call.method, call.url, content=call.content, headers=call.headers,
+                                     timeout=self._timeout(timeout)) as response:
+                if not 200 <= response.status_code < 300:
+                    _stream_status(response, response.read())
+                for line in response.iter_lines():
+                    for event, payload in parser.feed(line):
+                        yield read(event, payload)
+                for event, payload in parser.end():
+                    yield read(event, payload)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _translate(exc, call) from exc
 
     def explain(self, base_url: str, model_name: str, data: dict, headers: dict | None = None, timeout: float | None = None) -> dict:
         return self._run(self._explain(base_url, model_name, data, headers), timeout)

@@ -90,13 +90,32 @@ class GuardedDataPlane(DataPlane):
                 mc.contract.check_v1(payload, headers)
         return await super().infer_v1(name, payload, headers, verb)
 
-    async def load(self, name: str) -> None:
-        self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
-        await super().load(name)
+    # Streams (modelport/streaming.py) and the OpenAI routes: the model's rate limit and input contract
+    # apply as to any request; a stream is never cached.
+    async def infer_stream(self, request: InferRequest, headers: dict | None = None) -> Any:
+        controls = self.controls
+        mc = controls.lookup(request.model_name, request.model_version) if controls.models else None
+        if mc is not None:
+            if mc.bucket is not None:
+                controls.take_model_token(mc)
+            if mc.contract is not None:
+                mc.contract.check_v2(request)
+        return await super().infer_stream(request, headers)
 
-    async def unload(self, name: str, version: str | None = None) -> None:
-        await super().unload(name, version)  # one version (routing's swaps) or all
-        self.controls.forget(name)
+    async def call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        controls = self.controls
+        mc = controls.lookup(name, None) if controls.models else None
+        if mc is not None and mc.bucket is not None:
+            controls.take_model_token(mc)
+        return await super().call(name, method, *args, **kwargs)
+
+    async def apply_here(self, action: str, name: str, version: str | None = None) -> None:
+        # In every front-end worker the action reaches (see worker_sync.py), not only the one asked.
+        if action == "load":
+            self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
+        await super().apply_here(action, name, version)
+        if action == "unload":
+            self.controls.forget(name)
 
 
 __all__ = ["GuardedDataPlane", "CACHE_HEADER"]

@@ -11,8 +11,19 @@ Nothing is downloaded: the folder is loaded with ``local_files_only=True`` (fetc
   ``"max"``; a sentence-transformers folder's 1_Pooling/config.json is honoured) and L2-normalised
   (``extra.normalize``, default true).
 
-Without a task, a ``*ForSequenceClassification`` architecture means classification and a
-sentence-transformers folder (modules.json) or a bare encoder means embeddings.
+* ``"text-generation"`` (also ``"causal-lm"``, ``"generate"``): a causal LM (``*ForCausalLM``,
+  ``*LMHeadModel``) served on the OpenAI routes (``/openai/v1/completions`` and ``chat/completions``,
+  streamed or not, with the tokenizer's chat template when it has one) and on V2 as ``text_input`` →
+  ``text_output`` (``/generate``, ``/generate_stream``, ``infer_stream``, gRPC ModelStreamInfer).
+  Tokens stream as they are made; ``stop``, ``max_tokens``, ``temperature``, ``top_p`` and ``seed``
+  are honoured. ``extra.continuous_batching`` (default true) decodes concurrent generations in one
+  batch that requests join and leave between steps; ``extra.max_sequences`` (default 16) caps it.
+  Without continuous batching each generation is its own loop in a hook thread.
+
+Sentence-embedding models also answer ``/openai/v1/embeddings``.
+Without a task, a ``*ForSequenceClassification`` architecture means classification, a
+``*ForCausalLM``/``*LMHeadModel`` one text generation, and a sentence-transformers folder
+(modules.json) or a bare encoder embeddings.
 Input: V2 one BYTES tensor ``text`` of shape [rows]; V1 ``instances``: strings, or objects with "text".
 Other settings: ``max_length`` (tokens, default: the model's limit), ``device`` (default "cpu").
 """
@@ -27,7 +38,9 @@ import numpy as np
 
 from .._optional import import_optional
 from ..errors import InvalidInput
-from ..model import Model
+from ..openai.generation import SamplingParams, TextGenerationModel
+from ..openai.model import ChatPrompt, OpenAIEncoderModel
+from ..openai.types import Embedding, EmbeddingData, EmbeddingUsage
 from ..settings import SettingsError
 from ..types import InferRequest
 from ._common import (
@@ -44,7 +57,11 @@ from ._common import (
 
 CLASSIFICATION = "sequence-classification"
 EMBEDDINGS = "sentence-embeddings"
+GENERATION = "text-generation"
 _TASKS = {
+    "text-generation": GENERATION,
+    "causal-lm": GENERATION,
+    "generate": GENERATION,
     "sequence-classification": CLASSIFICATION,
     "text-classification": CLASSIFICATION,
     "sentiment-analysis": CLASSIFICATION,
@@ -56,8 +73,10 @@ _POOLING = ("mean", "cls", "max")
 TEXT = "text"
 
 
-class HuggingFaceModel(Model):
-    """Serves a local transformers model for text classification or sentence embeddings."""
+class HuggingFaceModel(TextGenerationModel, OpenAIEncoderModel):
+    """Serves a local transformers model for text classification, sentence embeddings or text generation."""
+
+    _engine: Any = None
 
     # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
     single_input_any_name = True
@@ -79,12 +98,16 @@ class HuggingFaceModel(Model):
             raise SettingsError(f"Model {self.name}: parameters.extra.device {device!r}: {exc}") from None
         try:
             self._tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-            auto = transformers.AutoModelForSequenceClassification if task == CLASSIFICATION else transformers.AutoModel
+            auto = {CLASSIFICATION: transformers.AutoModelForSequenceClassification,
+                    GENERATION: transformers.AutoModelForCausalLM}.get(task, transformers.AutoModel)
             self._model = auto.from_pretrained(str(folder), local_files_only=True).to(self._device).eval()
         except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
             raise ModelLoadError(f"Cannot load Hugging Face model from {folder}: {type(exc).__name__}: {exc}") from exc
         self._max_length = self._limit(options.get("max_length"), folder)
         text = {"name": TEXT, "datatype": "BYTES", "shape": [-1]}
+        if task == GENERATION:
+            self._load_generation(torch, options)
+            return self.ready
         if task == CLASSIFICATION:
             config = self._model.config
             self._labels = [str(config.id2label.get(i, i)) for i in range(config.num_labels)]
@@ -114,6 +137,8 @@ class HuggingFaceModel(Model):
         architectures = config.get("architectures") or []
         if any(a.endswith("ForSequenceClassification") for a in architectures):
             return CLASSIFICATION
+        if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+            return GENERATION
         if (folder / "modules.json").is_file() or any(a.endswith("Model") for a in architectures):
             return EMBEDDINGS
         raise SettingsError(
@@ -141,8 +166,82 @@ class HuggingFaceModel(Model):
             raise SettingsError(f"Model {self.name}: parameters.extra.pooling must be one of {', '.join(_POOLING)}")
         return pooling
 
+    # -- text generation ---------------------------------------------------------------------
+    def _load_generation(self, torch: Any, options: dict) -> None:
+        from .hf_generate import BatchEngine, CausalLM
+
+        self._lm = CausalLM(torch, self._model, self._tokenizer, self._device, self._max_length)
+        if _flag(options.get("continuous_batching", True), "continuous_batching", self.name):
+            limit = options.get("max_sequences", 16)
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise SettingsError(f"Model {self.name}: parameters.extra.max_sequences must be a positive integer, got {limit!r}")
+            self._engine = BatchEngine(self._lm, limit, name=f"modelport-generate-{self.name}")
+        declare(self, [{"name": "text_input", "datatype": "BYTES", "shape": [1]}],
+                [{"name": "text_output", "datatype": "BYTES", "shape": [1]}])
+        set_platform(self, "huggingface")
+        self.ready = True
+
+    def openai_methods(self) -> list[str]:
+        task = getattr(self, "_task_name", None)
+        if task == GENERATION:
+            return ["create_completion", "create_chat_completion"]
+        return ["create_embedding"] if task == EMBEDDINGS else []
+
+    def tokens_are_async(self) -> bool:
+        return self._engine is not None
+
+    def generate_tokens(self, prompt: Any, params: SamplingParams) -> Any:
+        if self._engine is not None:
+            return self._engine.submit(prompt, params)
+        from .hf_generate import stream_tokens
+
+        return stream_tokens(self._lm, prompt, params)
+
+    def count_tokens(self, prompt: Any) -> int:
+        return len(prompt) if isinstance(prompt, list) else len(self._tokenizer(prompt)["input_ids"])
+
+    def apply_chat_template(self, messages: Any) -> ChatPrompt:
+        if not getattr(self._tokenizer, "chat_template", None):
+            return super().apply_chat_template(messages)
+        turns = [{"role": m.role, "content": m.text} for m in messages]
+        try:
+            prompt = self._tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        except Exception as exc:  # noqa: BLE001 - a template error is the request's problem (jinja raises its own)
+            raise InvalidInput(f"The chat template failed on these messages: {exc}") from None
+        return ChatPrompt(prompt=prompt)
+
+    def stop(self) -> None:
+        if self._engine is not None:
+            self._engine.stop()
+
+    # -- embeddings over OpenAI ----------------------------------------------------------------
+    def create_embedding(self, request: Any, raw_request: Any = None, context: Any = None) -> Embedding:
+        if getattr(self, "_task_name", None) != EMBEDDINGS:
+            raise InvalidInput(f"Model {self.name} does not serve embeddings")
+        texts = [t if isinstance(t, str) else self._tokenizer.decode(t) for t in request.inputs]
+        vectors, tokens = self._embed(texts)
+        if request.dimensions is not None:
+            vectors = vectors[:, : request.dimensions]
+        data = [EmbeddingData(index=i, embedding=_encode_vector(v, request.encoding_format)) for i, v in enumerate(vectors)]
+        return Embedding(data=data, model=request.model, usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
+
+    def _embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        torch = self._torch
+        try:
+            encoded = self._tokenizer(
+                texts, padding=True, truncation=self._max_length is not None, max_length=self._max_length, return_tensors="pt"
+            ).to(self._device)
+            with torch.inference_mode():
+                result = self._model(**encoded)
+        except (ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise framework_error(self, exc) from exc
+        pooled = self._pool(result.last_hidden_state, encoded["attention_mask"]).cpu().numpy()
+        return pooled, int(encoded["attention_mask"].sum())
+
     # -- inference -----------------------------------------------------------------------------
     def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        if self._task_name == GENERATION:
+            return TextGenerationModel.predict(self, payload, headers)
         texts = self._texts(payload)
         torch = self._torch
         try:
@@ -209,6 +308,14 @@ class HuggingFaceModel(Model):
         if not texts:
             raise InvalidInput("The request has no text")
         return texts
+
+
+def _encode_vector(vector: np.ndarray, encoding: str) -> Any:
+    if encoding == "base64":
+        import base64
+
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return [float(x) for x in vector]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

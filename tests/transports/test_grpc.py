@@ -271,14 +271,12 @@ async def test_message_size_limit(serve_grpc):
     await client.assert_still_serving()
 
 
-async def test_draining_refuses_inference(client):
+async def test_draining_turns_readiness_false_and_still_serves(client):
+    # The data plane's draining flag is readiness only; refusing new calls is the transport's drain.
     client.server.dataplane.draining = True
     assert (await client.stub.ServerReady(pb.ServerReadyRequest())).ready is False
     assert (await client.stub.ServerLive(pb.ServerLiveRequest())).live is True
-    details = await client.fails(
-        client.infer("sum", ("x", "FP32", np.ones((1, 2), np.float32))), grpc.StatusCode.UNAVAILABLE
-    )
-    assert details == "Server is shutting down"
+    await client.infer("sum", ("x", "FP32", np.ones((1, 2), np.float32)))
 
 
 # -- streaming -----------------------------------------------------------------------------------

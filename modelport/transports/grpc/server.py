@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from ...dataplane import DataPlane
 from ...errors import StartupError
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
+from .drain import DrainInterceptor, drain_and_stop
 from .errors import ErrorInterceptor
 from ...wire.grpc.model_repository_pb2_grpc import add_ModelRepositoryServiceServicer_to_server
 from .servicer import InferenceServicer, ModelRepositoryServicer
@@ -21,16 +22,22 @@ SERVICE_NAME = "inference.GRPCInferenceService"
 class GrpcServer:
     """What the composition root holds: the bound port and a graceful stop."""
 
-    def __init__(self, server: grpc.aio.Server, port: int, health_servicer: health.aio.HealthServicer):
+    def __init__(
+        self, server: grpc.aio.Server, port: int, health_servicer: health.aio.HealthServicer, drain: DrainInterceptor
+    ):
         self.server = server
         self.port = port
         self._health = health_servicer
+        self._drain = drain
+
+    async def not_serving(self) -> None:
+        """Health checkers see NOT_SERVING (calls are still served); readiness is the data plane's flag."""
+        await self._health.enter_graceful_shutdown()
 
     async def stop(self, grace: float) -> None:
-        """Refuse new RPCs, give in-flight ones ``grace`` seconds to finish, then cancel them."""
-        # Health checkers see NOT_SERVING first; readiness is the data plane's draining flag.
-        await self._health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        """Refuse new RPCs (UNAVAILABLE), give in-flight ones ``grace`` seconds to finish, then stop."""
+        await self.not_serving()
+        await drain_and_stop(self.server, self._drain, grace)
 
 
 async def start_grpc_server(
@@ -44,8 +51,10 @@ async def start_grpc_server(
         # clash goes unseen. On only for front-end worker processes, which share the port on purpose.
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
-    # The error interceptor comes first, so it maps what the others (e.g. the controls) raise too.
-    server = grpc.aio.server(interceptors=[ErrorInterceptor(), *(interceptors or [])], options=options)
+    drain = DrainInterceptor()
+    # The drain comes first (it answers UNAVAILABLE itself); then the error interceptor, so it maps
+    # what the others (e.g. the controls) raise too.
+    server = grpc.aio.server(interceptors=[drain, ErrorInterceptor(), *(interceptors or [])], options=options)
     add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, edge), server)
     add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
     health_servicer = health.aio.HealthServicer()
@@ -62,7 +71,7 @@ async def start_grpc_server(
 
         raise StartupError(f"Cannot listen for gRPC on {host}:{port}: {reason}")
     await server.start()
-    return GrpcServer(server, bound, health_servicer)
+    return GrpcServer(server, bound, health_servicer, drain)
 
 
 __all__ = ["GrpcServer", "start_grpc_server"]

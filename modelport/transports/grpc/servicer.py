@@ -81,23 +81,33 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Context
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Many requests per stream, answered in order; a streaming model answers with many responses
+        (Triton's decoupled mode). Every response carries ``triton_final_response``: a model that does
+        not stream sends one response flagged final; one that streams sends its items flagged not
+        final, then an empty response (id and model only) flagged final. A failure is one response
+        with ``error_message``, and it ends that request only."""
         headers = _headers(context)
         if self.edge is not None:  # the stream's request id (taken or made) in its log lines
             begin(headers.get(REQUEST_ID_HEADER), "grpc")
         async for request in request_iterator:
+            stream = None
             try:
                 self.dataplane.check_model(request.model_name, request.model_version or None)
-                response, _ = await self.dataplane.infer(convert.request_from_proto(request), headers)
-                answer = convert.response_to_proto(response, convert.uses_raw(request))
+                stream = await self.dataplane.infer_stream(convert.request_from_proto(request), headers)
+                raw = convert.uses_raw(request)
+                async for response in stream:
+                    answer = convert.response_to_proto(response, raw)
+                    answer.parameters[FINAL].bool_param = not stream.streaming
+                    yield pb.ModelStreamInferResponse(infer_response=answer)
+                if stream.streaming:
+                    yield pb.ModelStreamInferResponse(infer_response=_named(request, final=True))
             except Exception as exc:  # noqa: BLE001 - one bad request must not end the stream
                 _, message = status_for(exc, "ModelStreamInfer", request)
                 # Name the request so a client with several in flight can match the error.
-                failed = pb.ModelInferResponse(
-                    model_name=request.model_name, model_version=request.model_version, id=request.id
-                )
-                yield pb.ModelStreamInferResponse(error_message=message, infer_response=failed)
-            else:
-                yield pb.ModelStreamInferResponse(infer_response=answer)
+                yield pb.ModelStreamInferResponse(error_message=message, infer_response=_named(request))
+            finally:
+                if stream is not None:
+                    await stream.aclose()  # the client cancelled: stop the generator now
 
     # -- statistics extension ----------------------------------------------------------------
     async def ModelStatistics(self, request: pb.ModelStatisticsRequest, context: Context) -> pb.ModelStatisticsResponse:
@@ -120,6 +130,16 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     ) -> pb.RepositoryModelUnloadResponse:
         await self.dataplane.unload(request.model_name)
         return _UNLOADED
+
+
+FINAL = "triton_final_response"
+
+
+def _named(request: pb.ModelInferRequest, final: bool | None = None) -> pb.ModelInferResponse:
+    response = pb.ModelInferResponse(model_name=request.model_name, model_version=request.model_version, id=request.id)
+    if final is not None:
+        response.parameters[FINAL].bool_param = final
+    return response
 
 
 def _headers(context: Context) -> dict[str, str]:

@@ -13,12 +13,15 @@ from typing import Any, Awaitable, Callable
 from ...compat import cloudevents
 from ...dataplane import DataPlane
 from ...controls.origin import check_admin_request
-from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge
+from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge, Unimplemented
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
-from ...wire import v1_json, v2_json
+from ...streaming import ResponseStream, first_item
+from ...wire import generate, v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
+from .offload import DecodeOffload
 from .openapi import docs_page, models_metadata, openapi_document
+from .sse import Streamed, event, send_stream
 
 logger = logging.getLogger("modelport")
 
@@ -47,11 +50,15 @@ class RestApp:
         metrics: Metrics | None = None,
         max_request_size: int = 64 * 1024 * 1024,
         enable_docs: bool = True,
+        decode_offload_size: int = 0,
     ):
         self.dataplane = dataplane
         self.metrics = metrics
         self.max_request_size = max_request_size
         self.enable_docs = enable_docs
+        self._openai_routes: Any = None
+        # Large V2 JSON bodies are decoded in a helper process (offload.py; issue 9).
+        self.offload = DecodeOffload(decode_offload_size)
         # Extra route trees (prefix -> async handler(method, path, scope, receive) -> Response), e.g. the
         # console at /ui; looked up only after the inference routes, so they cost inference nothing.
         self.mounts: list[tuple[str, Callable[..., Awaitable[Response]]]] = []
@@ -64,7 +71,11 @@ class RestApp:
                 await _lifespan(receive, send)
             return
         try:
-            status, body, content_type, headers = await self._route(scope, receive)
+            answer = await self._route(scope, receive)
+            if isinstance(answer, Streamed):
+                await send_stream(answer, receive, send)
+                return
+            status, body, content_type, headers = answer
         except _ClientDisconnected:
             return
         except Exception as exc:  # noqa: BLE001 - every failure becomes a response
@@ -89,6 +100,8 @@ class RestApp:
             return await self._v1(method, path[len("/v1/models") :], scope, receive)
         if path.startswith("/v2/repository/"):
             return await self._repository(method, path[len("/v2/repository/") :], scope, receive)
+        if path.startswith("/openai/") or path in _OPENAI_V1:
+            return await self._openai(method, path, scope, receive)
         simple = _SIMPLE_ROUTES.get(path)
         if simple is None:
             for prefix, handler in self.mounts:
@@ -117,6 +130,9 @@ class RestApp:
         if action == "infer":
             _allow(method, "POST")
             return await self._v2_infer(name, version, scope, receive)
+        if action in _STREAM_ACTIONS:
+            _allow(method, "POST")
+            return await self._v2_stream(action, name, version, scope, receive)
         if action == "ready":
             _allow(method, "GET")
             ready = self.dataplane.model_ready(name, version)
@@ -137,7 +153,10 @@ class RestApp:
         body = await self._read_body(headers, receive)
         header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
         self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
-        request = v2_json.decode_request(body, name, version, header_length)
+        if header_length is None and self.offload.wants(body):
+            request = await self.offload.decode_request(body, name, version, header_length)
+        else:
+            request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
         out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers)
@@ -145,6 +164,44 @@ class RestApp:
             return 200, out, JSON, extra
         extra.append((b"inference-header-content-length", str(json_length).encode()))
         return 200, out, OCTET, extra
+
+    async def _v2_stream(self, action: str, name: str, version: str | None, scope: dict, receive: Callable) -> Any:
+        """infer_stream (V2 JSON per event), generate and generate_stream (Triton's generate extension)."""
+        headers = _headers(scope)
+        body = await self._read_body(headers, receive)
+        self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
+        if action == "infer_stream":
+            header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
+            request = v2_json.decode_request(body, name, version, header_length)
+            encode = _v2_event  # events are JSON: SSE is text
+        else:
+            declared = self.dataplane.model_metadata(name, version).get("inputs")
+            request = generate.request_from_dict(v2_json.loads(body), name, version, declared)
+            encode = _generate_event
+        stream = await self.dataplane.infer_stream(request, headers)
+        try:
+            extra = _encode_headers(stream.headers)
+            if action == "generate":  # one answer: the streamed text joined
+                responses = await stream.collect()
+                if not responses:
+                    raise InvalidInput(f"Model {name} produced no response")
+                return 200, v2_json.dumps(generate.response_to_dict(generate.merge(responses))), JSON, extra
+            return await _open_sse(stream, encode, extra, name)
+        except BaseException:
+            await stream.aclose()  # never leave a request in flight
+            raise
+
+    async def _openai(self, method: str, path: str, scope: dict, receive: Callable) -> Any:
+        """The OpenAI-compatible routes (modelport/openai), loaded on first use (they need pydantic)."""
+        if self._openai_routes is None:
+            try:
+                from ...openai.routes import OpenAIRoutes
+            except ImportError as exc:  # pydantic is an optional extra
+                raise Unimplemented(f"The OpenAI routes need pydantic: pip install 'modelport[openai]' ({exc})") from None
+
+            self._openai_routes = OpenAIRoutes(self.dataplane)
+        headers = _headers(scope)
+        return await self._openai_routes.handle(method, path, headers, lambda: self._read_body(headers, receive))
 
     async def _v1(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
         if rest in ("", "/"):
@@ -168,6 +225,8 @@ class RestApp:
         # V1 bodies as KServe decodes them: any JSON, raw bytes, or a CloudEvent (answered as one).
         payload, event = cloudevents.decode(body, headers)
         result, response_headers = await self.dataplane.infer_v1(name, payload, headers, verb)
+        if isinstance(result, ResponseStream):
+            return await _open_sse(result, _v1_event, _encode_headers(response_headers), name)
         if event is not None:
             body, content_type, ce_headers = cloudevents.encode(name, result, event)
             return 200, body, content_type, _encode_headers(response_headers) + ce_headers
@@ -271,6 +330,38 @@ _SIMPLE_ROUTES: dict[str, Callable[[RestApp], Response]] = {
     "/openapi.json": RestApp._openapi,
     "/docs": RestApp._docs,
 }
+
+
+# OpenAI routes also served under /v1; /v1/models is not among them: KServe V1 owns it.
+_OPENAI_V1 = frozenset(("/v1/completions", "/v1/chat/completions", "/v1/embeddings"))
+_STREAM_ACTIONS = ("infer_stream", "generate", "generate_stream")
+
+
+def _v2_event(response: Any) -> bytes:
+    body, _ = v2_json.encode_response(response, False)
+    return event(body)
+
+
+def _generate_event(response: Any) -> bytes:
+    return event(v2_json.dumps(generate.response_to_dict(response)))
+
+
+def _v1_event(item: Any) -> bytes:
+    if isinstance(item, (bytes, bytearray)):
+        return event(bytes(item))
+    if isinstance(item, str):
+        return event(item.encode("utf-8"))
+    return event(v1_json.encode_response(item) if isinstance(item, dict) else v2_json.dumps(item))
+
+
+async def _open_sse(stream: ResponseStream, encode: Callable[[Any], bytes], headers: Headers, model: str) -> Streamed:
+    """Pull the first item (a failure now is a plain error answer), then hand the rest to the SSE sender."""
+    try:
+        has_first, first = await first_item(stream)
+    except BaseException:
+        await stream.aclose()
+        raise
+    return Streamed(stream, first, encode, headers=headers, has_first=has_first, model=model)
 
 
 # Traffic policies (routing): read/replace, blue-green promote, rollback; each one data plane call.

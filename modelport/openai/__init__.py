@@ -1,0 +1,42 @@
+"""OpenAI-compatible API: model classes named as KServe's, request/response types, and a text-generation
+base class. Routes live in :mod:`modelport.openai.routes` (wired by the REST app). Needs pydantic
+(``pip install modelport[openai]``)."""
+
+from .generation import SamplingParams, TextGenerationModel
+from .model import ChatPrompt, OpenAIChatAdapterModel, OpenAIEncoderModel, OpenAIGenerativeModel, OpenAIModel
+from .types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatMessage,
+    Completion,
+    CompletionRequest,
+    Embedding,
+    EmbeddingData,
+    EmbeddingRequest,
+    EmbeddingUsage,
+    ErrorResponse,
+    Usage,
+)
+
+__all__ = [
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionRequest",
+    "ChatMessage",
+    "ChatPrompt",
+    "Completion",
+    "CompletionRequest",
+    "Embedding",
+    "EmbeddingData",
+    "EmbeddingRequest",
+    "EmbeddingUsage",
+    "ErrorResponse",
+    "OpenAIChatAdapterModel",
+    "OpenAIEncoderModel",
+    "OpenAIGenerativeModel",
+    "OpenAIModel",
+    "SamplingParams",
+    "TextGenerationModel",
+    "Usage",
+]
