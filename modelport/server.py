@@ -85,9 +85,6 @@ def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, liste
         sock.close()
         raise StartupError(f"Cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None
     if listen:
-        # Accepted connections inherit it: without it, asyncio's default loop (uvloop sets it itself)
-        # lets Nagle hold a response's second write until the client's delayed ACK, 40 ms a request.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.listen(2048)
         sock.setblocking(False)
     return sock
