@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -60,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "decode-offload-size", type=int, help="V2 JSON bodies this large (bytes) decode in a helper process (default 8 MiB; 0: never)")
     _flag(serve, "log-level", help="debug, info, warning or error (default info)")
     _flag(serve, "log-format", choices=["text", "json"], help="text or json logs (default text)")
-    _flag(serve, "access-log", type=_bool, help="log every request (default false)")
+    _flag(serve, "access-log", type=_bool, help="log every request: method, path, status, bytes, duration, client, request id (default false)")
+    _flag(serve, "access-log-sample", type=float, help="fraction of requests the access log writes, 0..1 (default 1)")
+    _flag(serve, "enable-statistics", type=_bool, help="Triton statistics and /v2/models/{m}/health (default true)")
+    _flag(serve, "enable-tracing", type=_bool, help="OpenTelemetry spans, exported per OTEL_* (extra 'tracing'; default false)")
     _flag(serve, "enable-docs", type=_bool, help="serve /docs and /openapi.json (default true)")
     _flag(serve, "enable-metrics", type=_bool, help="serve /metrics (default true)")
     _flag(serve, "enable-ui", type=_bool, help="serve the web console at /ui (default true)")
@@ -122,28 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        doc = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc)
-
-
 def configure_logging(level: str, fmt: str, config_file: str | None = None) -> None:
     if config_file:  # KServe's --log_config_file: a logging dictConfig as JSON (or YAML with PyYAML)
         _dict_config(config_file)
         return
+    from .observability.logs import JsonFormatter, TextFormatter
+
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -16,6 +16,7 @@ import numpy as np
 from ._version import __version__
 from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady, Unimplemented
 from .metrics import Metrics
+from .observability import context as request_context
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
 from .routing.router import VERSION_HEADER
@@ -25,7 +26,7 @@ from .types import InferOutput, InferRequest, InferResponse
 # Error codes that are the client's doing: they do not count against a model version.
 _CLIENT_CODES = {"invalid_input", "not_found", "payload_too_large", "resource_exhausted", "deadline_exceeded"}
 
-EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics"]
+EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics", "statistics"]
 
 
 class DataPlane:
@@ -36,6 +37,7 @@ class DataPlane:
         server_name: str = "modelport",
         request_timeout: float = 0.0,
         max_queue_size: int = 0,
+        stats: Any = None,
     ):
         self.repository = repository
         self.metrics = metrics
@@ -53,6 +55,8 @@ class DataPlane:
         # Set when the model folder yielded no model at start-up: not ready until one is loaded.
         self.not_ready_reason = ""
         self._request_metrics: dict[tuple[str, str], Any] = {}
+        # Triton-style statistics and the health view (observability.stats.Statistics), or None.
+        self.stats = stats
         # With front-end worker processes: applies repository actions in every worker (worker_sync.Link).
         self.coordinator: Any = None
         # Routing (traffic policies, shadows, per-version metrics): set by the composition root.
@@ -107,8 +111,13 @@ class DataPlane:
         if version is None and self.router is not None:
             version, policy = self.router.choose(request.model_name, headers)
         entry, started = self._enter(request.model_name, version, "v2")
+        ok = False
         try:
             model = entry.model
+            payload_log = getattr(entry.runner, "payload_log", None)
+            if payload_log is not None:
+                request_id = _request_id(request.id)
+                payload_log.request(request_id, request)
             if model.inputs:
                 _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
             declared_outputs = {o["name"] for o in model.outputs} if model.outputs else None
@@ -122,14 +131,17 @@ class DataPlane:
                     f"Model {model.name} streams its responses; use /infer_stream, /generate_stream or gRPC ModelStreamInfer"
                 )
             response = self._finish_v2(result, request, entry)
+            if payload_log is not None:
+                payload_log.response(request_id, response)
             if policy is not None:
                 response_headers = self._routed(entry, policy, response_headers, response, request, headers)
+            ok = True
             return response, response_headers
         except BaseException as exc:
             self._failed(entry, "v2", exc, policy)
             raise
         finally:
-            self._leave(entry, "v2", started)
+            self._leave(entry, "v2", started, ok)
 
     def _finish_v2(self, result: Any, request: InferRequest, entry: ModelEntry) -> InferResponse:
         response = _as_response(result, request, entry.model.name)
@@ -207,8 +219,13 @@ class DataPlane:
         if self.router is not None:
             version, policy = self.router.choose(name, headers)
         entry, started = self._enter(name, version, "v1")
+        ok = False
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
+            payload_log = getattr(entry.runner, "payload_log", None)
+            if payload_log is not None:
+                request_id = _request_id(None)
+                payload_log.request(request_id, payload)
             result, response_headers = await _with_deadline(call(payload, headers), self._deadline(headers, None))
             if is_stream(result):  # the REST door sends it as server-sent events
                 stream = ResponseStream(result, entry.runner.in_thread, _v1_item, self._closer(entry, "v1", started), response_headers)
@@ -218,8 +235,11 @@ class DataPlane:
                 result = {"predictions": [o.as_numpy().tolist() for o in result.outputs]}
             elif not isinstance(result, dict):
                 result = get_predict_response(payload, result, name)
+            if payload_log is not None:
+                payload_log.response(request_id, result)
             if policy is not None:
                 response_headers = self._routed(entry, policy, response_headers, result, (payload, verb), headers)
+            ok = True
             return result, response_headers
         except BaseException as exc:
             if entry is not None:
@@ -227,7 +247,7 @@ class DataPlane:
             raise
         finally:
             if entry is not None:
-                self._leave(entry, "v1", started)
+                self._leave(entry, "v1", started, ok)
 
     def _enter(self, name: str, version: str | None, protocol: str) -> tuple[ModelEntry, float]:
         entry = self.repository.resolve(name, version)
@@ -235,15 +255,26 @@ class DataPlane:
         if limit and entry.in_flight >= limit:
             raise Overloaded(f"Model {entry.name} has {entry.in_flight} requests waiting (max_queue_size {limit}); retry later")
         entry.enter()
-        return entry, time.perf_counter()
+        started = time.perf_counter()
+        info = request_context.current.get()
+        if info is not None:  # for the logs and the trace of this request
+            info.model, info.version, info.entered = entry.name, entry.version, started
+        return entry, started
 
-    def _leave(self, entry: ModelEntry, protocol: str, started: float) -> None:
+    def _leave(self, entry: ModelEntry, protocol: str, started: float, ok: bool = True) -> None:
         entry.leave()
+        now = time.perf_counter()
         if self.metrics is not None:
-            seconds = time.perf_counter() - started
+            seconds = now - started
             self._latency(entry.name, protocol).observe(seconds)
             if entry.version is not None and self.router is not None and self.router.metrics is not None:
                 self.router.metrics.version_latency.labels(entry.name, entry.version).observe(seconds)
+        recorder = getattr(entry.runner, "stats", None)
+        if recorder is not None:
+            recorder.request(now - started, ok)
+        info = request_context.current.get()
+        if info is not None:
+            info.left = now
 
     def _failed(self, entry: ModelEntry, protocol: str, exc: BaseException, policy: Any = None) -> None:
         if self.metrics is not None:
@@ -311,6 +342,27 @@ class DataPlane:
         for entry in self.repository.entries():
             counts[entry.name] = counts.get(entry.name, 0) + entry.in_flight
         return counts
+
+    # -- statistics extension and health ------------------------------------------------------
+    def model_statistics(self, name: str | None = None, version: str | None = None) -> list[dict[str, Any]]:
+        """Triton's statistics for one model (version), or for every loaded model when ``name`` is empty."""
+        if self.stats is None:
+            raise Unimplemented("Statistics are turned off (enable_statistics is false)")
+        if name:
+            entry = self.repository.resolve(name, version, require_ready=False)
+            keys = [(entry.name, entry.version)]
+        else:
+            keys = [(e.name, e.version) for e in self.repository.entries() if e.state is ModelState.READY]
+            keys.sort(key=lambda k: (k[0], k[1] or ""))
+        return self.stats.model_stats(keys)
+
+    def model_health(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """Error rate, latency percentiles and a status (healthy, degraded, failed) over a recent window."""
+        if self.stats is None:
+            raise Unimplemented("Statistics are turned off (enable_statistics is false)")
+        entry = self.repository.resolve(name, version, require_ready=False)
+        ready = entry.state is ModelState.READY and entry.model is not None and entry.model.ready
+        return self.stats.health(entry.name, entry.version, ready)
 
     # -- repository extension -----------------------------------------------------------------
     def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
@@ -381,6 +433,14 @@ async def _settle(pending: Any) -> Any:
     while inspect.isawaitable(result):  # a sync method that returned a coroutine
         result = await result
     return result
+
+
+def _request_id(fallback: str | None) -> str:
+    """The id events about this request carry: the transport's request id, else the body's, else a new one."""
+    info = request_context.current.get()
+    if info is not None:
+        return info.request_id
+    return fallback or request_context.new_request_id()
 
 
 def _positive(raw: Any, what: str) -> float:

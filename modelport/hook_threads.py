@@ -9,6 +9,7 @@ request that machinery was about a tenth of the server's CPU time.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import queue
 import threading
 from typing import Any, Callable
@@ -26,8 +27,11 @@ def _deliver(future: asyncio.Future, result: Any, error: BaseException | None) -
 
 
 class HookThreads:
-    def __init__(self, max_threads: int, name: str = "modelport-hook"):
+    def __init__(self, max_threads: int, name: str = "modelport-hook", copy_context: bool = False):
         self.max_threads = max_threads
+        # Run each hook in a copy of the caller's context (tracing needs the request's span there);
+        # off by default: it costs a context copy per call.
+        self.copy_context = copy_context
         self.name = name
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -41,6 +45,8 @@ class HookThreads:
             raise RuntimeError("the hook threads are shut down")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
+        if self.copy_context:
+            fn, args = contextvars.copy_context().run, (fn, *args)
         self._queue.put((fn, args, future, loop))
         # More work waiting than threads idle: add one (up to the cap).
         if self._queue.qsize() > self._idle and len(self._threads) < self.max_threads:

@@ -29,6 +29,7 @@ from .client import (
 )
 from .errors import InferenceError, InvalidInput
 from .model import Model, PredictorConfig
+from .observability import context as request_context
 from .types import InferRequest, InferResponse
 from .wire import v2_json
 
@@ -110,6 +111,11 @@ class Predictor:
     # -- inference -----------------------------------------------------------------------------
     async def infer(self, payload: Any, headers: dict | None = None) -> dict | InferResponse:
         forward = {k: v for k in FORWARDED_HEADERS if (v := (headers or {}).get(k))}
+        info = request_context.current.get()
+        if info is not None:  # this request's id (taken or made) and, while tracing, its span as the parent
+            forward["x-request-id"] = info.request_id
+            if info.traceparent is not None:
+                forward["traceparent"] = info.traceparent
         protocol = self.config.predictor_protocol
         client = self._get_client()
         try:

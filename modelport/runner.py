@@ -102,6 +102,9 @@ class ModelRunner:
             self._before = self._chain[: pooled[0]]
             self._pooled = tuple(names[pooled[0] : pooled[-1] + 1])
             self._after = self._chain[pooled[-1] + 1 :]
+        # Set by the composition root: the model's statistics recorder and payload logger (or None).
+        self.stats: Any = None
+        self.payload_log: Any = None
         self.batcher = None
         if max_batch_size > 1:
             from .batching import AdaptiveBatcher
@@ -123,6 +126,8 @@ class ModelRunner:
     async def stop(self) -> None:
         if self.batcher is not None:
             await self.batcher.close()
+        if self.payload_log is not None:
+            await self.payload_log.close()  # send what is queued (briefly), then stop its sender
         predictor = getattr(self.model, "_predictor", None)  # a transformer's link to its predictor
         if predictor is not None:
             await predictor.close()

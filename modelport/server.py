@@ -25,6 +25,7 @@ from .hook_threads import HookThreads
 from .errors import StartupError
 from .metrics import Metrics
 from .model import Model, PredictorConfig
+from .observability.setup import Observability
 from .repository import ModelRepository
 from .routing import compose
 from .runner import ModelRunner
@@ -117,6 +118,8 @@ class ModelServer:
         enable_latency_logging: bool | None = None,
         access_log_format: str | None = None,
         predictor_config: PredictorConfig | None = None,
+        # An OpenTelemetry TracerProvider (turns tracing on; e.g. the SDK's in-memory exporter in tests).
+        tracer_provider: Any = None,
         **overrides: Any,
     ):
         s = settings or ServerSettings()
@@ -139,6 +142,7 @@ class ModelServer:
         self.repository = registered_models or ModelRepository(s.model_repository)
         self.repository._runner_factory = self._make_runner
         self._registered_models = registered_models
+        self._tracer_provider = tracer_provider
         self._build(s)
         self.http_port: int | None = None
         self.grpc_port: int | None = None
@@ -157,7 +161,10 @@ class ModelServer:
         """The parts made from the settings (again when start() reads flags and env)."""
         self.settings = s
         self.metrics = Metrics() if s.enable_metrics else None
-        self.threads = HookThreads(s.inference_threads)
+        # Observability: statistics, request logs, tracing, payload logs (modelport/observability).
+        self.observability = Observability(s, self.metrics, self._tracer_provider)
+        # Sync hooks see the request's context (its span; its id in JSON logs) only when that is used.
+        self.threads = HookThreads(s.inference_threads, copy_context=self.observability.tracing is not None or s.log_format == "json")
         if self._registered_models is not None and s.model_repository and not self._registered_models.models_dir:
             self._registered_models.models_dir = s.model_repository
         # MLServer compatibility: strict model settings, and the MLSERVER_MODEL_* default model.
@@ -172,8 +179,11 @@ class ModelServer:
         # Production controls (modelport.controls): checks at both doors, per-model controls in the data plane.
         self.controls = Controls(s, self.repository, self.metrics.registry if self.metrics else None)
         self.dataplane = GuardedDataPlane(
-            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, controls=self.controls
+            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, controls=self.controls,
+            stats=self.observability.stats,
         )
+        if self.observability.stats is not None:  # cache hits and misses in Triton's statistics
+            self.dataplane.cache_observer = self.observability.cache_observer
         # Routing: traffic policies and graphs resolve in the data plane (see modelport/routing).
         compose.attach(self, s)
         self.app = self.rest_app = RestApp(
@@ -190,6 +200,10 @@ class ModelServer:
             from .controls.rest import GuardedRestApp
 
             self.app = GuardedRestApp(self.app, self.controls, cors)
+        # Outermost: request ids, the access log and spans cover every answer, the controls' 401/429 too.
+        from .observability.edge import EdgeApp
+
+        self.app = EdgeApp(self.app, self.observability.edge)
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
@@ -205,6 +219,8 @@ class ModelServer:
             observe_batch = self.metrics.batch_observer(model.name)
         if s.enable_latency_logging:
             observe = _latency_logger(model.name, observe)
+        version = settings.version if settings is not None else getattr(model, "version", None)
+        recorder, observe, observe_batch = self.observability.model_observers(model.name, version, observe, observe_batch)
         pool = None
         workers = model_option(model, settings, "parallel_workers", s.parallel_workers)
         if workers:
@@ -212,7 +228,7 @@ class ModelServer:
 
             pool = InferencePool(model.name, workers, pool_spec(model, settings or model.settings),
                                  retry_on_crash=bool(model_option(model, settings, "idempotent", False)))
-        return ModelRunner(
+        runner = ModelRunner(
             model,
             self.threads,
             observe,
@@ -222,6 +238,9 @@ class ModelServer:
             pool=pool,
             pool_stages=tuple(model_option(model, settings, "worker_stages", ["predict"])),
         )
+        runner.stats = recorder
+        runner.payload_log = self.observability.payload_logger(model.name, version, model_option(model, settings, "payload_log", {}))
+        return runner
 
     def register_model(self, model: Model) -> None:
         if not model.name:
@@ -345,7 +364,7 @@ class ModelServer:
                 interceptors.append(ControlsInterceptor(self.controls))
             self._grpc = await start_grpc_server(
                 self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
-                interceptors=interceptors,
+                interceptors=interceptors, edge=self.observability.edge,
             )
             self.grpc_port = self._grpc.port
         # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).
@@ -353,7 +372,8 @@ class ModelServer:
                                    s.keep_alive_timeout, s.max_connections))
         self._guard.start()
         config = uvicorn.Config(
-            self.app, http=self._guard.protocol_class(), lifespan="off", access_log=s.access_log, log_config=None,
+            # access_log=False: the access log is ours (observability.edge); uvicorn's would be a second one.
+            self.app, http=self._guard.protocol_class(), lifespan="off", access_log=False, log_config=None,
             timeout_graceful_shutdown=s.grace_period, timeout_keep_alive=s.keep_alive_timeout, server_header=False,
             proxy_headers=False,  # nothing here reads the client address; skip the middleware
         )
@@ -420,5 +440,6 @@ class ModelServer:
             self.dataplane.coordinator.close()
         await self.rest_app.offload.close()
         await self.repository.unload_all()
+        await self.observability.close()
         self.threads.shutdown()
         logger.info("Server stopped")

@@ -125,6 +125,20 @@ class ServerSettings:
     # V2 JSON bodies of at least this many bytes are decoded in a helper process so the event loop
     # keeps answering (0: always on the loop).
     decode_offload_size: int = 8 * 1024 * 1024
+    # -- observability (modelport/observability) --
+    # Triton's statistics extension and the per-model health view.
+    enable_statistics: bool = True
+    # The health view judges the last health_window seconds: above health_degraded_error_rate errors
+    # (or a p99 above health_degraded_p99_ms, when set) is "degraded"; from health_failed_error_rate "failed".
+    health_window: float = 60.0
+    health_degraded_error_rate: float = 0.05
+    health_failed_error_rate: float = 0.5
+    health_degraded_p99_ms: float = 0.0
+    health_min_requests: int = 1
+    # Fraction of requests the access log (access_log) writes, 0..1.
+    access_log_sample: float = 1.0
+    # OpenTelemetry spans per request and stage (extra "tracing"); exporter from the OTEL_* variables.
+    enable_tracing: bool = False
 
 
 @dataclass
@@ -174,6 +188,9 @@ class ModelSettings:
     graph: dict[str, Any] = field(default_factory=dict)
     # Safe to run twice: a request whose worker process died is retried once on another (issue 9).
     idempotent: bool = False
+    # Payload logging (observability): {"url": sink, "file": path, "mode": "all"|"request"|"response",
+    # "queue_size": n}; each request/response goes out as a CloudEvent, as KServe's logger sends them.
+    payload_log: dict[str, Any] = field(default_factory=dict)
     # Where the settings file was found; relative URIs resolve against it.
     folder: str | None = None
 
@@ -319,6 +336,11 @@ def validate_server_settings(s: ServerSettings) -> None:
         raise SettingsError("Setting poll_interval: must be positive (seconds)")
     if s.max_shadow_requests < 0:
         raise SettingsError("Setting max_shadow_requests: must not be negative")
+    if not 0.0 <= s.access_log_sample <= 1.0:
+        raise SettingsError(f"Setting access_log_sample: {s.access_log_sample} is not between 0 and 1")
+    for name in ("health_window", "health_degraded_error_rate", "health_failed_error_rate", "health_degraded_p99_ms", "health_min_requests"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"Setting {name}: must not be negative")
     if s.predictor_protocol not in ("v1", "v2", "grpc-v2"):
         raise SettingsError(f"Setting predictor_protocol: {s.predictor_protocol!r} is not v1, v2 or grpc-v2")
 
@@ -388,6 +410,13 @@ def model_settings_from_dict(
     settings.max_rows = _coerce(f"{name}.max_rows", settings.max_rows, int)
     settings.max_request_bytes = _coerce(f"{name}.max_request_bytes", settings.max_request_bytes, int)
     settings.idempotent = _coerce(f"{name}.idempotent", settings.idempotent, bool)
+    if settings.payload_log:
+        from .observability.payload import check_config
+
+        try:
+            check_config(name, settings.payload_log)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
     stages = settings.worker_stages
     order = ["preprocess", "predict", "postprocess"]
     if not isinstance(stages, list) or not stages or any(st not in order for st in stages):

@@ -18,6 +18,7 @@ import socket
 from typing import TYPE_CHECKING, Iterable
 
 from .errors import StartupError
+from .observability.multiprocess import shared_metrics_dir
 from .worker_sync import Hub
 
 if TYPE_CHECKING:
@@ -34,12 +35,13 @@ def reserve_port(host: str, port: int, what: str) -> socket.socket:
     return bind_socket(host, port, what, reuse_port=True, listen=False)
 
 
-def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool, inherited: list) -> None:
+def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool, inherited: list, metrics_dir: str) -> None:
     from .errors import ModelportError
 
     for other in inherited:  # the supervisor's ends of the siblings' pipes: theirs, not ours to hold open
         other.close()
     server._in_worker = True
+    server.observability.use_multiprocess(metrics_dir, server.metrics)  # /metrics and stats sum all workers
     server._on_started = started.set
     server._worker_conn = conn
     server._load_first = replacement
@@ -68,7 +70,7 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
         started = context.Event()
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_worker_main, args=(server, models, started, theirs, replacement, [ours, *hub.conns.values()]),
+            target=_worker_main, args=(server, models, started, theirs, replacement, [ours, *hub.conns.values()], metrics_dir),
             name=f"modelport-worker-{index}",
         )
         process.start()
@@ -87,6 +89,8 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     failed = False
+    metrics = shared_metrics_dir()  # every worker's counters in files there (observability.multiprocess)
+    metrics_dir = metrics.__enter__()
     try:
         for index in range(s.workers):
             spawn(index)
@@ -117,5 +121,6 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
             signal.signal(sig, handler)
         for sock in reservations:
             sock.close()
+        metrics.__exit__(None, None, None)
     if failed:
         raise StartupError("A worker process failed; see the lines above")

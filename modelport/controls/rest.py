@@ -27,6 +27,8 @@ def classify(method: str, path: str) -> tuple[str, str | None]:
         return "metrics", None
     if path.startswith("/v2/models/"):
         parts = path[len("/v2/models/") :].split("/")
+        if parts == ["stats"]:  # every model's statistics, not a model called "stats"
+            return "metadata", None
         name = parts[0] or None
         if parts[-1] == "ready" and len(parts) in (2, 4):
             return "health", name

@@ -9,7 +9,8 @@ import pytest
 
 from .kserve_peer import SCRIPTS, Script, as_modelport, free_port, kserve_python, modelport_env  # noqa: F401
 
-pytestmark = pytest.mark.peer_kserve
+# The first peer test builds the peer virtualenv when .ci/run has not (a few minutes): a longer limit for these.
+pytestmark = [pytest.mark.peer_kserve, pytest.mark.timeout(1200)]
 MODEL = "enwiki-goodfaith"
 EVENT = {"specversion": "1.0", "id": "e1", "source": "t", "type": "io.test.req", "time": "2026-12-01T00:00:00Z"}
 CE_HEADERS = {"ce-specversion": "1.0", "ce-id": "e2", "ce-source": "t", "ce-type": "io.test.req"}

@@ -23,7 +23,8 @@ from modelport.wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStu
 
 from .conftest import RUNTIMES
 
-pytestmark = pytest.mark.peer_mlserver
+# The first peer test builds the peer virtualenv when .ci/run has not (a few minutes): a longer limit for these.
+pytestmark = [pytest.mark.peer_mlserver, pytest.mark.timeout(1200)]
 
 REPO = Path(__file__).resolve().parents[2]
 PEER = REPO / ".venv-peers" / "mlserver"

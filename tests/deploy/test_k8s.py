@@ -55,6 +55,7 @@ def test_a_broken_resource_fails_validation():
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
 
+@pytest.mark.timeout(1200)  # the kserve_python fixture builds the peer venv when .ci/run has not
 def test_kserve_resources_validate_against_the_kserve_sdk(kserve_python):
     docs = emit(str(PAIR), "--image", "registry.local/iris:1", "--target", "all")
     kserve = [d for d in docs if d["apiVersion"].startswith("serving.kserve.io/")]

@@ -163,5 +163,5 @@ def test_json_logs(served, tmp_path):
     s.http_url()
     assert s.stop() == 0
     records = [json.loads(line) for line in s.lines if line.startswith("{")]
-    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert records and all({"timestamp", "level", "logger", "message"} <= set(r) for r in records)
     assert any("Listening" in r["message"] for r in records)

@@ -15,6 +15,7 @@ import grpc
 import grpc.aio
 
 from ...errors import ErrorCode, InferenceError, ModelportError, RateLimited, internal_error_message
+from ...observability import context as request_context
 
 logger = logging.getLogger("modelport")
 
@@ -48,19 +49,28 @@ _FROM_HTTP: dict[int, grpc.StatusCode] = {
 }
 
 
-def status_for(exc: BaseException, method: str, request: Any = None) -> tuple[grpc.StatusCode, str]:
-    """The status and message a client gets for ``exc``; logs what deserves a traceback."""
+def code_for(exc: BaseException) -> grpc.StatusCode:
+    """The status a client gets for ``exc`` (no logging: for access logs and spans)."""
     if isinstance(exc, ModelportError):
         code = GRPC_STATUS[exc.code]
         if isinstance(exc, InferenceError) and exc.status:
             code = _FROM_HTTP.get(
                 exc.status, grpc.StatusCode.INTERNAL if exc.status >= 500 else grpc.StatusCode.INVALID_ARGUMENT
             )
+        return code
+    return grpc.StatusCode.INTERNAL
+
+
+def status_for(exc: BaseException, method: str, request: Any = None) -> tuple[grpc.StatusCode, str]:
+    """The status and message a client gets for ``exc``; logs what deserves a traceback."""
+    if isinstance(exc, ModelportError):
+        code = code_for(exc)
         if code is grpc.StatusCode.INTERNAL:
             logger.error("%s failed: %s", method, exc, exc_info=exc)
         return code, exc.reason
     model = getattr(request, "model_name", None) or None
-    request_id = getattr(request, "id", None) or uuid.uuid4().hex[:16]
+    info = request_context.current.get()  # the id in the x-request-id trailing metadata (observability.edge)
+    request_id = getattr(request, "id", None) or (info.request_id if info is not None else uuid.uuid4().hex[:16])
     logger.error("%s failed (request id %s)", method, request_id, exc_info=exc)
     return grpc.StatusCode.INTERNAL, internal_error_message(model, request_id)
 

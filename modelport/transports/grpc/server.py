@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -40,7 +42,7 @@ class GrpcServer:
 
 async def start_grpc_server(
     dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False,
-    interceptors: list | None = None,
+    interceptors: list | None = None, edge: Any = None,
 ) -> GrpcServer:
     options = [
         ("grpc.max_send_message_length", max_message_size),
@@ -53,7 +55,7 @@ async def start_grpc_server(
     # The drain comes first (it answers UNAVAILABLE itself); then the error interceptor, so it maps
     # what the others (e.g. the controls) raise too.
     server = grpc.aio.server(interceptors=[drain, ErrorInterceptor(), *(interceptors or [])], options=options)
-    add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane), server)
+    add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, edge), server)
     add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -12,12 +12,13 @@ from typing import Any
 import grpc.aio
 
 from ...dataplane import DataPlane
+from ...observability.context import REQUEST_ID_HEADER, begin
 from ...wire.grpc import convert
 from ...wire.grpc import grpc_predict_v2_pb2 as pb
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
 from ...wire.grpc import model_repository_pb2 as mr
 from ...wire.grpc import model_repository_pb2_grpc as mr_grpc
-from .errors import status_for
+from .errors import code_for, status_for
 
 Context = grpc.aio.ServicerContext
 
@@ -29,8 +30,10 @@ _RESERVED = ("content-type", "te", "user-agent")
 
 
 class InferenceServicer(GRPCInferenceServiceServicer):
-    def __init__(self, dataplane: DataPlane):
+    def __init__(self, dataplane: DataPlane, edge: Any = None):
         self.dataplane = dataplane
+        # observability.edge.RequestEdge: request id, access log, tracing (None: none of them).
+        self.edge = edge
 
     # -- health and metadata ----------------------------------------------------------------
     async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:
@@ -50,11 +53,29 @@ class InferenceServicer(GRPCInferenceServiceServicer):
 
     # -- inference ---------------------------------------------------------------------------
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        headers = _headers(context)
+        edge = self.edge
+        if edge is None:
+            return await self._infer(request, headers, context, ())
+        info = edge.begin_grpc(headers, "ModelInfer")
+        code, size = "OK", 0
+        try:
+            answer = await self._infer(request, headers, context, edge.grpc_metadata(info))
+            size = answer.ByteSize() if edge.access_log else 0
+            return answer
+        except BaseException as exc:
+            code = code_for(exc).name if isinstance(exc, Exception) else "CANCELLED"
+            context.set_trailing_metadata(edge.grpc_metadata(info))
+            raise
+        finally:
+            edge.end_grpc(info, "/inference.GRPCInferenceService/ModelInfer", code, context.peer(), size)
+
+    async def _infer(self, request: pb.ModelInferRequest, headers: dict, context: Context, metadata: tuple) -> pb.ModelInferResponse:
         self.dataplane.check_model(request.model_name, request.model_version or None)  # before decoding
         infer_request = convert.request_from_proto(request)
-        response, response_headers = await self.dataplane.infer(infer_request, _headers(context))
-        if response_headers:
-            context.set_trailing_metadata(_metadata(response_headers))
+        response, response_headers = await self.dataplane.infer(infer_request, headers)
+        if response_headers or metadata:
+            context.set_trailing_metadata(_metadata(response_headers) + metadata)
         return convert.response_to_proto(response, convert.uses_raw(request))
 
     async def ModelStreamInfer(
@@ -66,6 +87,8 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         final, then an empty response (id and model only) flagged final. A failure is one response
         with ``error_message``, and it ends that request only."""
         headers = _headers(context)
+        if self.edge is not None:  # the stream's request id (taken or made) in its log lines
+            begin(headers.get(REQUEST_ID_HEADER), "grpc")
         async for request in request_iterator:
             stream = None
             try:
@@ -85,6 +108,11 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             finally:
                 if stream is not None:
                     await stream.aclose()  # the client cancelled: stop the generator now
+
+    # -- statistics extension ----------------------------------------------------------------
+    async def ModelStatistics(self, request: pb.ModelStatisticsRequest, context: Context) -> pb.ModelStatisticsResponse:
+        stats = self.dataplane.model_statistics(request.name or None, request.version or None)
+        return convert.statistics_to_proto(stats)
 
     # -- repository extension ----------------------------------------------------------------
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Context) -> pb.RepositoryIndexResponse:

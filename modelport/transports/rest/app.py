@@ -91,7 +91,11 @@ class RestApp:
         method: str = scope["method"]
         path: str = scope["path"]
         if path.startswith("/v2/models/"):
-            return await self._v2_model(method, path[len("/v2/models/") :], scope, receive)
+            rest = path[len("/v2/models/") :]
+            if rest == "stats":  # Triton's statistics of every model (a model named "stats" loses this path)
+                _allow(method, "GET")
+                return _json({"model_stats": self.dataplane.model_statistics()})
+            return await self._v2_model(method, rest, scope, receive)
         if path.startswith("/v1/models"):
             return await self._v1(method, path[len("/v1/models") :], scope, receive)
         if path.startswith("/v2/repository/"):
@@ -136,6 +140,12 @@ class RestApp:
         if action == "":
             _allow(method, "GET")
             return _json(self.dataplane.model_metadata(name, version))
+        if action == "stats":
+            _allow(method, "GET")
+            return _json({"model_stats": self.dataplane.model_statistics(name, version)})
+        if action == "health":
+            _allow(method, "GET")
+            return _json(self.dataplane.model_health(name, version))
         raise RouteNotFound("/v2/models/" + rest)
 
     async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:

@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from ...errors import ErrorCode, ModelportError, RateLimited, internal_error_message
+from ...observability import context as request_context
 from ...wire.v2_json import dumps
 
 logger = logging.getLogger("modelport")
@@ -69,6 +70,9 @@ def error_response(exc: BaseException, scope: dict) -> tuple[int, bytes, list[tu
 
 
 def _request_id(scope: dict) -> str:
+    info = request_context.current.get()
+    if info is not None:  # the id the response echoes in x-request-id (observability.edge)
+        return info.request_id
     for key, value in scope.get("headers") or ():
         if key == b"x-request-id" and 0 < len(value) <= 128:
             return value.decode("latin-1")

@@ -336,3 +336,17 @@ __all__ = [
     "server_metadata_to_proto",
     "uses_raw",
 ]
+
+
+def statistics_to_proto(model_stats: list[dict[str, Any]]) -> pb.ModelStatisticsResponse:
+    """Triton's statistics (the REST JSON shape) as a ModelStatisticsResponse."""
+    out = pb.ModelStatisticsResponse()
+    for item in model_stats:
+        stats = out.model_stats.add(
+            name=item["name"], version=item["version"], last_inference=item["last_inference"],
+            inference_count=item["inference_count"], execution_count=item["execution_count"],
+        )
+        for kind, duration in item["inference_stats"].items():
+            field = getattr(stats.inference_stats, kind)
+            field.count, field.ns = duration["count"], duration["ns"]
+    return out

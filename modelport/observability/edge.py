@@ -1,0 +1,131 @@
+"""What happens at the transports' edge for every request: the request id (taken from
+``x-request-id`` or made, and echoed), the access log (off by default, sampled) and, when tracing is
+on, the request span with its ``traceparent`` in and out.
+
+With the access log and tracing off this is one header scan, one small object and one context
+variable per request, nothing more."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from .context import REQUEST_ID_HEADER, RequestInfo, begin
+from .logs import ACCESS_LOGGER
+
+_RID = REQUEST_ID_HEADER.encode()
+MAX_ID = 128  # longest request id taken from a client
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
+# Probes and scrapes are not traced: a span every few seconds per pod says nothing.
+_UNTRACED = ("/v2/health/", "/metrics")
+
+
+class RequestEdge:
+    def __init__(self, access_log: bool = False, access_log_sample: float = 1.0, tracing: Any = None):
+        self.access_log = access_log and access_log_sample > 0
+        self.sample = access_log_sample
+        self.tracing = tracing
+        self._access = logging.getLogger(ACCESS_LOGGER)
+        self._timed = self.access_log or tracing is not None
+
+    # -- REST ----------------------------------------------------------------------------------
+    def begin_rest(self, scope: dict) -> RequestInfo:
+        rid = None
+        carrier = None
+        for key, value in scope["headers"]:
+            if key == _RID:
+                if 0 < len(value) <= MAX_ID:  # a longer one is replaced, not echoed
+                    rid = value.decode("latin-1")
+            elif key in _TRACE_HEADERS and self.tracing is not None:
+                (carrier := carrier or {})[key.decode()] = value.decode("latin-1")
+        info = begin(rid, "rest")
+        if self._timed:
+            info.start = time.perf_counter()
+            path = scope["path"]
+            if self.tracing is not None and path != "/" and not path.startswith(_UNTRACED):
+                self.tracing.start(info, carrier or {}, f"{scope['method']} {path}", {"http.request.method": scope["method"], "url.path": path})
+        return info
+
+    def rest_headers(self, info: RequestInfo) -> list[tuple[bytes, bytes]]:
+        headers = [(_RID, info.request_id.encode("latin-1"))]
+        if info.traceparent is not None:
+            headers.append((b"traceparent", info.traceparent.encode()))
+        return headers
+
+    def end_rest(self, info: RequestInfo, scope: dict, status: int, size: int) -> None:
+        if not self._timed:
+            return
+        end = time.perf_counter()
+        if self.tracing is not None:
+            self.tracing.end(info, end, {"http.response.status_code": status}, error=status >= 500)
+        if self.access_log and (self.sample >= 1.0 or random.random() < self.sample):
+            client = scope.get("client")
+            self._log(info, scope["method"], scope["path"], status, size, end, f"{client[0]}:{client[1]}" if client else "-")
+
+    # -- gRPC ----------------------------------------------------------------------------------
+    def begin_grpc(self, headers: dict[str, str], method: str) -> RequestInfo:
+        rid = headers.get(REQUEST_ID_HEADER)
+        info = begin(rid if rid and len(rid) <= MAX_ID else None, "grpc")
+        if self._timed:
+            info.start = time.perf_counter()
+            if self.tracing is not None:
+                self.tracing.start(info, headers, method, {"rpc.system": "grpc", "rpc.method": method})
+        return info
+
+    def grpc_metadata(self, info: RequestInfo) -> tuple[tuple[str, str], ...]:
+        if info.traceparent is not None:
+            return ((REQUEST_ID_HEADER, info.request_id), ("traceparent", info.traceparent))
+        return ((REQUEST_ID_HEADER, info.request_id),)
+
+    def end_grpc(self, info: RequestInfo, method: str, code: str, peer: str, size: int) -> None:
+        if not self._timed:
+            return
+        end = time.perf_counter()
+        if self.tracing is not None:
+            self.tracing.end(info, end, {"rpc.grpc.status_code": code}, error=code != "OK")
+        if self.access_log and (self.sample >= 1.0 or random.random() < self.sample):
+            self._log(info, "POST", method, code, size, end, peer)
+
+    def _log(self, info: RequestInfo, method: str, path: str, status: Any, size: int, end: float, client: str) -> None:
+        ms = (end - info.start) * 1000.0
+        self._access.info(
+            '%s "%s %s" %s %dB %.3fms', client, method, path, status, size, ms,
+            extra={"access": {"method": method, "path": path, "status": status, "bytes": size,
+                              "duration_ms": round(ms, 3), "client": client}},
+        )
+
+
+class EdgeApp:
+    """The REST door wrapped (ASGI): every answer, including the controls' refusals and CORS
+    preflights, carries the request id and is access-logged and traced. Attribute reads go to the
+    wrapped app (``server.app.mounts``)."""
+
+    def __init__(self, app: Any, edge: RequestEdge):
+        self.app = app
+        self.edge = edge
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        edge = self.edge
+        info = edge.begin_rest(scope)
+        extra = edge.rest_headers(info)
+        answer = [499, 0]  # status, body bytes (499: the client went away before an answer)
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                answer[0] = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            elif edge._timed:
+                answer[1] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            edge.end_rest(info, scope, answer[0], answer[1])

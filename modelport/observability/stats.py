@@ -1,0 +1,198 @@
+"""Triton's statistics extension and a per-model health view.
+
+The counts and durations are Prometheus counters labelled by model, version and kind, so they cost a
+counter increment or two per request and, with ``workers > 1``, prometheus_client's multiprocess mode
+sums them across processes like every other metric. What each kind measures:
+
+- ``success`` / ``fail``: requests that finished well / with an error, end to end in the data plane
+  (the same timer as ``modelport_request_duration_seconds``);
+- ``queue``: waiting for a batch (only models with adaptive batching wait);
+- ``compute_input`` / ``compute_infer`` / ``compute_output``: the preprocess, predict and postprocess hooks;
+- ``cache_hit`` / ``cache_miss``: reported as zero until a response cache records into them.
+
+``execution_count`` is the number of ``predict`` runs (one per batch); ``inference_count`` counts
+successful requests. The health view keeps each process's last requests in a bounded ring and reads
+the error rate and latency percentiles over a recent window from it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+KINDS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output", "cache_hit", "cache_miss")
+STAGE_KIND = {"preprocess": "compute_input", "predict": "compute_infer", "postprocess": "compute_output"}
+_COUNT = "modelport_inference_stats_count"
+_SECONDS = "modelport_inference_stats_seconds"
+_LAST = "modelport_last_inference_timestamp_ms"
+
+
+@dataclass
+class HealthThresholds:
+    window: float = 60.0  # seconds of recent requests the view looks at
+    degraded_error_rate: float = 0.05
+    failed_error_rate: float = 0.5
+    degraded_p99: float = 0.0  # seconds; 0: latency never degrades a model
+    min_requests: int = 1  # fewer requests than this in the window: healthy (nothing to judge)
+    ring: int = 4096  # requests remembered per model and process
+
+
+class ModelRecorder:
+    """One model version's counters with their label children resolved once."""
+
+    __slots__ = ("_ok_n", "_ok_s", "_fail_n", "_fail_s", "_last", "_stages", "_queue_n", "_queue_s", "_cache", "recent")
+
+    def __init__(self, stats: "Statistics", model: str, version: str):
+        count, seconds = stats.count, stats.seconds
+        self._ok_n, self._ok_s = count.labels(model, version, "success"), seconds.labels(model, version, "success")
+        self._fail_n, self._fail_s = count.labels(model, version, "fail"), seconds.labels(model, version, "fail")
+        self._queue_n, self._queue_s = count.labels(model, version, "queue"), seconds.labels(model, version, "queue")
+        self._stages = {
+            stage: (count.labels(model, version, kind), seconds.labels(model, version, kind))
+            for stage, kind in STAGE_KIND.items()
+        }
+        # Present (at zero) so every kind is reported; a response cache records into them with cache().
+        self._cache = {kind: (count.labels(model, version, kind), seconds.labels(model, version, kind)) for kind in ("cache_hit", "cache_miss")}
+        self._last = stats.last.labels(model, version)
+        self.recent: deque = deque(maxlen=stats.thresholds.ring)
+
+    def request(self, seconds: float, ok: bool) -> None:
+        if ok:
+            self._ok_n.inc()
+            self._ok_s.inc(seconds)
+            self._last.set(time.time() * 1000.0)
+        else:
+            self._fail_n.inc()
+            self._fail_s.inc(seconds)
+        self.recent.append((time.monotonic(), seconds, ok))
+
+    def stage(self, stage: str, seconds: float) -> None:
+        pair = self._stages.get(stage)
+        if pair is not None:
+            pair[0].inc()
+            pair[1].inc(seconds)
+
+    def cache(self, hit: bool, seconds: float) -> None:
+        """For a response cache: a lookup that hit (and how long serving from it took) or missed."""
+        kind = "cache_hit" if hit else "cache_miss"
+        self._cache[kind][0].inc()
+        self._cache[kind][1].inc(seconds)
+
+    def queued(self, waits: Iterable[float]) -> None:
+        for seconds in waits:
+            self._queue_n.inc()
+            self._queue_s.inc(seconds)
+
+
+class Statistics:
+    def __init__(self, registry: CollectorRegistry | None = None, thresholds: HealthThresholds | None = None):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.thresholds = thresholds or HealthThresholds()
+        labels = ["model", "version", "kind"]
+        self.count = Counter(_COUNT, "Triton statistics: events per kind", labels, registry=self.registry)
+        self.seconds = Counter(_SECONDS, "Triton statistics: seconds per kind", labels, registry=self.registry)
+        self.last = Gauge(_LAST, "When the last successful inference finished (ms since the epoch)",
+                          ["model", "version"], registry=self.registry, multiprocess_mode="max")
+        self._recorders: dict[tuple[str, str], ModelRecorder] = {}
+        # Where the numbers are read from; swapped for the multiprocess collector with workers > 1.
+        self.sample_source: Callable[[], Iterable[Any]] = self._own_samples
+
+    def recorder(self, model: str, version: str | None) -> ModelRecorder:
+        key = (model, version or "")
+        rec = self._recorders.get(key)
+        if rec is None:
+            rec = self._recorders[key] = ModelRecorder(self, *key)
+        return rec
+
+    def _own_samples(self) -> Iterable[Any]:
+        for metric in (self.count, self.seconds, self.last):
+            for family in metric.collect():
+                yield from family.samples
+
+    # -- Triton's statistics, as the REST JSON (the gRPC message has the same shape) ------------
+    def model_stats(self, models: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+        """Statistics for each (name, version) asked for, in that order."""
+        table: dict[tuple[str, str], dict[str, list[float]]] = {}
+        last: dict[tuple[str, str], float] = {}
+        for s in self.sample_source():
+            labels = s.labels
+            key = (labels.get("model"), labels.get("version", ""))
+            if s.name.startswith(_LAST):
+                last[key] = max(last.get(key, 0.0), s.value)
+                continue
+            if s.name.endswith("_created"):
+                continue
+            slot = table.setdefault(key, {}).setdefault(labels.get("kind"), [0.0, 0.0])
+            slot[0 if s.name.startswith(_COUNT) else 1] += s.value
+        out = []
+        for name, version in models:
+            kinds = table.get((name, version or ""), {})
+
+            def duration(kind: str) -> dict[str, int]:
+                n, seconds = kinds.get(kind, (0.0, 0.0))
+                return {"count": int(n), "ns": int(round(seconds * 1e9))}
+
+            inference = {kind: duration(kind) for kind in KINDS}
+            out.append({
+                "name": name,
+                "version": version or "",
+                "last_inference": int(last.get((name, version or ""), 0.0)),
+                "inference_count": inference["success"]["count"],
+                "execution_count": inference["compute_infer"]["count"],
+                "inference_stats": inference,
+                "batch_stats": [],
+                "memory_usage": [],
+                "response_stats": {},
+            })
+        return out
+
+    # -- health ------------------------------------------------------------------------------
+    def health(self, model: str, version: str | None, ready: bool) -> dict[str, Any]:
+        t = self.thresholds
+        rec = self._recorders.get((model, version or ""))
+        since = time.monotonic() - t.window
+        window = [r for r in (rec.recent if rec is not None else ()) if r[0] >= since]
+        errors = sum(1 for r in window if not r[2])
+        latencies = sorted(r[1] for r in window)
+        rate = errors / len(window) if window else 0.0
+        p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
+        reasons = []
+        status = "healthy"
+        if not ready:
+            status, reasons = "failed", ["model is not ready"]
+        elif len(window) >= t.min_requests:
+            if rate >= t.failed_error_rate:
+                status = "failed"
+                reasons.append(f"error rate {rate:.3f} >= {t.failed_error_rate:g}")
+            elif rate > t.degraded_error_rate:
+                status = "degraded"
+                reasons.append(f"error rate {rate:.3f} > {t.degraded_error_rate:g}")
+            if t.degraded_p99 > 0 and p99 is not None and p99 > t.degraded_p99 and status == "healthy":
+                status = "degraded"
+                reasons.append(f"p99 latency {p99 * 1000:.1f} ms > {t.degraded_p99 * 1000:g} ms")
+        return {
+            "name": model,
+            "version": version or "",
+            "status": status,
+            "reasons": reasons,
+            "window_seconds": t.window,
+            "requests": len(window),
+            "errors": errors,
+            "error_rate": rate,
+            "latency_ms": {"p50": _ms(p50), "p99": _ms(p99)},
+        }
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, int(round(q * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[index]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000.0, 3)
