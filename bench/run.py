@@ -314,7 +314,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     csv = lambda t: [x for x in t.split(",") if x]
     ints = lambda t: [int(x) for x in csv(t)]
-    p.add_argument("--scenario", choices=["infer", "health", "both"], default="infer")
+    p.add_argument("--scenario", choices=["infer", "health", "both", "large", "models", "conns", "memory"], default="infer",
+                   help="infer/health/both: the peer comparison; large/models/conns/memory: bench/scenarios.py")
     p.add_argument("--servers", type=csv, default=None,
                    help=f"comma list of configs, in order (default: {','.join(servers.DEFAULT_ORDER)})")
     p.add_argument("--protocols", type=csv, default=["v1", "v2", "grpc"])
@@ -337,6 +338,8 @@ def parse_args(argv=None):
     p.add_argument("--setup-only", action="store_true")
     p.add_argument("--retrain", action="store_true")
     p.add_argument("--out", type=Path, default=BENCH / "results")
+    for flag, kind, default in SCENARIO_ARGS:
+        p.add_argument(flag, type=kind, default=default, help="large/models/conns/memory scenario option")
     args = p.parse_args(argv)
     quick = args.quick
     args.conns = args.conns or ([8] if quick else [1, 8, 64])
@@ -356,6 +359,10 @@ def parse_args(argv=None):
 
     args.extra_settings = keyed(args.extra_settings, json.loads)
     args.extra_flags = keyed(args.extra_flags, shlex.split)
+    if args.quick:  # the extra scenarios, shrunk to a smoke run
+        args.memory_requests = min(args.memory_requests, 20_000)
+        args.models, args.conns_count, args.conns_seconds = min(args.models, 20), min(args.conns_count, 200), min(args.conns_seconds, 5)
+        args.large_requests = min(args.large_requests, 20)
     scen = ["infer", "health"] if args.scenario == "both" else [args.scenario]
     default = [n for n in servers.DEFAULT_ORDER if any(s in servers.CONFIGS[n].scenarios for s in scen)]
     args.servers = args.servers or default
@@ -366,8 +373,37 @@ def parse_args(argv=None):
     return args
 
 
+SCENARIO_ARGS = [("--large-requests", int, 200), ("--large-conns", int, 1), ("--models", int, 200),
+                 ("--models-requests", int, 2000), ("--conns-count", int, 1000), ("--conns-rate", int, 500),
+                 ("--conns-seconds", int, 20), ("--memory-requests", int, 1_000_000)]
+
+
+def run_scenario(args) -> int:
+    """One of bench/scenarios.py's scenarios (modelport alone), run by the modelport venv's Python
+    (numpy, grpcio, modelport); written to results/<stamp>-<name>.md."""
+    if not args.no_install:
+        setup(["modelport"], False, False)
+    python = envs.python("modelport")
+    if not python.exists():
+        python = Path(sys.executable)
+    t0 = time.time()
+    flags = [f"{flag}={getattr(args, flag[2:].replace('-', '_'))}" for flag, _, _ in SCENARIO_ARGS]
+    body = subprocess.run([str(python), str(BENCH / "scenarios.py"), args.scenario, *flags], check=True,
+                          stdout=subprocess.PIPE, text=True).stdout
+    text = f"# modelport scenario {args.scenario} {datetime.now():%Y-%m-%d %H:%M}\n\n{body}"
+    text += f"\n\n_Total wall time {time.time() - t0:.0f}s._\n"
+    stamp = datetime.now().strftime("%Y-%m-%d-%H%M%S") + f"-{args.scenario}" + ("-quick" if args.quick else "")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stamp}.md").write_text(text)
+    log("\n" + text)
+    log(f"wrote {args.out / (stamp + '.md')}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.scenario in ("large", "models", "conns", "memory"):
+        return run_scenario(args)
     t_start = time.time()
     need_grpc = "grpc" in args.protocols and "infer" in args.scenarios
     names = setup(args.servers, need_grpc, args.no_install)
@@ -406,6 +442,9 @@ def main(argv=None) -> int:
                          report.infer_table(agg, order), "",
                          "## modelport against each peer (geometric mean over cases)", "",
                          report.summary_table(agg, order), ""]
+            for other in [n for n in order if n.startswith("modelport-")]:  # e.g. the built-in sklearn runtime
+                sections += [f"## {other} against each peer (geometric mean over cases)", "",
+                             report.summary_table(agg, order, other), ""]
         else:
             title = (f"## Worker-pool health: {args.burn_ms:g} ms CPU per call, {args.health_conns} conns of V2 "
                      f"infer, /v2/health/live probed at {args.health_probe_hz:g} Hz")

@@ -60,6 +60,8 @@ def get_predict_response(payload: dict | InferRequest, result: Any, model_name: 
 
 def outputs_from_result(result: Any) -> list[InferOutput]:
     """InferOutputs from what a predict returned: an array, a list of arrays, a dict, or a DataFrame."""
+    if type(result) is np.ndarray:  # the common case first: hasattr() misses cost an exception each
+        return [_output("output-0", result)]
     if hasattr(result, "columns") and hasattr(result, "iloc"):  # a DataFrame: one output per column
         return [_output(str(col), result[col].to_numpy()) for col in result.columns]
     if isinstance(result, dict):

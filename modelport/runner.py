@@ -90,6 +90,10 @@ class ModelRunner:
         self._chain = [_Hook(s, getattr(model, s)) for s in STAGES if s in stages]
         self._all_sync = not any(h.is_async for h in self._chain)
         self._explain = _Hook("explain", model.explain)
+        # A runtime may answer a request it can prove cheap on the loop itself (predict_inline returns
+        # NotImplemented otherwise): no thread hand-off. Only a lone sync predict, in-process.
+        inline = getattr(model, "predict_inline", None)
+        self._inline = inline if callable(inline) and pool is None and len(self._chain) == 1 and self._all_sync else None
         # With a process pool, the chain splits into hooks before the pool, the pooled ones, and after.
         self.pool = pool
         if pool is not None:
@@ -164,6 +168,14 @@ class ModelRunner:
         response_headers: dict[str, str] = {}
         if self.pool is not None:
             return await self._infer_pooled(payload, headers, response_headers), response_headers
+        if self._inline is not None:
+            if type(payload) is dict:
+                check_request(payload)
+            start = time.perf_counter()
+            result = self._inline(payload)
+            if result is not NotImplemented:
+                self._observe("predict", time.perf_counter() - start)
+                return result, response_headers
         if self._all_sync:
             result = await self._in_thread(self._run_sync_chain, payload, headers, response_headers)
         else:

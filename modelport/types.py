@@ -40,6 +40,7 @@ _V2_DATATYPES = {dt: name for name, dt in _NP_DTYPES.items() if name != "BYTES"}
 _JSON_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "fiu", "O": "USO"}
 _BOOL_TYPES = frozenset((bool, np.bool_))
 _SEQ_TYPES = frozenset((list, tuple))
+_FLOAT_ONLY = frozenset((float,))
 
 
 def to_np_dtype(datatype: str) -> np.dtype:
@@ -165,12 +166,24 @@ def check_shape(name: str, shape: Any) -> list[int]:
 
 def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarray:
     """Turn a JSON ``data`` field (flat or nested) into an array of ``shape``, or raise InvalidInput."""
-    shape = check_shape(name, shape)
+    return _array_from_json(name, datatype, check_shape(name, shape), data)
+
+
+def _array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarray:
+    """:func:`array_from_json` for a shape that :func:`check_shape` has already returned."""
     try:
         dtype = to_np_dtype(datatype)
     except InvalidInput as exc:
         raise InvalidInput(f"Input {name!r}: {exc}") from None
     expected = _shape_size(shape)
+    if dtype.kind == "f" and type(data) is list and len(data) == expected and _FLOAT_ONLY.issuperset(map(type, data)):
+        # The common case, a flat list of JSON floats: no type inference, no bool or kind checks (all
+        # are floats). A value beyond the narrower type's range (or inf) takes the checked path below.
+        if dtype.itemsize == 8:
+            return np.array(data, dtype=dtype).reshape(shape)
+        peak = max(map(abs, data), default=0.0) if expected <= 64 else np.abs(np.array(data)).max()
+        if peak <= _FLOAT_MAX[dtype.itemsize]:
+            return np.array(data, dtype=dtype).reshape(shape)
     try:
         if dtype.kind == "O":
             flat = _flatten(data)

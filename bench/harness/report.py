@@ -99,14 +99,15 @@ def _geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
-def summary_table(agg: dict, server_order: list[str]) -> str:
-    """Geometric means over the cases both ran: modelport against each config and each peer's best."""
+def summary_table(agg: dict, server_order: list[str], subject: str = MP) -> str:
+    """Geometric means over the cases both ran: ``subject`` (a modelport config) against each config
+    and each peer's best."""
     cells = agg["cells"]
-    mp_cases = {key: c for (s, key), c in cells.items() if s == MP and c["rps"]}
+    mp_cases = {key: c for (s, key), c in cells.items() if s == subject and c["rps"]}
     if not mp_cases:
-        return "_modelport did not run (or failed everywhere): no ratios._"
+        return f"_{subject} did not run (or failed everywhere): no ratios._"
     rows = []
-    targets = [(s, [s]) for s in server_order if s != MP]
+    targets = [(s, [s]) for s in server_order if s != subject]
     peers = defaultdict(list)
     for s in server_order:
         peer = next((c["peer"] for (srv, _), c in cells.items() if srv == s), None)
@@ -126,7 +127,7 @@ def summary_table(agg: dict, server_order: list[str]) -> str:
         if rps_r:
             rows.append(f"| {label} | {len(rps_r)} | {_fmt(_geomean(rps_r), 2)} | {_fmt(_geomean(cpu_r), 2)} "
                         f"| {_fmt(_geomean(p99_r), 2)} |")
-    head = ["| modelport vs | cases | req/s ratio (>1 faster) | CPU/req ratio (<1 cheaper) | p99 ratio (<1 better) |",
+    head = [f"| {subject} vs | cases | req/s ratio (>1 faster) | CPU/req ratio (<1 cheaper) | p99 ratio (<1 better) |",
             "|---|--:|--:|--:|--:|"]
     return "\n".join(head + rows)
 

@@ -156,6 +156,11 @@ def _modelport(ctx: Ctx, preset: dict | None = None) -> list[str]:
     return shlex.split(cmd) + ctx.extra_flags
 
 
+def _modelport_sklearn(ctx: Ctx) -> list[str]:
+    """modelport's built-in scikit-learn runtime on the same joblib (no user code)."""
+    return _modelport(ctx, {"implementation": "sklearn", "parameters": {"uri": str(ctx.joblib)}})
+
+
 CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
     ServerConfig("floor", "floor", "floor", ("v1", "v2"), ("infer",), _floor,
                  "raw ASGI: uvicorn+httptools+uvloop, orjson, predict; no logging (bench/floor_app.py)"),
@@ -173,6 +178,8 @@ CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
                  _mlserver(0, quiet=True), "MLServer, parallel_workers=0 and debug=false (no access log)"),
     ServerConfig("modelport", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer", "health"), _modelport,
                  "modelport serve, bench/models/iris (bench/peers/modelport_iris.py)"),
+    ServerConfig("modelport-sklearn", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer",), _modelport_sklearn,
+                 "modelport serve with its built-in sklearn runtime (implementation \"sklearn\") on the same joblib"),
     ServerConfig("modelport-batch", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer",),
                  _modelport_with({"max_batch_size": 64, "max_batch_time": 0.002}),
                  "modelport with adaptive batching: max_batch_size 64, max_batch_time 2 ms"),

@@ -22,8 +22,8 @@ from ..types import (
     InferRequest,
     InferResponse,
     RequestedOutput,
+    _array_from_json,
     _json_item,
-    array_from_json,
     check_shape,
     to_np_dtype,
 )
@@ -119,7 +119,7 @@ def _tensor(cls: type, item: Any, index: int, reader: _BinaryReader, kind: str):
         chunk = reader.take(name, params.pop("binary_data_size"))
         data = array_from_raw(chunk, datatype, shape, name)
     elif "data" in item:
-        data = array_from_json(name, datatype, shape, item["data"])
+        data = _array_from_json(name, datatype, shape, item["data"])  # shape checked above
     else:
         raise InvalidInput(f"{kind} {name!r} needs \"data\" (or binary_data_size in its parameters)")
     return cls(name, shape, datatype, data, params)

@@ -389,3 +389,35 @@ async def test_explain():
     assert result["why"] == "because" and result["thread"] != threading.get_ident()
     assert response_headers == {"x-explained": "1"}
     assert observed.stages == ["explain"]
+
+
+class InlineWhenSmall(SyncPredict):
+    """A runtime that answers small payloads on the loop (predict_inline) and the rest in a thread."""
+
+    def predict_inline(self, payload):
+        if payload["n"] > 1:
+            return NotImplemented
+        self.threads["inline"] = threading.get_ident()
+        return {"inline": payload}
+
+
+class InlineWithPreprocess(InlineWhenSmall):
+    def preprocess(self, payload, headers=None):
+        return payload
+
+
+async def test_predict_inline_runs_on_the_loop_and_falls_back_to_a_thread():
+    model, observed = InlineWhenSmall(), Recorder()
+    runner = ModelRunner(model, observe=observed)
+    loop_thread = threading.get_ident()
+    result, _ = await runner.infer({"n": 1})
+    assert result == {"inline": {"n": 1}} and model.threads["inline"] == loop_thread
+    assert observed.stages == ["predict"]
+    result, _ = await runner.infer({"n": 2})  # NotImplemented: the usual threaded predict
+    assert result["predicted"] == {"n": 2} and model.threads["predict"] != loop_thread
+
+
+async def test_predict_inline_is_skipped_when_other_hooks_run():
+    model = InlineWithPreprocess()
+    result, _ = await ModelRunner(model).infer({"n": 1})
+    assert "predicted" in result and "inline" not in model.threads

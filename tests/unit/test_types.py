@@ -562,3 +562,28 @@ def test_infer_response_helpers_and_equality():
     )
     assert resp != object()
     assert "InferResponse(model_name='m', id='r1'" in repr(resp)
+
+
+@pytest.mark.parametrize("datatype", ["FP16", "FP32", "FP64"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        [5.1, 3.5, 1.4, 0.2],
+        [0.0, -0.0, 1e-45, 65504.0],
+        [3.4028234663852886e38, -1.0, 2.5, 7.0],
+        [1e300, 1.0, 2.0, 3.0],
+        [float("nan"), 1.0, 2.0, 3.0],
+        [1.0, float("inf"), 2.0, 3.0],
+        [float(i) / 7 for i in range(100)],
+    ],
+)
+def test_flat_float_fast_path_matches_checked_path(datatype, data):
+    # A flat list of floats takes a short path; a tuple of the same values takes the checked one.
+    def outcome(values):
+        try:
+            arr = array_from_json("x", datatype, [len(data)], values)
+            return arr.dtype, arr.tobytes()
+        except InvalidInput as exc:
+            return str(exc)
+
+    assert outcome(list(data)) == outcome(tuple(data))

@@ -1,0 +1,315 @@
+"""Server CPU time per request, a figure that survives a loaded machine.
+
+Starts one server, waits for readiness, sends a warm-up, then exactly N requests over C keep-alive
+connections (one in flight each) from a small asyncio client, and reports the server process's
+utime+stime (all its threads, from /proc/PID/stat) over those N requests ÷ N. Wall-clock req/s is
+printed too but means little while other work shares the cores.
+
+    python bench/cpuprobe.py --server floor --proto v2 -n 5000 -c 8
+    python bench/cpuprobe.py --server modelport --model-dir bench/models/iris --proto v1
+
+``--server modelport`` runs ``python -m modelport.cli serve`` with this checkout on PYTHONPATH;
+``--model-dir`` picks the model folder (bench/models/iris: plain predict; a folder with
+``model.joblib`` and no implementation: the built-in sklearn runtime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK  # utime, stime (all threads)
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_times(pid))
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def iris_joblib() -> Path:
+    path = BENCH / ".work" / "iris.joblib"
+    if not path.exists():
+        subprocess.run([sys.executable, str(BENCH / "train_iris.py"), str(path.parent)], check=True)
+    return path
+
+
+def start(server: str, model_dir: str | None, python: str, prefix: list[str] = ()) -> tuple[subprocess.Popen, int, int, Path]:
+    http, grpc = free_port(), free_port()
+    env = dict(os.environ, BENCH_IRIS_JOBLIB=str(iris_joblib()))
+    tmp = Path(tempfile.mkdtemp(prefix="cpuprobe-"))
+    if server == "grpc-floor":
+        env["PYTHONPATH"] = str(REPO)
+        argv = [python, str(BENCH / "grpc_floor.py"), str(grpc)]
+    elif server == "floor":
+        argv = [python, "-m", "uvicorn", "floor_app:app", "--app-dir", str(BENCH), "--loop", "uvloop",
+                "--http", "httptools", "--no-access-log", "--host", "127.0.0.1", "--port", str(http), "--log-level", "warning"]
+    else:
+        folder = tmp / "models"
+        src = Path(model_dir or BENCH / "models" / "iris")
+        shutil.copytree(src, folder / src.name)
+        target = folder / src.name
+        if not any(target.glob("*.joblib")) and json.loads((target / "model-settings.json").read_text()).get("implementation") in (None, "sklearn"):
+            shutil.copy(iris_joblib(), target / "model.joblib")
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(BENCH / "peers"), env.get("PYTHONPATH", "")])
+        argv = [python, "-m", "modelport.cli", "serve", str(folder), "--host", "127.0.0.1",
+                "--http-port", str(http), "--grpc-port", str(grpc)]
+    argv = [*prefix, *argv]
+    log = open(tmp / "server.log", "wb")
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {(tmp / 'server.log').read_text()[-3000:]}")
+        if server == "grpc-floor":
+            try:
+                socket.create_connection(("127.0.0.1", grpc), timeout=1).close()
+                return proc, http, grpc, tmp
+            except OSError:
+                time.sleep(0.2)
+                continue
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/v2/health/ready", timeout=2) as r:
+                if r.status == 200:
+                    return proc, http, grpc, tmp
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("server not ready in 120 s")
+
+
+def request_bytes(proto: str, model: str, rows: list, port: int) -> bytes:
+    if proto == "v1":
+        path, body = f"/v1/models/{model}:predict", json.dumps({"instances": rows})
+    else:
+        flat = [v for r in rows for v in r]
+        body = json.dumps({"inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP32", "data": flat}]})
+        path = f"/v2/models/{model}/infer"
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+async def _conn(port: int, raw: bytes, count: list, total: int, statuses: dict) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while count[0] < total:
+            count[0] += 1
+            writer.write(raw)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            statuses[status] = statuses.get(status, 0) + 1
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+async def drive(port: int, raw: bytes, total: int, conns: int) -> dict:
+    count, statuses = [0], {}
+    await asyncio.gather(*(_conn(port, raw, count, total, statuses) for _ in range(conns)))
+    return statuses
+
+
+async def drive_grpc(port: int, total: int, conns: int, rows: list) -> dict:
+    import grpc
+
+    from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
+    from modelport.wire.grpc import grpc_predict_v2_pb2_grpc as pbg
+
+    req = pb.ModelInferRequest(model_name="iris")
+    t = req.inputs.add(name="input-0", datatype="FP32", shape=[len(rows), len(rows[0])])
+    t.contents.fp32_contents.extend(v for r in rows for v in r)
+    count, statuses = [0], {}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+
+        async def one():
+            while count[0] < total:
+                count[0] += 1
+                try:
+                    await stub.ModelInfer(req)
+                    code = "OK"
+                except grpc.RpcError as exc:
+                    code = exc.code().name
+                statuses[code] = statuses.get(code, 0) + 1
+
+        await asyncio.gather(*(one() for _ in range(conns)))
+    return statuses
+
+
+async def drive_grpc_stream(port: int, total: int, conns: int, rows: list) -> dict:
+    """`conns` ModelStreamInfer streams, each sending its share of `total` requests without waiting
+    for answers (the stream's point), then reading them all."""
+    import grpc
+
+    from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
+    from modelport.wire.grpc import grpc_predict_v2_pb2_grpc as pbg
+
+    req = pb.ModelInferRequest(model_name="iris")
+    t = req.inputs.add(name="input-0", datatype="FP32", shape=[len(rows), len(rows[0])])
+    t.contents.fp32_contents.extend(v for r in rows for v in r)
+    statuses: dict = {}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+
+        async def one(k: int):
+            async def requests():
+                for _ in range(k):
+                    yield req
+
+            async for answer in stub.ModelStreamInfer(requests()):
+                code = "error" if answer.error_message else "OK"
+                statuses[code] = statuses.get(code, 0) + 1
+
+        await asyncio.gather(*(one(total // conns) for _ in range(conns)))
+    return statuses
+
+
+def measure_grpc(pid: int, port: int, rows: list, n: int, conns: int, stream: bool = False) -> dict:
+    drive = drive_grpc_stream if stream else drive_grpc
+    asyncio.run(drive(port, max(200, n // 10), conns, rows))
+    (u0, s0), t0 = cpu_times(pid), time.perf_counter()
+    statuses = asyncio.run(drive(port, n, conns, rows))
+    (u1, s1), t1 = cpu_times(pid), time.perf_counter()
+    return {"n": n, "cpu_us_per_req": round((u1 - u0 + s1 - s0) / n * 1e6, 1), "sys_us_per_req": round((s1 - s0) / n * 1e6, 1),
+            "req_s_wall": round(n / (t1 - t0)), "statuses": statuses, "rss_mib": round(rss_mib(pid), 1)}
+
+
+def measure_wrk(pid: int, port: int, raw: bytes, seconds: float, conns: int) -> dict:
+    """A saturating load (wrk, one thread) for `seconds`; CPU ÷ the requests wrk completed."""
+    head, body = raw.split(b"\r\n\r\n", 1)
+    path = head.split(b" ")[1].decode()
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ' + json.dumps(body.decode()) + "\n")
+    url = f"http://127.0.0.1:{port}{path}"
+    subprocess.run(["wrk", "-t1", f"-c{conns}", "-d1s", "-s", str(script), url], capture_output=True)  # warm-up
+    (u0, s0), t0 = cpu_times(pid), time.perf_counter()
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{int(seconds)}s", "-s", str(script), url], capture_output=True, text=True).stdout
+    (u1, s1), t1 = cpu_times(pid), time.perf_counter()
+    script.unlink()
+    n = int(out.split(" requests in ")[0].split()[-1])
+    bad = 0
+    for line in out.splitlines():
+        if "Non-2xx" in line or "Socket errors" in line:
+            bad += sum(int(x) for x in line.replace(",", " ").split() if x.isdigit())
+    return {"n": n, "cpu_us_per_req": round((u1 - u0 + s1 - s0) / n * 1e6, 1), "sys_us_per_req": round((s1 - s0) / n * 1e6, 1),
+            "req_s_wall": round(n / (t1 - t0)), "errors": bad, "rss_mib": round(rss_mib(pid), 1)}
+
+
+def measure(pid: int, port: int, raw: bytes, n: int, conns: int, wrk: float = 0) -> dict:
+    if wrk:
+        return measure_wrk(pid, port, raw, wrk, conns)
+    asyncio.run(drive(port, raw, max(200, n // 10), conns))  # warm-up
+    (u0, s0), t0 = cpu_times(pid), time.perf_counter()
+    statuses = asyncio.run(drive(port, raw, n, conns))
+    (u1, s1), t1 = cpu_times(pid), time.perf_counter()
+    return {"n": n, "cpu_us_per_req": round((u1 - u0 + s1 - s0) / n * 1e6, 1), "sys_us_per_req": round((s1 - s0) / n * 1e6, 1),
+            "req_s_wall": round(n / (t1 - t0)),
+            "statuses": statuses, "rss_mib": round(rss_mib(pid), 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--server", choices=["floor", "grpc-floor", "modelport"], default="modelport")
+    ap.add_argument("--model-dir")
+    ap.add_argument("--model", default="iris")
+    ap.add_argument("--proto", default="v2,v1")
+    ap.add_argument("--rows", type=int, default=1)
+    ap.add_argument("-n", type=int, default=5000)
+    ap.add_argument("-c", "--conns", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3, help="measured runs per protocol (the minimum is reported)")
+    ap.add_argument("--wrk", type=float, default=0, help="saturate with wrk for this many seconds instead of N requests")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--callgrind", help="run the server under valgrind's callgrind, instrumenting only the measured "
+                    "requests; writes this file and reports instructions per request (deterministic)")
+    ap.add_argument("--pyspy", help="record a py-spy profile of one extra run into this file (.txt: collapsed)")
+    args = ap.parse_args()
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]] * 11
+    rows = rows[: args.rows]
+    prefix = []
+    if args.callgrind:
+        prefix = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={args.callgrind}"]
+    proc, http, grpc_port, tmp = start(args.server, args.model_dir, args.python, prefix)
+    try:
+        if args.callgrind:
+            if args.proto == "grpc":
+                run_n = lambda k: asyncio.run(drive_grpc(grpc_port, k, args.conns, rows))  # noqa: E731
+            else:
+                raw = request_bytes(args.proto, args.model, rows, http)
+                run_n = lambda k: asyncio.run(drive(http, raw, k, args.conns))  # noqa: E731
+            run_n(300)  # warm-up, uninstrumented
+            subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
+            statuses = run_n(args.n)
+            subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
+            subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+            dumps = sorted(Path(args.callgrind).parent.glob(Path(args.callgrind).name + "*"))
+            total = 0
+            for d in dumps:
+                for line in d.read_text(errors="replace").splitlines():
+                    if line.startswith(("summary:", "totals:")):
+                        total = max(total, int(line.split()[1]))
+            print(json.dumps({"server": args.server, "proto": args.proto, "n": args.n, "statuses": statuses,
+                              "instructions_per_req": round(total / args.n), "files": [str(d) for d in dumps]}), flush=True)
+            return
+        for proto in args.proto.split(","):
+            if proto in ("grpc", "grpc-stream"):
+                runs = [measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, proto == "grpc-stream") for _ in range(args.repeat)]
+                print(json.dumps({"server": args.server, "model_dir": args.model_dir, "proto": proto, "rows": args.rows,
+                                  "conns": args.conns, **min(runs, key=lambda r: r["cpu_us_per_req"]),
+                                  "all_cpu_us": [r["cpu_us_per_req"] for r in runs]}), flush=True)
+                continue
+            raw = request_bytes(proto, args.model, rows, http)
+            runs = [measure(proc.pid, http, raw, args.n, args.conns, args.wrk) for _ in range(args.repeat)]
+            best = min(runs, key=lambda r: r["cpu_us_per_req"])
+            print(json.dumps({"server": args.server, "model_dir": args.model_dir, "proto": proto, "rows": args.rows,
+                              "conns": args.conns, **best, "all_cpu_us": [r["cpu_us_per_req"] for r in runs]}), flush=True)
+            if args.pyspy:
+                spy = subprocess.Popen(["py-spy", "record", "-p", str(proc.pid), "-f", "raw", "-r", "500", "--nonblocking",
+                                        "-o", f"{args.pyspy}.{proto}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
+                measure(proc.pid, http, raw, args.n, args.conns, args.wrk)
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
