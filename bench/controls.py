@@ -71,6 +71,9 @@ CASES = {
     "auth": (IRIS, AUTH, True, -1),
     "ratelimit": (IRIS, LIMITS, False, -1),
     "all": ({**IRIS, **CONTRACT, **CACHE}, {**AUTH, **LIMITS, "cors_origins": "https://app.example"}, True, 0),
+    # The target configuration: auth + rate limits + the access log on with sampling at 0.
+    "auth-limit-log0": (IRIS, {**AUTH, **LIMITS, "access_log": True, "access_log_sample": 0.0}, True, -1),
+    "jsonlogs": (IRIS, {"log_format": "json"}, False, -1),
     "burn": (BURN, {}, False, -1),
     "burn-cache-0": ({**BURN, **CACHE}, {}, False, 0),
     "burn-cache-90": ({**BURN, **CACHE}, {}, False, 10),
@@ -179,7 +182,7 @@ def main() -> int:
     for name, m in med.items():
         print(f"  {name:14s} {m['rps']:7.0f} req/s  {m['cpu_us']:6.0f} us CPU/req")
     if "bare" in med:
-        for name in ("auth", "ratelimit", "all"):
+        for name in ("auth", "ratelimit", "auth-limit-log0", "jsonlogs", "all"):
             if name in med:
                 print(f"  {name} / bare: req/s {med[name]['rps'] / med['bare']['rps']:.3f}, "
                       f"CPU per request {med[name]['cpu_us'] / med['bare']['cpu_us']:.3f}")
