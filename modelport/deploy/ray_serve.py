@@ -219,7 +219,9 @@ def run(
         if blocking:
             catch_signals()
         serve.start(http_options={"host": settings.host, "port": settings.http_port})
-        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        # Serve logs every request in every replica by default; modelport's own access log is the setting for that.
+        logging_config = {"log_level": "WARNING", "enable_access_log": bool(settings.access_log)}
+        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False, logging_config=logging_config)
         logger.info("Listening for HTTP on http://%s:%d (Ray Serve)", settings.host, settings.http_port)
         if not blocking:
             return
