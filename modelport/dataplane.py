@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, ServerNotReady, Unimplemented
+from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented
 from .metrics import Metrics
 from .observability import context as request_context
 from .payloads import get_predict_response

@@ -1,6 +1,7 @@
 """``kserve.constants`` under modelport: ``from modelport.constants.constants import PredictorProtocol``."""
 
-from ..compat.kserve import (
+from . import constants  # noqa: F401  (kserve.constants.constants)
+from .constants import (
     DEFAULT_GRPC_PORT,
     DEFAULT_HTTP_PORT,
     INFERENCE_CONTENT_LENGTH_HEADER,
@@ -8,9 +9,8 @@ from ..compat.kserve import (
     MAX_GRPC_MESSAGE_LENGTH,
     V1_ROUTE_PREFIX,
     V2_ROUTE_PREFIX,
+    PredictorProtocol,
 )
-from ..model import PredictorProtocol
-from . import constants  # noqa: F401  (kserve.constants.constants)
 
 __all__ = [
     "DEFAULT_GRPC_PORT",

@@ -8,11 +8,12 @@ Errors raised here reach the error interceptor, which maps them like any other.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import grpc
 import grpc.aio
 
+from ..transports.grpc.intercept import WrappingInterceptor
 from .guard import Controls
 
 _SERVICE = "/inference.GRPCInferenceService/"
@@ -50,24 +51,13 @@ def _client(context: grpc.aio.ServicerContext) -> str | None:
     return host.strip("[]") or None
 
 
-class ControlsInterceptor(grpc.aio.ServerInterceptor):
+class ControlsInterceptor(WrappingInterceptor):
     def __init__(self, controls: Controls):
+        super().__init__()
         self.controls = controls
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = self._wrapped.get(details.method)
-        if handler is None:
-            handler = await continuation(details)
-            if handler is None:
-                return None
-            handler = self._wrap(handler, classify(details.method))
-            self._wrapped[details.method] = handler
-        return handler
+    def wrap(self, handler: Any, method: str) -> Any:
+        return self._wrap(handler, classify(method))
 
     def _wrap(self, handler: Any, kind: str) -> Any:
         check = self.controls.check

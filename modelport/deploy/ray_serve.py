@@ -11,7 +11,6 @@ or, for models built in code, from ``options={name: {...}}``.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import signal
@@ -125,7 +124,7 @@ class _RemoteModel(Model):
     async def _call(self, call: Any, response_headers: dict | None) -> Any:
         try:
             answer = await call
-        except RayTaskError as exc:  # the model raised something unexpected: a 500, details in the replica's log
+        except RayTaskError:  # the model raised something unexpected: a 500, details in the replica's log
             raise InferenceError(f"Model {self.name} failed while serving the request; see its Ray replica's log") from None
         except RayActorError:
             raise ModelNotReady(self.name, "its replica died while serving the request; retry") from None

@@ -13,7 +13,7 @@ import base64
 import binascii
 from datetime import datetime
 from functools import wraps
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Dict, List, Optional, Type, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 

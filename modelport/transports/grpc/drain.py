@@ -10,40 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 import grpc.aio
+
+from .intercept import WrappingInterceptor
 
 # Keep answering UNAVAILABLE this long after the last call finished, before grpc's stop().
 REFUSE_WINDOW = 0.2
 _HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 
-class DrainInterceptor(grpc.aio.ServerInterceptor):
+class DrainInterceptor(WrappingInterceptor):
     """The outermost interceptor: tracks calls in flight and refuses new ones once draining."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.refusing = False
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = self._wrapped.get(details.method)
-        if handler is None:
-            handler = await continuation(details)
-            if handler is None or details.method.startswith(_HEALTH_PREFIX):
-                return handler  # health checks answer NOT_SERVING during a drain; never refused
-            handler = self._wrap(handler)
-            self._wrapped[details.method] = handler
-        return handler
+    def wrap(self, handler: Any, method: str) -> Any:
+        if method.startswith(_HEALTH_PREFIX):
+            return handler  # health checks answer NOT_SERVING during a drain; never refused
+        return self._wrap(handler)
 
     async def wait_idle(self) -> None:
         await self._idle.wait()

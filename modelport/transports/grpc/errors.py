@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -16,6 +16,7 @@ import grpc.aio
 
 from ...errors import ErrorCode, InferenceError, ModelportError, RateLimited, internal_error_message
 from ...observability import context as request_context
+from .intercept import WrappingInterceptor
 
 logger = logging.getLogger("modelport")
 
@@ -75,26 +76,11 @@ def status_for(exc: BaseException, method: str, request: Any = None) -> tuple[gr
     return grpc.StatusCode.INTERNAL, internal_error_message(model, request_id)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
+class ErrorInterceptor(WrappingInterceptor):
     """Wraps every handler (ours and the health service's) so that no exception escapes unmapped."""
 
-    def __init__(self) -> None:
-        # Handlers are fixed per method, so each is wrapped once, not once per call.
-        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = self._guarded.get(details.method)
-        if handler is None:
-            handler = await continuation(details)
-            if handler is None:  # unknown method: gRPC answers UNIMPLEMENTED
-                return None
-            handler = _guard(handler, details.method)
-            self._guarded[details.method] = handler
-        return handler
+    def wrap(self, handler: Any, method: str) -> Any:
+        return _guard(handler, method)
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str, request: Any = None) -> None:
