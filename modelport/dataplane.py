@@ -118,11 +118,7 @@ class DataPlane:
             if payload_log is not None:
                 request_id = _request_id(request.id)
                 payload_log.request(request_id, request)
-            if model.inputs:
-                _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
-            declared_outputs = {o["name"] for o in model.outputs} if model.outputs else None
-            if request.request_outputs and declared_outputs is not None:
-                _check_requested(request, declared_outputs)
+            _check_request(request, model)
             timeout = self._deadline(headers, request.parameters)
             result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
             if is_stream(result):
@@ -163,10 +159,7 @@ class DataPlane:
         entry, started = self._enter(request.model_name, version, "v2")
         try:
             model = entry.model
-            if model.inputs:
-                _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
-            if request.request_outputs and model.outputs:
-                _check_requested(request, {o["name"] for o in model.outputs})
+            _check_request(request, model)
             timeout = self._deadline(headers, request.parameters)
             result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
         except BaseException as exc:
@@ -461,6 +454,14 @@ async def _with_deadline(call: Any, timeout: float | None) -> Any:
             return await call
     except TimeoutError:
         raise DeadlineExceeded(f"The request did not finish within its deadline of {timeout:g} s") from None
+
+
+def _check_request(request: InferRequest, model: Any) -> None:
+    """A V2 request against the model's declared inputs and outputs (when it declares them)."""
+    if model.inputs:
+        _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
+    if request.request_outputs and model.outputs:
+        _check_requested(request, {o["name"] for o in model.outputs})
 
 
 def _check_inputs(request: InferRequest, declared: list[dict], any_name: bool = False) -> None:
