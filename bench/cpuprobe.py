@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -69,7 +70,7 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
     tmp = Path(tempfile.mkdtemp(prefix="cpuprobe-"))
     if server == "grpc-floor":
         env["PYTHONPATH"] = str(REPO)
-        argv = [python, str(BENCH / "grpc_floor.py"), str(grpc)]
+        argv = [python, os.environ.get("GRPC_FLOOR_SCRIPT", str(BENCH / "grpc_floor.py")), str(grpc)]
     elif server == "floor":
         argv = [python, "-m", "uvicorn", "floor_app:app", "--app-dir", str(BENCH), "--loop", "uvloop",
                 "--http", "httptools", "--no-access-log", "--host", "127.0.0.1", "--port", str(http), "--log-level", "warning"]
@@ -240,6 +241,19 @@ def measure(pid: int, port: int, raw: bytes, n: int, conns: int, wrk: float = 0)
             "statuses": statuses, "rss_mib": round(rss_mib(pid), 1)}
 
 
+@contextlib.contextmanager
+def pyspy(pid: int, out: str):
+    """A py-spy profile (collapsed stacks, GIL holder only) of what runs inside the block."""
+    spy = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-f", "raw", "-r", "500", "--nonblocking", "--gil", "-o", out],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", choices=["floor", "grpc-floor", "modelport"], default="modelport")
@@ -285,10 +299,14 @@ def main() -> None:
             return
         for proto in args.proto.split(","):
             if proto in ("grpc", "grpc-stream"):
-                runs = [measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, proto == "grpc-stream") for _ in range(args.repeat)]
+                stream = proto == "grpc-stream"
+                runs = [measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, stream) for _ in range(args.repeat)]
                 print(json.dumps({"server": args.server, "model_dir": args.model_dir, "proto": proto, "rows": args.rows,
                                   "conns": args.conns, **min(runs, key=lambda r: r["cpu_us_per_req"]),
                                   "all_cpu_us": [r["cpu_us_per_req"] for r in runs]}), flush=True)
+                if args.pyspy:
+                    with pyspy(proc.pid, f"{args.pyspy}.{proto}.txt"):
+                        measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, stream)
                 continue
             raw = request_bytes(proto, args.model, rows, http)
             runs = [measure(proc.pid, http, raw, args.n, args.conns, args.wrk) for _ in range(args.repeat)]
@@ -296,12 +314,8 @@ def main() -> None:
             print(json.dumps({"server": args.server, "model_dir": args.model_dir, "proto": proto, "rows": args.rows,
                               "conns": args.conns, **best, "all_cpu_us": [r["cpu_us_per_req"] for r in runs]}), flush=True)
             if args.pyspy:
-                spy = subprocess.Popen(["py-spy", "record", "-p", str(proc.pid), "-f", "raw", "-r", "500", "--nonblocking",
-                                        "-o", f"{args.pyspy}.{proto}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(1.0)
-                measure(proc.pid, http, raw, args.n, args.conns, args.wrk)
-                spy.send_signal(signal.SIGINT)
-                spy.wait(30)
+                with pyspy(proc.pid, f"{args.pyspy}.{proto}.txt"):
+                    measure(proc.pid, http, raw, args.n, args.conns, args.wrk)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -1,23 +1,27 @@
 """How one model executes.
 
 The runner looks at the model's hooks once, when the model loads: ``async def`` hooks are awaited on
-the event loop; ``def`` hooks run in a thread pool so they never block the loop. Hooks the model does
-not override are skipped, and a chain of sync hooks crosses into the pool once per request, not once
-per hook. Stage latencies go to the metrics.
+the event loop; ``def`` hooks run in a thread pool so they never block the loop, unless the chain has
+proved it finishes within the model's loop budget (``loop_budget.py``). Hooks the model does not
+override are skipped, and a chain of sync hooks crosses into the pool once per request, not once per
+hook. Stage latencies go to the metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from typing import Any, Callable
 
 from .hook_threads import HookThreads
+from .loop_budget import LoopBudget, needs_own_loop, request_size
 from .model import Model
 from .wire.v1_json import check_request
 
 STAGES = ("preprocess", "predict", "postprocess")
+logger = logging.getLogger("modelport")
 
 
 class _Hook:
@@ -81,6 +85,7 @@ class ModelRunner:
         observe_batch: Callable[[int, list], None] | None = None,
         pool: Any = None,
         pool_stages: tuple[str, ...] = ("predict",),
+        loop_budget: float = 0.0,
     ):
         self.model = model
         self.threads = threads
@@ -94,6 +99,8 @@ class ModelRunner:
         # NotImplemented otherwise): no thread hand-off. Only a lone sync predict, in-process.
         inline = getattr(model, "predict_inline", None)
         self._inline = inline if callable(inline) and pool is None and len(self._chain) == 1 and self._all_sync else None
+        # A sync chain that reliably finishes within loop_budget seconds runs on the loop (loop_budget.py).
+        self._budget = LoopBudget(loop_budget) if loop_budget > 0 and self._all_sync and pool is None else None
         # With a process pool, the chain splits into hooks before the pool, the pooled ones, and after.
         self.pool = pool
         if pool is not None:
@@ -177,7 +184,10 @@ class ModelRunner:
                 self._observe("predict", time.perf_counter() - start)
                 return result, response_headers
         if self._all_sync:
-            result = await self._in_thread(self._run_sync_chain, payload, headers, response_headers)
+            if self._budget is None or self._budget.disabled:
+                result = await self._in_thread(self._run_sync_chain, payload, headers, response_headers)
+            else:
+                result = await self._run_sync_within_budget(payload, headers, response_headers)
         else:
             result = payload
             for hook in self._chain:
@@ -199,6 +209,30 @@ class ModelRunner:
         response_headers: dict[str, str] = {}
         result = await self._run_hook(self._explain, payload, headers, response_headers)
         return result, response_headers
+
+    async def _run_sync_within_budget(self, payload: Any, headers: dict | None, response_headers: dict) -> Any:
+        budget, size = self._budget, request_size(payload)
+        if budget.fits(size):
+            start = time.perf_counter()
+            try:
+                result = self._run_sync_chain(payload, headers, response_headers)
+            except RuntimeError as exc:
+                if not needs_own_loop(exc):
+                    raise
+                # The hook starts an event loop of its own (asyncio.run): it can only run in a thread.
+                logger.info("Model %s: its sync hooks run their own event loop; they stay in threads", self.model.name)
+                budget.never()
+                return await self._in_thread(self._run_sync_chain, payload, headers, response_headers)
+            budget.record(time.perf_counter() - start, size, True)
+            return result
+        result, seconds = await self._in_thread(self._run_sync_chain_timed, payload, headers, response_headers)
+        budget.record(seconds, size, False)
+        return result
+
+    def _run_sync_chain_timed(self, value: Any, headers: dict | None, response_headers: dict) -> tuple[Any, float]:
+        start = time.perf_counter()
+        value = self._run_sync_chain(value, headers, response_headers)
+        return value, time.perf_counter() - start
 
     def _run_sync_chain(self, value: Any, headers: dict | None, response_headers: dict) -> Any:
         observe = self._observe

@@ -90,6 +90,13 @@ def bind_socket(host: str, port: int, what: str, reuse_port: bool = False, liste
     return sock
 
 
+def _loop_budget_ms(model: Model, settings: Any, default: float) -> float:
+    """The model's own loop budget (0 is a value here: always a thread), else the server's."""
+    s = settings or getattr(model, "settings", None)
+    value = getattr(s, "loop_budget_ms", None) if s is not None else getattr(model, "loop_budget_ms", None)
+    return default if value is None else float(value)
+
+
 def _latency_logger(model: str, observe: Any) -> Any:
     """KServe's --enable_latency_logging: a log line per hook call with its latency in ms."""
     log = logging.getLogger("modelport.trace")
@@ -237,6 +244,7 @@ class ModelServer:
             observe_batch=observe_batch,
             pool=pool,
             pool_stages=tuple(model_option(model, settings, "worker_stages", ["predict"])),
+            loop_budget=_loop_budget_ms(model, settings, s.loop_budget_ms) / 1000,
         )
         runner.stats = recorder
         runner.payload_log = self.observability.payload_logger(model.name, version, model_option(model, settings, "payload_log", {}))

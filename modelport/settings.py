@@ -40,6 +40,9 @@ class ServerSettings:
     grpc_max_message_size: int = 64 * 1024 * 1024
     # Threads that run sync model hooks off the event loop.
     inference_threads: int = 4
+    # A sync hook chain that has finished within this many milliseconds many times in a row runs on the
+    # event loop, skipping the thread hand-off (one slower call sends it back); 0: always a thread.
+    loop_budget_ms: float = 1.0
     # Seconds in-flight requests get to finish after SIGTERM before they are cancelled.
     grace_period: float = 30.0
     # Default deadline of an inference request in seconds (0: none); a request may ask for less
@@ -188,6 +191,8 @@ class ModelSettings:
     graph: dict[str, Any] = field(default_factory=dict)
     # Safe to run twice: a request whose worker process died is retried once on another (issue 9).
     idempotent: bool = False
+    # The server's loop_budget_ms for this model's sync hooks (None: the server's; 0: always a thread).
+    loop_budget_ms: float | None = None
     # Payload logging (observability): {"url": sink, "file": path, "mode": "all"|"request"|"response",
     # "queue_size": n}; each request/response goes out as a CloudEvent, as KServe's logger sends them.
     payload_log: dict[str, Any] = field(default_factory=dict)
@@ -320,7 +325,7 @@ def validate_server_settings(s: ServerSettings) -> None:
     if s.parallel_workers < 0:
         raise SettingsError("Setting parallel_workers: must not be negative")
     for name in ("grace_period", "request_timeout", "max_asyncio_workers", "max_batch_size", "max_batch_time", "max_queue_size",
-                 "max_connections", "drain_delay", "decode_offload_size"):
+                 "max_connections", "drain_delay", "decode_offload_size", "loop_budget_ms"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
     for name in ("header_timeout", "keep_alive_timeout"):
@@ -410,6 +415,7 @@ def model_settings_from_dict(
     settings.max_rows = _coerce(f"{name}.max_rows", settings.max_rows, int)
     settings.max_request_bytes = _coerce(f"{name}.max_request_bytes", settings.max_request_bytes, int)
     settings.idempotent = _coerce(f"{name}.idempotent", settings.idempotent, bool)
+    settings.loop_budget_ms = _coerce(f"{name}.loop_budget_ms", settings.loop_budget_ms, float | None)
     if settings.payload_log:
         from .observability.payload import check_config
 
@@ -430,8 +436,9 @@ def model_settings_from_dict(
             raise SettingsError(f"Model {name}: \"{key}\" must be an object")
     if settings.warmup is not None and not isinstance(settings.warmup, (list, dict)):
         raise SettingsError(f"Model {name}: \"warmup\" must be a list of requests or {{\"count\": N}}")
-    for key in ("max_batch_size", "max_batch_time", "max_queue_size", "parallel_workers", "max_rows", "max_request_bytes"):
-        if getattr(settings, key) < 0:
+    for key in ("max_batch_size", "max_batch_time", "max_queue_size", "parallel_workers", "max_rows", "max_request_bytes",
+                "loop_budget_ms"):
+        if (getattr(settings, key) or 0) < 0:
             raise SettingsError(f"Model {name}: {key} must not be negative")
     return settings
 
