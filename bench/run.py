@@ -373,16 +373,19 @@ def parse_args(argv=None):
     return args
 
 
-SCENARIO_ARGS = [("--large-requests", int, 200), ("--large-conns", int, 1), ("--models", int, 200),
+SCENARIO_ARGS = [("--large-requests", int, 200), ("--large-conns", int, 1),
+                 ("--large-servers", str, "echo-floor-http,echo-floor-grpc,modelport,kserve,mlserver-pw0-quiet,mlserver"),
+                 ("--models", int, 200),
                  ("--models-requests", int, 2000), ("--conns-count", int, 1000), ("--conns-rate", int, 500),
                  ("--conns-seconds", int, 20), ("--memory-requests", int, 1_000_000)]
 
 
 def run_scenario(args) -> int:
-    """One of bench/scenarios.py's scenarios (modelport alone), run by the modelport venv's Python
+    """One of bench/scenarios.py's scenarios (modelport alone; large: with the echo floors, KServe and MLServer), run by the modelport venv's Python
     (numpy, grpcio, modelport); written to results/<stamp>-<name>.md."""
     if not args.no_install:
-        setup(["modelport"], False, False)
+        # The large-tensor table drives KServe and MLServer too (bench/peers/*_echo.py).
+        setup(["modelport"] + (["kserve", "mlserver"] if args.scenario == "large" else []), False, False)
     python = envs.python("modelport")
     if not python.exists():
         python = Path(sys.executable)
