@@ -373,7 +373,7 @@ def parse_args(argv=None):
     return args
 
 
-SCENARIO_ARGS = [("--large-requests", int, 200), ("--large-conns", int, 1),
+SCENARIO_ARGS = [("--large-requests", int, 200), ("--large-conns", int, 1), ("--large-rounds", int, 3),
                  ("--large-servers", str, "echo-floor-http,echo-floor-grpc,modelport,kserve,mlserver-pw0-quiet,mlserver"),
                  ("--models", int, 200),
                  ("--models-requests", int, 2000), ("--conns-count", int, 1000), ("--conns-rate", int, 500),

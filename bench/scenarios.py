@@ -418,16 +418,33 @@ LARGE_NOTES = {
 }
 
 
+async def _measure_large(server, kind: str, port: int, shape: list[int], body: bytes | None, raw: bytes, count: int, conns: int) -> dict:
+    """One round: a short warm-up, then ``count`` requests; MB/s, latencies, errors, server CPU."""
+    size = len(raw)
+    if kind == "grpc":
+        await _drive_grpc(port, shape, raw, max(3, count // 10), conns)
+        c0, t0 = server.cpu(), time.perf_counter()
+        lat, err = await _drive_grpc(port, shape, raw, count, conns)
+    else:
+        check = lambda h, b: len(b) >= size  # noqa: E731 - the exact check is _verify's
+        await _drive_http(port, body, max(3, count // 10), conns, check)
+        c0, t0 = server.cpu(), time.perf_counter()
+        lat, err = await _drive_http(port, body, count, conns, check)
+    wall = time.perf_counter() - t0
+    return {"mbs": size * 2 * count / wall / 1e6, "p50": pct(lat, 50) * 1e3, "p99": pct(lat, 99) * 1e3,
+            "errors": err, "cpu_s": server.cpu() - c0, "count": count}
+
+
 async def large(args) -> str:
     from echo_floor import _tune_malloc
 
     _tune_malloc()  # the client (the same for every server) does not page-fault its buffers in either
     tmp = Path(tempfile.mkdtemp(prefix="bench-large-"))
-    n, conns = args.large_requests, args.large_conns
+    n, conns, rounds = args.large_requests, args.large_conns, max(1, args.large_rounds)
     n_json = max(10, n // 5)  # JSON of 150k floats is slow everywhere; fewer requests keep the run short
     names = [s for s in args.large_servers.split(",") if s]
     bodies = {label: _v2_bodies(shape) for label, shape in SHAPES.items()}
-    results: dict[tuple[str, str], list[str]] = {}  # (tensor, path) -> rows
+    results: dict[tuple[str, str], list[dict]] = {}  # (tensor, path group) -> one dict per server
     notes = []
     try:
         for name in names:
@@ -441,7 +458,6 @@ async def large(args) -> str:
                 for label, shape in SHAPES.items():
                     b = bodies[label]
                     raw, arr = b["_raw"], b["_array"]
-                    size = len(raw)
                     if name == "echo-floor-http":
                         cases = [("http-echo", "http", post("/", raw))]
                     elif name == "echo-floor-grpc":
@@ -449,40 +465,53 @@ async def large(args) -> str:
                     else:
                         cases = [(p, "grpc" if p == "grpc-raw" else "http", b.get(p)) for p in ("rest-binary", "rest-json", "grpc-raw")]
                     for path, kind, body in cases:
-                        key = (label, "grpc-raw" if path == "grpc-echo" else "rest-binary" if path == "http-echo" else path)
+                        group = {"grpc-echo": "grpc-raw", "http-echo": "rest-binary"}.get(path, path)
+                        entry = {"label": label, "path": path, "server": name}
+                        results.setdefault((label, group), []).append(entry)
                         if paths and path not in paths:
-                            results.setdefault(key, []).append(f"| {label} | {path} | {name} | not supported | | | | |")
+                            entry["unsupported"] = True
                             continue
                         port = server.grpc if kind == "grpc" else server.http
-                        wrong = await _verify("grpc" if kind == "grpc" else path, port, body, arr)
+                        entry["wrong"] = await _verify("grpc" if kind == "grpc" else path, port, body, arr)
                         count = n_json if path == "rest-json" else n
-                        if kind == "grpc":
-                            await _drive_grpc(port, shape, raw, max(3, count // 10), conns)
-                            c0, t0 = server.cpu(), time.perf_counter()
-                            lat, err = await _drive_grpc(port, shape, raw, count, conns)
-                        else:
-                            check = lambda h, b, size=size: len(b) >= size  # noqa: E731 - the exact check is _verify's
-                            await _drive_http(port, body, max(3, count // 10), conns, check)
-                            c0, t0 = server.cpu(), time.perf_counter()
-                            lat, err = await _drive_http(port, body, count, conns, check)
-                        wall = time.perf_counter() - t0
-                        cpu = (server.cpu() - c0) / count * 1e3
-                        row = (f"| {label} | {path} | {name} | {size * 2 * count / wall / 1e6:,.0f} | {pct(lat, 50) * 1e3:.2f} | "
-                               f"{pct(lat, 99) * 1e3:.2f} | {err}{' (' + wrong + ')' if wrong else ''} | {cpu:.2f} |")
-                        results.setdefault(key, []).append(row)
-                        log(row)
+                        runs = [await _measure_large(server, kind, port, shape, body, raw, count, conns) for _ in range(rounds)]
+                        # The median round by MB/s stands for the case (the cores are shared: rounds differ);
+                        # CPU per request is over every round, errors are summed.
+                        runs.sort(key=lambda r: r["mbs"])
+                        entry.update(runs[len(runs) // 2])
+                        entry["errors"] = sum(r["errors"] for r in runs)
+                        entry["cpu_ms"] = sum(r["cpu_s"] for r in runs) / sum(r["count"] for r in runs) * 1e3
+                        entry["spread"] = (runs[0]["mbs"], runs[-1]["mbs"])
+                        log(f"{label} {path} {name}: {entry['mbs']:,.0f} MB/s (rounds {runs[0]['mbs']:,.0f}-{runs[-1]['mbs']:,.0f}), "
+                            f"p50 {entry['p50']:.2f} p99 {entry['p99']:.2f} ms, CPU {entry['cpu_ms']:.2f} ms/req")
             finally:
                 server.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    rows = ["| tensor | path | server | MB/s (in+out) | p50 ms | p99 ms | errors | server CPU ms/req |",
-            "|---|---|---|---|---|---|---|---|"]
+    return _large_report(results, names, notes, n, n_json, conns, rounds)
+
+
+def _large_report(results: dict, names: list[str], notes: list[str], n: int, n_json: int, conns: int, rounds: int) -> str:
+    rows = ["| tensor | path | server | MB/s (in+out) | of HTTP echo | of gRPC echo | MB/s rounds | p50 ms | p99 ms | errors | server CPU ms/req |",
+            "|---|---|---|--:|--:|--:|--:|--:|--:|---|--:|"]
     for label in SHAPES:
-        for path in ("rest-binary", "grpc-raw", "rest-json"):
-            rows += results.get((label, path), [])
+        floors = {e["path"]: e.get("mbs") for group in ("rest-binary", "grpc-raw") for e in results.get((label, group), [])
+                  if e["path"] in ("http-echo", "grpc-echo")}
+        for group in ("rest-binary", "grpc-raw", "rest-json"):
+            for e in results.get((label, group), []):
+                if e.get("unsupported"):
+                    rows.append(f"| {label} | {e['path']} | {e['server']} | not supported | | | | | | | |")
+                    continue
+                ratio = lambda floor: f"{e['mbs'] / floor:.0%}" if floor and e["path"] != "rest-json" else ""  # noqa: E731
+                grpc_ratio = ratio(floors.get("grpc-echo")) if e["path"] in ("grpc-raw", "grpc-echo") else ""
+                wrong = f" ({e['wrong']})" if e.get("wrong") else ""
+                rows.append(
+                    f"| {label} | {e['path']} | {e['server']} | {e['mbs']:,.0f} | {ratio(floors.get('http-echo'))} | {grpc_ratio} | "
+                    f"{e['spread'][0]:,.0f}-{e['spread'][1]:,.0f} | {e['p50']:.2f} | {e['p99']:.2f} | {e['errors']}{wrong} | {e['cpu_ms']:.2f} |")
     return ("## Large tensors (echo model; MB/s counts the tensor's bytes in and out)\n\n"
-            f"{n} requests per case ({n_json} for rest-json), {conns} connection(s), one server at a time, "
-            "every answer checked byte for byte once per case (errors column).\n\n"
+            f"{n} requests per round ({n_json} for rest-json), {rounds} round(s) per case, {conns} connection(s), one server "
+            "at a time. A case shows its median round by MB/s (its p50/p99 too), the range over the rounds, and CPU "
+            "per request over all rounds; every case's answer is checked byte for byte once (errors column).\n\n"
             + "\n".join(rows) + "\n\nServers:\n" + "\n".join(f"- {k}: {LARGE_NOTES[k]}" for k in names if k in LARGE_NOTES)
             + ("\n" + "\n".join(notes) if notes else ""))
 
@@ -630,6 +659,7 @@ def main() -> None:
     p.add_argument("scenario", choices=list(SCENARIOS))
     p.add_argument("--large-requests", type=int, default=200)
     p.add_argument("--large-conns", type=int, default=1)
+    p.add_argument("--large-rounds", type=int, default=3, help="large scenario: rounds per case (the median is shown)")
     p.add_argument("--large-servers", default=",".join(LARGE_SERVERS), help="large scenario: comma list, in order")
     p.add_argument("--models", type=int, default=200, help="models scenario: how many models")
     p.add_argument("--models-requests", type=int, default=2000)
