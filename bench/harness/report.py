@@ -35,9 +35,12 @@ def case_key(run: dict) -> tuple:
     return (run["proto"], run["rows"], run["conns"])
 
 
+ORDER = {"v1": 0, "v2": 1, "grpc": 2, "grpc-stream": 3}
+
+
 def case_label(key: tuple) -> str:
     proto, rows, conns = key
-    return f"{proto} [{rows},4] c={conns}"
+    return f"{proto} [{rows},4] c={conns}" + (" (streams)" if proto == "grpc-stream" else "")
 
 
 def aggregate(runs: list[dict], starts: list[dict]) -> dict:
@@ -67,7 +70,7 @@ def aggregate(runs: list[dict], starts: list[dict]) -> dict:
 
 def infer_table(agg: dict, server_order: list[str]) -> str:
     cells, cold = agg["cells"], agg["cold_start_s"]
-    cases = sorted({key for (_, key) in cells}, key=lambda k: ({"v1": 0, "v2": 1, "grpc": 2}[k[0]], k[1], k[2]))
+    cases = sorted({key for (_, key) in cells}, key=lambda k: (ORDER[k[0]], k[1], k[2]))
     lines = [
         ("| case | server | req/s | p50 ms | p99 ms | errors | CPU µs/req | RSS MiB | cold start s "
          "| modelport ÷ this, req/s | modelport ÷ this, CPU/req |"),
@@ -157,4 +160,24 @@ def health_table(runs: list[dict], server_order: list[str]) -> str:
             f"| {_fmt(m('health_p50_ms'), 2)} | {_fmt(m('health_p99_ms'), 2)} | {_fmt(m('health_max_ms'), 1)} "
             f"| {sum(r['health_probes'] for r in items)} | {sum(r['health_failures'] for r in items)} |"
         )
+    return "\n".join(lines)
+
+
+def stream_table(agg: dict, server_order: list[str]) -> str:
+    """Each server's ModelStreamInfer req/s (inference requests, not streams) against every server's
+    unary gRPC req/s for the same rows and connections (= concurrent streams), from the same run."""
+    cells = agg["cells"]
+    streams = sorted({key for (_, key) in cells if key[0] == "grpc-stream"}, key=lambda k: (k[1], k[2]))
+    lines = ["| case | stream server | stream req/s | unary server | unary req/s | stream ÷ unary |", "|---|---|--:|---|--:|--:|"]
+    for key in streams:
+        unary_key = ("grpc", key[1], key[2])
+        for s in server_order:
+            stream = cells.get((s, key))
+            if not stream or not stream["rps"]:
+                continue
+            for u in server_order:
+                unary = cells.get((u, unary_key))
+                if unary and unary["rps"]:
+                    lines.append(f"| [{key[1]},4] c={key[2]} | {s} | {_fmt(stream['rps'], 0)} | {u} grpc "
+                                 f"| {_fmt(unary['rps'], 0)} | {_fmt(_ratio(stream['rps'], unary['rps']), 2)} |")
     return "\n".join(lines)
