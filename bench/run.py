@@ -383,6 +383,7 @@ def parse_args(argv=None):
     if args.quick:  # the extra scenarios, shrunk to a smoke run
         args.memory_requests = min(args.memory_requests, 20_000)
         args.models, args.conns_count, args.conns_seconds = min(args.models, 20), min(args.conns_count, 200), min(args.conns_seconds, 5)
+        args.conns_rate, args.models_requests = min(args.conns_rate, 100), min(args.models_requests, 300)
         args.large_requests = min(args.large_requests, 20)
     scen = ["infer", "health"] if args.scenario == "both" else [args.scenario]
     default = [n for n in servers.DEFAULT_ORDER if any(s in servers.CONFIGS[n].scenarios for s in scen)]
@@ -396,22 +397,33 @@ def parse_args(argv=None):
 
 SCENARIO_ARGS = [("--large-requests", int, 200), ("--large-conns", int, 1), ("--models", int, 200),
                  ("--models-requests", int, 2000), ("--conns-count", int, 1000), ("--conns-rate", int, 500),
-                 ("--conns-seconds", int, 20), ("--memory-requests", int, 1_000_000)]
+                 ("--conns-seconds", int, 20), ("--conns-clients", int, 2), ("--memory-requests", int, 1_000_000)]
+# The server configs the models and conns scenarios can drive (bench/scenarios.py PEERS).
+SCENARIO_SERVERS = ["modelport", "kserve-quiet", "kserve", "mlserver-pw0-quiet", "mlserver"]
 
 
 def run_scenario(args) -> int:
-    """One of bench/scenarios.py's scenarios (modelport alone), run by the modelport venv's Python
-    (numpy, grpcio, modelport); written to results/<stamp>-<name>.md."""
+    """One of bench/scenarios.py's scenarios, run by the modelport venv's Python (numpy, grpcio,
+    modelport); written to results/<stamp>-<name>.md. models and conns also drive KServe and MLServer
+    (their venvs are made here); large and memory drive modelport alone."""
+    peers = args.scenario in ("models", "conns")
+    chosen = args.servers or (SCENARIO_SERVERS if peers else ["modelport"])
+    if peers and any(n not in SCENARIO_SERVERS for n in chosen):
+        raise SystemExit(f"--scenario {args.scenario} drives these configs: {', '.join(SCENARIO_SERVERS)}")
     if not args.no_install:
-        setup(["modelport"], False, False)
+        setup(sorted(set(chosen) | {"modelport"}), False, False)
     python = envs.python("modelport")
     if not python.exists():
         python = Path(sys.executable)
     t0 = time.time()
     flags = [f"{flag}={getattr(args, flag[2:].replace('-', '_'))}" for flag, _, _ in SCENARIO_ARGS]
+    if peers:
+        flags.append(f"--servers={','.join(chosen)}")
     body = subprocess.run([str(python), str(BENCH / "scenarios.py"), args.scenario, *flags], check=True,
                           stdout=subprocess.PIPE, text=True).stdout
-    text = f"# modelport scenario {args.scenario} {datetime.now():%Y-%m-%d %H:%M}\n\n{body}"
+    load_avg = " ".join(f"{x:.2f}" for x in __import__("os").getloadavg())
+    text = (f"# modelport scenario {args.scenario} {datetime.now():%Y-%m-%d %H:%M}\n\n"
+            f"Load average at the end: {load_avg} ({len(__import__('os').sched_getaffinity(0))} CPUs).\n\n{body}")
     text += f"\n\n_Total wall time {time.time() - t0:.0f}s._\n"
     stamp = datetime.now().strftime("%Y-%m-%d-%H%M%S") + f"-{args.scenario}" + ("-quick" if args.quick else "")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,21 @@
 """Scenarios beyond iris throughput: large tensors, many models, many connections, memory.
 
     python bench/run.py --scenario large     # [1,3,224,224] and [64,1024] FP32: REST binary, REST JSON, gRPC raw
-    python bench/run.py --scenario models    # 200 small models in one server vs one model
-    python bench/run.py --scenario conns     # 1,000 keep-alive connections at a fixed request rate
+    python bench/run.py --scenario models    # 200 small models in one server vs one model, against KServe and MLServer
+    python bench/run.py --scenario conns     # 1,000 keep-alive connections at a fixed request rate, against KServe and MLServer
     python bench/run.py --scenario memory    # RSS sampled over many requests (a leak check)
 
-Each starts ``modelport serve`` (the harness's modelport venv when it exists, else this Python with
-the checkout on PYTHONPATH) and drives it from an asyncio client in this process: exact request
-counts, per-request latency, server CPU and RSS from /proc. The large-tensor scenario also measures
-a loopback echo server (asyncio, bytes in -> the same bytes out, framed as HTTP) as the
-memcpy-bound floor. Peers (KServe, MLServer) are not driven by these scenarios yet.
+``large`` and ``memory`` start ``modelport serve`` (the harness's modelport venv when it exists, else
+this Python with the checkout on PYTHONPATH; BENCH_SCENARIO_CHECKOUT=1 forces the checkout). ``models``
+and ``conns`` start, one after another, each config of ``--servers`` (``PEERS``: modelport's sklearn
+runtime, KServe quiet and as shipped, MLServer at its best and as shipped; the peers from the
+harness's venvs under bench/.venvs/, see ``peer_server``) on the same iris joblib, one copy per model.
+Each server runs in its own process group; CPU and RSS/PSS are read from /proc for its whole process
+tree (MLServer's worker processes included). Clients are asyncio in this process (exact request counts,
+per-request latency), except ``conns``, which runs its connections in ``--conns-clients`` child
+processes (``scenarios.py conns-client ...``) on a fixed schedule and reports how late the clients
+were against it. The large-tensor scenario also measures a loopback echo server (asyncio, bytes in ->
+the same bytes out, framed as HTTP) as the memcpy-bound floor.
 """
 
 from __future__ import annotations
@@ -409,8 +415,8 @@ def _servers(args) -> list[str]:
 async def models(args) -> str:
     joblib = iris_joblib()
     n = args.models_requests
-    rows = ["| server | models | time to ready s | RSS MiB (tree) | PSS MiB | one model: p50 ms | p99 ms "
-            "| all models round-robin: p50 ms | p99 ms | errors |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    rows = [("| server | models | time to ready s | RSS MiB (tree) | PSS MiB | one model: p50 ms | p99 ms "
+             "| all models round-robin: p50 ms | p99 ms | errors |"), "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for kind in _servers(args):
         for count in (1, args.models):
             tmp = Path(tempfile.mkdtemp(prefix=f"bench-models-{kind}-"))
@@ -497,7 +503,7 @@ async def conns_client(port: int, first: int, count: int, total: int, rate: floa
                 status, _, _ = await asyncio.wait_for(conn.request(raw), 10)
                 if status != 200:
                     errors[1] += 1
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            except (OSError, TimeoutError, asyncio.IncompleteReadError):
                 errors[1] += 1
                 conn.close()
                 try:
@@ -550,8 +556,8 @@ async def _drive_conns(server: Server, args) -> dict:
 async def conns(args) -> str:
     joblib = iris_joblib()
     soft, hard = _raise_nofile()
-    rows = ["| server | connections open | target req/s | achieved req/s | p50 ms | p99 ms | max ms | errors "
-            "| client lag p99 ms | server CPU µs/req | server CPU % | RSS MiB (tree) |",
+    rows = [("| server | connections open | target req/s | achieved req/s | p50 ms | p99 ms | max ms | errors "
+             "| client lag p99 ms | server CPU µs/req | server CPU % | RSS MiB (tree) |"),
             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     client_cpu = []
     for kind in _servers(args):
