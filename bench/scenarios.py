@@ -444,7 +444,8 @@ async def models(args) -> str:
             f"requests, one at a time on one keep-alive connection, to model `iris0` only and then round-robin "
             f"over all models, after a warm-up that touches every model.\n\n"
             "- modelport: `modelport serve <folder>`, each model `{\"implementation\": \"sklearn\"}`; loads run "
-            "concurrently (`asyncio.gather` over the models, each sync `load` in a thread).\n"
+            "concurrently (`asyncio.gather` over the models, each sync `load` in the server's hook threads: at "
+            "most `--inference-threads`, default 4, at once).\n"
             "- kserve(-quiet): KServe's `sklearnserver` serves one model per process, so "
             "`bench/peers/kserve_many.py` registers one `kserve.Model` per folder (loaded one after another) "
             "in one `ModelServer`.\n"
@@ -587,7 +588,7 @@ async def conns(args) -> str:
             "Latency is from the moment a request is written; *client lag* is how late it was written against "
             "the schedule (a late answer on that connection, or a client that cannot keep up). Achieved req/s: "
             "completed requests / (last answer - start). Errors: connections refused plus failed or non-200 "
-            f"requests. Client CPU (both processes, share of one core): {', '.join(client_cpu)}.\n\n" + "\n".join(rows))
+            f"requests. Client CPU (all client processes, share of one core): {', '.join(client_cpu)}.\n\n" + "\n".join(rows))
 
 
 # -- memory --------------------------------------------------------------------------------------------

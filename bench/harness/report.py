@@ -164,20 +164,34 @@ def health_table(runs: list[dict], server_order: list[str]) -> str:
 
 
 def stream_table(agg: dict, server_order: list[str]) -> str:
-    """Each server's ModelStreamInfer req/s (inference requests, not streams) against every server's
-    unary gRPC req/s for the same rows and connections (= concurrent streams), from the same run."""
+    """Each server's ModelStreamInfer req/s (inference requests, not streams) against unary gRPC req/s
+    for the same rows and connections (= concurrent streams), from the same run: each peer's best
+    config, each peer as shipped, and the stream server's own unary ModelInfer."""
     cells = agg["cells"]
+    peers: dict[str, list[str]] = defaultdict(list)
+    for (srv, _), c in cells.items():
+        if c["peer"] != MP and srv not in peers[c["peer"]]:
+            peers[c["peer"]].append(srv)
     streams = sorted({key for (_, key) in cells if key[0] == "grpc-stream"}, key=lambda k: (k[1], k[2]))
-    lines = ["| case | stream server | stream req/s | unary server | unary req/s | stream ÷ unary |", "|---|---|--:|---|--:|--:|"]
+    lines = ["| case | stream server | stream req/s | against unary gRPC of | its req/s | stream ÷ unary |",
+             "|---|---|--:|---|--:|--:|"]
     for key in streams:
         unary_key = ("grpc", key[1], key[2])
         for s in server_order:
             stream = cells.get((s, key))
             if not stream or not stream["rps"]:
                 continue
-            for u in server_order:
-                unary = cells.get((u, unary_key))
+            targets = [(f"{s} (itself)", cells.get((s, unary_key)))]
+            for peer in sorted(peers):
+                ran = [c for srv in server_order if srv in peers[peer]
+                       for c in [cells.get((srv, unary_key))] if c and c["rps"]]
+                if ran:
+                    best = max(ran, key=lambda c: c["rps"])
+                    targets.append((f"{peer} best ({best['server']})", best))
+                    if peer in server_order and cells.get((peer, unary_key)) not in (None, best):
+                        targets.append((f"{peer} as shipped", cells[(peer, unary_key)]))
+            for label, unary in targets:
                 if unary and unary["rps"]:
-                    lines.append(f"| [{key[1]},4] c={key[2]} | {s} | {_fmt(stream['rps'], 0)} | {u} grpc "
+                    lines.append(f"| [{key[1]},4] c={key[2]} | {s} | {_fmt(stream['rps'], 0)} | {label} "
                                  f"| {_fmt(unary['rps'], 0)} | {_fmt(_ratio(stream['rps'], unary['rps']), 2)} |")
     return "\n".join(lines)
