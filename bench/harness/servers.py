@@ -101,6 +101,17 @@ def _kserve(quiet: bool) -> Callable[[Ctx], list[str]]:
 KSERVE_QUIET_ENV = {"PYTHONWARNINGS": "ignore:ORJSONResponse is deprecated"}
 
 
+# -- gRPC floor ----------------------------------------------------------------------------------------
+def _grpc_floor(predict: bool) -> Callable[[Ctx], list[str]]:
+    """bench/grpc_floor.py in the modelport venv (it has grpcio, numpy, scikit-learn and the stubs)."""
+
+    def build(ctx: Ctx) -> list[str]:
+        return [str(envs.python("modelport")), str(BENCH / "grpc_floor.py"), str(ctx.grpc_port),
+                "--http", str(ctx.http_port), *(["--predict"] if predict else [])]
+
+    return build
+
+
 # -- MLServer ----------------------------------------------------------------------------------------
 def _mlserver(parallel_workers: int | None, quiet: bool = False) -> Callable[[Ctx], list[str]]:
     def build(ctx: Ctx) -> list[str]:
@@ -164,6 +175,10 @@ def _modelport_sklearn(ctx: Ctx) -> list[str]:
 CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
     ServerConfig("floor", "floor", "floor", ("v1", "v2"), ("infer",), _floor,
                  "raw ASGI: uvicorn+httptools+uvloop, orjson, predict; no logging (bench/floor_app.py)"),
+    ServerConfig("grpc-floor", "floor", "modelport", ("grpc",), ("infer",), _grpc_floor(True),
+                 "raw grpc.aio: FP32 contents -> numpy -> predict -> response proto, no interceptors (bench/grpc_floor.py)"),
+    ServerConfig("grpc-canned", "floor", "modelport", ("grpc",), ("infer",), _grpc_floor(False),
+                 "raw grpc.aio answering a canned response: grpc.aio's own cost per call (bench/grpc_floor.py)"),
     ServerConfig("kserve", "kserve", "kserve", ("v1", "v2", "grpc"), ("infer", "health"), _kserve(False),
                  "KServe as shipped (latency log line + access log per request)"),
     ServerConfig("kserve-quiet", "kserve", "kserve", ("v1", "v2", "grpc"), ("infer", "health"), _kserve(True),
@@ -176,14 +191,14 @@ CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
                  "MLServer, parallel_workers=0 (inference in-process)"),
     ServerConfig("mlserver-pw0-quiet", "mlserver", "mlserver", ("v2", "grpc"), ("infer", "health"),
                  _mlserver(0, quiet=True), "MLServer, parallel_workers=0 and debug=false (no access log)"),
-    ServerConfig("modelport", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer", "health"), _modelport,
+    ServerConfig("modelport", "modelport", "modelport", ("v1", "v2", "grpc", "grpc-stream"), ("infer", "health"), _modelport,
                  "modelport serve, bench/models/iris (bench/peers/modelport_iris.py)"),
-    ServerConfig("modelport-sklearn", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer",), _modelport_sklearn,
+    ServerConfig("modelport-sklearn", "modelport", "modelport", ("v1", "v2", "grpc", "grpc-stream"), ("infer",), _modelport_sklearn,
                  "modelport serve with its built-in sklearn runtime (implementation \"sklearn\") on the same joblib"),
-    ServerConfig("modelport-batch", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer",),
+    ServerConfig("modelport-batch", "modelport", "modelport", ("v1", "v2", "grpc", "grpc-stream"), ("infer",),
                  _modelport_with({"max_batch_size": 64, "max_batch_time": 0.002}),
                  "modelport with adaptive batching: max_batch_size 64, max_batch_time 2 ms"),
-    ServerConfig("modelport-2w", "modelport", "modelport", ("v1", "v2", "grpc"), ("infer",),
+    ServerConfig("modelport-2w", "modelport", "modelport", ("v1", "v2", "grpc", "grpc-stream"), ("infer",),
                  _modelport_with(flags=("--workers", "2")), "modelport with two front-end processes (--workers 2)"),
     ServerConfig("modelport-pool", "modelport", "modelport", ("v1", "v2", "grpc"), ("health",),
                  _modelport_with({"parallel_workers": 2}),
