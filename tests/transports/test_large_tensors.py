@@ -146,7 +146,8 @@ async def test_pipelined_requests_each_get_their_own_body(serve):
 
 
 async def test_grpc_raw_round_trips_exactly_in_any_layout():
-    server = make_server(enable_grpc=True, grpc_max_message_size=64 * 1024 * 1024)
+    # access_log: the edge sizes each answer (RawInferResponse.ByteSize) for its log line.
+    server = make_server(enable_grpc=True, grpc_max_message_size=64 * 1024 * 1024, access_log=True)
     await server.start_async([EchoModel(), LayoutModel()])
     options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=options)
