@@ -66,7 +66,7 @@ class DensePredictor:
         try:
             predictor = cls(xgb, model, booster)
             same = predictor._agrees_with(xgb, model)
-        except Exception as exc:  # an XGBoost without the internals used here: no fast path, same answers
+        except Exception as exc:  # noqa: BLE001 - an XGBoost without the internals used here: no fast path, same answers
             logger.info("XGBoost fast path off for this model: %s: %s", type(exc).__name__, exc)
             return None
         if not same:

@@ -1,8 +1,8 @@
 """The LightGBM runtime gives LightGBM's own answers, and bad input still gets a 400.
 
-A numpy input goes straight to ``Booster.predict`` (LightGBM's numpy path: the array's buffer to
-``LGBM_BoosterPredictForMat``, no Dataset), with one thread per request unless
-``parameters.extra.num_threads`` says otherwise. These tests compare the runtime's output with the
+A dense float array goes straight to the C call ``Booster.predict`` makes for it
+(``LGBM_BoosterPredictForMat``, ``_lightgbm_dense.py``), with one thread per request unless
+``parameters.extra.num_threads`` says otherwise; other inputs take ``Booster.predict``. These tests compare the runtime's output with the
 Booster's own predict (every thread setting) and the scikit-learn estimator's predict_proba / predict
 over whole datasets, float32 and float64, row by row and in V1; check NaN (missing) and inf answer as
 LightGBM does, wrong width and text are clear errors, and a real server answers and refuses over REST.
@@ -21,7 +21,7 @@ from modelport.wire import v2_json
 
 lgb = pytest.importorskip("lightgbm")
 pytest.importorskip("sklearn")
-from sklearn.datasets import load_breast_cancer, load_iris  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_iris
 
 IRIS_X, IRIS_Y = load_iris(return_X_y=True)
 CANCER_X, CANCER_Y = load_breast_cancer(return_X_y=True)
@@ -73,6 +73,11 @@ def estimator_answer(est, data):
     return proba[:, 1] if proba.shape[1] == 2 else proba
 
 
+def test_the_fast_path_is_taken(models):
+    for name in estimators():
+        assert models[name][0]._fast is not None, name
+
+
 @pytest.mark.parametrize("name", list(estimators()))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_whole_dataset_matches_lightgbm(models, name, dtype):
@@ -100,6 +105,10 @@ def test_missing_and_infinite_values_answer_as_lightgbm_does(models, name):
         np.testing.assert_array_equal(answer(model.predict(v2(array))), booster.predict(array))
     ints = data[:3].astype(np.int64)
     np.testing.assert_array_equal(answer(model.predict(v2(ints, "INT64"))), booster.predict(ints))
+    # a non-contiguous view takes Booster.predict, and answers the same
+    wide = np.repeat(data[:4], 2, axis=1)[:, ::2]
+    assert model._fast.predict(wide) is None
+    np.testing.assert_array_equal(answer(model.predict(v2(np.ascontiguousarray(wide)))), booster.predict(wide))
 
 
 @pytest.mark.parametrize(
@@ -136,6 +145,16 @@ def test_predict_inline_only_for_a_few_rows_of_a_small_model(models, tmp_path):
     assert model.predict_inline(v2(np.array([[1.0, 2.0, 3.0]]))) is NotImplemented  # its error comes from a thread
     assert model.predict_inline(v2(data[:2].astype(np.int64), "INT64")) is NotImplemented
     assert model.predict_inline(v2(np.zeros((0, 4)))) is NotImplemented
+
+
+def test_a_predictor_that_disagrees_with_lightgbm_is_not_used(models):
+    from modelport.runtimes._lightgbm_dense import DensePredictor
+
+    model = models["iris"][0]
+    predictor = DensePredictor(lgb, model._booster, model._params)
+    assert predictor._agrees_with(model._booster, model._params)
+    predictor._num_iteration = 2  # the first two rounds instead of all twenty: caught
+    assert not predictor._agrees_with(model._booster, model._params)
 
 
 async def test_rest_answers_and_errors(serve, models):

@@ -23,7 +23,7 @@ from modelport.wire import v2_json
 
 xgb = pytest.importorskip("xgboost")
 pytest.importorskip("sklearn")
-from sklearn.datasets import load_breast_cancer, load_iris  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_iris
 
 IRIS_X, IRIS_Y = load_iris(return_X_y=True)
 CANCER_X, CANCER_Y = load_breast_cancer(return_X_y=True)
