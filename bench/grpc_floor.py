@@ -1,15 +1,22 @@
-"""The gRPC floor: a grpc.aio server whose ModelInfer answers a canned response (no decoding, no model).
+"""The gRPC floor: the thinnest grpc.aio server that answers ModelInfer.
 
-Whatever a server spends per call beyond this is its own work; the rest is grpc.aio itself.
-Uses modelport's generated Open Inference Protocol stubs (only the protos, none of modelport's code).
+    python bench/grpc_floor.py PORT                       # a canned response: no decoding, no model
+    python bench/grpc_floor.py PORT --predict --http P2   # decode FP32 -> numpy -> predict -> encode
 
-    python bench/grpc_floor.py PORT
+Canned, whatever a server spends per call beyond this is its own work; the rest is grpc.aio itself.
+With ``--predict`` it does for gRPC what bench/floor_app.py does for REST (the same scikit-learn
+``predict`` on bench/.work/iris.joblib, or $BENCH_IRIS_JOBLIB), so a server's distance from it is its
+overhead on the same model. ``--http`` answers 200 to any HTTP request on that port, for the bench
+harness's readiness check. Uses modelport's generated Open Inference Protocol stubs only.
 """
 
+import argparse
 import asyncio
-import sys
+import os
+from pathlib import Path
 
 import grpc
+import numpy as np
 
 from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
 from modelport.wire.grpc import grpc_predict_v2_pb2_grpc as pbg
@@ -20,22 +27,58 @@ _out.contents.int64_contents.append(0)
 
 
 class Floor(pbg.GRPCInferenceServiceServicer):
+    def __init__(self, clf=None):
+        self.clf = clf
+
     async def ModelInfer(self, request, context):
-        return CANNED
+        if self.clf is None:
+            return CANNED
+        tensor = request.inputs[0]
+        if request.raw_input_contents:
+            x = np.frombuffer(request.raw_input_contents[0], dtype=np.float32)
+        else:
+            x = np.asarray(tensor.contents.fp32_contents, dtype=np.float32)
+        y = self.clf.predict(x.reshape(tuple(tensor.shape)))
+        response = pb.ModelInferResponse(model_name=request.model_name, id=request.id)
+        out = response.outputs.add(name="output-0", datatype="INT64", shape=list(y.shape))
+        out.contents.int64_contents.extend(y.tolist())
+        return response
 
     async def ServerReady(self, request, context):
         return pb.ServerReadyResponse(ready=True)
 
 
-async def main(port: int) -> None:
+async def _http_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while await reader.readuntil(b"\r\n\r\n"):
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def main(args: argparse.Namespace) -> None:
+    clf = None
+    if args.predict:
+        import joblib
+
+        clf = joblib.load(os.environ.get("BENCH_IRIS_JOBLIB", str(Path(__file__).parent / ".work" / "iris.joblib")))
     server = grpc.aio.server()
-    pbg.add_GRPCInferenceServiceServicer_to_server(Floor(), server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
+    pbg.add_GRPCInferenceServiceServicer_to_server(Floor(clf), server)
+    server.add_insecure_port(f"127.0.0.1:{args.port}")
     await server.start()
+    if args.http:
+        await asyncio.start_server(_http_ok, "127.0.0.1", args.http)
     await server.wait_for_termination()
 
 
 if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("port", type=int)
+    ap.add_argument("--predict", action="store_true", help="run the iris predict instead of a canned answer")
+    ap.add_argument("--http", type=int, help="answer 200 to HTTP requests on this port (readiness)")
+    args = ap.parse_args()
     try:
         import uvloop  # modelport serves gRPC on uvloop too
 
@@ -43,4 +86,4 @@ if __name__ == "__main__":
     except ImportError:
         runner = asyncio.Runner()
     with runner:
-        runner.run(main(int(sys.argv[1])))
+        runner.run(main(args))

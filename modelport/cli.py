@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "enable-grpc", type=_bool, help="serve gRPC too (default true)")
     _flag(serve, "workers", type=int, help="front-end processes sharing the ports (default 1)")
     _flag(serve, "inference-threads", type=int, help="threads running sync model hooks (default 4)")
+    _flag(serve, "loop-budget-ms", type=float, help="sync hooks that keep finishing within this run on the event loop (default 1; 0: never)")
     _flag(serve, "max-request-size", type=int, help="largest request body in bytes; larger gets 413")
     _flag(serve, "grpc-max-message-size", type=int, help="largest gRPC message in bytes")
     _flag(serve, "grace-period", type=float, help="seconds in-flight requests get after SIGTERM (default 30)")

@@ -101,6 +101,17 @@ def _kserve(quiet: bool) -> Callable[[Ctx], list[str]]:
 KSERVE_QUIET_ENV = {"PYTHONWARNINGS": "ignore:ORJSONResponse is deprecated"}
 
 
+# -- gRPC floor ----------------------------------------------------------------------------------------
+def _grpc_floor(predict: bool) -> Callable[[Ctx], list[str]]:
+    """bench/grpc_floor.py in the modelport venv (it has grpcio, numpy, scikit-learn and the stubs)."""
+
+    def build(ctx: Ctx) -> list[str]:
+        return [str(envs.python("modelport")), str(BENCH / "grpc_floor.py"), str(ctx.grpc_port),
+                "--http", str(ctx.http_port), *(["--predict"] if predict else [])]
+
+    return build
+
+
 # -- MLServer ----------------------------------------------------------------------------------------
 def _mlserver(parallel_workers: int | None, quiet: bool = False) -> Callable[[Ctx], list[str]]:
     def build(ctx: Ctx) -> list[str]:
@@ -164,6 +175,10 @@ def _modelport_sklearn(ctx: Ctx) -> list[str]:
 CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
     ServerConfig("floor", "floor", "floor", ("v1", "v2"), ("infer",), _floor,
                  "raw ASGI: uvicorn+httptools+uvloop, orjson, predict; no logging (bench/floor_app.py)"),
+    ServerConfig("grpc-floor", "floor", "modelport", ("grpc",), ("infer",), _grpc_floor(True),
+                 "raw grpc.aio: FP32 contents -> numpy -> predict -> response proto, no interceptors (bench/grpc_floor.py)"),
+    ServerConfig("grpc-canned", "floor", "modelport", ("grpc",), ("infer",), _grpc_floor(False),
+                 "raw grpc.aio answering a canned response: grpc.aio's own cost per call (bench/grpc_floor.py)"),
     ServerConfig("kserve", "kserve", "kserve", ("v1", "v2", "grpc"), ("infer", "health"), _kserve(False),
                  "KServe as shipped (latency log line + access log per request)"),
     ServerConfig("kserve-quiet", "kserve", "kserve", ("v1", "v2", "grpc"), ("infer", "health"), _kserve(True),

@@ -3,7 +3,7 @@ and (only while tracing) the marks the tracer turns into stage spans."""
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from contextvars import ContextVar
 
@@ -26,12 +26,14 @@ class RequestInfo:
         self.traceparent: str | None = None  # the W3C header of that span, for calls made on its behalf
 
 
+_bits = random.getrandbits
 current: ContextVar[RequestInfo | None] = ContextVar("modelport_request", default=None)
 
 
 def new_request_id() -> str:
-    """A random 128-bit id as 32 hex digits (no uuid module on the hot path)."""
-    return os.urandom(16).hex()
+    """A random 128-bit id as 32 hex digits. Python's generator (seeded from the OS, reseeded in forked
+    children) is enough for ids and costs no system call: os.urandom cost 2% of a request's CPU."""
+    return f"{_bits(128):032x}"
 
 
 def begin(request_id: str | None, protocol: str) -> RequestInfo:

@@ -321,3 +321,25 @@ def test_empty_tensors_round_trip(datatype: str, raw: bool, shape: list[int]) ->
     request = InferRequest("m", [InferInput("e", shape, datatype, array)])
     back = convert.request_from_proto(convert.request_to_proto(request, raw=raw))
     _assert_same(back.inputs[0].as_numpy(), array)
+
+
+@pytest.mark.parametrize("datatype, field, dtype", [("FP32", "fp32_contents", np.float32), ("FP64", "fp64_contents", np.float64)])
+@pytest.mark.parametrize("count", [1, 4, 150_528])
+def test_typed_float_contents_decode_exactly_from_their_packed_bytes(datatype, field, dtype, count):
+    rng = np.random.default_rng(count)
+    values = rng.standard_normal(count).astype(dtype)
+    values[:3] = [np.nan, np.inf, -0.0][: min(3, count)]
+    msg = pb.ModelInferRequest(model_name="m")
+    tensor = msg.inputs.add(name="x", datatype=datatype, shape=[count])
+    getattr(tensor.contents, field).extend(values.tolist())
+    array = convert.request_from_proto(msg).inputs[0].as_numpy()
+    assert array.dtype == dtype and array.shape == (count,)
+    np.testing.assert_array_equal(array, values)
+    assert np.signbit(array).tolist() == np.signbit(values).tolist()
+    assert array.flags.writeable, "a model may still change its input in place"
+
+
+def test_empty_typed_float_contents():
+    msg = pb.ModelInferRequest(model_name="m")
+    msg.inputs.add(name="x", datatype="FP32", shape=[0, 4])
+    assert convert.request_from_proto(msg).inputs[0].as_numpy().shape == (0, 4)
