@@ -35,6 +35,7 @@ WORK = BENCH / ".work"
 V1_PATH = "/v1/models/iris:predict"
 V2_PATH = "/v2/models/iris/infer"
 GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
+GRPC_STREAM_PATH = "/inference.GRPCInferenceService/ModelStreamInfer"
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 
@@ -70,12 +71,13 @@ def setup(config_names: list[str], need_grpc: bool, skip_install: bool) -> list[
     return runnable
 
 
-def prepare_payloads(row_counts: list[int], need_grpc: bool, retrain: bool) -> dict:
+def prepare_payloads(row_counts: list[int], need_grpc: bool, retrain: bool, stream_depth: int = 0) -> dict:
     joblib_path = WORK / "iris.joblib"
     if retrain or not joblib_path.exists():
         subprocess.run([str(envs.python("floor")), str(BENCH / "train_iris.py"), str(WORK)], check=True)
     rows = json.loads((WORK / "iris_rows.json").read_text())["rows"]
-    payloads = {"joblib": joblib_path, "bodies": {}, "lua": {}, "frames": {}}
+    payloads = {"joblib": joblib_path, "bodies": {}, "lua": {}, "frames": {}, "stream_frames": {},
+                "stream_depth": stream_depth}
     for n in row_counts:
         x = rows[:n]
         v1 = json.dumps({"instances": x}, separators=(",", ":"))
@@ -92,6 +94,12 @@ def prepare_payloads(row_counts: list[int], need_grpc: bool, retrain: bool) -> d
                             "--rows-file", str(WORK / "iris_rows.json"), "--rows", str(n), "--out", str(frame)],
                            check=True)
             payloads["frames"][n] = frame
+            if stream_depth:  # one ModelStreamInfer body: stream_depth requests back to back
+                stream = WORK / "grpc" / f"stream-{n}x{stream_depth}.bin"
+                subprocess.run([str(envs.python("kserve")), str(BENCH / "grpc_tool.py"), "frame", "--repeat",
+                                str(stream_depth), "--rows-file", str(WORK / "iris_rows.json"), "--rows", str(n),
+                                "--out", str(stream)], check=True)
+                payloads["stream_frames"][n] = stream
     return payloads
 
 
@@ -153,8 +161,8 @@ def check_rest(port: int, proto: str, rows: int, body: str) -> None:
         raise RuntimeError(f"{proto} check: status {status}, {n} predictions for {rows} rows")
 
 
-def check_grpc(port: int, frame: Path, rows: int) -> None:
-    res = subprocess.run([str(envs.python("kserve")), str(BENCH / "grpc_tool.py"), "check",
+def check_grpc(port: int, frame: Path, rows: int, stream: bool = False) -> None:
+    res = subprocess.run([str(envs.python("kserve")), str(BENCH / "grpc_tool.py"), "check-stream" if stream else "check",
                           "--target", f"127.0.0.1:{port}", "--frame", str(frame)],
                          capture_output=True, text=True, timeout=60, check=False)
     doc = json.loads(res.stdout.strip().splitlines()[-1]) if res.stdout.strip() else {"error": res.stderr[-300:]}
@@ -169,6 +177,13 @@ def drive(proto: str, rows: int, conns: int, seconds: int, ctx: servers.Ctx, pay
     if proto == "grpc":
         url = f"http://127.0.0.1:{ctx.grpc_port}{GRPC_PATH}"
         return load.run_h2load(url, payloads["frames"][rows], conns, seconds, ctx.work / f"h2load-{tag}.log")
+    if proto == "grpc-stream":  # each h2load request is one stream of `depth` inference requests
+        url = f"http://127.0.0.1:{ctx.grpc_port}{GRPC_STREAM_PATH}"
+        result = load.run_h2load(url, payloads["stream_frames"][rows], conns, seconds, ctx.work / f"h2load-{tag}.log")
+        depth = payloads["stream_depth"]
+        result.update(streams=result["requests"], requests=result["requests"] * depth, rps=result["rps"] * depth,
+                      stream_depth=depth)  # p50/p99 stay per stream (all `depth` answers)
+        return result
     url = f"http://127.0.0.1:{ctx.http_port}{V1_PATH if proto == 'v1' else V2_PATH}"
     return load.run_wrk(url, payloads["lua"][(proto, rows)], conns, seconds)
 
@@ -207,6 +222,8 @@ def infer_session(name: str, args, payloads, rnd: int, runs: list, starts: list)
                 try:
                     if proto == "grpc":
                         check_grpc(ctx.grpc_port, payloads["frames"][rows], rows)
+                    elif proto == "grpc-stream":
+                        check_grpc(ctx.grpc_port, payloads["stream_frames"][rows], rows, stream=True)
                     else:
                         check_rest(ctx.http_port, proto, rows, payloads["bodies"][(proto, rows)])
                     checked[(proto, rows)] = None
@@ -318,7 +335,11 @@ def parse_args(argv=None):
                    help="infer/health/both: the peer comparison; large/models/conns/memory: bench/scenarios.py")
     p.add_argument("--servers", type=csv, default=None,
                    help=f"comma list of configs, in order (default: {','.join(servers.DEFAULT_ORDER)})")
-    p.add_argument("--protocols", type=csv, default=["v1", "v2", "grpc"])
+    p.add_argument("--protocols", type=csv, default=["v1", "v2", "grpc", "grpc-stream"],
+                   help="v1, v2 (REST), grpc (unary ModelInfer), grpc-stream (ModelStreamInfer, --stream-depth "
+                        "requests per stream; modelport only: KServe 0.21 has no ModelStreamInfer and MLServer's "
+                        "streams one generative request)")
+    p.add_argument("--stream-depth", type=int, default=32, help="grpc-stream: inference requests per stream")
     p.add_argument("--rows", type=ints, default=[1, 32])
     p.add_argument("--conns", type=ints, default=None, help="default 1,8,64 (--quick: 8)")
     p.add_argument("--warmup", type=int, default=None, help="seconds before each measured run (default 2)")
@@ -362,6 +383,7 @@ def parse_args(argv=None):
     if args.quick:  # the extra scenarios, shrunk to a smoke run
         args.memory_requests = min(args.memory_requests, 20_000)
         args.models, args.conns_count, args.conns_seconds = min(args.models, 20), min(args.conns_count, 200), min(args.conns_seconds, 5)
+        args.conns_rate, args.models_requests = min(args.conns_rate, 100), min(args.models_requests, 300)
         args.large_requests = min(args.large_requests, 20)
     scen = ["infer", "health"] if args.scenario == "both" else [args.scenario]
     default = [n for n in servers.DEFAULT_ORDER if any(s in servers.CONFIGS[n].scenarios for s in scen)]
@@ -375,22 +397,33 @@ def parse_args(argv=None):
 
 SCENARIO_ARGS = [("--large-requests", int, 200), ("--large-conns", int, 1), ("--models", int, 200),
                  ("--models-requests", int, 2000), ("--conns-count", int, 1000), ("--conns-rate", int, 500),
-                 ("--conns-seconds", int, 20), ("--memory-requests", int, 1_000_000)]
+                 ("--conns-seconds", int, 20), ("--conns-clients", int, 2), ("--memory-requests", int, 1_000_000)]
+# The server configs the models and conns scenarios can drive (bench/scenarios.py PEERS).
+SCENARIO_SERVERS = ["modelport", "kserve-quiet", "kserve", "mlserver-pw0-quiet", "mlserver"]
 
 
 def run_scenario(args) -> int:
-    """One of bench/scenarios.py's scenarios (modelport alone), run by the modelport venv's Python
-    (numpy, grpcio, modelport); written to results/<stamp>-<name>.md."""
+    """One of bench/scenarios.py's scenarios, run by the modelport venv's Python (numpy, grpcio,
+    modelport); written to results/<stamp>-<name>.md. models and conns also drive KServe and MLServer
+    (their venvs are made here); large and memory drive modelport alone."""
+    peers = args.scenario in ("models", "conns")
+    chosen = args.servers or (SCENARIO_SERVERS if peers else ["modelport"])
+    if peers and any(n not in SCENARIO_SERVERS for n in chosen):
+        raise SystemExit(f"--scenario {args.scenario} drives these configs: {', '.join(SCENARIO_SERVERS)}")
     if not args.no_install:
-        setup(["modelport"], False, False)
+        setup(sorted(set(chosen) | {"modelport"}), False, False)
     python = envs.python("modelport")
     if not python.exists():
         python = Path(sys.executable)
     t0 = time.time()
     flags = [f"{flag}={getattr(args, flag[2:].replace('-', '_'))}" for flag, _, _ in SCENARIO_ARGS]
+    if peers:
+        flags.append(f"--servers={','.join(chosen)}")
     body = subprocess.run([str(python), str(BENCH / "scenarios.py"), args.scenario, *flags], check=True,
                           stdout=subprocess.PIPE, text=True).stdout
-    text = f"# modelport scenario {args.scenario} {datetime.now():%Y-%m-%d %H:%M}\n\n{body}"
+    load_avg = " ".join(f"{x:.2f}" for x in __import__("os").getloadavg())
+    text = (f"# modelport scenario {args.scenario} {datetime.now():%Y-%m-%d %H:%M}\n\n"
+            f"Load average at the end: {load_avg} ({len(__import__('os').sched_getaffinity(0))} CPUs).\n\n{body}")
     text += f"\n\n_Total wall time {time.time() - t0:.0f}s._\n"
     stamp = datetime.now().strftime("%Y-%m-%d-%H%M%S") + f"-{args.scenario}" + ("-quick" if args.quick else "")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -405,9 +438,10 @@ def main(argv=None) -> int:
     if args.scenario in ("large", "models", "conns", "memory"):
         return run_scenario(args)
     t_start = time.time()
-    need_grpc = "grpc" in args.protocols and "infer" in args.scenarios
+    need_grpc = bool({"grpc", "grpc-stream"} & set(args.protocols)) and "infer" in args.scenarios
     names = setup(args.servers, need_grpc, args.no_install)
-    payloads = prepare_payloads(sorted(set(args.rows) | {1}), need_grpc, args.retrain)
+    depth = args.stream_depth if "grpc-stream" in args.protocols else 0
+    payloads = prepare_payloads(sorted(set(args.rows) | {1}), need_grpc, args.retrain, depth)
     if args.setup_only:
         log("setup done")
         return 0
@@ -416,7 +450,7 @@ def main(argv=None) -> int:
     meta = {
         "stamp": stamp, "host": platform.node(), "cpus": len(__import__("os").sched_getaffinity(0)),
         "python": platform.python_version(), "versions": versions, "servers": names,
-        "settings": {k: getattr(args, k) for k in ("scenarios", "protocols", "rows", "conns", "warmup", "duration",
+        "settings": {k: getattr(args, k) for k in ("scenarios", "protocols", "stream_depth", "rows", "conns", "warmup", "duration",
                                                     "rounds", "burn_ms", "health_conns", "health_probe_hz",
                                                     "extra_settings", "extra_flags")},
         "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.splitlines()[:1],
@@ -442,6 +476,9 @@ def main(argv=None) -> int:
                          report.infer_table(agg, order), "",
                          "## modelport against each peer (geometric mean over cases)", "",
                          report.summary_table(agg, order), ""]
+            if any(key[0] == "grpc-stream" for (_, key) in agg["cells"]):
+                sections += [f"## ModelStreamInfer ({args.stream_depth} requests per stream) against unary ModelInfer", "",
+                             report.stream_table(agg, order), ""]
             for other in [n for n in order if n.startswith("modelport-")]:  # e.g. the built-in sklearn runtime
                 sections += [f"## {other} against each peer (geometric mean over cases)", "",
                              report.summary_table(agg, order, other), ""]

@@ -1,15 +1,21 @@
 """Scenarios beyond iris throughput: large tensors, many models, many connections, memory.
 
     python bench/run.py --scenario large     # [1,3,224,224] and [64,1024] FP32: REST binary, REST JSON, gRPC raw
-    python bench/run.py --scenario models    # 200 small models in one server vs one model
-    python bench/run.py --scenario conns     # 1,000 keep-alive connections at a fixed request rate
+    python bench/run.py --scenario models    # 200 small models in one server vs one model, against KServe and MLServer
+    python bench/run.py --scenario conns     # 1,000 keep-alive connections at a fixed request rate, against KServe and MLServer
     python bench/run.py --scenario memory    # RSS sampled over many requests (a leak check)
 
-Each starts ``modelport serve`` (the harness's modelport venv when it exists, else this Python with
-the checkout on PYTHONPATH) and drives it from an asyncio client in this process: exact request
-counts, per-request latency, server CPU and RSS from /proc. The large-tensor scenario also measures
-a loopback echo server (asyncio, bytes in -> the same bytes out, framed as HTTP) as the
-memcpy-bound floor. Peers (KServe, MLServer) are not driven by these scenarios yet.
+``large`` and ``memory`` start ``modelport serve`` (the harness's modelport venv when it exists, else
+this Python with the checkout on PYTHONPATH; BENCH_SCENARIO_CHECKOUT=1 forces the checkout). ``models``
+and ``conns`` start, one after another, each config of ``--servers`` (``PEERS``: modelport's sklearn
+runtime, KServe quiet and as shipped, MLServer at its best and as shipped; the peers from the
+harness's venvs under bench/.venvs/, see ``peer_server``) on the same iris joblib, one copy per model.
+Each server runs in its own process group; CPU and RSS/PSS are read from /proc for its whole process
+tree (MLServer's worker processes included). Clients are asyncio in this process (exact request counts,
+per-request latency), except ``conns``, which runs its connections in ``--conns-clients`` child
+processes (``scenarios.py conns-client ...``) on a fixed schedule and reports how late the clients
+were against it. The large-tensor scenario also measures a loopback echo server (asyncio, bytes in ->
+the same bytes out, framed as HTTP) as the memcpy-bound floor.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from cpuprobe import cpu_times, free_port, rss_mib  # noqa: E402
+from cpuprobe import free_port  # noqa: E402
+from harness import envs, procs  # noqa: E402
+from harness import servers as hservers  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -45,45 +53,119 @@ def _python() -> tuple[str, dict]:
     return sys.executable, env
 
 
-class Server:
-    """``modelport serve`` on a folder of models, on free ports."""
+def _peer_env(extra: dict | None = None) -> dict:
+    """A peer's environment: ours without Python/server settings that would leak into it."""
+    drop = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONWARNINGS")
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(("MODELPORT_", "MLSERVER_", "KSERVE_"))}
+    return {**env, "PYTHONPATH": str(BENCH / "peers"), **(extra or {})}
 
-    def __init__(self, folder: Path, flags: list[str] = ()):
-        self.http, self.grpc = free_port(), free_port()
-        python, env = _python()
-        self.log = open(folder.parent / "server.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [python, "-m", "modelport.cli", "serve", str(folder), "--host", "127.0.0.1", "--http-port", str(self.http),
-             "--grpc-port", str(self.grpc), *flags], env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+class Server:
+    """One server under test on free ports, in its own process group (harness.procs.ServerProcess):
+    whole-tree CPU and memory, SIGTERM then the group on stop. ``Server(folder, flags)`` is
+    ``modelport serve`` on a folder of models; peers come from ``peer_server``."""
+
+    def __init__(self, folder: Path, flags: list[str] = (), argv: list[str] | None = None, env: dict | None = None,
+                 models: list[str] = (), ports: tuple[int, int] | None = None):
+        self.http, self.grpc = ports or (free_port(), free_port())
+        if argv is None:
+            python, env = _python()
+            argv = [python, "-m", "modelport.cli", "serve", str(folder), "--host", "127.0.0.1", "--http-port",
+                    str(self.http), "--grpc-port", str(self.grpc), *flags]
+        self.models = list(models)  # ready means every one of these answers GET /v2/models/<name>/ready 200
+        self.proc = procs.ServerProcess(argv, env, cwd=folder.parent, log_path=folder.parent / "server.log")
+        self.proc.start()
+        self.t0 = self.proc.t_spawn
 
     async def ready(self, timeout: float = 600) -> float:
+        """Seconds from spawn until /v2/health/ready and every model's ready endpoint answer 200."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-2000:]}")
+            if not self.proc.alive():
+                raise RuntimeError(f"server exited: {self.proc.log_path.read_text()[-2000:]}")
             try:
                 status, _, _ = await http_once(self.http, b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n")
-                if status == 200:
+                if status == 200 and await self._models_ready():
                     return time.perf_counter() - self.t0
-            except OSError:
+            except (OSError, asyncio.IncompleteReadError):
                 pass
             await asyncio.sleep(0.05)
         raise RuntimeError("server not ready")
 
+    async def _models_ready(self) -> bool:
+        if not self.models:
+            return True
+        conn = await Conn.open(self.http)
+        try:
+            for name in self.models:
+                status, _, _ = await conn.request(f"GET /v2/models/{name}/ready HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                if status != 200:
+                    return False
+            return True
+        finally:
+            conn.close()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
     def cpu(self) -> float:
-        return sum(cpu_times(self.proc.pid))
+        return procs.tree_cpu_seconds(self.proc.pid)
+
+    def memory(self) -> dict:
+        """RSS and PSS (MiB) of the whole process tree (a forked worker's shared pages count once in PSS)."""
+        return {k: v / 2**20 for k, v in procs.tree_memory_bytes(self.proc.pid).items()}
 
     def rss(self) -> float:
-        return rss_mib(self.proc.pid)
+        return self.memory()["rss"]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        self.proc.stop()
+
+
+# -- peers on a folder of iris models ------------------------------------------------------------------
+# The configs, as in the main bench (harness/servers.py): modelport with its built-in sklearn runtime;
+# KServe as shipped and with its per-request logging off; MLServer at its best (parallel_workers 0,
+# no access log) and as shipped (parallel_workers 1: inference in a worker process, debug access log).
+PEERS = ("modelport", "kserve-quiet", "kserve", "mlserver-pw0-quiet", "mlserver")
+
+
+def peer_server(kind: str, root: Path, names: list[str], joblib: Path) -> Server:
+    """Start server config ``kind`` serving ``names``, each the iris joblib copied into its own folder."""
+    repo = root / "models"
+    for name in names:
+        settings = {"implementation": "sklearn"} if kind == "modelport" else None
+        model_folder(repo, name, settings, joblib)
+    if kind == "modelport":
+        return Server(repo, models=names)
+    http, grpc = free_port(), free_port()
+    if kind.startswith("kserve"):
+        argv = [str(envs.python("kserve")), str(BENCH / "peers" / "kserve_many.py"), "--models_dir", str(repo),
+                "--http_port", str(http), "--grpc_port", str(grpc)]
+        extra = {}
+        if kind == "kserve-quiet":
+            log_config = root / "kserve-log.json"
+            log_config.write_text(json.dumps(hservers.KSERVE_QUIET_LOG_CONFIG))
+            argv += ["--enable_latency_logging", "False", "--log_config_file", str(log_config)]
+            extra = hservers.KSERVE_QUIET_ENV
+        return Server(repo, argv=argv, env=_peer_env(extra), models=names, ports=(http, grpc))
+    if kind.startswith("mlserver"):
+        settings = {"host": "127.0.0.1", "http_port": http, "grpc_port": grpc, "metrics_port": free_port()}
+        if kind == "mlserver-pw0-quiet":
+            settings.update(parallel_workers=0, debug=False)
+        (repo / "settings.json").write_text(json.dumps(settings))
+        for name in names:
+            (repo / name / "model-settings.json").write_text(json.dumps(
+                {"name": name, "implementation": "mlserver_sklearn.SKLearnModel",
+                 "parameters": {"uri": str(repo / name / "model.joblib")}}))
+        argv = [str(envs.bin_path("mlserver", "mlserver")), "start", str(repo)]
+        return Server(repo, argv=argv, env=_peer_env(), models=names, ports=(http, grpc))
+    raise ValueError(f"unknown server {kind!r}; known: {', '.join(PEERS)}")
+
+
+def peer_available(kind: str) -> bool:
+    venv = "modelport" if kind == "modelport" else kind.split("-")[0]
+    return venv == "modelport" or envs.python(venv).exists()
 
 
 # -- a small HTTP/1.1 client: exact bytes out, status and body back -----------------------------------
@@ -130,10 +212,11 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def model_folder(root: Path, name: str, settings: dict, joblib: Path | None = None) -> None:
+def model_folder(root: Path, name: str, settings: dict | None, joblib: Path | None = None) -> None:
     folder = root / name
     folder.mkdir(parents=True)
-    (folder / "model-settings.json").write_text(json.dumps({"name": name, **settings}))
+    if settings is not None:
+        (folder / "model-settings.json").write_text(json.dumps({"name": name, **settings}))
     if joblib is not None:
         shutil.copy(joblib, folder / "model.joblib")
 
@@ -290,96 +373,222 @@ def _has_flag(flag: str) -> bool:
 
 
 # -- many models ---------------------------------------------------------------------------------------
+V2_IRIS = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}).encode()
+
+
 def _iris_v1(name: str) -> bytes:
     return post(f"/v1/models/{name}:predict", b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}')
 
 
+def _iris_v2(name: str) -> bytes:
+    return post(f"/v2/models/{name}/infer", V2_IRIS)
+
+
 async def _latency(port: int, names: list[str], n: int) -> list[float]:
+    """`n` V2 requests on one keep-alive connection, one at a time, round-robin over `names`."""
     conn = await Conn.open(port)
+    raws = [_iris_v2(name) for name in names]
     lat = []
     try:
         for i in range(n):
-            raw = _iris_v1(names[i % len(names)])
             t = time.perf_counter()
-            status, _, _ = await conn.request(raw)
+            status, _, body = await conn.request(raws[i % len(raws)])
             lat.append(time.perf_counter() - t)
             if status != 200:
-                raise RuntimeError(f"status {status}")
+                raise RuntimeError(f"status {status}: {body[:200]!r}")
     finally:
         conn.close()
     return lat
 
 
+def _servers(args) -> list[str]:
+    wanted = [s for s in args.servers.split(",") if s]
+    for kind in wanted:
+        if kind not in PEERS:
+            raise SystemExit(f"unknown server {kind!r}; known: {', '.join(PEERS)}")
+    missing = [k for k in wanted if not peer_available(k)]
+    for kind in missing:
+        log(f"[skip] {kind}: its venv is missing (python bench/run.py --setup-only --servers {kind} makes it)")
+    return [k for k in wanted if k not in missing]
+
+
 async def models(args) -> str:
     joblib = iris_joblib()
-    rows = ["| models | time to ready s | RSS MiB | p50 ms | p99 ms (1 conn, round-robin over the models) |", "|---|---|---|---|---|"]
-    for count in (1, args.models):
-        tmp = Path(tempfile.mkdtemp(prefix="bench-models-"))
-        for i in range(count):
-            model_folder(tmp / "models", f"iris{i}", {"implementation": "sklearn"}, joblib)
-        server = Server(tmp / "models")
-        try:
-            ready = await server.ready()
+    n = args.models_requests
+    rows = [("| server | models | time to ready s | RSS MiB (tree) | PSS MiB | one model: p50 ms | p99 ms "
+             "| all models round-robin: p50 ms | p99 ms | errors |"), "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for kind in _servers(args):
+        for count in (1, args.models):
+            tmp = Path(tempfile.mkdtemp(prefix=f"bench-models-{kind}-"))
             names = [f"iris{i}" for i in range(count)]
-            await _latency(server.http, names, 200)
-            lat = await _latency(server.http, names, args.models_requests)
-            rows.append(f"| {count} | {ready:.1f} | {server.rss():.0f} | {pct(lat, 50) * 1e3:.2f} | {pct(lat, 99) * 1e3:.2f} |")
+            server = peer_server(kind, tmp, names, joblib)
+            try:
+                ready = await server.ready()
+                await _latency(server.http, names, max(200, count))  # warm-up: every model answers at least once
+                one = await _latency(server.http, names[:1], n)
+                spread = await _latency(server.http, names, n) if count > 1 else None
+                mem = server.memory()
+                cells = f"{pct(spread, 50) * 1e3:.2f} | {pct(spread, 99) * 1e3:.2f}" if spread else "– | –"
+                rows.append(f"| {kind} | {count} | {ready:.1f} | {mem['rss']:.0f} | {mem['pss']:.0f} | "
+                            f"{pct(one, 50) * 1e3:.2f} | {pct(one, 99) * 1e3:.2f} | {cells} | 0 |")
+            except Exception as exc:  # noqa: BLE001 - the table says which server failed and why
+                rows.append(f"| {kind} | {count} | failed: {' '.join(str(exc).split())[:150].replace('|', '/')} "
+                            "| | | | | | | |")
+            finally:
+                server.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
             log(rows[-1])
-        finally:
-            server.stop()
-            shutil.rmtree(tmp, ignore_errors=True)
-    return "## Many models (modelport, built-in sklearn runtime, iris LogisticRegression each)\n\n" + "\n".join(rows)
+    return ("## Many models (iris LogisticRegression each, one joblib copy per model folder)\n\n"
+            f"Time to ready: spawn until `GET /v2/health/ready` and every model's `GET /v2/models/<name>/ready` "
+            f"answer 200. RSS/PSS: the server's whole process tree after the requests. Latency: {n:,} V2 REST "
+            f"requests, one at a time on one keep-alive connection, to model `iris0` only and then round-robin "
+            f"over all models, after a warm-up that touches every model.\n\n"
+            "- modelport: `modelport serve <folder>`, each model `{\"implementation\": \"sklearn\"}`; loads run "
+            "concurrently (`asyncio.gather` over the models, each sync `load` in the server's hook threads: at "
+            "most `--inference-threads`, default 4, at once).\n"
+            "- kserve(-quiet): KServe's `sklearnserver` serves one model per process, so "
+            "`bench/peers/kserve_many.py` registers one `kserve.Model` per folder (loaded one after another) "
+            "in one `ModelServer`.\n"
+            "- mlserver(-pw0-quiet): `mlserver start <folder>` with a `model-settings.json` per model "
+            "(`mlserver_sklearn.SKLearnModel`, `parameters.uri`). As shipped (`mlserver`) every model is also "
+            "loaded into the inference worker process.\n\n" + "\n".join(rows))
 
 
 # -- many connections ----------------------------------------------------------------------------------
+def _raise_nofile() -> tuple[int, int]:
+    """Raise the soft fd limit to the hard one (servers started after this inherit it)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+async def conns_client(port: int, first: int, count: int, total: int, rate: float, seconds: float) -> dict:
+    """One client process's share of the connections: connection g (of `total`) sends at
+    t0 + (g/total + k) * period, period = total/rate, while that is inside the window; if its previous
+    answer is late it sends at once, and the lateness is recorded (client lag, or a slow server)."""
+    _raise_nofile()
+    opened = await asyncio.gather(*(Conn.open(port) for _ in range(count)), return_exceptions=True)
+    live = [(first + i, c) for i, c in enumerate(opened) if isinstance(c, Conn)]
+    raw = _iris_v2("iris")
+    gate = asyncio.Semaphore(32)
+
+    async def warm(conn: Conn) -> None:  # one request per connection first: no first-request costs in the window
+        async with gate:
+            await asyncio.wait_for(conn.request(raw), 30)
+
+    warmed = await asyncio.gather(*(warm(c) for _, c in live), return_exceptions=True)
+    print(json.dumps({"open": len(live), "failed": count - len(live),
+                      "warm_failed": sum(isinstance(w, BaseException) for w in warmed)}), flush=True)
+    t0 = float(await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline))  # the start, wall clock
+    base = time.perf_counter() + (t0 - time.time())
+    period = total / rate
+    lat: list[float] = []
+    lag: list[float] = []
+    errors = [count - len(live), 0]  # [connect, request]
+    last_done = [base]
+
+    async def one(g: int, conn: Conn):
+        k = 0
+        while True:
+            at = base + (g / total + k) * period
+            if at >= base + seconds:
+                break
+            k += 1
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            t = time.perf_counter()
+            lag.append(t - at)
+            try:
+                status, _, _ = await asyncio.wait_for(conn.request(raw), 10)
+                if status != 200:
+                    errors[1] += 1
+            except (OSError, TimeoutError, asyncio.IncompleteReadError):
+                errors[1] += 1
+                conn.close()
+                try:
+                    conn = await Conn.open(port)
+                except OSError:
+                    return
+                continue
+            done = time.perf_counter()
+            lat.append(done - t)
+            last_done[0] = max(last_done[0], done)
+        conn.close()
+
+    cpu0 = time.process_time()
+    await asyncio.gather(*(one(g, c) for g, c in live))
+    return {"lat": lat, "lag_p99": pct(lag, 99), "lag_max": max(lag) if lag else 0.0, "errors_connect": errors[0],
+            "errors_request": errors[1], "span": last_done[0] - base, "cpu_s": time.process_time() - cpu0}
+
+
+async def _drive_conns(server: Server, args) -> dict:
+    """Run the connections in `args.conns_clients` client processes (this one only waits)."""
+    count, rate, seconds, k = args.conns_count, args.conns_rate, args.conns_seconds, args.conns_clients
+    shares = [count // k + (1 if i < count % k else 0) for i in range(k)]
+    clients = []
+    first = 0
+    for share in shares:
+        clients.append(await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "conns-client", str(server.http), str(first), str(share), str(count), str(rate),
+            str(seconds), stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        first += share
+    opened = [json.loads(await c.stdout.readline()) for c in clients]
+    c0 = server.cpu()
+    start = time.time() + 0.5
+    for c in clients:
+        c.stdin.write(f"{start}\n".encode())
+        await c.stdin.drain()
+    results = [json.loads(await c.stdout.read()) for c in clients]
+    for c in clients:
+        await c.wait()
+    cpu = server.cpu() - c0
+    lat = [x for r in results for x in r["lat"]]
+    return {
+        "open": sum(o["open"] for o in opened), "lat": lat, "achieved": len(lat) / max(r["span"] for r in results),
+        "errors": sum(r["errors_connect"] + r["errors_request"] for r in results),
+        "lag_p99": max(r["lag_p99"] for r in results), "lag_max": max(r["lag_max"] for r in results),
+        "client_cpu": sum(r["cpu_s"] for r in results) / seconds, "server_cpu_us": cpu / max(1, len(lat)) * 1e6,
+        "server_cpu_frac": cpu / seconds,
+    }
+
+
 async def conns(args) -> str:
     joblib = iris_joblib()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-conns-"))
-    model_folder(tmp / "models", "iris", {"implementation": "sklearn"}, joblib)
-    server = Server(tmp / "models")
-    rows = ["| connections | target req/s | achieved req/s | p50 ms | p99 ms | errors | server CPU us/req |", "|---|---|---|---|---|---|---|"]
-    try:
-        await server.ready()
-        raw = _iris_v1("iris")
-        count, rate, seconds = args.conns_count, args.conns_rate, args.conns_seconds
-        opened = await asyncio.gather(*(Conn.open(server.http) for _ in range(count)), return_exceptions=True)
-        live = [c for c in opened if isinstance(c, Conn)]
-        errors = len(opened) - len(live)
-        lat: list[float] = []
-        period = len(live) / rate  # each connection sends one request per period, staggered
-
-        async def one(i, c):
-            nonlocal errors
-            await asyncio.sleep(period * i / len(live))
-            end = time.perf_counter() + seconds
-            nxt = time.perf_counter()
-            while nxt < end:
-                t = time.perf_counter()
-                try:
-                    status, _, _ = await asyncio.wait_for(c.request(raw), 10)
-                    if status != 200:
-                        errors += 1
-                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
-                    errors += 1
-                    return
-                lat.append(time.perf_counter() - t)
-                nxt += period
-                await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
-
-        c0, t0 = server.cpu(), time.perf_counter()
-        await asyncio.gather(*(one(i, c) for i, c in enumerate(live)))
-        wall = time.perf_counter() - t0
-        cpu = (server.cpu() - c0) / max(1, len(lat)) * 1e6
-        for c in live:
-            c.close()
-        rows.append(f"| {count} ({len(live)} open) | {rate} | {len(lat) / wall:,.0f} | {pct(lat, 50) * 1e3:.2f} | "
-                    f"{pct(lat, 99) * 1e3:.2f} | {errors} | {cpu:.0f} |")
+    soft, hard = _raise_nofile()
+    rows = [("| server | connections open | target req/s | achieved req/s | p50 ms | p99 ms | max ms | errors "
+             "| client lag p99 ms | server CPU µs/req | server CPU % | RSS MiB (tree) |"),
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    client_cpu = []
+    for kind in _servers(args):
+        tmp = Path(tempfile.mkdtemp(prefix=f"bench-conns-{kind}-"))
+        server = peer_server(kind, tmp, ["iris"], joblib)
+        try:
+            await server.ready()
+            await _latency(server.http, ["iris"], 200)
+            r = await _drive_conns(server, args)
+            mem = server.memory()
+            rows.append(f"| {kind} | {r['open']} | {args.conns_rate} | {r['achieved']:,.0f} | {pct(r['lat'], 50) * 1e3:.2f} | "
+                        f"{pct(r['lat'], 99) * 1e3:.2f} | {max(r['lat']) * 1e3:.1f} | {r['errors']} | "
+                        f"{r['lag_p99'] * 1e3:.1f} | {r['server_cpu_us']:.0f} | {r['server_cpu_frac'] * 100:.0f} | "
+                        f"{mem['rss']:.0f} |")
+            client_cpu.append(f"{kind} {r['client_cpu'] * 100:.0f} %")
+        except Exception as exc:  # noqa: BLE001 - the table says which server failed and why
+            rows.append(f"| {kind} | failed: {' '.join(str(exc).split())[:150].replace('|', '/')} | | | | | | | | | | |")
+        finally:
+            server.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
         log(rows[-1])
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return ("## Many connections (modelport, built-in sklearn runtime, V1 iris [1,4])\n\n"
-            f"Each keep-alive connection sends one request every connections/rate seconds, for {args.conns_seconds}s.\n\n" + "\n".join(rows))
+    return ("## Many connections (one iris model, V2 REST `[1,4]`, keep-alive)\n\n"
+            f"{args.conns_count:,} connections, each sending one request every {args.conns_count / args.conns_rate:g} s "
+            f"(staggered: {args.conns_rate:,} req/s in total) for {args.conns_seconds} s, from {args.conns_clients} "
+            f"client processes (asyncio, raw HTTP/1.1). fd limit (soft, hard): {soft}, {hard}; servers inherit it. "
+            "Every connection first sends one warm-up request (32 at a time), outside the measured window. "
+            "Latency is from the moment a request is written; *client lag* is how late it was written against "
+            "the schedule (a late answer on that connection, or a client that cannot keep up). Achieved req/s: "
+            "completed requests / (last answer - start). Errors: connections refused plus failed or non-200 "
+            f"requests. Client CPU (all client processes, share of one core): {', '.join(client_cpu)}.\n\n" + "\n".join(rows))
 
 
 # -- memory --------------------------------------------------------------------------------------------
@@ -422,6 +631,12 @@ SCENARIOS = {"large": large, "models": models, "conns": conns, "memory": memory}
 def main() -> None:
     import argparse
 
+    if sys.argv[1:2] == ["conns-client"]:  # one client process of the conns scenario (started by _drive_conns)
+        port, first, count, total, rate, seconds = sys.argv[2:8]
+        result = asyncio.run(conns_client(int(port), int(first), int(count), int(total), float(rate), float(seconds)))
+        print(json.dumps(result))
+        return
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scenario", choices=list(SCENARIOS))
     p.add_argument("--large-requests", type=int, default=200)
@@ -432,6 +647,8 @@ def main() -> None:
     p.add_argument("--conns-rate", type=int, default=500, help="conns scenario: total requests per second")
     p.add_argument("--conns-seconds", type=int, default=20)
     p.add_argument("--memory-requests", type=int, default=1_000_000)
+    p.add_argument("--conns-clients", type=int, default=2, help="conns scenario: client processes")
+    p.add_argument("--servers", default=",".join(PEERS), help="models/conns scenarios: server configs, comma list")
     args = p.parse_args()
     print(asyncio.run(SCENARIOS[args.scenario](args)))
 

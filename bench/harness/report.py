@@ -35,9 +35,12 @@ def case_key(run: dict) -> tuple:
     return (run["proto"], run["rows"], run["conns"])
 
 
+ORDER = {"v1": 0, "v2": 1, "grpc": 2, "grpc-stream": 3}
+
+
 def case_label(key: tuple) -> str:
     proto, rows, conns = key
-    return f"{proto} [{rows},4] c={conns}"
+    return f"{proto} [{rows},4] c={conns}" + (" (streams)" if proto == "grpc-stream" else "")
 
 
 def aggregate(runs: list[dict], starts: list[dict]) -> dict:
@@ -67,7 +70,7 @@ def aggregate(runs: list[dict], starts: list[dict]) -> dict:
 
 def infer_table(agg: dict, server_order: list[str]) -> str:
     cells, cold = agg["cells"], agg["cold_start_s"]
-    cases = sorted({key for (_, key) in cells}, key=lambda k: ({"v1": 0, "v2": 1, "grpc": 2}[k[0]], k[1], k[2]))
+    cases = sorted({key for (_, key) in cells}, key=lambda k: (ORDER[k[0]], k[1], k[2]))
     lines = [
         ("| case | server | req/s | p50 ms | p99 ms | errors | CPU µs/req | RSS MiB | cold start s "
          "| modelport ÷ this, req/s | modelport ÷ this, CPU/req |"),
@@ -157,4 +160,38 @@ def health_table(runs: list[dict], server_order: list[str]) -> str:
             f"| {_fmt(m('health_p50_ms'), 2)} | {_fmt(m('health_p99_ms'), 2)} | {_fmt(m('health_max_ms'), 1)} "
             f"| {sum(r['health_probes'] for r in items)} | {sum(r['health_failures'] for r in items)} |"
         )
+    return "\n".join(lines)
+
+
+def stream_table(agg: dict, server_order: list[str]) -> str:
+    """Each server's ModelStreamInfer req/s (inference requests, not streams) against unary gRPC req/s
+    for the same rows and connections (= concurrent streams), from the same run: each peer's best
+    config, each peer as shipped, and the stream server's own unary ModelInfer."""
+    cells = agg["cells"]
+    peers: dict[str, list[str]] = defaultdict(list)
+    for (srv, _), c in cells.items():
+        if c["peer"] != MP and srv not in peers[c["peer"]]:
+            peers[c["peer"]].append(srv)
+    streams = sorted({key for (_, key) in cells if key[0] == "grpc-stream"}, key=lambda k: (k[1], k[2]))
+    lines = ["| case | stream server | stream req/s | against unary gRPC of | its req/s | stream ÷ unary |",
+             "|---|---|--:|---|--:|--:|"]
+    for key in streams:
+        unary_key = ("grpc", key[1], key[2])
+        for s in server_order:
+            stream = cells.get((s, key))
+            if not stream or not stream["rps"]:
+                continue
+            targets = [(f"{s} (itself)", cells.get((s, unary_key)))]
+            for peer in sorted(peers):
+                ran = [c for srv in server_order if srv in peers[peer]
+                       for c in [cells.get((srv, unary_key))] if c and c["rps"]]
+                if ran:
+                    best = max(ran, key=lambda c: c["rps"])
+                    targets.append((f"{peer} best ({best['server']})", best))
+                    if peer in server_order and cells.get((peer, unary_key)) not in (None, best):
+                        targets.append((f"{peer} as shipped", cells[(peer, unary_key)]))
+            for label, unary in targets:
+                if unary and unary["rps"]:
+                    lines.append(f"| [{key[1]},4] c={key[2]} | {s} | {_fmt(stream['rps'], 0)} | {label} "
+                                 f"| {_fmt(unary['rps'], 0)} | {_fmt(_ratio(stream['rps'], unary['rps']), 2)} |")
     return "\n".join(lines)
