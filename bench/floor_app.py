@@ -6,6 +6,11 @@ V2 health routes. No routing framework, no validation beyond what the work needs
 Nothing a real server does can cost less, so each server's distance from this is its overhead.
 
     uvicorn floor_app:app --app-dir bench --loop uvloop --http httptools --no-access-log
+
+BENCH_FLOOR_BOOSTER=path/model.json (XGBoost: XGBClassifier.predict_proba) or path/model.txt
+(LightGBM: Booster.predict) makes it the floor for those runtimes instead: the framework's plain call
+with its defaults (every core), as a hand-written server would make it; BENCH_FLOOR_THREADS=N sets
+the framework's thread count (nthread / num_threads) instead.
 """
 
 import os
@@ -18,6 +23,28 @@ import orjson
 
 MODEL = "iris"
 CLF = joblib.load(os.environ.get("BENCH_IRIS_JOBLIB", str(Path(__file__).parent / ".work" / "iris.joblib")))
+PREDICT = CLF.predict
+
+
+def _booster_floor(path: str, threads: str | None):
+    if path.endswith(".txt"):
+        import lightgbm
+
+        booster = lightgbm.Booster(model_file=path)
+        if threads is None:
+            return booster.predict
+        return lambda x: booster.predict(x, num_threads=int(threads))
+    import xgboost
+
+    est = xgboost.XGBClassifier()
+    est.load_model(path)
+    if threads is not None:
+        est.get_booster().set_param({"nthread": int(threads)})
+    return est.predict_proba
+
+
+if os.environ.get("BENCH_FLOOR_BOOSTER"):
+    PREDICT = _booster_floor(os.environ["BENCH_FLOOR_BOOSTER"], os.environ.get("BENCH_FLOOR_THREADS") or None)
 
 V2_INFER = f"/v2/models/{MODEL}/infer"
 V1_PREDICT = f"/v1/models/{MODEL}:predict"
@@ -46,17 +73,18 @@ def _v2(body: bytes) -> bytes:
     req = orjson.loads(body)
     inp = req["inputs"][0]
     x = np.asarray(inp["data"], dtype=np.float32).reshape(inp["shape"])
-    y = CLF.predict(x)
+    y = PREDICT(x)
     return orjson.dumps({
         "model_name": MODEL,
         "id": req.get("id") or str(uuid.uuid4()),
-        "outputs": [{"name": "output-0", "datatype": "INT64", "shape": list(y.shape), "data": y.tolist()}],
+        "outputs": [{"name": "output-0", "datatype": "INT64" if y.dtype.kind == "i" else "FP64" if y.dtype.itemsize == 8 else "FP32",
+                     "shape": list(y.shape), "data": y.ravel().tolist()}],
     })
 
 
 def _v1(body: bytes) -> bytes:
     x = np.asarray(orjson.loads(body)["instances"], dtype=np.float32)
-    return orjson.dumps({"predictions": CLF.predict(x).tolist()})
+    return orjson.dumps({"predictions": PREDICT(x).tolist()})
 
 
 async def app(scope, receive, send):

@@ -41,20 +41,28 @@ class Metrics:
             "modelport_batch_queue_seconds", "Time a request waited for its batch", ["model"], buckets=_BUCKETS, registry=r
         )
 
+    # Label children are made on first use, so a model exports series only for the stages it runs and,
+    # if it batches, its batch histograms (with 200 models, eager children made /metrics 2.4 MB).
     def stage_observer(self, model: str) -> Callable[[str, float], None]:
         """A fast ``observe(stage, seconds)`` for one model, with its label children looked up once."""
-        children = {stage: self.stage_latency.labels(model, stage) for stage in ("preprocess", "predict", "postprocess", "explain")}
+        children: dict = {}
 
         def observe(stage: str, seconds: float) -> None:
-            children[stage].observe(seconds)
+            child = children.get(stage)
+            if child is None:
+                child = children[stage] = self.stage_latency.labels(model, stage)
+            child.observe(seconds)
 
         return observe
 
     def batch_observer(self, model: str) -> Callable[[int, list], None]:
         """``observe(batch_size, waits)`` for one model's batcher: once per batch, a wait per request."""
-        size, queued = self.batch_size.labels(model), self.queue_time.labels(model)
+        children: list = []
 
         def observe(batch_size: int, waits: list) -> None:
+            if not children:
+                children.extend((self.batch_size.labels(model), self.queue_time.labels(model)))
+            size, queued = children
             size.observe(batch_size)
             for seconds in waits:
                 queued.observe(seconds)
