@@ -395,7 +395,9 @@ def parse_args(argv=None):
     return args
 
 
-SCENARIO_ARGS = [("--large-requests", int, 200), ("--large-conns", int, 1), ("--models", int, 200),
+SCENARIO_ARGS = [("--large-requests", int, 200), ("--large-conns", int, 1), ("--large-rounds", int, 3),
+                 ("--large-servers", str, "echo-floor-http,echo-floor-grpc,modelport,kserve,mlserver-pw0-quiet,mlserver"),
+                 ("--models", int, 200),
                  ("--models-requests", int, 2000), ("--conns-count", int, 1000), ("--conns-rate", int, 500),
                  ("--conns-seconds", int, 20), ("--conns-clients", int, 2), ("--memory-requests", int, 1_000_000)]
 # The server configs the models and conns scenarios can drive (bench/scenarios.py PEERS).
@@ -405,11 +407,14 @@ SCENARIO_SERVERS = ["modelport", "kserve-quiet", "kserve", "mlserver-pw0-quiet",
 def run_scenario(args) -> int:
     """One of bench/scenarios.py's scenarios, run by the modelport venv's Python (numpy, grpcio,
     modelport); written to results/<stamp>-<name>.md. models and conns also drive KServe and MLServer
-    (their venvs are made here); large and memory drive modelport alone."""
+    (their venvs are made here); large drives the echo floors, modelport, KServe and MLServer
+    (--large-servers); memory drives modelport alone."""
     peers = args.scenario in ("models", "conns")
     chosen = args.servers or (SCENARIO_SERVERS if peers else ["modelport"])
     if peers and any(n not in SCENARIO_SERVERS for n in chosen):
         raise SystemExit(f"--scenario {args.scenario} drives these configs: {', '.join(SCENARIO_SERVERS)}")
+    if args.scenario == "large":  # its servers are --large-servers (bench/scenarios.py LARGE_SERVERS)
+        chosen = ["modelport", "kserve", "mlserver"]
     if not args.no_install:
         setup(sorted(set(chosen) | {"modelport"}), False, False)
     python = envs.python("modelport")

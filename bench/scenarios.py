@@ -5,7 +5,7 @@
     python bench/run.py --scenario conns     # 1,000 keep-alive connections at a fixed request rate, against KServe and MLServer
     python bench/run.py --scenario memory    # RSS sampled over many requests (a leak check)
 
-``large`` and ``memory`` start ``modelport serve`` (the harness's modelport venv when it exists, else
+``memory`` starts ``modelport serve`` (the harness's modelport venv when it exists, else
 this Python with the checkout on PYTHONPATH; BENCH_SCENARIO_CHECKOUT=1 forces the checkout). ``models``
 and ``conns`` start, one after another, each config of ``--servers`` (``PEERS``: modelport's sklearn
 runtime, KServe quiet and as shipped, MLServer at its best and as shipped; the peers from the
@@ -14,8 +14,9 @@ Each server runs in its own process group; CPU and RSS/PSS are read from /proc f
 tree (MLServer's worker processes included). Clients are asyncio in this process (exact request counts,
 per-request latency), except ``conns``, which runs its connections in ``--conns-clients`` child
 processes (``scenarios.py conns-client ...``) on a fixed schedule and reports how late the clients
-were against it. The large-tensor scenario also measures a loopback echo server (asyncio, bytes in ->
-the same bytes out, framed as HTTP) as the memcpy-bound floor.
+were against it. ``large`` starts, one at a time, loopback echo servers (bench/echo_floor.py, each in
+its own process: HTTP bytes in -> the same bytes out, the memcpy-bound floor; and a grpc.aio echo),
+modelport, and KServe and MLServer serving an echo model of their own (bench/peers/*_echo.py).
 """
 
 from __future__ import annotations
@@ -186,7 +187,18 @@ class Conn:
             if b":" in line:
                 k, v = line.split(b":", 1)
                 headers[k.strip().lower()] = v.strip()
-        body = await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
+        if headers.get(b"transfer-encoding", b"").lower() == b"chunked":  # KServe's binary answers
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await self.reader.readuntil(b"\r\n")  # no trailers are sent
+                    break
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            body = b"".join(parts)
+        else:
+            body = await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
         return int(lines[0].split(b" ", 2)[1]), headers, body
 
     def close(self) -> None:
@@ -201,8 +213,8 @@ async def http_once(port: int, raw: bytes):
         conn.close()
 
 
-def post(path: str, body: bytes, extra: dict | None = None) -> bytes:
-    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+def post(path: str, body: bytes, extra: dict | None = None, content_type: str = "application/json") -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
     for k, v in (extra or {}).items():
         head += f"{k}: {v}\r\n"
     return head.encode() + b"\r\n" + body
@@ -230,6 +242,7 @@ def iris_joblib() -> Path:
 
 # -- large tensors -------------------------------------------------------------------------------------
 SHAPES = {"image [1,3,224,224]": [1, 3, 224, 224], "batch [64,1024]": [64, 1024]}
+GRPC_OPTIONS = [("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)]
 
 
 def _v2_bodies(shape: list[int]) -> dict[str, bytes]:
@@ -238,9 +251,10 @@ def _v2_bodies(shape: list[int]) -> dict[str, bytes]:
     tensor = {"name": "input-0", "shape": shape, "datatype": "FP32"}
     head = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}],
                        "parameters": {"binary_data_output": True}}).encode()
-    binary = post("/v2/models/echo/infer", head + raw, {"Inference-Header-Content-Length": len(head)})
+    # application/octet-stream, as Triton's client sends it: KServe (FastAPI) refuses a binary body labelled JSON.
+    binary = post("/v2/models/echo/infer", head + raw, {"Inference-Header-Content-Length": len(head)}, "application/octet-stream")
     json_body = post("/v2/models/echo/infer", json.dumps({"inputs": [{**tensor, "data": arr.ravel().tolist()}]}).encode())
-    return {"rest-binary": binary, "rest-json": json_body, "_raw": raw}
+    return {"rest-binary": binary, "rest-json": json_body, "_raw": raw, "_array": arr}
 
 
 async def _drive_http(port: int, raw: bytes, n: int, conns: int, check) -> tuple[list[float], int]:
@@ -265,22 +279,36 @@ async def _drive_http(port: int, raw: bytes, n: int, conns: int, check) -> tuple
     return lat, errors[0]
 
 
-async def _drive_grpc(port: int, shape: list[int], raw: bytes, n: int, conns: int) -> tuple[list[float], int]:
-    import grpc
-
+def _grpc_request(shape: list[int], raw: bytes):
     from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
-    from modelport.wire.grpc import grpc_predict_v2_pb2_grpc as pbg
 
     req = pb.ModelInferRequest(model_name="echo")
     t = req.inputs.add()
     t.name, t.datatype = "input-0", "FP32"
     t.shape.extend(shape)
     req.raw_input_contents.append(raw)
-    opts = [("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)]
+    return req
+
+
+def _grpc_answer(resp) -> bytes | None:
+    """The echoed tensor's bytes from a ModelInferResponse: raw, or typed fp32 contents."""
+    if resp.raw_output_contents:
+        return resp.raw_output_contents[0]
+    if resp.outputs and resp.outputs[0].contents.fp32_contents:
+        return np.asarray(resp.outputs[0].contents.fp32_contents, np.float32).tobytes()
+    return None
+
+
+async def _drive_grpc(port: int, shape: list[int], raw: bytes, n: int, conns: int) -> tuple[list[float], int]:
+    import grpc
+
+    from modelport.wire.grpc import grpc_predict_v2_pb2_grpc as pbg
+
+    req = _grpc_request(shape, raw)
     lat: list[float] = []
     errors = [0]
     count = [0]
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=opts) as ch:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS) as ch:
         stub = pbg.GRPCInferenceServiceStub(ch)
 
         async def one():
@@ -289,7 +317,8 @@ async def _drive_grpc(port: int, shape: list[int], raw: bytes, n: int, conns: in
                 t0 = time.perf_counter()
                 try:
                     resp = await stub.ModelInfer(req)
-                    if len(resp.raw_output_contents[0]) != len(raw):
+                    # Raw answers are checked by size only (the exact check is _verify's, once per case).
+                    if len(resp.raw_output_contents[0] if resp.raw_output_contents else _grpc_answer(resp) or b"") != len(raw):
                         errors[0] += 1
                 except grpc.RpcError:
                     errors[0] += 1
@@ -299,71 +328,224 @@ async def _drive_grpc(port: int, shape: list[int], raw: bytes, n: int, conns: in
     return lat, errors[0]
 
 
-async def _echo_floor(raw_len: int):
-    """Loopback HTTP echo: reads a Content-Length body, answers it as is. The memcpy-bound floor."""
+def _binary_answer(headers: dict, body: bytes) -> bytes | None:
+    length = headers.get(b"inference-header-content-length")
+    if length is None:
+        return None
+    return body[int(length):]
 
-    async def handle(reader, writer):
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                body = await reader.readexactly(length)
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
-                writer.write(body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
 
-    return await asyncio.start_server(handle, "127.0.0.1", 0, limit=1 << 24)
+async def _verify(kind: str, port: int, body: bytes | None, arr: np.ndarray) -> str:
+    """One request outside the timing, its answer decoded in full and compared with the input:
+    every server in the table answers the same tensor, byte for byte. '' when it does."""
+    raw = arr.tobytes()
+    if kind == "grpc":
+        import grpc
+
+        from modelport.wire.grpc import grpc_predict_v2_pb2_grpc as pbg
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS) as ch:
+            try:
+                resp = await pbg.GRPCInferenceServiceStub(ch).ModelInfer(_grpc_request(list(arr.shape), raw))
+            except grpc.RpcError as exc:
+                return f"gRPC {exc.code().name}: {exc.details()}"[:200]
+        got = _grpc_answer(resp)
+        how = "raw" if resp.raw_output_contents else "typed"
+        return "" if got == raw else f"gRPC answer ({how}) differs from the input"
+    status, headers, answer = await http_once(port, body)
+    if status != 200:
+        return f"HTTP {status}: {answer[:200]!r}"
+    if kind == "http-echo":
+        return "" if answer == raw else "echo differs"
+    if kind == "rest-binary":
+        got = _binary_answer(headers, answer)
+        if got is None:
+            return "answered JSON, not binary (no Inference-Header-Content-Length)"
+        return "" if got == raw else "binary answer differs from the input"
+    out = json.loads(answer)["outputs"][0]
+    got = np.asarray(out["data"], np.float32).reshape(out["shape"])
+    return "" if np.array_equal(got, arr) else "JSON answer differs from the input"
+
+
+class GrpcOnlyServer(Server):
+    """A server with no HTTP port (the gRPC echo floor): ready once its gRPC port takes a channel."""
+
+    async def ready(self, timeout: float = 180) -> float:
+        import grpc
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.proc.alive():
+                raise RuntimeError(f"server exited: {self.proc.log_path.read_text()[-2000:]}")
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{self.grpc}") as ch:
+                try:
+                    await asyncio.wait_for(ch.channel_ready(), 1)
+                    return time.perf_counter() - self.t0
+                except asyncio.TimeoutError:
+                    pass
+        raise RuntimeError("server not ready")
+
+
+def _peer_python(venv: str) -> Path | None:
+    python = BENCH / ".venvs" / venv / "bin" / "python"
+    return python if python.exists() else None
+
+
+def _start_large(name: str, work: Path) -> tuple[Server, tuple[str, ...]] | None:
+    """Start one server of the large-tensor table; None when its venv is missing. Returns it and the
+    paths it serves (the rest get a 'not supported' row)."""
+    work.mkdir(parents=True, exist_ok=True)
+    http, grpc_port = free_port(), free_port()
+    if name in ("echo-floor-http", "echo-floor-grpc"):
+        python, env = _python()
+        kind, port = ("http", http) if name.endswith("http") else ("grpc", grpc_port)
+        argv = [python, str(BENCH / "echo_floor.py"), kind, str(port)]
+        cls = Server if kind == "http" else GrpcOnlyServer
+        return cls(work / "floor", argv=argv, env=env, ports=(http, grpc_port)), ()
+    if name == "modelport":
+        model_folder(work / "models", "echo", {"implementation": "modelport_echo.EchoModel"})
+        flags = ["--grpc-max-message-size", str(256 << 20)] if _has_flag("--grpc-max-message-size") else []
+        return Server(work / "models", flags), ("rest-binary", "rest-json", "grpc-raw")
+    if name == "kserve":
+        python = _peer_python("kserve")
+        if python is None:
+            return None
+        sys.path.insert(0, str(BENCH))
+        from harness.servers import KSERVE_QUIET_ENV, KSERVE_QUIET_LOG_CONFIG
+
+        log_config = work / "kserve-log.json"
+        log_config.write_text(json.dumps(KSERVE_QUIET_LOG_CONFIG))
+        argv = [str(python), str(BENCH / "peers" / "kserve_echo.py"), "--http_port", str(http), "--grpc_port", str(grpc_port),
+                "--grpc_max_send_message_length", str(256 << 20), "--grpc_max_receive_message_length", str(256 << 20),
+                "--enable_latency_logging", "False", "--log_config_file", str(log_config)]
+        return Server(work / "kserve", argv=argv, env=_peer_env(KSERVE_QUIET_ENV), ports=(http, grpc_port)), (
+            "rest-binary", "rest-json", "grpc-raw")
+    if name.startswith("mlserver"):
+        if _peer_python("mlserver") is None:
+            return None
+        settings = {"host": "127.0.0.1", "http_port": http, "grpc_port": grpc_port, "metrics_port": free_port(),
+                    "grpc_max_message_length": 256 << 20}
+        if name == "mlserver-pw0-quiet":
+            settings.update(parallel_workers=0, debug=False)
+        repo = work / "models"
+        (repo / "echo").mkdir(parents=True, exist_ok=True)
+        (repo / "settings.json").write_text(json.dumps(settings))
+        (repo / "echo" / "model-settings.json").write_text(json.dumps({"name": "echo", "implementation": "mlserver_echo.EchoModel"}))
+        argv = [str(BENCH / ".venvs" / "mlserver" / "bin" / "mlserver"), "start", str(repo)]
+        return Server(repo, argv=argv, env=_peer_env(), ports=(http, grpc_port)), ("rest-json", "grpc-raw")
+    raise ValueError(f"unknown large-tensor server {name!r}")
+
+
+LARGE_SERVERS = ["echo-floor-http", "echo-floor-grpc", "modelport", "kserve", "mlserver-pw0-quiet", "mlserver"]
+LARGE_NOTES = {
+    "echo-floor-http": "bench/echo_floor.py http: its own process on uvloop, asyncio streams, glibc malloc "
+                       "tuned as modelport tunes it; reads a Content-Length body, writes it back (two writes: head, body)",
+    "echo-floor-grpc": "bench/echo_floor.py grpc: grpc.aio, ModelInfer with identity (de)serializers; the "
+                       "request's bytes answered with raw_input_contents relabelled raw_output_contents",
+    "modelport": "modelport serve, bench/peers/modelport_echo.py",
+    "kserve": "KServe 0.21 quiet (latency/access logs off), bench/peers/kserve_echo.py with kserve's "
+              "get_predict_input/get_predict_response",
+    "mlserver-pw0-quiet": "MLServer, parallel_workers=0, debug=false (its best configuration), bench/peers/mlserver_echo.py",
+    "mlserver": "MLServer as shipped (parallel_workers=1: inference in a worker process), bench/peers/mlserver_echo.py",
+}
+
+
+async def _measure_large(server, kind: str, port: int, shape: list[int], body: bytes | None, raw: bytes, count: int, conns: int) -> dict:
+    """One round: a short warm-up, then ``count`` requests; MB/s, latencies, errors, server CPU."""
+    size = len(raw)
+    if kind == "grpc":
+        await _drive_grpc(port, shape, raw, max(3, count // 10), conns)
+        c0, t0 = server.cpu(), time.perf_counter()
+        lat, err = await _drive_grpc(port, shape, raw, count, conns)
+    else:
+        check = lambda h, b: len(b) >= size  # noqa: E731 - the exact check is _verify's
+        await _drive_http(port, body, max(3, count // 10), conns, check)
+        c0, t0 = server.cpu(), time.perf_counter()
+        lat, err = await _drive_http(port, body, count, conns, check)
+    wall = time.perf_counter() - t0
+    return {"mbs": size * 2 * count / wall / 1e6, "p50": pct(lat, 50) * 1e3, "p99": pct(lat, 99) * 1e3,
+            "errors": err, "cpu_s": server.cpu() - c0, "count": count}
 
 
 async def large(args) -> str:
+    from echo_floor import _tune_malloc
+
+    _tune_malloc()  # the client (the same for every server) does not page-fault its buffers in either
     tmp = Path(tempfile.mkdtemp(prefix="bench-large-"))
-    model_folder(tmp / "models", "echo", {"implementation": "modelport_echo.EchoModel"})
-    server = Server(tmp / "models", ["--grpc-max-message-size", str(256 << 20)] if _has_flag("--grpc-max-message-size") else [])
-    rows = ["| tensor | path | MB/s (in+out) | p50 ms | p99 ms | errors | server CPU ms/req |", "|---|---|---|---|---|---|---|"]
+    n, conns, rounds = args.large_requests, args.large_conns, max(1, args.large_rounds)
+    n_json = max(10, n // 5)  # JSON of 150k floats is slow everywhere; fewer requests keep the run short
+    names = [s for s in args.large_servers.split(",") if s]
+    bodies = {label: _v2_bodies(shape) for label, shape in SHAPES.items()}
+    results: dict[tuple[str, str], list[dict]] = {}  # (tensor, path group) -> one dict per server
+    notes = []
     try:
-        log(f"modelport ready in {await server.ready():.1f}s")
-        n, conns = args.large_requests, args.large_conns
-        for label, shape in SHAPES.items():
-            bodies = _v2_bodies(shape)
-            raw = bodies.pop("_raw")
-            size = len(raw)
-            floor = await _echo_floor(size)
-            fport = floor.sockets[0].getsockname()[1]
-            cases = [("echo floor (loopback HTTP, asyncio)", "floor", post("/", raw))] + [(k, k, v) for k, v in bodies.items()]
-            cases.append(("grpc-raw", "grpc", None))
-            for name, kind, body in cases:
-                c0 = server.cpu()
-                t0 = time.perf_counter()
-                if kind == "floor":
-                    await _drive_http(fport, body, 20, conns, lambda h, b: True)
-                    t0 = time.perf_counter()
-                    lat, err = await _drive_http(fport, body, n, conns, lambda h, b: len(b) == size)
-                elif kind == "grpc":
-                    await _drive_grpc(server.grpc, shape, raw, 10, conns)
-                    c0, t0 = server.cpu(), time.perf_counter()
-                    lat, err = await _drive_grpc(server.grpc, shape, raw, n, conns)
-                else:
-                    check = (lambda h, b: len(b) > size) if kind == "rest-binary" else (lambda h, b: len(b) > size)
-                    await _drive_http(server.http, body, 10, conns, check)
-                    c0, t0 = server.cpu(), time.perf_counter()
-                    lat, err = await _drive_http(server.http, body, n, conns, check)
-                wall = time.perf_counter() - t0
-                cpu = "" if kind == "floor" else f"{(server.cpu() - c0) / n * 1e3:.2f}"
-                wire = size * 2  # payload bytes in and out (the tensor, whatever its encoding)
-                rows.append(f"| {label} | {name} | {wire * n / wall / 1e6:,.0f} | {pct(lat, 50) * 1e3:.2f} | "
-                            f"{pct(lat, 99) * 1e3:.2f} | {err} | {cpu} |")
-                log(rows[-1])
-            floor.close()
+        for name in names:
+            started = _start_large(name, tmp / name)
+            if started is None:
+                notes.append(f"- {name}: skipped (no venv under bench/.venvs; `python bench/run.py --setup-only` makes it)")
+                continue
+            server, paths = started
+            try:
+                log(f"{name} ready in {await server.ready():.1f}s")
+                for label, shape in SHAPES.items():
+                    b = bodies[label]
+                    raw, arr = b["_raw"], b["_array"]
+                    if name == "echo-floor-http":
+                        cases = [("http-echo", "http", post("/", raw))]
+                    elif name == "echo-floor-grpc":
+                        cases = [("grpc-echo", "grpc", None)]
+                    else:
+                        cases = [(p, "grpc" if p == "grpc-raw" else "http", b.get(p)) for p in ("rest-binary", "rest-json", "grpc-raw")]
+                    for path, kind, body in cases:
+                        group = {"grpc-echo": "grpc-raw", "http-echo": "rest-binary"}.get(path, path)
+                        entry = {"label": label, "path": path, "server": name}
+                        results.setdefault((label, group), []).append(entry)
+                        if paths and path not in paths:
+                            entry["unsupported"] = True
+                            continue
+                        port = server.grpc if kind == "grpc" else server.http
+                        entry["wrong"] = await _verify("grpc" if kind == "grpc" else path, port, body, arr)
+                        count = n_json if path == "rest-json" else n
+                        runs = [await _measure_large(server, kind, port, shape, body, raw, count, conns) for _ in range(rounds)]
+                        # The median round by MB/s stands for the case (the cores are shared: rounds differ);
+                        # CPU per request is over every round, errors are summed.
+                        runs.sort(key=lambda r: r["mbs"])
+                        entry.update(runs[len(runs) // 2])
+                        entry["errors"] = sum(r["errors"] for r in runs)
+                        entry["cpu_ms"] = sum(r["cpu_s"] for r in runs) / sum(r["count"] for r in runs) * 1e3
+                        entry["spread"] = (runs[0]["mbs"], runs[-1]["mbs"])
+                        log(f"{label} {path} {name}: {entry['mbs']:,.0f} MB/s (rounds {runs[0]['mbs']:,.0f}-{runs[-1]['mbs']:,.0f}), "
+                            f"p50 {entry['p50']:.2f} p99 {entry['p99']:.2f} ms, CPU {entry['cpu_ms']:.2f} ms/req")
+            finally:
+                server.stop()
     finally:
-        server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    return ("## Large tensors (modelport, echo model; MB/s counts the tensor's bytes in and out)\n\n"
-            f"{args.large_requests} requests per case, {args.large_conns} connection(s).\n\n" + "\n".join(rows))
+    return _large_report(results, names, notes, n, n_json, conns, rounds)
+
+
+def _large_report(results: dict, names: list[str], notes: list[str], n: int, n_json: int, conns: int, rounds: int) -> str:
+    rows = ["| tensor | path | server | MB/s (in+out) | of HTTP echo | of gRPC echo | MB/s rounds | p50 ms | p99 ms | errors | server CPU ms/req |",
+            "|---|---|---|--:|--:|--:|--:|--:|--:|---|--:|"]
+    for label in SHAPES:
+        floors = {e["path"]: e.get("mbs") for group in ("rest-binary", "grpc-raw") for e in results.get((label, group), [])
+                  if e["path"] in ("http-echo", "grpc-echo")}
+        for group in ("rest-binary", "grpc-raw", "rest-json"):
+            for e in results.get((label, group), []):
+                if e.get("unsupported"):
+                    rows.append(f"| {label} | {e['path']} | {e['server']} | not supported | | | | | | | |")
+                    continue
+                ratio = lambda floor: f"{e['mbs'] / floor:.0%}" if floor and e["path"] != "rest-json" else ""  # noqa: E731
+                grpc_ratio = ratio(floors.get("grpc-echo")) if e["path"] in ("grpc-raw", "grpc-echo") else ""
+                wrong = f" ({e['wrong']})" if e.get("wrong") else ""
+                rows.append(
+                    f"| {label} | {e['path']} | {e['server']} | {e['mbs']:,.0f} | {ratio(floors.get('http-echo'))} | {grpc_ratio} | "
+                    f"{e['spread'][0]:,.0f}-{e['spread'][1]:,.0f} | {e['p50']:.2f} | {e['p99']:.2f} | {e['errors']}{wrong} | {e['cpu_ms']:.2f} |")
+    return ("## Large tensors (echo model; MB/s counts the tensor's bytes in and out)\n\n"
+            f"{n} requests per round ({n_json} for rest-json), {rounds} round(s) per case, {conns} connection(s), one server "
+            "at a time. A case shows its median round by MB/s (its p50/p99 too), the range over the rounds, and CPU "
+            "per request over all rounds; every case's answer is checked byte for byte once (errors column).\n\n"
+            + "\n".join(rows) + "\n\nServers:\n" + "\n".join(f"- {k}: {LARGE_NOTES[k]}" for k in names if k in LARGE_NOTES)
+            + ("\n" + "\n".join(notes) if notes else ""))
 
 
 def _has_flag(flag: str) -> bool:
@@ -641,6 +823,8 @@ def main() -> None:
     p.add_argument("scenario", choices=list(SCENARIOS))
     p.add_argument("--large-requests", type=int, default=200)
     p.add_argument("--large-conns", type=int, default=1)
+    p.add_argument("--large-rounds", type=int, default=3, help="large scenario: rounds per case (the median is shown)")
+    p.add_argument("--large-servers", default=",".join(LARGE_SERVERS), help="large scenario: comma list, in order")
     p.add_argument("--models", type=int, default=200, help="models scenario: how many models")
     p.add_argument("--models-requests", type=int, default=2000)
     p.add_argument("--conns-count", type=int, default=1000)

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import uvicorn
 
+from . import allocator
 from .controls import Controls, Cors
 from .controls.dataplane import GuardedDataPlane
 from .hook_threads import HookThreads
@@ -324,6 +325,7 @@ class ModelServer:
         A replacement worker process loads first and then listens, while its siblings serve.
         """
         s = self.settings
+        allocator.tune(s.malloc_cache_size)  # large tensors: no page faults per request (allocator.py)
         http_sock = None
         self.dataplane.loading = True
         try:

@@ -128,6 +128,10 @@ class ServerSettings:
     # V2 JSON bodies of at least this many bytes are decoded in a helper process so the event loop
     # keeps answering (0: always on the loop).
     decode_offload_size: int = 8 * 1024 * 1024
+    # -- large tensors (issue 15; modelport/allocator.py) --
+    # Freed memory (bytes) glibc's malloc keeps mapped for reuse instead of returning it to the OS after
+    # each request; without it large tensors page-fault their buffers in on every request. 0: glibc's defaults.
+    malloc_cache_size: int = 64 * 1024 * 1024
     # -- observability (modelport/observability) --
     # Triton's statistics extension and the per-model health view.
     enable_statistics: bool = True
@@ -325,7 +329,7 @@ def validate_server_settings(s: ServerSettings) -> None:
     if s.parallel_workers < 0:
         raise SettingsError("Setting parallel_workers: must not be negative")
     for name in ("grace_period", "request_timeout", "max_asyncio_workers", "max_batch_size", "max_batch_time", "max_queue_size",
-                 "max_connections", "drain_delay", "decode_offload_size", "loop_budget_ms"):
+                 "max_connections", "drain_delay", "decode_offload_size", "loop_budget_ms", "malloc_cache_size"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
     for name in ("header_timeout", "keep_alive_timeout"):

@@ -181,9 +181,15 @@ def _array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> n
         # are floats). A value beyond the narrower type's range (or inf) takes the checked path below.
         if dtype.itemsize == 8:
             return np.array(data, dtype=dtype).reshape(shape)
-        peak = max(map(abs, data), default=0.0) if expected <= 64 else np.abs(np.array(data)).max()
-        if peak <= _FLOAT_MAX[dtype.itemsize]:
-            return np.array(data, dtype=dtype).reshape(shape)
+        if expected <= 64:
+            if max(map(abs, data), default=0.0) <= _FLOAT_MAX[dtype.itemsize]:
+                return np.array(data, dtype=dtype).reshape(shape)
+        else:
+            # One pass over the list, not two: the doubles, checked, then narrowed (the same single
+            # rounding as converting the Python floats directly).
+            wide = np.array(data, dtype=np.float64)
+            if np.abs(wide).max() <= _FLOAT_MAX[dtype.itemsize]:
+                return wide.astype(dtype).reshape(shape)
     try:
         if dtype.kind == "O":
             flat = _flatten(data)

@@ -214,10 +214,13 @@ def _encode_tensors(tensors: list, default_binary: bool, use_hint: bool) -> tupl
 
 
 def _assemble(doc: dict, chunks: list) -> tuple[bytes, int | None]:
+    parts, json_length = _parts(doc, chunks)
+    return (parts[0] if len(parts) == 1 else b"".join(parts)), json_length
+
+
+def _parts(doc: dict, chunks: list) -> tuple[list, int | None]:
     head = orjson.dumps(doc, option=_DUMPS_OPTIONS, default=_default)
-    if not chunks:
-        return head, None
-    return b"".join([head, *chunks]), len(head)
+    return [head, *chunks], (len(head) if chunks else None)
 
 
 def _default(value: Any) -> Any:
@@ -232,6 +235,13 @@ def _default(value: Any) -> Any:
 
 def encode_response(response: InferResponse, binary_outputs: bool = False) -> tuple[bytes, int | None]:
     """The REST body of a response and, if it carries binary tensors, the JSON part's length."""
+    parts, json_length = encode_response_parts(response, binary_outputs)
+    return (parts[0] if len(parts) == 1 else b"".join(parts)), json_length
+
+
+def encode_response_parts(response: InferResponse, binary_outputs: bool = False) -> tuple[list, int | None]:
+    """``encode_response`` as a list of parts: the JSON, then each binary tensor as a buffer (a
+    memoryview of the output array, not a copy) for the transport to write one after the other."""
     doc: dict[str, Any] = {"model_name": response.model_name}
     if response.model_version is not None:
         doc["model_version"] = response.model_version
@@ -240,7 +250,7 @@ def encode_response(response: InferResponse, binary_outputs: bool = False) -> tu
     if response.parameters:
         doc["parameters"] = response.parameters
     doc["outputs"], chunks = _encode_tensors(response.outputs, binary_outputs or response.use_binary_outputs, False)
-    return _assemble(doc, chunks)
+    return _parts(doc, chunks)
 
 
 def encode_request(request: InferRequest, binary_inputs: bool = False, binary_outputs: bool | None = None) -> tuple[bytes, int | None]:

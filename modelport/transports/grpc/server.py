@@ -10,7 +10,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ...dataplane import DataPlane
 from ...errors import StartupError
-from ...wire.grpc.grpc_predict_v2_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
+from ...wire.grpc import grpc_predict_v2_pb2 as pb
+from ...wire.grpc.rawcodec import parse_infer_request, serialize_infer_response
 from .drain import DrainInterceptor, drain_and_stop
 from .errors import ErrorInterceptor
 from ...wire.grpc.model_repository_pb2_grpc import add_ModelRepositoryServiceServicer_to_server
@@ -55,7 +56,7 @@ async def start_grpc_server(
     # The drain comes first (it answers UNAVAILABLE itself); then the error interceptor, so it maps
     # what the others (e.g. the controls) raise too.
     server = grpc.aio.server(interceptors=[drain, ErrorInterceptor(), *(interceptors or [])], options=options)
-    add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, edge), server)
+    add_inference_service(InferenceServicer(dataplane, edge), server)
     add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -74,4 +75,25 @@ async def start_grpc_server(
     return GrpcServer(server, bound, health_servicer, drain)
 
 
-__all__ = ["GrpcServer", "start_grpc_server"]
+def add_inference_service(servicer: Any, server: grpc.aio.Server) -> None:
+    """The generated ``add_GRPCInferenceServiceServicer_to_server``, except that ModelInfer's raw
+    tensors travel as buffers (wire/grpc/rawcodec.py): its request and response each skip protobuf's
+    copies of the tensor bytes."""
+    handlers = {}
+    for method in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods:
+        deserialize = getattr(pb, method.input_type.name).FromString
+        serialize = getattr(pb, method.output_type.name).SerializeToString
+        if method.name == "ModelInfer":
+            deserialize, serialize = parse_infer_request, serialize_infer_response
+        kind = "stream_stream" if method.client_streaming else "unary_unary"
+        if method.client_streaming != method.server_streaming:  # pragma: no cover - the service has none
+            kind = "stream_unary" if method.client_streaming else "unary_stream"
+        handlers[method.name] = getattr(grpc, f"{kind}_rpc_method_handler")(
+            getattr(servicer, method.name), request_deserializer=deserialize, response_serializer=serialize
+        )
+    servicer.raw_buffers = True
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+
+
+__all__ = ["GrpcServer", "add_inference_service", "start_grpc_server"]

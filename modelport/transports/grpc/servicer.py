@@ -34,6 +34,9 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         self.dataplane = dataplane
         # observability.edge.RequestEdge: request id, access log, tracing (None: none of them).
         self.edge = edge
+        # True once ModelInfer is registered with rawcodec's serializer (server.add_inference_service);
+        # under the generated registration it must answer plain protobuf messages.
+        self.raw_buffers = False
 
     # -- health and metadata ----------------------------------------------------------------
     async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:
@@ -76,7 +79,7 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         response, response_headers = await self.dataplane.infer(infer_request, headers)
         if response_headers or metadata:
             context.set_trailing_metadata(_metadata(response_headers) + metadata)
-        return convert.response_to_proto(response, convert.uses_raw(request))
+        return convert.response_to_proto(response, convert.uses_raw(request), buffers=self.raw_buffers)
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Context

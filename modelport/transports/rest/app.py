@@ -81,6 +81,9 @@ class RestApp:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a response
             status, body, headers = error_response(exc, scope)
             content_type = JSON
+        if type(body) is list:  # binary tensors: written as they are, after the JSON (no joined copy)
+            await _send_parts(send, status, content_type, headers, body)
+            return
         # A new list: canned responses (_ALIVE, _EMPTY_OK) share theirs across requests.
         headers = headers + [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -158,12 +161,12 @@ class RestApp:
         else:
             request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
-        out, json_length = v2_json.encode_response(response, request.use_binary_outputs)
+        parts, json_length = v2_json.encode_response_parts(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers)
         if json_length is None:
-            return 200, out, JSON, extra
+            return 200, parts[0], JSON, extra
         extra.append((b"inference-header-content-length", str(json_length).encode()))
-        return 200, out, OCTET, extra
+        return 200, parts, OCTET, extra  # a list: __call__ writes the parts in turn
 
     async def _v2_stream(self, action: str, name: str, version: str | None, scope: dict, receive: Callable) -> Any:
         """infer_stream (V2 JSON per event), generate and generate_stream (Triton's generate extension)."""
@@ -377,6 +380,16 @@ def _routing_admin(dataplane: DataPlane, name: str, action: str, body: bytes) ->
             raise InvalidInput("Promote needs a JSON body such as {\"version\": \"2\"}")
         return dataplane.promote(name, doc.get("version"))
     return dataplane.rollback(name)
+
+
+async def _send_parts(send: Callable, status: int, content_type: bytes, headers: Headers, parts: list) -> None:
+    """One response body written as consecutive parts (the JSON, then each tensor's buffer)."""
+    size = sum(len(p) for p in parts)
+    headers = headers + [(b"content-type", content_type), (b"content-length", str(size).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    last = len(parts) - 1
+    for i, part in enumerate(parts):
+        await send({"type": "http.response.body", "body": part, "more_body": i < last})
 
 
 def _allow(method: str, allowed: str) -> None:

@@ -33,6 +33,12 @@ LINGER = 2.0
 # During a drain, a connection idle this long is taken to be truly idle and closed.
 DRAIN_IDLE_CLOSE = 0.5
 
+# Request body bytes buffered here before the app is handed them. uvicorn wakes the app at every chunk
+# and pauses reading past 64 KiB, so a 600 KB tensor arrived in several receive() calls, each copying
+# a bytearray, joined once more by the app. The app reads whole bodies (up to max_request_size) anyway,
+# so holding up to this much here costs no extra memory; one receive() then takes the whole body.
+BODY_HIGH_WATER = 4 * 1024 * 1024
+
 
 @dataclass
 class Limits:
@@ -120,6 +126,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._rejected = False
         self._over_cap = len(guard.connections) > guard.max_connections
+        self._body_parts: list[bytes] = []  # body chunks not yet handed to the cycle (on_body)
+        self._body_size = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.connections.discard(self)
@@ -175,6 +183,32 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.guard.draining and self.cycle is not None:
             self.cycle.keep_alive = False
+
+    # -- request body: gathered here, handed over once ------------------------------------------
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        if cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
+            return
+        self._body_parts.append(body)
+        self._body_size += len(body)
+        if self._body_size > BODY_HIGH_WATER:
+            self._hand_body()
+            self.flow.pause_reading()  # receive() resumes it
+
+    def on_message_complete(self) -> None:
+        if self._body_parts:
+            self._hand_body()
+        super().on_message_complete()
+
+    def _hand_body(self) -> None:
+        """Give the cycle the gathered chunks as one bytes object: uvicorn's receive() passes a bytes
+        body on as is (bytes(b) is b), so a body that came in one chunk is never copied here."""
+        cycle, parts = self.cycle, self._body_parts
+        if cycle.body:  # what the app has not taken yet comes first
+            parts.insert(0, bytes(cycle.body))
+        cycle.body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._body_parts, self._body_size = [], 0
+        cycle.message_event.set()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

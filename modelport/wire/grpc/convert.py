@@ -27,6 +27,7 @@ from ...types import (
 )
 from ..raw import array_from_raw, array_to_raw
 from . import grpc_predict_v2_pb2 as pb
+from .rawcodec import RawInferResponse
 
 # The InferTensorContents field each datatype's typed data travels in, and that field's dtype.
 CONTENTS_FIELD: dict[str, str] = {
@@ -185,7 +186,9 @@ def _tensor_to_proto(tensor: Any, target: Any, raw: bool, raw_list: Any) -> None
     if params:
         parameters_to_proto(params, target.parameters)
     if raw:
-        raw_list.append(bytes(array_to_raw(array, datatype)))
+        chunk = array_to_raw(array, datatype)
+        # A plain list (RawInferResponse) keeps the buffer as is; a protobuf field takes bytes only.
+        raw_list.append(chunk if type(raw_list) is list else bytes(chunk))
         return
     field = CONTENTS_FIELD.get(datatype)
     if field is None:
@@ -251,14 +254,19 @@ def request_to_proto(request: InferRequest, raw: bool = True) -> pb.ModelInferRe
     return msg
 
 
-def response_to_proto(response: InferResponse, raw: bool) -> pb.ModelInferResponse:
+def response_to_proto(response: InferResponse, raw: bool, buffers: bool = False) -> pb.ModelInferResponse | RawInferResponse:
+    """The response message; with ``buffers``, raw outputs stay buffers in a RawInferResponse (the
+    server's ModelInfer serializer writes them without protobuf's copies; see rawcodec.py)."""
     msg = pb.ModelInferResponse(
         model_name=response.model_name, model_version=response.model_version or "", id=response.id or ""
     )
     parameters_to_proto(response.parameters, msg.parameters)
     raw = _send_raw(raw, response.outputs)
+    raw_list: Any = [] if raw and buffers else msg.raw_output_contents
     for tensor in response.outputs:
-        _tensor_to_proto(tensor, msg.outputs.add(), raw, msg.raw_output_contents)
+        _tensor_to_proto(tensor, msg.outputs.add(), raw, raw_list)
+    if raw and buffers:
+        return RawInferResponse(msg, raw_list)
     return msg
 
 

@@ -1,0 +1,31 @@
+"""allocator.tune: glibc's malloc thresholds from the malloc_cache_size setting."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+import pytest
+
+from modelport import allocator
+from modelport.settings import SettingsError, ServerSettings, load_server_settings, validate_server_settings
+
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def test_zero_leaves_malloc_alone():
+    assert allocator.tune(0) is False
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc only")
+def test_glibc_takes_the_thresholds():
+    assert allocator.tune(64 * 1024 * 1024) is True
+    assert allocator.tune(1 << 40) is True  # clamped to glibc's ceilings, not refused
+
+
+def test_setting_from_env_and_validated(monkeypatch):
+    assert ServerSettings().malloc_cache_size == 64 * 1024 * 1024
+    monkeypatch.setenv("MODELPORT_MALLOC_CACHE_SIZE", "0")
+    assert load_server_settings().malloc_cache_size == 0
+    with pytest.raises(SettingsError, match="malloc_cache_size"):
+        validate_server_settings(ServerSettings(malloc_cache_size=-1))
