@@ -15,7 +15,7 @@ import numpy as np
 
 from modelport import InferOutput, InferRequest, InferResponse, Model
 from modelport.routing.graph import GraphModel
-from modelport.server import ModelServer
+from modelport.serving.server import ModelServer
 from modelport.types import InferInput
 
 

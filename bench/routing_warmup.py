@@ -21,7 +21,7 @@ CASE = r'''
 import asyncio, json, sys, time
 import httpx, numpy as np, torch
 from modelport import InferOutput, InferResponse, Model
-from modelport.server import ModelServer
+from modelport.serving.server import ModelServer
 from modelport.settings import ModelSettings
 
 class Echo(Model):

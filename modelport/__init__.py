@@ -17,7 +17,7 @@ from .errors import (
 from .model import Model, PredictorConfig, PredictorProtocol, logger
 from .payloads import get_predict_input, get_predict_response
 from .repository import ModelRepository
-from .server import ModelServer
+from .serving.server import ModelServer
 from .settings import ModelSettings, ServerSettings
 from .types import InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput
 

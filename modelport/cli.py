@@ -194,7 +194,7 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("modelport")
     try:
-        from .server import ModelServer
+        from .serving.server import ModelServer
 
         models = []
         if single_file:

@@ -8,7 +8,7 @@ import as KServe does. KServe's FastAPI ``app`` has no counterpart (modelport's 
 from .compat.kserve import build_parser, parser
 from .model import PredictorConfig
 from .repository import ModelRepository
-from .server import ModelServer
+from .serving.server import ModelServer
 
 
 def __getattr__(name: str):

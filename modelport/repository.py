@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from .errors import InvalidInput, ModelNotFound, ModelNotReady, public_reason
 from .model import Model
-from .runner import ModelRunner
+from .execution.runner import ModelRunner
 from .settings import ModelSettings, SettingsError, model_option
 
 logger = logging.getLogger("modelport")

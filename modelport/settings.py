@@ -128,7 +128,7 @@ class ServerSettings:
     # V2 JSON bodies of at least this many bytes are decoded in a helper process so the event loop
     # keeps answering (0: always on the loop).
     decode_offload_size: int = 8 * 1024 * 1024
-    # -- large tensors (issue 15; modelport/allocator.py) --
+    # -- large tensors (issue 15; modelport/serving/allocator.py) --
     # Freed memory (bytes) glibc's malloc keeps mapped for reuse instead of returning it to the OS after
     # each request; without it large tensors page-fault their buffers in on every request. 0: glibc's defaults.
     malloc_cache_size: int = 64 * 1024 * 1024

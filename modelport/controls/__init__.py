@@ -1,7 +1,7 @@
 """Production controls around the data plane: API keys, rate limits, response cache, CORS, input
 contracts, and the admin request rules (``origin``).
 
-The composition root (``modelport.server``) builds one :class:`Controls` from the server settings and
+The composition root (``modelport.serving.server``) builds one :class:`Controls` from the server settings and
 plugs it in three places: :class:`GuardedRestApp` (REST door), :class:`ControlsInterceptor` (gRPC door)
 and :class:`GuardedDataPlane` (per-model rate limit, contract and cache around inference).
 """

@@ -62,7 +62,7 @@ class ModelReplica:
     """One replica of one model: a modelport data plane and runner, without listeners."""
 
     async def __init__(self, spec: _Spec, server_settings: ServerSettings):
-        from ..server import ModelServer  # the composition root builds runners as a normal server does
+        from ..serving.server import ModelServer  # the composition root builds runners as a normal server does
 
         settings = dataclasses.replace(server_settings, workers=1, enable_grpc=False)
         self._server = ModelServer(settings=settings)

@@ -1,4 +1,4 @@
-"""How routing is composed into a server (called by the composition root, ``modelport/server.py``):
+"""How routing is composed into a server (called by the composition root, ``modelport/serving/server.py``):
 the router in the data plane, warmup and graph binding before a model turns ready, policies from
 model-settings, and the repository poller."""
 

@@ -43,7 +43,7 @@ def test_dockerfile_has_what_an_orchestrator_needs(folder, tmp_path):
     assert text.rstrip().endswith('ENTRYPOINT ["modelport", "serve"]\nCMD ["/opt/modelport/models"]')
     assert (context / "requirements.txt").read_text() == "scipy>=1.10\n"
     assert (context / "models" / "iris" / "model.joblib").is_file()
-    assert (context / "modelport-src" / "modelport" / "server.py").is_file()
+    assert (context / "modelport-src" / "modelport" / "serving" / "server.py").is_file()
 
 
 def test_dockerfile_passes_hadolint(folder, tmp_path):

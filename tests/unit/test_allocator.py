@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from modelport import allocator
+from modelport.serving import allocator
 from modelport.settings import SettingsError, ServerSettings, load_server_settings, validate_server_settings
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from modelport import InferInput, InferOutput, InferRequest, InferResponse, Model, RequestedOutput
-from modelport.batching import signature
+from modelport.execution.batching import signature
 from modelport.errors import InferenceError, InvalidInput
-from modelport.runner import ModelRunner
+from modelport.execution.runner import ModelRunner
 
 
 class RowModel(Model):

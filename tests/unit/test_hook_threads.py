@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from modelport.hook_threads import HookThreads
+from modelport.execution.hook_threads import HookThreads
 
 
 async def test_result_and_error_come_back():

@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from modelport.hook_threads import HookThreads
-from modelport.loop_budget import MAX_LEARN_CALLS, LoopBudget, request_size
+from modelport.execution.hook_threads import HookThreads
+from modelport.execution.loop_budget import MAX_LEARN_CALLS, LoopBudget, request_size
 from modelport.model import Model
-from modelport.runner import ModelRunner
+from modelport.execution.runner import ModelRunner
 from modelport.settings import SettingsError, load_model_settings, load_server_settings, validate_server_settings
 from modelport.types import InferInput, InferRequest
 

@@ -1,4 +1,4 @@
-"""modelport.runner.ModelRunner with small real Model subclasses: where hooks run and what they get."""
+"""modelport.execution.runner.ModelRunner with small real Model subclasses: where hooks run and what they get."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from modelport.errors import Unimplemented
 from modelport.model import Model
-from modelport.hook_threads import HookThreads
-from modelport.runner import ModelRunner
+from modelport.execution.hook_threads import HookThreads
+from modelport.execution.runner import ModelRunner
 
 
 class Recorder:

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .errors import InferenceError, public_reason
+from ..errors import InferenceError, public_reason
 
 logger = logging.getLogger("modelport")
 
@@ -33,7 +33,7 @@ def _init_worker(spec: tuple[str, Any]) -> None:
     try:
         kind, value = spec
         if kind == "settings":
-            from .repository import build_model
+            from ..repository import build_model
 
             model = build_model(value)
         else:

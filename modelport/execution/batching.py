@@ -20,9 +20,9 @@ from typing import Any, Awaitable, Callable
 
 import numpy as np
 
-from .errors import InferenceError
-from .payloads import outputs_from_result
-from .types import InferInput, InferOutput, InferRequest, InferResponse
+from ..errors import InferenceError
+from ..payloads import outputs_from_result
+from ..types import InferInput, InferOutput, InferRequest, InferResponse
 
 logger = logging.getLogger("modelport")
 

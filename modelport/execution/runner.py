@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 from .hook_threads import HookThreads
 from .loop_budget import LoopBudget, needs_own_loop, request_size
-from .model import Model
-from .wire.v1_json import check_request
+from ..model import Model
+from ..wire.v1_json import check_request
 
 STAGES = ("preprocess", "predict", "postprocess")
 logger = logging.getLogger("modelport")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .types import InferRequest
+from ..types import InferRequest
 
 LEARN_CALLS = 32
 MAX_LEARN_CALLS = 1 << 14

@@ -17,12 +17,12 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Iterable
 
-from .errors import StartupError
-from .observability.multiprocess import shared_metrics_dir
+from ..errors import StartupError
+from ..observability.multiprocess import shared_metrics_dir
 from .worker_sync import Hub
 
 if TYPE_CHECKING:
-    from .model import Model
+    from ..model import Model
     from .server import ModelServer
 
 logger = logging.getLogger("modelport")
@@ -36,7 +36,7 @@ def reserve_port(host: str, port: int, what: str) -> socket.socket:
 
 
 def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool, inherited: list, metrics_dir: str) -> None:
-    from .errors import ModelportError
+    from ..errors import ModelportError
 
     for other in inherited:  # the supervisor's ends of the siblings' pipes: theirs, not ours to hold open
         other.close()

@@ -20,10 +20,10 @@ import signal
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from .errors import ModelportError
+from ..errors import ModelportError
 
 if TYPE_CHECKING:
-    from .dataplane import DataPlane
+    from ..dataplane import DataPlane
 
 logger = logging.getLogger("modelport")
 

@@ -20,19 +20,19 @@ from typing import Any, Iterable
 import uvicorn
 
 from . import allocator
-from .controls import Controls, Cors
-from .controls.dataplane import GuardedDataPlane
-from .hook_threads import HookThreads
-from .errors import StartupError
-from .metrics import Metrics
-from .model import Model, PredictorConfig
-from .observability.setup import Observability
-from .repository import ModelRepository
-from .routing import compose
-from .runner import ModelRunner
-from .settings import ModelSettings, ServerSettings, model_option, validate_server_settings
-from .transports.rest import RestApp
-from .transports.rest.protocol import Guard, Limits
+from ..controls import Controls, Cors
+from ..controls.dataplane import GuardedDataPlane
+from ..execution.hook_threads import HookThreads
+from ..errors import StartupError
+from ..metrics import Metrics
+from ..model import Model, PredictorConfig
+from ..observability.setup import Observability
+from ..repository import ModelRepository
+from ..routing import compose
+from ..execution.runner import ModelRunner
+from ..settings import ModelSettings, ServerSettings, model_option, validate_server_settings
+from ..transports.rest import RestApp
+from ..transports.rest.protocol import Guard, Limits
 
 logger = logging.getLogger("modelport")
 
@@ -178,7 +178,7 @@ class ModelServer:
         # MLServer compatibility: strict model settings, and the MLSERVER_MODEL_* default model.
         self.repository.strict = s.strict_settings
         if s.default_model_name and s.default_model_implementation and self.repository.default_model is None:
-            from .settings import ModelParameters
+            from ..settings import ModelParameters
 
             self.repository.default_model = ModelSettings(
                 name=s.default_model_name, implementation=s.default_model_implementation,
@@ -198,18 +198,18 @@ class ModelServer:
             self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
         )
         if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
-            from .ui import mount_console
+            from ..ui import mount_console
 
             mount_console(self)
         cors = Cors(s.cors_origins, s.cors_methods, s.cors_headers, s.cors_max_age, s.cors_allow_credentials) if s.cors_origins else None
         if cors is not None:  # the admin Origin check lets the listed origins (not "*") through
             self.app.allowed_origins = frozenset(o for o in cors.origins if o != "*")
         if self.controls.at_edge or cors is not None:
-            from .controls.rest import GuardedRestApp
+            from ..controls.rest import GuardedRestApp
 
             self.app = GuardedRestApp(self.app, self.controls, cors)
         # Outermost: request ids, the access log and spans cover every answer, the controls' 401/429 too.
-        from .observability.edge import EdgeApp
+        from ..observability.edge import EdgeApp
 
         self.app = EdgeApp(self.app, self.observability.edge)
 
@@ -218,7 +218,7 @@ class ModelServer:
         self.controls.prepare(model, settings)  # its cache, contract and rate limit (bad ones fail the model)
         # Transformer mode; KServe-style scripts set self.predictor_host (and self.protocol) in __init__.
         if s.predictor_host or model.predictor_config is not None or getattr(model, "predictor_host", None):
-            from .predictor import attach_predictor
+            from ..predictor import attach_predictor
 
             attach_predictor(model, s)
         observe = observe_batch = None
@@ -232,7 +232,7 @@ class ModelServer:
         pool = None
         workers = model_option(model, settings, "parallel_workers", s.parallel_workers)
         if workers:
-            from .process_pool import InferencePool, pool_spec
+            from ..execution.process_pool import InferencePool, pool_spec
 
             pool = InferencePool(model.name, workers, pool_spec(model, settings or model.settings),
                                  retry_on_crash=bool(model_option(model, settings, "idempotent", False)))
@@ -279,7 +279,7 @@ class ModelServer:
             runner.run(self._serve_until_signalled(models))
 
     def _configure_from_argv(self) -> None:
-        from .compat.kserve import settings_from_argv
+        from ..compat.kserve import settings_from_argv
 
         settings, flags = settings_from_argv(sys.argv[1:], self._explicit)
         self._build(settings)
@@ -287,7 +287,7 @@ class ModelServer:
             if entry.model is not None:
                 entry.runner = self._make_runner(entry.model, entry.settings)
         if getattr(flags, "configure_logging", True):
-            from .cli import configure_logging
+            from ..cli import configure_logging
 
             configure_logging(settings.log_level, settings.log_format, getattr(flags, "log_config_file", None))
 
@@ -365,11 +365,11 @@ class ModelServer:
     async def _listen(self, http_sock: socket.socket) -> None:
         s = self.settings
         if s.enable_grpc:
-            from .transports.grpc import start_grpc_server
+            from ..transports.grpc import start_grpc_server
 
             interceptors = []
             if self.controls.at_edge:
-                from .controls.grpc import ControlsInterceptor
+                from ..controls.grpc import ControlsInterceptor
 
                 interceptors.append(ControlsInterceptor(self.controls))
             self._grpc = await start_grpc_server(
