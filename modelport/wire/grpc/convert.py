@@ -27,7 +27,7 @@ from ...types import (
 )
 from ..raw import array_from_raw, array_to_raw
 from . import grpc_predict_v2_pb2 as pb
-from .rawcodec import RawInferResponse
+from .rawcodec import RawInferResponse, read_varint, varint
 
 # The InferTensorContents field each datatype's typed data travels in, and that field's dtype.
 CONTENTS_FIELD: dict[str, str] = {
@@ -140,10 +140,8 @@ def _unpacked(contents: Any, dtype: np.dtype, count: int) -> np.ndarray:
     if not count:
         return np.empty(0, dtype)
     data = contents.SerializeToString()
-    i = 1  # after the one-byte tag (field numbers below 16), skip the varint length
-    while data[i] & 0x80:
-        i += 1
-    return np.frombuffer(bytearray(memoryview(data)[i + 1 :]), dtype=np.dtype(dtype).newbyteorder("<"), count=count)
+    _, start = read_varint(data, 1)  # after the one-byte tag (field numbers below 16): the length
+    return np.frombuffer(bytearray(memoryview(data)[start:]), dtype=np.dtype(dtype).newbyteorder("<"), count=count)
 
 
 def _tensors_from_proto(cls: type, kind: str, tensors: Iterable[Any], raw: Any, raw_field: str) -> list:
@@ -205,16 +203,7 @@ def _tensor_to_proto(tensor: Any, target: Any, raw: bool, raw_list: Any) -> None
 def _packed(field_number: int, array: np.ndarray, dtype: np.dtype) -> bytes:
     """A packed repeated fixed-width field, as protobuf encodes it: tag, length, little-endian data."""
     data = np.ascontiguousarray(array, dtype=dtype).tobytes()
-    return _varint((field_number << 3) | 2) + _varint(len(data)) + data
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return varint((field_number << 3) | 2) + varint(len(data)) + data
 
 
 def _send_raw(raw: bool, tensors: Iterable[Any]) -> bool:

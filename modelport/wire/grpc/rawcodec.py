@@ -26,7 +26,8 @@ class _Malformed(Exception):
     pass
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The protobuf varint at ``data[pos]`` and the position after it."""
     result = shift = 0
     while True:
         byte = data[pos]  # IndexError past the end: malformed
@@ -39,7 +40,8 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
             raise _Malformed()
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """``n`` as a protobuf varint."""
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -71,10 +73,10 @@ def parse_infer_request(data: bytes) -> pb.ModelInferRequest | RawInferRequest:
     try:
         while pos < end:
             field_start = pos
-            key, pos = _read_varint(data, pos)
+            key, pos = read_varint(data, pos)
             wire_type = key & 7
             if wire_type == 2:
-                length, pos = _read_varint(data, pos)
+                length, pos = read_varint(data, pos)
                 if pos + length > end:
                     raise _Malformed()
                 if key >> 3 == _RAW_INPUT_FIELD:
@@ -83,7 +85,7 @@ def parse_infer_request(data: bytes) -> pb.ModelInferRequest | RawInferRequest:
                     start = pos + length
                 pos += length
             elif wire_type == 0:
-                _, pos = _read_varint(data, pos)
+                _, pos = read_varint(data, pos)
             elif wire_type == 1:
                 pos += 8
             elif wire_type == 5:
@@ -115,12 +117,12 @@ class RawInferResponse:
     def SerializeToString(self) -> bytes:  # noqa: N802 - protobuf's name: one serializer serves both types
         parts = [self.message.SerializeToString()]
         for raw in self.raw_output_contents:
-            parts.append(_RAW_OUTPUT_KEY + _varint(len(raw)))
+            parts.append(_RAW_OUTPUT_KEY + varint(len(raw)))
             parts.append(raw)
         return b"".join(parts)  # the one copy of each tensor on the way out
 
     def ByteSize(self) -> int:  # noqa: N802
-        return self.message.ByteSize() + sum(1 + len(_varint(len(r))) + len(r) for r in self.raw_output_contents)
+        return self.message.ByteSize() + sum(1 + len(varint(len(r))) + len(r) for r in self.raw_output_contents)
 
     def to_message(self) -> pb.ModelInferResponse:
         """A plain protobuf message (copies the raw outputs in): for callers that need one."""
