@@ -187,3 +187,20 @@ def framework_error(model: Model, exc: BaseException, message: str | None = None
     """The framework's own message (or ``message``), as the client's error."""
     message = message or str(exc).strip() or type(exc).__name__
     return InvalidInput(f"Model {model.name} cannot predict on this input: {message}")
+
+
+def checked_fast_path(framework: str, reference: str, make: Any, agrees: Any) -> Any:
+    """A runtime's fast-path predictor (``make()``), or None when it cannot be built with this version
+    of the framework or its answers on probe rows differ from ``reference`` (``agrees(predictor)``):
+    the runtime then takes the framework's own path, so the answers never change."""
+    log = logging.getLogger("modelport")
+    try:
+        predictor = make()
+        same = agrees(predictor)
+    except Exception as exc:  # noqa: BLE001 - a framework without the internals used: no fast path, same answers
+        log.info("%s fast path off for this model: %s: %s", framework, type(exc).__name__, exc)
+        return None
+    if not same:
+        log.warning("%s fast path off for this model: its answers differ from %s on probe rows", framework, reference)
+        return None
+    return predictor

@@ -13,12 +13,11 @@ internal it needs is missing; other inputs take ``Booster.predict`` and get its 
 from __future__ import annotations
 
 import ctypes
-import logging
 from typing import Any
 
 import numpy as np
 
-logger = logging.getLogger("modelport")
+from ._common import checked_fast_path
 
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}  # LightGBM's C_API_DTYPE_FLOAT32 / FLOAT64
 _ROW_MAJOR, _COL_MAJOR, _PREDICT_NORMAL = 1, 0, 0
@@ -37,16 +36,8 @@ class DensePredictor:
     @classmethod
     def build(cls, lgb: Any, booster: Any, params: dict[str, Any]) -> DensePredictor | None:
         """A checked predictor, or None when its answers could differ (then: Booster.predict)."""
-        try:
-            predictor = cls(lgb, booster, params)
-            same = predictor._agrees_with(booster, params)
-        except Exception as exc:  # noqa: BLE001 - a LightGBM without the internals used here: no fast path, same answers
-            logger.info("LightGBM fast path off for this model: %s: %s", type(exc).__name__, exc)
-            return None
-        if not same:
-            logger.warning("LightGBM fast path off for this model: its answers differ from Booster.predict on probe rows")
-            return None
-        return predictor
+        return checked_fast_path("LightGBM", "Booster.predict", lambda: cls(lgb, booster, params),
+                                 lambda predictor: predictor._agrees_with(booster, params))
 
     def predict(self, X: Any) -> np.ndarray | None:
         """Booster.predict(X) for a dense float array of the model's width, or None: use Booster.predict."""

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import ctypes
 import json
-import logging
 from typing import Any
 
 import numpy as np
 
-logger = logging.getLogger("modelport")
+from ._common import checked_fast_path
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -63,16 +62,8 @@ class DensePredictor:
             return None  # the estimator does not take the in-place path for these
         if any(t == "c" for t in (booster.feature_types or ())):
             return None  # categorical features: XGBoost's own handling
-        try:
-            predictor = cls(xgb, model, booster)
-            same = predictor._agrees_with(xgb, model)
-        except Exception as exc:  # noqa: BLE001 - an XGBoost without the internals used here: no fast path, same answers
-            logger.info("XGBoost fast path off for this model: %s: %s", type(exc).__name__, exc)
-            return None
-        if not same:
-            logger.warning("XGBoost fast path off for this model: its answers differ from XGBoost's own on probe rows")
-            return None
-        return predictor
+        return checked_fast_path("XGBoost", "XGBoost's own", lambda: cls(xgb, model, booster),
+                                 lambda predictor: predictor._agrees_with(xgb, model))
 
     def outputs(self, X: Any, wanted: set[str]) -> dict[str, np.ndarray] | None:
         """The outputs for a dense float array of the model's width, or None: take XGBoost's own path."""
