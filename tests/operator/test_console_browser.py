@@ -22,7 +22,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 30_000
-MANY = 294  # with iris, sentiment, leaky, tiny-a, tiny-b and broken: 300 models
+MANY = 293  # with iris, sentiment, leaky, tiny-a, tiny-b, broken and the hostile name: 300 models
+HOSTILE = "<img src=x onerror=\"window.pwned=1\">'"  # a model name is text, never markup
 KEYS = [{"name": "inf", "key": "INFKEY-browser-1", "scopes": ["infer"]}, {"name": "ops", "key": "ADMINKEY-browser-1", "scopes": ["admin"]}]
 V2_SENTIMENT = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["good"]}]}
 
@@ -44,7 +45,7 @@ def _folder(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def many(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("console")
-    models = [DeclaredModel(f"model-{i:03d}") for i in range(MANY)] + [BrokenLoadModel("broken")]
+    models = [DeclaredModel(f"model-{i:03d}") for i in range(MANY)] + [BrokenLoadModel("broken"), DeclaredModel(HOSTILE)]
     with server_in_thread(models, model_repository=str(_folder(tmp))) as server:
         yield f"http://127.0.0.1:{server.http_port}", tmp
 
@@ -114,6 +115,12 @@ def test_three_hundred_models_fit_one_screen_search_filter_and_detail(many, brow
     page.locator('#chips [data-state="FAILED"]').click()
     expect(rows).to_have_count(1)
     page.locator('#chips [data-state=""]').click()
+    page.fill("#search", "img")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("a")).to_have_text(HOSTILE)
+    rows.first.locator("a").click()
+    expect(page.locator("#view-model h2")).to_have_text(HOSTILE)
+    assert page.evaluate("window.pwned") is None
 
     # A failed model's detail: the reason, and no Send.
     page.goto(url + "/ui#/m/broken")
