@@ -39,7 +39,7 @@ class Route:
     method: str  # GET (HEAD is answered the same way)
     path: str  # a pattern: "{model}" / "{asset}" match one path segment
     kind: str  # public | read | admin
-    handler: str  # the Console method that answers it: handler(params, query) -> response
+    handler: str  # the Console method that answers it: handler(params, query, allowed) -> response
 
 
 ROUTES: tuple[Route, ...] = (
@@ -114,9 +114,11 @@ class Console:
                      for e in self.server.repository.entries()]
             return items, f"The models folder cannot be read ({exc}); showing the models in memory."
 
-    def models(self) -> tuple[list[dict], str]:
-        """A summary of every model the repository knows (loaded or not), and a note when the folder is unreadable."""
+    def models(self, allowed: Callable[[str], bool] = lambda name: True) -> tuple[list[dict], str]:
+        """A summary of every model the repository knows (loaded or not) that ``allowed`` lets the caller see,
+        and a note when the models folder cannot be read."""
         items, note = self._index()
+        items = [item for item in items if allowed(item["name"])]
         by_key = {(e.name, e.version): e for e in self.server.repository.entries()}
         out = []
         for item in items:
@@ -168,7 +170,7 @@ class Console:
         doc["stats"] = self.counters().get(name)
         return redact(doc, self.root)
 
-    def server_info(self) -> dict:
+    def server_info(self, allowed: Callable[[str], bool] = lambda name: True) -> dict:
         s = self.server.settings
         dataplane = self.server.dataplane
         ready = dataplane.ready()
@@ -182,8 +184,8 @@ class Console:
         if not ready:  # why not: the server's own reason and every model that holds readiness back
             doc["not_ready"] = dataplane.not_ready_because() or "not every model is ready"
             doc["not_ready_models"] = [{"name": e.name, "version": e.version, "state": e.state.value, "reason": e.reason}
-                                       for e in self.server.repository.entries()
-                                       if e.state.value not in ("READY", "UNAVAILABLE") or (e.model is not None and not e.model.ready)]
+                                       for e in self.server.repository.entries() if allowed(e.name) and (
+                                       e.state.value not in ("READY", "UNAVAILABLE") or (e.model is not None and not e.model.ready))]
         return redact(doc, self.root)
 
     def counters(self) -> dict[str, dict]:
@@ -237,9 +239,21 @@ class Console:
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         if route.kind != "public" or route.handler == "page":
             self.history.touch()  # someone is watching: keep the chart history going
-        return getattr(self, route.handler)(params, query)
+        return getattr(self, route.handler)(params, query, self._allowed(scope))
 
-    def page(self, params: dict, query: dict) -> tuple:
+    def _allowed(self, scope: dict) -> Callable[[str], bool]:
+        """Which models the caller's key may see (the controls have already checked the key and its scope):
+        a key limited to some models sees only those in the lists, not every model's name and numbers."""
+        keys = getattr(getattr(self.server, "controls", None), "keys", None)
+        if not keys:
+            return lambda name: True
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            return keys.authenticate(headers).may_call
+        except Exception:  # noqa: BLE001 - no valid key: nothing to see
+            return lambda name: False
+
+    def page(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
         if self.auth:  # the shell is public: no data in it, the page asks for a key
             boot: dict[str, Any] = {"auth": True}
         else:
@@ -247,7 +261,7 @@ class Console:
             boot = {"auth": False, "models": models, "note": note, "server": self.server_info()}
         return 200, render_page(boot, __version__).encode(), b"text/html; charset=utf-8", [(b"cache-control", b"no-store")]
 
-    def asset(self, params: dict, query: dict) -> tuple:
+    def asset(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
         from ..transports.rest.errors import RouteNotFound
 
         name = params["asset"]
@@ -255,11 +269,11 @@ class Console:
             raise RouteNotFound("/ui/static/" + name)
         return 200, (STATIC / name).read_bytes(), _ASSETS[name], [(b"cache-control", b"public, max-age=300")]
 
-    def api_models(self, params: dict, query: dict) -> tuple:
-        models, note = self.models()
-        return _json({"server": self.server_info(), "models": models, "note": note})
+    def api_models(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
+        models, note = self.models(allowed)
+        return _json({"server": self.server_info(allowed), "models": models, "note": note})
 
-    def api_model(self, params: dict, query: dict) -> tuple:
+    def api_model(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
         from ..errors import ModelNotFound
 
         doc = self.model(params["model"], query.get("version") or None)
@@ -267,10 +281,11 @@ class Console:
             raise ModelNotFound(params["model"], query.get("version") or None)
         return _json(doc)
 
-    def api_stats(self, params: dict, query: dict) -> tuple:
-        return _json({"time": time.time(), "metrics": self.server.metrics is not None, "models": self.counters()})
+    def api_stats(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
+        models = {name: c for name, c in self.counters().items() if allowed(name)}
+        return _json({"time": time.time(), "metrics": self.server.metrics is not None, "models": models})
 
-    def api_history(self, params: dict, query: dict) -> tuple:
+    def api_history(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
         name = params.get("model", SERVER)
         return _json({"model": name or None, "fields": list(FIELDS), **self.history.series(name)})
 

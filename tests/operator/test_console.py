@@ -170,7 +170,13 @@ async def test_with_api_keys_the_shell_is_public_and_the_data_is_not(serve, tmp_
     assert "declared" not in page.text and "leaky" not in page.text  # the shell carries no data
     assert (await client.get("/ui/static/app.js", headers=headers)).status_code == 200
     expected = {"none": 401, "infer": 200, "other": 200, "admin": 200}[who]
-    assert (await client.get("/ui/api/models", headers=headers)).status_code == expected
+    listed = await client.get("/ui/api/models", headers=headers)
+    assert listed.status_code == expected
+    if expected == 200:  # a key limited to other models does not even see these names
+        names = {m["name"] for m in listed.json()["models"]}
+        assert names == (set() if who == "other" else {"declared", "leaky"})
+        stats = (await client.get("/ui/api/stats", headers=headers)).json()["models"]
+        assert ("declared" in stats) is (who != "other")
     assert (await client.get("/ui/api/models/declared", headers=headers)).status_code == ({"other": 403}.get(who, expected))
     assert (await client.get("/ui/api/history/declared", headers=headers)).status_code == ({"other": 403}.get(who, expected))
     unload = await client.post("/v2/repository/models/declared/unload", headers=headers)
