@@ -32,6 +32,7 @@ _SECRET_NAMES = frozenset(("sig", "auth", "pass"))
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
 # ?name=value or &name=value in a URL (or a bare query string).
 _QUERY_PARAM = re.compile(r"([?&;])([^=&#\s'\"<>]+)=([^&#\s'\"<>]*)")
+_FILE_URL = re.compile(r"file://(/[^\s'\"<>]*)")
 # An absolute POSIX path in text, not the path part of a URL (the same shape as errors.public_reason).
 _ABS_PATH = re.compile(r"(?<![\w:/.~%-])/(?:[^\s'\"`:,;()\[\]{}<>/]+/)*[^\s'\"`:,;()\[\]{}<>/]+/?")
 
@@ -87,7 +88,7 @@ def _text(text: str, base: tuple[str, ...]) -> str:
 
 def _paths(text: str, base: tuple[str, ...]) -> str:
     if "file://" in text:  # file:///srv/models/x: the path part is a path like any other
-        text = text.replace("file://", "")
+        text = _FILE_URL.sub(lambda m: "file://" + _ABS_PATH.sub(lambda p: _shown(p.group(0), base), m.group(1)), text)
     return _ABS_PATH.sub(lambda m: _shown(m.group(0), base), text)
 
 

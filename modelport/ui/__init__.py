@@ -123,7 +123,7 @@ class Console:
         out = []
         for item in items:
             entry = by_key.get((item["name"], item.get("version")))
-            doc: dict[str, Any] = {"name": item["name"], "version": item.get("version"), "state": str(item["state"]),
+            doc: dict[str, Any] = {"name": item["name"], "version": item.get("version"), "state": str(getattr(item["state"], "value", item["state"])),
                                    "reason": item.get("reason") or "", "platform": _platform(entry), "in_flight": 0}
             if entry is not None:
                 doc["in_flight"] = entry.in_flight

@@ -19,7 +19,7 @@ from modelport.ui.history import History, quantile_ms
 from ..fixture_models import BrokenLoadModel, DeclaredModel, PickyModel
 
 BODY = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
-SECRETS = ("hf_SECRETTOKEN123", "p4ss", "pl-secret", "nested-pw", "s3user:s3pass", "abcSIG", "amzSIG", "listed-token")
+SECRETS = ("hf_SECRETTOKEN123", "p4ss", "pl-secret", "nested-pw", "s3user:s3pass", "abcSIG", "amzSIG", "listed-token", "ftpSECRET")
 
 
 def secret_folder(tmp_path):
@@ -34,6 +34,10 @@ def secret_folder(tmp_path):
             "signed": "https://store.example/b/w.bin?sig=abcSIG&X-Amz-Signature=amzSIG&part=1",
             "cache_dir": str(tmp_path / "elsewhere" / "cache")}},
         "payload_log": {"url": "http://user:pl-secret@127.0.0.1:9/"}}))
+    (models / "bad-uri").mkdir()  # fails to load; its reason quotes the URI, credentials and all
+    (models / "bad-uri" / "model-settings.json").write_text(json.dumps({
+        "name": "bad-uri", "implementation": "modelport.runtimes.sklearn.SKLearnModel",
+        "parameters": {"uri": "ftp://ftpuser:ftpSECRET@files.example/m.bin"}}))
     return models
 
 
@@ -59,6 +63,7 @@ def test_redact_any_depth_urls_and_paths(tmp_path):
         "folder": "boom", "model_repository": "models", "outside": "w.bin", "route": "see /v2/models/iris/infer",
         "api_keys": "***", "port": 8080, "password": "", "cors_allow_credentials": False}
     assert redact_text(f"Model folder {root}/gone does not exist", root) == "Model folder gone does not exist"
+    assert redact_text(f"uri file://{root}/m/w.bin; supported: file://, s3://", root) == "uri file://m/w.bin; supported: file://, s3://"
 
 
 def test_route_table_kinds():
@@ -174,7 +179,7 @@ async def test_with_api_keys_the_shell_is_public_and_the_data_is_not(serve, tmp_
     assert listed.status_code == expected
     if expected == 200:  # a key limited to other models does not even see these names
         names = {m["name"] for m in listed.json()["models"]}
-        assert names == (set() if who == "other" else {"declared", "leaky"})
+        assert names == (set() if who == "other" else {"declared", "leaky", "bad-uri"})
         stats = (await client.get("/ui/api/stats", headers=headers)).json()["models"]
         assert ("declared" in stats) is (who != "other")
     assert (await client.get("/ui/api/models/declared", headers=headers)).status_code == ({"other": 403}.get(who, expected))
