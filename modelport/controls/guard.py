@@ -72,6 +72,8 @@ class Controls:
         """Raise Unauthenticated, PermissionDenied, InvalidInput or RateLimited, or return: go ahead.
 
         ``count`` false: authenticate only (a gRPC stream, before its messages are counted one by one)."""
+        if kind == "public":  # a page shell with no data in it (the console's)
+            return
         key = None
         if kind == "repository":
             if self.repository_api == "off":

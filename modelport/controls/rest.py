@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from ..transports.rest.errors import error_response
+from ..ui import route_kind as console_route
 from .cors import Cors
 from .guard import Controls
 
@@ -46,6 +47,9 @@ def classify(method: str, path: str) -> tuple[str, str | None]:
         if len(parts) == 3 and parts[0] == "models":
             return "repository", parts[1]
         return "repository", None
+    if path == "/ui" or path.startswith("/ui/"):  # the console's own table: shell public, data read
+        kind, model = console_route(method, path)
+        return ("metadata" if kind == "read" else kind), model
     if path in ("/v2", "/v2/", "/v1/models", "/openapi.json", "/docs") or path.startswith("/docs/"):
         return "metadata", None  # the API description and the Swagger UI's own assets
     return "infer", None

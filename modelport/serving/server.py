@@ -200,7 +200,7 @@ class ModelServer:
         if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
             from ..ui import mount_console
 
-            mount_console(self)
+            self.console = mount_console(self)
         cors = Cors(s.cors_origins, s.cors_methods, s.cors_headers, s.cors_max_age, s.cors_allow_credentials) if s.cors_origins else None
         if cors is not None:  # the admin Origin check lets the listed origins (not "*") through
             self.app.allowed_origins = frozenset(o for o in cors.origins if o != "*")
@@ -449,6 +449,8 @@ class ModelServer:
         if self.dataplane.coordinator is not None:
             self.dataplane.coordinator.close()
         await self.rest_app.offload.close()
+        if getattr(self, "console", None) is not None:  # its chart sampler
+            self.console.close()
         await self.repository.unload_all()
         await self.observability.close()
         self.threads.shutdown()

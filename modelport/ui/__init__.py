@@ -1,35 +1,85 @@
-"""The web console at ``/ui``: models, their state and metadata, live charts, "try it", the server.
+"""The web console at ``/ui``: hundreds of models at a glance, a detail view per model, charts, "try it".
 
-The page is rendered on the server, so the read-only views work with JavaScript off; ``static/app.js``
-adds the buttons (which call the repository API, so whatever guards that API guards them), the charts
-(polling ``/ui/api/stats``, computed from the server's own metrics registry only when asked) and the
-try-it form. Nothing here runs unless someone has the page open.
+The page (``page.py``) is a shell plus ``static/app.js``; the data comes from the read APIs below.
+Nothing the console shows leaves without ``observability.redact`` (secrets at any depth, URL
+credentials, paths relative to the models folder). Its buttons call the repository API, so whatever
+guards that API guards them: the console adds no way of its own to change anything. Chart history is
+sampled by ``history.History`` only while someone has the console open.
+
+Every route is declared once, in ``ROUTES`` (method, path pattern, kind, handler); the controls read
+the kind from ``route_kind``:
+
+- ``public``: the page shell and its static files. With ``api_keys`` on the shell carries no data: the
+  page asks for a key and sends it with its own requests.
+- ``read``: the JSON APIs (the ``infer`` scope, as the rest of the read-only API).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import html
-import json
-import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import parse_qs
 
 from .._version import __version__
+from ..observability.redact import redact, redact_text
+from .history import FIELDS, SERVER, History
+from .page import render_page
 
 STATIC = Path(__file__).parent / "static"
 _ASSETS = {"app.js": b"text/javascript; charset=utf-8", "app.css": b"text/css; charset=utf-8",
            "favicon.svg": b"image/svg+xml"}
-_SECRET_WORDS = ("key", "token", "secret", "password", "credential")
+_INDEX_FIELDS = ("name", "version", "state", "reason")
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+@dataclass(frozen=True)
+class Route:
+    method: str  # GET (HEAD is answered the same way)
+    path: str  # a pattern: "{model}" / "{asset}" match one path segment
+    kind: str  # public | read | admin
+    handler: str  # the Console method that answers it: handler(params, query, allowed) -> response
 
 
-def _redact(doc: dict) -> dict:
-    return {k: ("***" if v and any(w in k.lower() for w in _SECRET_WORDS) else v) for k, v in doc.items()}
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/ui", "public", "page"),
+    Route("GET", "/ui/static/{asset}", "public", "asset"),
+    Route("GET", "/ui/api/models", "read", "api_models"),
+    Route("GET", "/ui/api/models/{model}", "read", "api_model"),
+    Route("GET", "/ui/api/stats", "read", "api_stats"),
+    Route("GET", "/ui/api/history", "read", "api_history"),
+    Route("GET", "/ui/api/history/{model}", "read", "api_history"),
+)
+
+
+def match(path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route for ``path`` and its parameters, or None."""
+    parts = path.rstrip("/").split("/") if path != "/" else [""]
+    for route in ROUTES:
+        pattern = route.path.split("/")
+        if len(pattern) != len(parts):
+            continue
+        params: dict[str, str] = {}
+        for want, got in zip(pattern, parts):
+            if want.startswith("{"):
+                if not got:
+                    break
+                params[want[1:-1]] = got
+            elif want != got:
+                break
+        else:
+            return route, params
+    return None
+
+
+def route_kind(method: str, path: str) -> tuple[str, str | None]:
+    """(kind, model) of a console path for the controls; an unknown path is ``read`` (it answers 404)."""
+    found = match(path)
+    if found is None:
+        return "read", None
+    route, params = found
+    return route.kind, params.get("model")
 
 
 class Console:
@@ -38,55 +88,108 @@ class Console:
     def __init__(self, server: Any):
         self.server = server
         self.started = time.time()
+        self.history = History(self.counters)
 
-    # -- data ----------------------------------------------------------------------------------
-    def models(self) -> list[dict]:
-        """Every model the repository knows (loaded or not), with what the page shows about it."""
-        repo = self.server.repository
-        by_key = {(e.name, e.version): e for e in repo.entries()}
+    def close(self) -> None:
+        """Stop the chart sampler (the server is stopping)."""
+        self.history.stop()
+
+    # -- what is shown ---------------------------------------------------------------------------
+    @property
+    def root(self) -> str | None:
+        """The models folder: paths under it are shown relative to it."""
+        return getattr(self.server.repository, "models_dir", None) or getattr(self.server.settings, "model_repository", None)
+
+    @property
+    def auth(self) -> bool:
+        """True when API keys are configured: the page shell then carries no data."""
+        return bool(getattr(getattr(self.server, "controls", None), "keys", None))
+
+    def _index(self) -> tuple[list[dict], str]:
+        """The repository index, or (when the models folder cannot be read) the models in memory and why."""
+        try:
+            return self.server.dataplane.repository_index(), ""
+        except Exception as exc:  # noqa: BLE001 - the console renders from memory rather than failing
+            items = [{"name": e.name, "version": e.version, "state": e.state.value, "reason": e.reason}
+                     for e in self.server.repository.entries()]
+            return items, f"The models folder cannot be read ({exc}); showing the models in memory."
+
+    def models(self, allowed: Callable[[str], bool] = lambda name: True) -> tuple[list[dict], str]:
+        """A summary of every model the repository knows (loaded or not) that ``allowed`` lets the caller see,
+        and a note when the models folder cannot be read."""
+        items, note = self._index()
+        items = [item for item in items if allowed(item["name"])]
+        by_key = {(e.name, e.version): e for e in self.server.repository.entries()}
         out = []
-        for item in self.server.dataplane.repository_index():
+        for item in items:
             entry = by_key.get((item["name"], item.get("version")))
-            doc: dict[str, Any] = {"name": item["name"], "version": item.get("version"), "state": item["state"],
-                                   "reason": item.get("reason", ""), "inputs": [], "outputs": [], "platform": "",
-                                   "settings": {}, "in_flight": 0}
+            doc: dict[str, Any] = {"name": item["name"], "version": item.get("version"), "state": str(getattr(item["state"], "value", item["state"])),
+                                   "reason": item.get("reason") or "", "platform": _platform(entry), "in_flight": 0}
             if entry is not None:
                 doc["in_flight"] = entry.in_flight
-                if entry.model is not None:
-                    try:
-                        meta = entry.model.metadata()
-                        doc.update(inputs=meta.get("inputs", []), outputs=meta.get("outputs", []),
-                                   platform=meta.get("platform", ""))
-                    except Exception as exc:  # noqa: BLE001 - a broken metadata hook is shown, not raised
-                        doc["reason"] = doc["reason"] or f"metadata failed: {exc}"
-                if entry.settings is not None:
-                    settings = dataclasses.asdict(entry.settings)
-                    settings.pop("inputs", None)
-                    settings.pop("outputs", None)
-                    params = settings.pop("parameters", {}) or {}
-                    settings.update({f"parameters.{k}": v for k, v in params.items() if v not in (None, {}, "")})
-                    doc["settings"] = _redact({k: v for k, v in settings.items() if v not in (None, "", [], {})})
-                runner = entry.runner
-                batcher = getattr(runner, "batcher", None)
-                doc["settings"]["batching"] = (f"max_batch_size {batcher.max_batch_size}, max_batch_time {batcher.max_batch_time}s"
-                                               if batcher is not None and hasattr(batcher, "max_batch_size") else "off")
-                if getattr(runner, "pool", None) is not None:
-                    doc["settings"]["worker processes"] = getattr(runner.pool, "workers", "yes")
+            # Whatever else the index says (memory, traffic, graph, states to come) is shown as it is.
+            doc.update({k: v for k, v in item.items() if k not in _INDEX_FIELDS})
+            latest = self.history.latest(item["name"])
+            doc["rps"] = latest.get("rps")
+            doc["p50_ms"] = latest.get("p50_ms")
             out.append(doc)
-        return out
+        return redact(out, self.root), redact_text(note, self.root)
 
-    def server_info(self) -> dict:
+    def model(self, name: str, version: str | None) -> dict | None:
+        """Everything the detail view shows about one model, or None when the repository does not know it."""
+        summaries, _ = self.models()
+        versions = [m for m in summaries if m["name"] == name]
+        if not versions:
+            return None
+        doc = next((m for m in versions if m["version"] == version), versions[-1] if version is None else None)
+        if doc is None:
+            return None
+        doc.update(versions=[m["version"] for m in versions if m["version"] is not None], inputs=[], outputs=[], settings={})
+        entry = next((e for e in self.server.repository.entries() if e.name == name and e.version == doc["version"]), None)
+        if entry is not None and entry.model is not None:
+            try:
+                meta = entry.model.metadata()
+                doc.update(inputs=meta.get("inputs", []), outputs=meta.get("outputs", []),
+                           platform=meta.get("platform", "") or doc["platform"])
+            except Exception as exc:  # noqa: BLE001 - a broken metadata hook is shown, not raised
+                doc["reason"] = doc["reason"] or f"metadata failed: {exc}"
+        if entry is not None:
+            settings: dict[str, Any] = {}
+            if entry.settings is not None:
+                raw = dataclasses.asdict(entry.settings)
+                raw.pop("inputs", None)
+                raw.pop("outputs", None)
+                settings = _flat(raw)
+            runner = entry.runner
+            batcher = getattr(runner, "batcher", None)
+            settings["batching"] = (f"max_batch_size {batcher.max_batch_size}, max_batch_time {batcher.max_batch_time}s"
+                                    if batcher is not None and hasattr(batcher, "max_batch_size") else "off")
+            if getattr(runner, "pool", None) is not None:
+                settings["worker processes"] = getattr(runner.pool, "workers", "yes")
+            doc["settings"] = settings
+        doc["stats"] = self.counters().get(name)
+        return redact(doc, self.root)
+
+    def server_info(self, allowed: Callable[[str], bool] = lambda name: True) -> dict:
         s = self.server.settings
-        meta = self.server.dataplane.server_metadata()
-        return {
-            "name": meta.get("name"), "version": __version__, "extensions": meta.get("extensions", []),
-            "uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(), "workers": s.workers,
-            "ready": self.server.dataplane.ready(), "http_port": self.server.http_port, "grpc_port": self.server.grpc_port,
-            "settings": _redact(dataclasses.asdict(s)),
+        dataplane = self.server.dataplane
+        ready = dataplane.ready()
+        doc: dict[str, Any] = {
+            "name": dataplane.server_metadata().get("name"), "version": __version__,
+            "extensions": dataplane.server_metadata().get("extensions", []),
+            "uptime_s": round(time.time() - self.started, 1), "workers": s.workers, "ready": ready,
+            "http_port": self.server.http_port, "grpc_port": self.server.grpc_port,
+            "settings": _flat(dataclasses.asdict(s), keep_empty=False),
         }
+        if not ready:  # why not: the server's own reason and every model that holds readiness back
+            doc["not_ready"] = dataplane.not_ready_because() or "not every model is ready"
+            doc["not_ready_models"] = [{"name": e.name, "version": e.version, "state": e.state.value, "reason": e.reason}
+                                       for e in self.server.repository.entries() if allowed(e.name) and (
+                                       e.state.value not in ("READY", "UNAVAILABLE") or (e.model is not None and not e.model.ready))]
+        return redact(doc, self.root)
 
-    def stats(self) -> dict:
-        """Cumulative counters per model, read from the metrics registry now (the page turns them into rates)."""
+    def counters(self) -> dict[str, dict]:
+        """Cumulative counters per model, read from the metrics registry now (charts turn them into rates)."""
         models: dict[str, dict] = {}
 
         def slot(name: str) -> dict:
@@ -98,6 +201,8 @@ class Console:
         if metrics is not None:
             for family in metrics.registry.collect():
                 name = family.name
+                if name not in _FAMILIES:
+                    continue
                 for sample in family.samples:
                     model = sample.labels.get("model")
                     if model is None:
@@ -119,89 +224,97 @@ class Console:
                         slot(model)["queue_" + sample.name.rsplit("_", 1)[1]] += sample.value
         for model, count in self.server.dataplane.in_flight().items():
             slot(model)["in_flight"] = count
-        return {"time": time.time(), "metrics": metrics is not None, "models": models}
+        return models
 
-    # -- routes --------------------------------------------------------------------------------
+    # -- routes ----------------------------------------------------------------------------------
     async def __call__(self, method: str, path: str, scope: dict, receive: Callable) -> tuple:
         from ..transports.rest.errors import MethodNotAllowed, RouteNotFound
 
-        if method not in ("GET", "HEAD"):
-            raise MethodNotAllowed(method, "GET")
-        rest = path[len("/ui"):].strip("/")
-        if rest == "":
-            return 200, self.page().encode(), b"text/html; charset=utf-8", [(b"cache-control", b"no-store")]
-        if rest == "api/models":
-            return _json({"server": self.server_info(), "models": self.models()})
-        if rest == "api/stats":
-            return _json(self.stats())
-        if rest.startswith("static/") and rest[len("static/"):] in _ASSETS:
-            name = rest[len("static/"):]
-            return 200, (STATIC / name).read_bytes(), _ASSETS[name], [(b"cache-control", b"public, max-age=300")]
-        raise RouteNotFound(path)
+        found = match(path)
+        if found is None:
+            raise RouteNotFound(path)
+        route, params = found
+        if method not in (route.method, "HEAD"):
+            raise MethodNotAllowed(method, route.method)
+        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
+        if route.kind != "public" or route.handler == "page":
+            self.history.touch()  # someone is watching: keep the chart history going
+        return getattr(self, route.handler)(params, query, self._allowed(scope))
 
-    # -- the page ------------------------------------------------------------------------------
-    def page(self) -> str:
-        info, models = self.server_info(), self.models()
-        rows = []
-        for m in models:
-            label = m["name"] + (f" v{m['version']}" if m["version"] else "")
-            state = m["state"].lower()
-            reason = f'<div class="reason">{_esc(m["reason"])}</div>' if m["reason"] and m["state"] != "READY" else ""
-            ios = " ".join(f'<code>{_esc(i.get("name"))}</code> {_esc(i.get("datatype"))} {_esc(i.get("shape"))}' for i in m["inputs"])
-            rows.append(
-                f'<tr data-model="{_esc(m["name"])}"><td><a href="#model-{_esc(m["name"])}">{_esc(label)}</a></td>'
-                f'<td><span class="state {state}">{_esc(m["state"])}</span>{reason}</td><td>{ios or "—"}</td>'
-                f'<td class="actions"></td></tr>')
-        details = []
-        for m in models:
-            inputs = "".join(f'<tr><td><code>{_esc(i.get("name"))}</code></td><td>{_esc(i.get("datatype"))}</td>'
-                             f'<td>{_esc(i.get("shape"))}</td></tr>' for i in m["inputs"]) or '<tr><td colspan="3">none declared</td></tr>'
-            outputs = "".join(f'<tr><td><code>{_esc(o.get("name"))}</code></td><td>{_esc(o.get("datatype"))}</td>'
-                              f'<td>{_esc(o.get("shape"))}</td></tr>' for o in m["outputs"]) or '<tr><td colspan="3">none declared</td></tr>'
-            settings = "".join(f"<tr><td>{_esc(k)}</td><td><code>{_esc(json.dumps(v) if not isinstance(v, str) else v)}</code></td></tr>"
-                               for k, v in m["settings"].items()) or '<tr><td colspan="2">defaults</td></tr>'
-            details.append(f"""
-<section class="model" id="model-{_esc(m['name'])}" data-model="{_esc(m['name'])}">
-  <h2>{_esc(m['name'])} <span class="state {m['state'].lower()}">{_esc(m['state'])}</span>
-      <small>{_esc(m['platform'])}</small></h2>
-  {f'<p class="reason">{_esc(m["reason"])}</p>' if m['reason'] and m['state'] != 'READY' else ''}
-  <div class="grid">
-    <div><h3>Inputs</h3><table class="io"><tr><th>name</th><th>datatype</th><th>shape</th></tr>{inputs}</table>
-         <h3>Outputs</h3><table class="io"><tr><th>name</th><th>datatype</th><th>shape</th></tr>{outputs}</table>
-         <h3>Settings in effect</h3><table class="kv">{settings}</table></div>
-    <div class="live"><h3>Live</h3><div class="charts" data-model="{_esc(m['name'])}">
-         <p class="nojs">Charts need JavaScript.</p></div></div>
-  </div>
-  <div class="try" data-model="{_esc(m['name'])}"><h3>Try it</h3><p class="nojs">The request form needs JavaScript.</p></div>
-</section>""")
-        settings = "".join(f"<tr><td>{_esc(k)}</td><td><code>{_esc(v)}</code></td></tr>" for k, v in info["settings"].items())
-        boot = json.dumps({"models": models, "server": info}).replace("</", "<\\/")
-        return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>modelport console</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="/ui/static/favicon.svg"><link rel="stylesheet" href="/ui/static/app.css"></head>
-<body class="nojs-body">
-<header><h1>modelport <small>{_esc(info['version'])}</small></h1>
-<nav><a href="#models">Models</a> <a href="#server">Server</a> <a href="/docs">API docs</a> <a href="/metrics">Metrics</a></nav>
-<span id="ready" class="state {'ready' if info['ready'] else 'unavailable'}">{'server ready' if info['ready'] else 'server not ready'}</span></header>
-<noscript><p class="banner">JavaScript is off: this page shows the state when it was loaded. Reload to refresh;
-load/unload buttons, live charts and "try it" need JavaScript.</p></noscript>
-<main>
-<section id="models"><h2>Models</h2>
-<table class="models"><thead><tr><th>model</th><th>state</th><th>inputs</th><th></th></tr></thead>
-<tbody>{''.join(rows) or '<tr><td colspan="4">No models.</td></tr>'}</tbody></table></section>
-{''.join(details)}
-<section id="server"><h2>Server</h2>
-<table class="kv"><tr><td>name</td><td>{_esc(info['name'])}</td></tr><tr><td>version</td><td>{_esc(info['version'])}</td></tr>
-<tr><td>uptime</td><td id="uptime">{info['uptime_s']:.0f} s</td></tr><tr><td>process</td><td>pid {info['pid']}, {info['workers']} worker(s)
-{'(this page shows the worker that answered)' if info['workers'] > 1 else ''}</td></tr>
-<tr><td>ports</td><td>HTTP {_esc(info['http_port'])}, gRPC {_esc(info['grpc_port'] or 'off')}</td></tr>
-<tr><td>extensions</td><td>{_esc(', '.join(info['extensions']))}</td></tr></table>
-<details><summary>Settings in effect</summary><table class="kv">{settings}</table></details></section>
-</main>
-<script id="boot" type="application/json">{boot}</script>
-<script src="/ui/static/app.js"></script>
-</body></html>"""
+    def _allowed(self, scope: dict) -> Callable[[str], bool]:
+        """Which models the caller's key may see (the controls have already checked the key and its scope):
+        a key limited to some models sees only those in the lists, not every model's name and numbers."""
+        keys = getattr(getattr(self.server, "controls", None), "keys", None)
+        if not keys:
+            return lambda name: True
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            return keys.authenticate(headers).may_call
+        except Exception:  # noqa: BLE001 - no valid key: nothing to see
+            return lambda name: False
+
+    def page(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
+        if self.auth:  # the shell is public: no data in it, the page asks for a key
+            boot: dict[str, Any] = {"auth": True}
+        else:
+            models, note = self.models()
+            boot = {"auth": False, "models": models, "note": note, "server": self.server_info()}
+        return 200, render_page(boot, __version__).encode(), b"text/html; charset=utf-8", [(b"cache-control", b"no-store")]
+
+    def asset(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
+        from ..transports.rest.errors import RouteNotFound
+
+        name = params["asset"]
+        if name not in _ASSETS:
+            raise RouteNotFound("/ui/static/" + name)
+        return 200, (STATIC / name).read_bytes(), _ASSETS[name], [(b"cache-control", b"public, max-age=300")]
+
+    def api_models(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
+        models, note = self.models(allowed)
+        return _json({"server": self.server_info(allowed), "models": models, "note": note})
+
+    def api_model(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
+        from ..errors import ModelNotFound
+
+        doc = self.model(params["model"], query.get("version") or None)
+        if doc is None:
+            raise ModelNotFound(params["model"], query.get("version") or None)
+        return _json(doc)
+
+    def api_stats(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
+        models = {name: c for name, c in self.counters().items() if allowed(name)}
+        return _json({"time": time.time(), "metrics": self.server.metrics is not None, "models": models})
+
+    def api_history(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
+        name = params.get("model", SERVER)
+        return _json({"model": name or None, "fields": list(FIELDS), **self.history.series(name)})
+
+
+def _platform(entry: Any) -> str:
+    """A short label for the list (no metadata hook call): the settings' platform, else the class name."""
+    if entry is None:
+        return ""
+    settings = entry.settings
+    if settings is not None and settings.platform:
+        return settings.platform
+    impl = (settings.implementation if settings is not None else None) or (type(entry.model).__name__ if entry.model is not None else "")
+    return impl.rsplit(".", 1)[-1]
+
+
+def _flat(doc: dict, prefix: str = "", keep_empty: bool = False) -> dict[str, Any]:
+    """{"parameters": {"extra": {"a": 1}}} -> {"parameters.extra.a": 1}, leaving out empty values."""
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, key + ".", keep_empty))
+        elif keep_empty or v not in (None, "", [], {}):
+            out[key] = v
+    return out
+
+
+_FAMILIES = frozenset(("modelport_request_duration_seconds", "modelport_request_failures", "modelport_batch_size",
+                       "modelport_batch_queue_seconds"))
 
 
 def _json(doc: Any) -> tuple:
@@ -217,4 +330,4 @@ def mount_console(server: Any) -> Console:
     return console
 
 
-__all__ = ["Console", "mount_console"]
+__all__ = ["Console", "ROUTES", "Route", "match", "mount_console", "route_kind"]
