@@ -10,6 +10,8 @@ import enum
 import os
 import re
 
+from .redact import redact_credentials
+
 
 class ErrorCode(enum.Enum):
     INVALID_INPUT = "invalid_input"
@@ -152,8 +154,9 @@ _ABS_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"`:,;()\[\]{}<>/]+/)+[^\s'\"`:,
 
 
 def public_reason(text: str, root: str | os.PathLike | None = None) -> str:
-    """``text`` fit for an unauthenticated client: paths under ``root`` become relative to it, any
-    other absolute path is cut to its last two components. The full text belongs in the server log."""
+    """``text`` fit for an unauthenticated client: URL credentials masked, paths under ``root`` relative
+    to it, any other absolute path cut to its last two components. The full text belongs in the server log."""
+    text = redact_credentials(text)
     if root:
         base = os.path.abspath(os.fspath(root)).rstrip(os.sep) + os.sep
         for prefix in {base, os.path.realpath(base).rstrip(os.sep) + os.sep}:

@@ -1,7 +1,7 @@
 """The web console at ``/ui``: hundreds of models at a glance, a detail view per model, charts, "try it".
 
 The page (``page.py``) is a shell plus ``static/app.js``; the data comes from the read APIs below.
-Nothing the console shows leaves without ``observability.redact`` (secrets at any depth, URL
+Nothing the console shows leaves without ``modelport.redact`` (secrets at any depth, URL
 credentials, paths relative to the models folder). Its buttons call the repository API, so whatever
 guards that API guards them: the console adds no way of its own to change anything. Chart history is
 sampled by ``history.History`` only while someone has the console open.
@@ -24,7 +24,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from .._version import __version__
-from ..observability.redact import redact, redact_text
+from ..redact import redact, redact_text
 from .history import FIELDS, SERVER, History
 from .page import render_page
 

@@ -61,3 +61,10 @@ def test_public_reason_hides_server_paths():
 def test_internal_error_message():
     assert internal_error_message("iris", "r-1") == "Model iris failed while serving the request; see the server log (request id r-1)"
     assert internal_error_message(None, None) == "The server failed to serve the request; see the server log"
+
+
+def test_public_reason_masks_url_credentials():
+    text = "load failed for ftp://ftpuser:ftpSECRET@host/m.joblib?X-Amz-Signature=abc&v=1"
+    shown = public_reason(text)
+    assert "ftpSECRET" not in shown and "abc" not in shown
+    assert shown == "load failed for ftp://***@host/m.joblib?X-Amz-Signature=***&v=1"

@@ -12,7 +12,7 @@ import math
 import pytest
 
 from modelport._version import __version__
-from modelport.observability.redact import redact, redact_text
+from modelport.redact import redact, redact_text
 from modelport.ui import ROUTES, match, route_kind
 from modelport.ui.history import History, quantile_ms
 

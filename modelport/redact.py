@@ -76,11 +76,17 @@ def _walk(value: Any, base: tuple[str, ...]) -> Any:
     return value
 
 
-def _text(text: str, base: tuple[str, ...]) -> str:
+def redact_credentials(text: str) -> str:
+    """URL credentials and secret query parameters masked; everything else (paths included) kept."""
     if "@" in text:
         text = _URL_USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
     if "=" in text:
         text = _QUERY_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}={MASK}" if is_secret_name(m.group(2)) else m.group(0), text)
+    return text
+
+
+def _text(text: str, base: tuple[str, ...]) -> str:
+    text = redact_credentials(text)
     if "/" in text:
         text = _paths(text, base)
     return text
@@ -113,4 +119,4 @@ def _top_level() -> frozenset[str]:
         return frozenset(("home", "tmp", "var", "srv", "opt", "usr", "mnt", "data", "root", "etc", "models"))
 
 
-__all__ = ["MASK", "is_secret_name", "redact", "redact_text"]
+__all__ = ["MASK", "is_secret_name", "redact", "redact_credentials", "redact_text"]
