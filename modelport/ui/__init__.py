@@ -212,8 +212,10 @@ def _json(doc: Any) -> tuple:
 
 def mount_console(server: Any) -> Console:
     """Mount the console on the server's REST app (the composition root calls this when enable_ui is on)."""
+    from ..doors import CONSOLE
+
     console = Console(server)
-    server.app.mounts.append(("/ui", console))
+    server.app.mount("/ui", console, CONSOLE)  # its declared doors: read (modelport/doors.py)
     return console
 
 
