@@ -18,7 +18,8 @@ Where the model comes from (``model``):
   "path"          the ``{model_name}`` path segment;
   "body"          the JSON body's ``"model"`` field (OpenAI): checked once the body is parsed;
   "message:F"     the gRPC request message's field F;
-  "all"           an aggregate view over every model: a key limited to some models sees only those.
+  "all"           an aggregate view over every model: a key limited to some models sees only those;
+  "every"         a view over every model that cannot be filtered: a key limited to some models is refused.
 A gRPC door with ``aggregate`` set is an aggregate view when its message field is empty.
 
 This module imports only the standard library, so the controls, the transports, the docs and the
@@ -32,7 +33,7 @@ from typing import Iterable
 
 PUBLIC, READ, INFER, ADMIN = "public", "read", "infer", "admin"
 KINDS = (PUBLIC, READ, INFER, ADMIN)
-MODEL_SOURCES = (None, "path", "body", "all")
+MODEL_SOURCES = (None, "path", "body", "all", "every")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ REST: tuple[Door, ...] = (
          protected_by="auth_health"),
     Door("v2.server_metadata", "GET", "/v2", READ, summary="Server metadata"),
     Door("metrics", "GET", "/metrics", PUBLIC, summary="Prometheus metrics", protected_by="auth_metrics"),
-    Door("openapi", "GET", "/openapi.json", READ, summary="This OpenAPI document"),
+    Door("openapi", "GET", "/openapi.json", READ, "all", summary="This OpenAPI document (per-model operations: the caller's models)"),
     Door("docs", "GET", "/docs", READ, summary="The API docs page (Swagger UI)"),
     Door("docs.asset", "GET", "/docs/{asset}", READ, summary="The API docs page's own files"),
     # Open Inference Protocol (V2), per model and per model version
@@ -145,9 +146,9 @@ REST: tuple[Door, ...] = (
 # The console (modelport.ui), a mount at /ui: its page and GET APIs read; it changes nothing itself
 # (its buttons call the repository API, an admin door).
 CONSOLE: tuple[Door, ...] = (
-    Door("ui.page", "GET", "/ui", READ, "all", summary="The web console"),
-    Door("ui.models", "GET", "/ui/api/models", READ, "all", summary="The console's model and server view"),
-    Door("ui.stats", "GET", "/ui/api/stats", READ, "all", summary="The console's live counters"),
+    Door("ui.page", "GET", "/ui", READ, "every", summary="The web console"),
+    Door("ui.models", "GET", "/ui/api/models", READ, "every", summary="The console's model and server view"),
+    Door("ui.stats", "GET", "/ui/api/stats", READ, "every", summary="The console's live counters"),
     Door("ui.static", "GET", "/ui/static/{asset}", READ, summary="The console's own files"),
 )
 

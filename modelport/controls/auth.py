@@ -141,6 +141,8 @@ def authorize(key: ApiKey, door: Door, model: str | None) -> None:
         raise PermissionDenied(f"API key {key.name!r} lacks the {scope!r} scope")
     if model is not None and not key.may_call(model):
         raise PermissionDenied(f"API key {key.name!r} may not call model {model!r}")
+    if door.model == "every" and key.models is not None:
+        raise PermissionDenied(f"API key {key.name!r} is limited to some models; this view shows every model")
 
 
 def authorize_model(model: str) -> None:

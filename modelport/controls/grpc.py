@@ -9,6 +9,7 @@ Errors raised here reach the error interceptor, which maps them like any other.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 import grpc
@@ -58,41 +59,46 @@ class ControlsInterceptor(WrappingInterceptor):
 
     def _wrap(self, handler: Any, door: Door) -> Any:
         check = self.controls.check
-        _model = _model_reader(door)
-        if handler.unary_unary is not None:
-            fn = handler.unary_unary
+        model_of = _model_reader(door)
+        kind = next(k for k in _SHAPES if getattr(handler, k) is not None)
+        fn = getattr(handler, kind)
+        streamed_requests = kind.startswith("stream_")
+        # The wrapper keeps the handler's style: an async generator, or a coroutine that writes with
+        # context.write (grpc_health's Watch).
+        if inspect.isasyncgenfunction(fn):
 
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                check(door, _model(request), _headers(context), _client(context))
-                return await fn(request, context)
-
-            return handler._replace(unary_unary=unary)
-        if handler.stream_stream is not None:
-            fn = handler.stream_stream
-
-            async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-                headers, client = _headers(context), _client(context)
-                check(door, None, headers, client, count=False)
-
-                async def checked():
-                    async for request in requests:
-                        check(door, _model(request), headers, client)
-                        yield request
-
-                async for item in fn(checked(), context):
+            async def wrapped_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                async for item in fn(_checked(request, context) if streamed_requests else _checked_one(request, context), context):
                     yield item
 
-            return handler._replace(stream_stream=stream)
-        if handler.unary_stream is not None:
-            fn = handler.unary_stream
+            wrapper: Any = wrapped_stream
+        else:
 
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                check(door, _model(request), _headers(context), _client(context))
-                async for item in fn(request, context):
-                    yield item
+            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                return await fn(_checked(request, context) if streamed_requests else _checked_one(request, context), context)
 
-            return handler._replace(unary_stream=unary_stream)
-        return _refuse(handler, "a client-streaming method")
+            wrapper = wrapped
+
+        def _checked_one(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            check(door, model_of(request), _headers(context), _client(context))
+            return request
+
+        def _checked(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            # A stream authenticates when it opens, then each message is checked (and counted) as read.
+            headers, client = _headers(context), _client(context)
+            check(door, None, headers, client, count=False)
+
+            async def each():
+                async for request in requests:
+                    check(door, model_of(request), headers, client)
+                    yield request
+
+            return each()
+
+        return handler._replace(**{kind: wrapper})
+
+
+_SHAPES = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
 
 def _refuse(handler: Any, method: str) -> Any:

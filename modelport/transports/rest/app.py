@@ -316,7 +316,8 @@ class RestApp:
     async def _openapi(self, scope: dict, receive: Callable, params: dict) -> Response:
         if not self.enable_docs:
             raise RouteNotFound("/openapi.json")
-        return _json(openapi_document(models_metadata(self.dataplane.repository), self.router.doors))
+        models = [m for m in models_metadata(self.dataplane.repository) if may_see(m["name"])]
+        return _json(openapi_document(models, self.router.doors))
 
     async def _docs(self, scope: dict, receive: Callable, params: dict) -> Response:
         if not self.enable_docs:
