@@ -198,23 +198,28 @@ class RouteMiss(Exception):
         self.allowed = allowed
 
 
+_MEMO_SIZE = 4096
+
+
 class _Node:
     __slots__ = ("literal", "param", "suffixed", "methods")
 
     def __init__(self) -> None:
         self.literal: dict[str, _Node] = {}
         self.param: tuple[str, _Node] | None = None  # {name}: any non-empty segment
-        self.suffixed: list[tuple[str, str, _Node]] = []  # {name}:verb (KServe V1)
+        self.suffixed: list[tuple[str, str, _Node]] = []  # {name}:verb (KServe V1): (":verb", name, node)
         self.methods: dict[str, tuple[Door, object]] = {}
 
 
 class RestRouter:
-    """Method and path → (door, its handler, the path parameters). Per request: one split of the path
-    and a dictionary step per segment (a parameter is tried after a literal fails), no regular expression."""
+    """Method and path → (door, its handler, the path parameters). A path seen before is one dictionary
+    look-up; a new one is one split and a dictionary step per segment (a parameter is tried after a
+    literal fails). No regular expression, no scan of the routes."""
 
     def __init__(self, routes: Iterable[tuple[Door, object]] = ()):
         self.root = _Node()
         self.doors: list[Door] = []
+        self._memo: dict[str, tuple[_Node, dict[str, str]]] = {}
         for door, handler in routes:
             self.add(door, handler)
 
@@ -229,10 +234,10 @@ class RestRouter:
                 if tail and (not tail.startswith(":") or not verb):
                     raise ValueError(f"Door {door.name}: a parameter segment is {{name}} or {{name}}:verb, not {segment!r}")
                 if verb:  # "{model_name}:predict"
-                    found = next((n for s, p, n in node.suffixed if s == verb and p == name), None)
+                    found = next((n for s, p, n in node.suffixed if s == tail and p == name), None)
                     if found is None:
                         found = _Node()
-                        node.suffixed.append((verb, name, found))
+                        node.suffixed.append((tail, name, found))  # (":predict", "model_name", node)
                     node = found
                 else:
                     if node.param is None:
@@ -246,12 +251,21 @@ class RestRouter:
             raise ValueError(f"Door {door.name}: {door.method} {door.path} is declared twice")
         node.methods[door.method] = (door, handler)
         self.doors.append(door)
+        self._memo.clear()
 
     def match(self, method: str, path: str) -> tuple[Door, object, dict[str, str]]:
-        params: dict[str, str] = {}
-        node = _walk(self.root, path.split("/")[1:] if path != "/" else [], 0, params)
-        if node is None:
-            raise RouteMiss(path)
+        # The paths in use are few (a model name × an action): a hit is one dictionary look-up. The
+        # memo is bounded (emptied when full), so a stream of distinct paths costs a walk each, no memory.
+        found = self._memo.get(path)
+        if found is None:
+            params: dict[str, str] = {}
+            node = _walk(self.root, path.split("/")[1:] if path != "/" else [], 0, params)
+            if node is None:
+                raise RouteMiss(path)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            found = self._memo[path] = (node, params)
+        node, params = found
         found = node.methods.get(method)
         if found is None and method == "HEAD":
             found = node.methods.get("GET")
@@ -275,9 +289,9 @@ def _walk(node: _Node, segments: list[str], i: int, params: dict[str, str]) -> _
             return found
     if not segment:  # an empty segment ("//", a trailing "/") is never a parameter
         return None
-    for verb, name, child in node.suffixed:
-        if segment.endswith(":" + verb) and len(segment) > len(verb) + 1:
-            params[name] = segment[: -len(verb) - 1]
+    for colon_verb, name, child in node.suffixed:
+        if segment.endswith(colon_verb) and len(segment) > len(colon_verb):
+            params[name] = segment[: -len(colon_verb)]
             found = _walk(child, segments, i + 1, params)
             if found is not None:
                 return found

@@ -26,6 +26,8 @@ from .cache import ResponseCache, cache_config
 from .contracts import Contract
 from .ratelimit import BucketTable, Limit, TokenBucket, over_limit, parse_limit
 
+# Model sources whose handler reads the caller's key (doors.py): checked once the body is parsed, or filtered.
+_LATER = ("body", "all", "every")
 _BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 
 
@@ -83,7 +85,7 @@ class Controls:
         if self.keys and self.needs_key(door):
             key = self.keys.authenticate(headers)
             authorize(key, door, model)
-        if door.model == "body" or door.every_model:
+        if door.model in _LATER or door.aggregate:  # the handler checks or filters by the key itself
             CALLER.set(key)
         if door.kind != INFER or not count:
             return key
