@@ -259,7 +259,7 @@ class RestRouter:
         found = self._memo.get(path)
         if found is None:
             params: dict[str, str] = {}
-            node = _walk(self.root, path.split("/")[1:] if path != "/" else [], 0, params)
+            node = _walk(self.root, path.split("/")[1:] if path != "/" else [], 0, params) if path[:1] == "/" else None
             if node is None:
                 raise RouteMiss(path)
             if len(self._memo) >= _MEMO_SIZE:

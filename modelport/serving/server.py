@@ -1,4 +1,5 @@
-"""ModelServer: the composition root. Builds the pieces, starts and stops the transports.
+"""ModelServer: builds its pieces from the settings (one function, :mod:`.compose`), starts and stops
+the transports. ``ModelServer(settings=...).app`` is the complete outermost ASGI app.
 
 ``start(models)`` blocks and owns the process's signals, as KServe's does; ``start_async`` and
 ``stop`` are for embedding and tests. Shutdown drains: readiness goes false, new requests are

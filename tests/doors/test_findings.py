@@ -122,3 +122,28 @@ async def test_f10_trailing_slash_is_no_keyless_listing_and_aggregates_show_the_
     assert {"sum", "other", "toy", "encoder"} <= set(every)
     reply = await triton.ModelStatistics(pb.ModelStatisticsRequest(), metadata=key_metadata(ADMIN))
     assert {"sum", "other"} <= {s.name for s in reply.model_stats}
+
+
+async def test_only_doors_declared_cacheable_answer_from_the_response_cache(start, tmp_path):
+    import json
+
+    from modelport import doors
+
+    folder = tmp_path / "cached-models"
+    (folder / "cached").mkdir(parents=True)
+    (folder / "cached" / "model-settings.json").write_text(json.dumps(
+        {"name": "cached", "implementation": "tests.fixture_models.SumModel", "response_cache": {"max_entries": 10}}))
+    served = await start(model_repository=str(folder))
+    bodies = {"v2.infer": V2_BODY, "v2.infer_stream": V2_BODY}
+    for door in doors.REST:
+        if door.name not in bodies:
+            continue
+        path = door.path.replace("{model_name}", "cached")
+        answers = [await served.http.post(path, json=bodies[door.name]) for _ in range(2)]
+        assert [a.status_code for a in answers] == [200, 200]
+        assert (answers[1].headers.get("x-modelport-cache") == "hit") == door.cache, door.name
+    triton = GRPCInferenceServiceStub(served.channel)
+    call = triton.ModelInfer(infer_request("cached", ("x", "FP32", X)))
+    await call
+    assert ("x-modelport-cache", "hit") in tuple(await call.trailing_metadata())  # REST's infer filled the entry
+    assert doors.GRPC_BY_METHOD["/inference.GRPCInferenceService/ModelInfer"].cache
