@@ -3,7 +3,7 @@
 A door says what it is (``kind``), where the model it acts on is named (``model``), whether it streams,
 and what it does (``summary``). Everything that decides about a request reads this table and nothing
 else: REST dispatch (:class:`RestRouter`), the controls at both doors (auth, scopes, the repository
-switch, rate limits), the access log's route names and the OpenAPI document. What is not declared is
+switch, rate limits), which answers the response cache may give, and the OpenAPI document. What is not declared is
 not served: REST answers 404, gRPC refuses the method, and a server whose gRPC services register an
 undeclared method does not start.
 
@@ -38,7 +38,7 @@ MODEL_SOURCES = (None, "path", "body", "all", "every")
 
 @dataclass(frozen=True)
 class Door:
-    name: str  # the route's name: the REST app's handler, access-log and metrics label
+    name: str  # unique; picks the REST app's handler; the OpenAPI operationId
     method: str  # HTTP method; "RPC" (unary) or "STREAM" for gRPC
     path: str  # REST path pattern ("/v2/models/{model_name}/infer") or gRPC "/package.Service/Method"
     kind: str

@@ -103,7 +103,9 @@ class RestApp:
 
     def mount(self, prefix: str, handler: Callable[..., Awaitable[Response]], declared: Iterable[doors.Door]) -> None:
         """Serve a route tree under ``prefix``: ``handler(method, path, scope, receive)`` answers each of
-        its ``declared`` doors (each with its kind, checked by the controls like every built-in door)."""
+        its ``declared`` doors (each with its kind, checked by the controls like every built-in door).
+        A door whose model is in the body (``model="body"``) calls ``controls.auth.authorize_model(name)``
+        once it has parsed the name; an aggregate one (``"all"``) filters with ``controls.auth.visible``."""
         declared = tuple(declared)
         if not declared:
             raise ValueError(f"Mount {prefix}: a mount declares its doors")
