@@ -98,11 +98,13 @@ GRPC_SAMPLES = {
 }
 
 
-def expected(door: doors.Door, caller: str, ok, repository_api: str = "on", refused=403, missing=401):
-    """What a caller gets at a door, from the door's declaration alone."""
+def expected(door: doors.Door, caller: str, ok, repository_api: str = "on", protected: bool = False,
+             refused=403, missing=401):
+    """What a caller gets at a door, from the door's declaration alone (``protected``: auth_health and
+    auth_metrics on)."""
     if door.kind == ADMIN and repository_api == "off":
         return refused  # for everybody, before any key is looked at
-    if door.kind == PUBLIC:  # auth_health / auth_metrics off: no key is looked at
+    if door.kind == PUBLIC and not protected:  # no key is looked at
         return ok
     if caller == "none":
         return missing
@@ -150,30 +152,34 @@ async def _grpc_code(served, door: doors.Door, key: str | None) -> tuple[grpc.St
     return grpc.StatusCode.OK, ""
 
 
-@pytest.mark.parametrize("repository_api", ["on", "off"])
-async def test_rest_matrix(start, repository_api):
-    served = await start(api_keys=KEYS, repository_api=repository_api, enable_ui=True)
+SETTINGS = [("on", False), ("off", False), ("on", True)]  # (repository_api, auth_health and auth_metrics)
+
+
+@pytest.mark.parametrize("repository_api, protected", SETTINGS)
+async def test_rest_matrix(start, repository_api, protected):
+    served = await start(api_keys=KEYS, repository_api=repository_api, enable_ui=True,
+                         auth_health=protected, auth_metrics=protected)
     declared = served.server.rest_app.router.doors
     assert {d.name for d in declared} == set(REST_SAMPLES), "every door needs a sample request here"
     wrong = []
     for door in declared:  # in declaration order: load comes before unload
         ok = REST_SAMPLES[door.name][2]
         for caller in ("none", "infer", "scoped", "admin"):
-            want = expected(door, caller, ok, repository_api)
+            want = expected(door, caller, ok, repository_api, protected)
             status, text = await _rest_status(served, door, CALLERS[caller])
             if status != want:
                 wrong.append(f"{door.method} {door.path} ({door.kind}) as {caller}: {status}, expected {want}: {text}")
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize("repository_api", ["on", "off"])
-async def test_grpc_matrix(start, repository_api):
-    served = await start(api_keys=KEYS, repository_api=repository_api)
+@pytest.mark.parametrize("repository_api, protected", SETTINGS)
+async def test_grpc_matrix(start, repository_api, protected):
+    served = await start(api_keys=KEYS, repository_api=repository_api, auth_health=protected, auth_metrics=protected)
     assert set(GRPC_SAMPLES) == {d.name for d in doors.GRPC}, "every gRPC door needs a sample request here"
     wrong = []
     for door in doors.GRPC:
         for caller in ("none", "infer", "scoped", "admin"):
-            want = GRPC_CODES[expected(door, caller, 200, repository_api)]
+            want = GRPC_CODES[expected(door, caller, 200, repository_api, protected)]
             code, details = await _grpc_code(served, door, CALLERS[caller])
             if code != want:
                 wrong.append(f"{door.path} ({door.kind}) as {caller}: {code.name}, expected {want.name}: {details}")
