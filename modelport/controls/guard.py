@@ -69,10 +69,6 @@ class Controls:
         return bool(self.keys) or self.clients is not None or self.repository_api != "on"
 
     # -- per request -------------------------------------------------------------------------------
-    def needs_key(self, door: Door) -> bool:
-        """Whether a caller at this door must present a key (with keys configured at all)."""
-        return door.kind != PUBLIC or self.protected.get(door.protected_by, False)
-
     def check(self, door: Door, model: str | None, headers: dict[str, str], client: str | None, count: bool = True) -> Any:
         """Raise Unauthenticated, PermissionDenied or RateLimited, or return the caller's key (None: no key).
 
@@ -82,7 +78,7 @@ class Controls:
         key = None
         if door.kind == ADMIN and self.repository_api == "off":
             raise PermissionDenied("The repository API is turned off on this server (repository_api: off)")
-        if self.keys and self.needs_key(door):
+        if self.keys and (door.kind != PUBLIC or self.protected.get(door.protected_by, False)):  # a public door: only if protected
             key = self.keys.authenticate(headers)
             authorize(key, door, model)
         if door.model in _LATER or door.aggregate:  # the handler checks or filters by the key itself
