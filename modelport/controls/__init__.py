@@ -1,8 +1,8 @@
 """Production controls around the data plane: API keys, rate limits, response cache, CORS, input
 contracts, and the admin request rules (``origin``).
 
-The composition root (``modelport.serving.server``) builds one :class:`Controls` from the server settings and
-plugs it in three places: :class:`GuardedRestApp` (REST door), :class:`ControlsInterceptor` (gRPC door)
+The composition root (``modelport.serving.compose``) builds one :class:`Controls` from the server settings and
+plugs it in three places, each deciding per request from the door's declaration (``modelport.doors``): :class:`GuardedRestApp` (REST door), :class:`ControlsInterceptor` (gRPC door)
 and :class:`GuardedDataPlane` (per-model rate limit, contract and cache around inference).
 """
 

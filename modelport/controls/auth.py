@@ -11,16 +11,21 @@ import hashlib
 import hmac
 import json
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..doors import ADMIN, Door
 from ..errors import PermissionDenied, Unauthenticated
 from ..settings import SettingsError
 
 SCOPES = ("infer", "admin")
-# What each kind of operation needs. "health" and "metrics" need nothing unless protected.
-NEEDS = {"infer": "infer", "metadata": "infer", "repository": "admin", "admin": "admin", "health": "infer", "metrics": "infer"}
+
+# The key of the request being served, set by the controls at the doors that need it later: those
+# whose model is named in the body (checked once it is parsed) and aggregate views (filtered).
+# Every request runs in its own task, so a value never outlives its request.
+CALLER: ContextVar["ApiKey | None"] = ContextVar("modelport_caller", default=None)
 
 
 @dataclass(frozen=True)
@@ -126,13 +131,38 @@ class KeyStore:
         return found
 
 
-def authorize(key: ApiKey, kind: str, model: str | None) -> None:
-    """PermissionDenied unless ``key`` has the scope for ``kind`` and may call ``model``."""
-    scope = NEEDS.get(kind, "infer")
+def authorize(key: ApiKey, door: Door, model: str | None) -> None:
+    """PermissionDenied unless ``key`` has the scope the door's kind needs and may call ``model``.
+
+    Admin doors need ``admin``; every other door ``infer`` (or ``admin``, which covers everything).
+    The model list applies at every door that names a model, whatever its kind."""
+    scope = "admin" if door.kind == ADMIN else "infer"
     if scope not in key.scopes and "admin" not in key.scopes:
         raise PermissionDenied(f"API key {key.name!r} lacks the {scope!r} scope")
-    if model is not None and kind in ("infer", "metadata") and not key.may_call(model):
+    if model is not None and not key.may_call(model):
         raise PermissionDenied(f"API key {key.name!r} may not call model {model!r}")
+    if door.model == "every" and key.models is not None:
+        raise PermissionDenied(f"API key {key.name!r} is limited to some models; this view shows every model")
+
+
+def authorize_model(model: str) -> None:
+    """At a door whose model is named in the body: PermissionDenied unless the caller may call it."""
+    key = CALLER.get()
+    if key is not None and not key.may_call(model):
+        raise PermissionDenied(f"API key {key.name!r} may not call model {model!r}")
+
+
+def visible(names: Iterable[str]) -> list[str]:
+    """At an aggregate view: the model names the caller may see (all of them without a limited key)."""
+    key = CALLER.get()
+    if key is None or key.models is None:
+        return list(names)
+    return [n for n in names if n in key.models]
+
+
+def may_see(name: str) -> bool:
+    key = CALLER.get()
+    return key is None or key.may_call(name)
 
 
 def _presented(headers: dict[str, str]) -> str | None:

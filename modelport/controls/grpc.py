@@ -1,41 +1,36 @@
 """The controls at the gRPC door: one server interceptor, composed by the server.
 
-Each method is wrapped once: the wrapper reads the model name from the request message and runs
-``Controls.check`` before the handler. ModelStreamInfer authenticates when the stream opens and
+Each method is wrapped once, from its declared door (modelport/doors.py): the wrapper reads the model
+name from the message field the door names and runs ``Controls.check`` before the handler. A method
+no door declares answers UNIMPLEMENTED, whatever the key. ModelStreamInfer authenticates when the stream opens and
 checks (and counts) each message as it is read; a refused message ends the stream with its status.
 Errors raised here reach the error interceptor, which maps them like any other.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, Callable
 
 import grpc
 import grpc.aio
 
+from ..doors import GRPC_BY_METHOD, Door
+from ..errors import Unimplemented
 from ..transports.grpc.intercept import WrappingInterceptor
 from .guard import Controls
 
-_SERVICE = "/inference.GRPCInferenceService/"
-_KINDS = {
-    "ServerLive": "health", "ServerReady": "health", "ModelReady": "health",
-    "ServerMetadata": "metadata", "ModelMetadata": "metadata",
-    "ModelInfer": "infer", "ModelStreamInfer": "infer",
-    "RepositoryIndex": "repository", "RepositoryModelLoad": "repository", "RepositoryModelUnload": "repository",
-}
+def _model_reader(door: Door) -> Callable[[Any], str | None]:
+    """How the door's request message names its model (read from the declaration once per method)."""
+    field = door.field
+    if field is None:
+        return lambda request: None
 
+    def model(request: Any) -> str | None:
+        name = getattr(request, field, None)
+        return name if isinstance(name, str) and name else None  # empty: every model (an aggregate door)
 
-def classify(method: str) -> str:
-    if method.startswith("/grpc.health.v1.Health/"):
-        return "health"
-    if method.startswith(_SERVICE):
-        return _KINDS.get(method[len(_SERVICE) :], "metadata")
-    return "infer"
-
-
-def _model(request: Any) -> str | None:
-    name = getattr(request, "model_name", None) or getattr(request, "name", None)
-    return name if isinstance(name, str) and name else None
+    return model
 
 
 def _headers(context: grpc.aio.ServicerContext) -> dict[str, str]:
@@ -57,44 +52,72 @@ class ControlsInterceptor(WrappingInterceptor):
         self.controls = controls
 
     def wrap(self, handler: Any, method: str) -> Any:
-        return self._wrap(handler, classify(method))
+        door = GRPC_BY_METHOD.get(method)
+        if door is None:  # deny by default: a method nobody declared is never served
+            return _refuse(handler, method)
+        return self._wrap(handler, door)
 
-    def _wrap(self, handler: Any, kind: str) -> Any:
+    def _wrap(self, handler: Any, door: Door) -> Any:
         check = self.controls.check
-        if handler.unary_unary is not None:
-            fn = handler.unary_unary
+        model_of = _model_reader(door)
+        kind = next(k for k in _SHAPES if getattr(handler, k) is not None)
+        fn = getattr(handler, kind)
+        streamed_requests = kind.startswith("stream_")
+        # The wrapper keeps the handler's style: an async generator, or a coroutine that writes with
+        # context.write (grpc_health's Watch).
+        if inspect.isasyncgenfunction(fn):
 
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                check(kind, _model(request), _headers(context), _client(context))
-                return await fn(request, context)
-
-            return handler._replace(unary_unary=unary)
-        if handler.stream_stream is not None:
-            fn = handler.stream_stream
-
-            async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-                headers, client = _headers(context), _client(context)
-                check(kind, None, headers, client, count=False)
-
-                async def checked():
-                    async for request in requests:
-                        check(kind, _model(request), headers, client)
-                        yield request
-
-                async for item in fn(checked(), context):
+            async def wrapped_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                async for item in fn(_checked(request, context) if streamed_requests else _checked_one(request, context), context):
                     yield item
 
-            return handler._replace(stream_stream=stream)
-        if handler.unary_stream is not None:
-            fn = handler.unary_stream
+            wrapper: Any = wrapped_stream
+        else:
 
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                check(kind, _model(request), _headers(context), _client(context))
-                async for item in fn(request, context):
-                    yield item
+            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                return await fn(_checked(request, context) if streamed_requests else _checked_one(request, context), context)
 
-            return handler._replace(unary_stream=unary_stream)
-        return handler
+            wrapper = wrapped
+
+        def _checked_one(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            check(door, model_of(request), _headers(context), _client(context))
+            return request
+
+        def _checked(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            # A stream authenticates when it opens, then each message is checked (and counted) as read.
+            headers, client = _headers(context), _client(context)
+            check(door, None, headers, client, count=False)
+
+            async def each():
+                async for request in requests:
+                    check(door, model_of(request), headers, client)
+                    yield request
+
+            return each()
+
+        return handler._replace(**{kind: wrapper})
 
 
-__all__ = ["ControlsInterceptor", "classify"]
+_SHAPES = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+def _refuse(handler: Any, method: str) -> Any:
+    """A handler of the same shape that answers UNIMPLEMENTED."""
+
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        raise Unimplemented(f"{method} is not a declared method of this server")
+
+    async def refuse_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        raise Unimplemented(f"{method} is not a declared method of this server")
+        yield  # pragma: no cover - makes this an async generator
+
+    if handler.unary_unary is not None:
+        return handler._replace(unary_unary=refuse)
+    if handler.unary_stream is not None:
+        return handler._replace(unary_stream=refuse_stream)
+    if handler.stream_stream is not None:
+        return handler._replace(stream_stream=refuse_stream)
+    return handler._replace(stream_unary=refuse)
+
+
+__all__ = ["ControlsInterceptor"]

@@ -18,15 +18,16 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from ..doors import ADMIN, INFER, KINDS, PUBLIC, Door
 from ..errors import PermissionDenied
 from ..settings import ModelSettings, ServerSettings, SettingsError, model_option
-from .auth import KeyStore, authorize, load_keys
+from .auth import CALLER, KeyStore, authorize, load_keys
 from .cache import ResponseCache, cache_config
 from .contracts import Contract
 from .ratelimit import BucketTable, Limit, TokenBucket, over_limit, parse_limit
 
-# Operation kinds. "health" and "metrics" are public unless a setting protects them.
-KINDS = ("health", "metrics", "metadata", "infer", "repository")
+# Model sources whose handler reads the caller's key (doors.py): checked once the body is parsed, or filtered.
+_LATER = ("body", "all", "every")
 _BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 
 
@@ -46,8 +47,8 @@ class Controls:
         s = settings
         self.repository = repository
         self.keys = KeyStore(load_keys(s.api_keys, s.api_keys_path))
-        self.protect_health = s.auth_health
-        self.protect_metrics = s.auth_metrics
+        # The settings that make a public door (its ``protected_by``) need a key.
+        self.protected = {"auth_health": bool(s.auth_health), "auth_metrics": bool(s.auth_metrics)}
         if s.repository_api not in ("on", "admin", "off"):
             raise SettingsError(f"Setting repository_api: {s.repository_api!r} is not on, admin or off")
         if s.repository_api == "admin" and not self.keys:
@@ -68,22 +69,22 @@ class Controls:
         return bool(self.keys) or self.clients is not None or self.repository_api != "on"
 
     # -- per request -------------------------------------------------------------------------------
-    def check(self, kind: str, model: str | None, headers: dict[str, str], client: str | None, count: bool = True) -> None:
-        """Raise Unauthenticated, PermissionDenied, InvalidInput or RateLimited, or return: go ahead.
+    def check(self, door: Door, model: str | None, headers: dict[str, str], client: str | None, count: bool = True) -> Any:
+        """Raise Unauthenticated, PermissionDenied or RateLimited, or return the caller's key (None: no key).
 
-        ``count`` false: authenticate only (a gRPC stream, before its messages are counted one by one)."""
-        if kind == "public":  # a page shell with no data in it (the console's)
-            return
+        ``model`` is the name the request gives where the door says it comes from (None at a door
+        whose model is in the body: see ``authorize_model``). ``count`` false: authenticate only (a
+        gRPC stream, before its messages are counted one by one)."""
         key = None
-        if kind == "repository":
-            if self.repository_api == "off":
-                raise PermissionDenied("The repository API is turned off on this server (repository_api: off)")
-        if self.keys and (kind not in ("health", "metrics") or (self.protect_health if kind == "health" else self.protect_metrics)):
+        if door.kind == ADMIN and self.repository_api == "off":
+            raise PermissionDenied("The repository API is turned off on this server (repository_api: off)")
+        if self.keys and (door.kind != PUBLIC or self.protected.get(door.protected_by, False)):  # a public door: only if protected
             key = self.keys.authenticate(headers)
-            authorize(key, kind, model)
-        if kind != "infer" or not count:
-            return
-        now = time.monotonic()
+            authorize(key, door, model)
+        if door.model in _LATER or door.aggregate:  # the handler checks or filters by the key itself
+            CALLER.set(key)
+        if door.kind != INFER or not count:
+            return key
         if self.clients is not None:
             if key is not None:
                 who, klass = "key:" + key.name, "api_key"
@@ -91,10 +92,11 @@ class Controls:
                 who, klass = "header:" + headers[self.client_header], "header"
             else:
                 who, klass = "address:" + (client or "unknown"), "address"
-            wait = self.clients.take(who, now)
+            wait = self.clients.take(who, time.monotonic())
             if wait:
                 self._limited.labels(model or "", klass).inc()
                 raise over_limit("this client", self.clients.limit, wait)
+        return key
 
     def take_model_token(self, mc: ModelControls) -> None:
         """The model's own rate limit (checked by the data plane, which knows the model)."""

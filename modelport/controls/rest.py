@@ -1,59 +1,22 @@
 """The controls at the REST door: an ASGI wrapper around the REST app, composed by the server.
 
-It classifies the request (kind of operation, model) from the path, runs ``Controls.check`` once,
-answers CORS preflights, and adds CORS headers to responses. Refusals use the REST app's error
-table, so they look like every other error: ``{"error": ...}`` with the matching status.
+It matches the request to its declared door (modelport/doors.py: the REST app's own router, once;
+the app reuses the match), runs ``Controls.check`` with the door and the model its path names,
+answers CORS preflights, and adds CORS headers to responses. A path no door declares is 404 before
+anything else. Refusals use the REST app's error table, so they look like every other error:
+``{"error": ...}`` with the matching status.
 """
 
 from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
-from ..transports.rest.errors import error_response
-from ..ui import route_kind as console_route
+from ..transports.rest.app import MATCH
 from .cors import Cors
 from .guard import Controls
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
-
-_HEALTH = frozenset(("/", "/v2/health/live", "/v2/health/ready"))
-
-
-def classify(method: str, path: str) -> tuple[str, str | None]:
-    """(kind, model) for a REST path; paths this table does not know need the ``infer`` scope."""
-    if path in _HEALTH:
-        return "health", None
-    if path == "/metrics":
-        return "metrics", None
-    if path.startswith("/v2/models/"):
-        parts = path[len("/v2/models/") :].split("/")
-        if parts == ["stats"]:  # every model's statistics, not a model called "stats"
-            return "metadata", None
-        name = parts[0] or None
-        if parts[-1] == "ready" and len(parts) in (2, 4):
-            return "health", name
-        if parts[-1] == "infer" or parts[-1] == "generate" or parts[-1] == "generate_stream":
-            return "infer", name
-        return "metadata", name
-    if path.startswith("/v1/models/"):
-        rest = path[len("/v1/models/") :]
-        name, sep, verb = rest.rpartition(":")
-        if sep and verb in ("predict", "explain"):
-            return "infer", name or None
-        return "health", rest or None  # GET /v1/models/{m}: KServe's V1 readiness
-    if path.startswith("/v2/repository/"):
-        parts = path[len("/v2/repository/") :].split("/")
-        if len(parts) == 3 and parts[0] == "models":
-            return "repository", parts[1]
-        return "repository", None
-    if path == "/ui" or path.startswith("/ui/"):  # the console's own table: shell public, data read
-        kind, model = console_route(method, path)
-        return ("metadata" if kind == "read" else kind), model
-    if path in ("/v2", "/v2/", "/v1/models", "/openapi.json", "/docs") or path.startswith("/docs/"):
-        return "metadata", None  # the API description and the Swagger UI's own assets
-    return "infer", None
-
 
 class GuardedRestApp:
     def __init__(self, app: Any, controls: Controls | None, cors: Cors | None):
@@ -77,11 +40,13 @@ class GuardedRestApp:
         extra = cors.response_headers(origin) if origin is not None and cors.allows(origin) else None
         if self.controls is not None:
             try:
-                kind, model = classify(scope["method"], scope["path"])
+                found = scope[MATCH] = self.app.match(scope)
+                door = found[0]
                 client = scope.get("client")
-                self.controls.check(kind, model, headers, client[0] if client else None)
+                self.controls.check(door, found[2].get("model_name") if door.model == "path" else None, headers,
+                                    client[0] if client else None)
             except Exception as exc:  # noqa: BLE001 - a refusal is an error response like any other
-                status, body, err_headers = error_response(exc, scope)
+                status, body, err_headers = self.app.error(exc, scope)
                 return await _send(send, status, body, err_headers + (extra or []))
         if extra is None:
             return await self.app(scope, receive, send)
@@ -100,4 +65,4 @@ async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes,
     await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["GuardedRestApp", "classify"]
+__all__ = ["GuardedRestApp"]

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import pydantic
 
+from ..controls.auth import authorize_model, may_see
 from ..errors import ErrorCode, InvalidInput, ModelportError, internal_error_message
 from ..streaming import ResponseStream
 from ..transports.rest.errors import HTTP_STATUS, MethodNotAllowed, RouteNotFound
@@ -37,10 +38,6 @@ _POSTS: dict[str, tuple[type, str, str]] = {
 # Served under /v1 too: every OpenAI route that no KServe V1 route already owns.
 V1_ALIASES = frozenset("/v1" + p for p in _POSTS)
 PREFIX = "/openai/v1"
-
-
-def is_openai_path(path: str) -> bool:
-    return path.startswith(PREFIX + "/") or path in V1_ALIASES
 
 
 class OpenAIRoutes:
@@ -77,7 +74,7 @@ class OpenAIRoutes:
         names = []
         for entry in self.dataplane.repository.entries():
             model = entry.model
-            if model is not None and entry.state.value == "READY" and openai_methods(model):
+            if model is not None and entry.state.value == "READY" and openai_methods(model) and may_see(entry.name):
                 names.append(entry.name)
         return sorted(set(names))
 
@@ -90,6 +87,8 @@ class OpenAIRoutes:
             request = request_type.model_validate(doc)
         except pydantic.ValidationError as exc:
             raise _invalid(exc) from None
+        # The door's model is the body's "model" (modelport/doors.py): the caller's key must cover it.
+        authorize_model(request.model)
         entry = self.dataplane.repository._find(request.model, None)
         if entry is None or entry.model is None:
             raise _NotFound(f"The model `{request.model}` does not exist", "model")

@@ -1,4 +1,5 @@
-"""ModelServer: the composition root. Builds the pieces, starts and stops the transports.
+"""ModelServer: builds its pieces from the settings (one function, :mod:`.compose`), starts and stops
+the transports. ``ModelServer(settings=...).app`` is the complete outermost ASGI app.
 
 ``start(models)`` blocks and owns the process's signals, as KServe's does; ``start_async`` and
 ``stop`` are for embedding and tests. Shutdown drains: readiness goes false, new requests are
@@ -20,18 +21,13 @@ from typing import Any, Iterable
 import uvicorn
 
 from . import allocator
-from ..controls import Controls, Cors
-from ..controls.dataplane import GuardedDataPlane
-from ..execution.hook_threads import HookThreads
+from .compose import build, grpc_interceptors
 from ..errors import StartupError
-from ..metrics import Metrics
 from ..model import Model, PredictorConfig
-from ..observability.setup import Observability
 from ..repository import ModelRepository
 from ..routing import compose
 from ..execution.runner import ModelRunner
 from ..settings import ModelSettings, ServerSettings, model_option, validate_server_settings
-from ..transports.rest import RestApp
 from ..transports.rest.protocol import Guard, Limits
 
 logger = logging.getLogger("modelport")
@@ -166,52 +162,8 @@ class ModelServer:
         self._load_first = False  # a replacement worker: load, then listen
 
     def _build(self, s: ServerSettings) -> None:
-        """The parts made from the settings (again when start() reads flags and env)."""
-        self.settings = s
-        self.metrics = Metrics() if s.enable_metrics else None
-        # Observability: statistics, request logs, tracing, payload logs (modelport/observability).
-        self.observability = Observability(s, self.metrics, self._tracer_provider)
-        # Sync hooks see the request's context (its span; its id in JSON logs) only when that is used.
-        self.threads = HookThreads(s.inference_threads, copy_context=self.observability.tracing is not None or s.log_format == "json")
-        if self._registered_models is not None and s.model_repository and not self._registered_models.models_dir:
-            self._registered_models.models_dir = s.model_repository
-        # MLServer compatibility: strict model settings, and the MLSERVER_MODEL_* default model.
-        self.repository.strict = s.strict_settings
-        if s.default_model_name and s.default_model_implementation and self.repository.default_model is None:
-            from ..settings import ModelParameters
-
-            self.repository.default_model = ModelSettings(
-                name=s.default_model_name, implementation=s.default_model_implementation,
-                parameters=ModelParameters(uri=s.default_model_uri, version=s.default_model_version),
-            )
-        # Production controls (modelport.controls): checks at both doors, per-model controls in the data plane.
-        self.controls = Controls(s, self.repository, self.metrics.registry if self.metrics else None)
-        self.dataplane = GuardedDataPlane(
-            self.repository, self.metrics, s.server_name, s.request_timeout, s.max_queue_size, controls=self.controls,
-            stats=self.observability.stats,
-        )
-        if self.observability.stats is not None:  # cache hits and misses in Triton's statistics
-            self.dataplane.cache_observer = self.observability.cache_observer
-        # Routing: traffic policies and graphs resolve in the data plane (see modelport/routing).
-        compose.attach(self, s)
-        self.app = self.rest_app = RestApp(
-            self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
-        )
-        if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
-            from ..ui import mount_console
-
-            self.console = mount_console(self)
-        cors = Cors(s.cors_origins, s.cors_methods, s.cors_headers, s.cors_max_age, s.cors_allow_credentials) if s.cors_origins else None
-        if cors is not None:  # the admin Origin check lets the listed origins (not "*") through
-            self.app.allowed_origins = frozenset(o for o in cors.origins if o != "*")
-        if self.controls.at_edge or cors is not None:
-            from ..controls.rest import GuardedRestApp
-
-            self.app = GuardedRestApp(self.app, self.controls, cors)
-        # Outermost: request ids, the access log and spans cover every answer, the controls' 401/429 too.
-        from ..observability.edge import EdgeApp
-
-        self.app = EdgeApp(self.app, self.observability.edge)
+        """The parts made from the settings (again when start() reads flags and env): see compose.py."""
+        build(self, s)
 
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
@@ -367,14 +319,9 @@ class ModelServer:
         if s.enable_grpc:
             from ..transports.grpc import start_grpc_server
 
-            interceptors = []
-            if self.controls.at_edge:
-                from ..controls.grpc import ControlsInterceptor
-
-                interceptors.append(ControlsInterceptor(self.controls))
             self._grpc = await start_grpc_server(
                 self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
-                interceptors=interceptors, edge=self.observability.edge,
+                interceptors=grpc_interceptors(self), edge=self.observability.edge,
             )
             self.grpc_port = self._grpc.port
         # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).
@@ -449,7 +396,7 @@ class ModelServer:
         if self.dataplane.coordinator is not None:
             self.dataplane.coordinator.close()
         await self.rest_app.offload.close()
-        if getattr(self, "console", None) is not None:  # its chart sampler
+        if self.console is not None:  # its chart sampler
             self.console.close()
         await self.repository.unload_all()
         await self.observability.close()

@@ -6,8 +6,8 @@ credentials, paths relative to the models folder). Its buttons call the reposito
 guards that API guards them: the console adds no way of its own to change anything. Chart history is
 sampled by ``history.History`` only while someone has the console open.
 
-Every route is declared once, in ``ROUTES`` (method, path pattern, kind, handler); the controls read
-the kind from ``route_kind``:
+Its routes are declared with every other door (``modelport.doors.CONSOLE``), which the controls,
+the router and the OpenAPI document read:
 
 - ``public``: the page shell and its static files. With ``api_keys`` on the shell carries no data: the
   page asks for a key and sends it with its own requests.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs
@@ -34,52 +33,10 @@ _ASSETS = {"app.js": b"text/javascript; charset=utf-8", "app.css": b"text/css; c
 _INDEX_FIELDS = ("name", "version", "state", "reason")
 
 
-@dataclass(frozen=True)
-class Route:
-    method: str  # GET (HEAD is answered the same way)
-    path: str  # a pattern: "{model}" / "{asset}" match one path segment
-    kind: str  # public | read | admin
-    handler: str  # the Console method that answers it: handler(params, query, allowed) -> response
-
-
-ROUTES: tuple[Route, ...] = (
-    Route("GET", "/ui", "public", "page"),
-    Route("GET", "/ui/static/{asset}", "public", "asset"),
-    Route("GET", "/ui/api/models", "read", "api_models"),
-    Route("GET", "/ui/api/models/{model}", "read", "api_model"),
-    Route("GET", "/ui/api/stats", "read", "api_stats"),
-    Route("GET", "/ui/api/history", "read", "api_history"),
-    Route("GET", "/ui/api/history/{model}", "read", "api_history"),
-)
-
-
-def match(path: str) -> tuple[Route, dict[str, str]] | None:
-    """The route for ``path`` and its parameters, or None."""
-    parts = path.rstrip("/").split("/") if path != "/" else [""]
-    for route in ROUTES:
-        pattern = route.path.split("/")
-        if len(pattern) != len(parts):
-            continue
-        params: dict[str, str] = {}
-        for want, got in zip(pattern, parts):
-            if want.startswith("{"):
-                if not got:
-                    break
-                params[want[1:-1]] = got
-            elif want != got:
-                break
-        else:
-            return route, params
-    return None
-
-
-def route_kind(method: str, path: str) -> tuple[str, str | None]:
-    """(kind, model) of a console path for the controls; an unknown path is ``read`` (it answers 404)."""
-    found = match(path)
-    if found is None:
-        return "read", None
-    route, params = found
-    return route.kind, params.get("model")
+# The console's doors are declared with every other door (modelport.doors.CONSOLE); each names the
+# Console method that answers it: handler(params, query, allowed) -> response.
+HANDLERS = {"ui.page": "page", "ui.static": "asset", "ui.models": "api_models", "ui.model": "api_model",
+            "ui.stats": "api_stats", "ui.history": "api_history", "ui.model_history": "api_history"}
 
 
 class Console:
@@ -227,19 +184,11 @@ class Console:
         return models
 
     # -- routes ----------------------------------------------------------------------------------
-    async def __call__(self, method: str, path: str, scope: dict, receive: Callable) -> tuple:
-        from ..transports.rest.errors import MethodNotAllowed, RouteNotFound
-
-        found = match(path)
-        if found is None:
-            raise RouteNotFound(path)
-        route, params = found
-        if method not in (route.method, "HEAD"):
-            raise MethodNotAllowed(method, route.method)
+    async def __call__(self, door: Any, params: dict, scope: dict, receive: Callable) -> tuple:
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
-        if route.kind != "public" or route.handler == "page":
+        if door.kind != "public" or door.name == "ui.page":
             self.history.touch()  # someone is watching: keep the chart history going
-        return getattr(self, route.handler)(params, query, self._allowed(scope))
+        return getattr(self, HANDLERS[door.name])(params, query, self._allowed(scope))
 
     def _allowed(self, scope: dict) -> Callable[[str], bool]:
         """Which models the caller's key may see (the controls have already checked the key and its scope):
@@ -276,9 +225,9 @@ class Console:
     def api_model(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
         from ..errors import ModelNotFound
 
-        doc = self.model(params["model"], query.get("version") or None)
+        doc = self.model(params["model_name"], query.get("version") or None)
         if doc is None:
-            raise ModelNotFound(params["model"], query.get("version") or None)
+            raise ModelNotFound(params["model_name"], query.get("version") or None)
         return _json(doc)
 
     def api_stats(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
@@ -286,7 +235,11 @@ class Console:
         return _json({"time": time.time(), "metrics": self.server.metrics is not None, "models": models})
 
     def api_history(self, params: dict, query: dict, allowed: Callable[[str], bool]) -> tuple:
-        name = params.get("model", SERVER)
+        from ..errors import ModelNotFound
+
+        name = params.get("model_name", SERVER)
+        if name != SERVER and not any(e.name == name for e in self.server.repository.entries()):
+            raise ModelNotFound(name, None)
         return _json({"model": name or None, "fields": list(FIELDS), **self.history.series(name)})
 
 
@@ -325,9 +278,11 @@ def _json(doc: Any) -> tuple:
 
 def mount_console(server: Any) -> Console:
     """Mount the console on the server's REST app (the composition root calls this when enable_ui is on)."""
+    from ..doors import CONSOLE
+
     console = Console(server)
-    server.app.mounts.append(("/ui", console))
+    server.app.mount("/ui", console, CONSOLE)  # its declared doors: read (modelport/doors.py)
     return console
 
 
-__all__ = ["Console", "ROUTES", "Route", "match", "mount_console", "route_kind"]
+__all__ = ["Console", "HANDLERS", "mount_console"]

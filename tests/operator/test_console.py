@@ -13,7 +13,8 @@ import pytest
 
 from modelport._version import __version__
 from modelport.redact import redact, redact_text
-from modelport.ui import ROUTES, match, route_kind
+from modelport import doors
+from modelport.ui import HANDLERS
 from modelport.ui.history import History, quantile_ms
 
 from ..fixture_models import BrokenLoadModel, DeclaredModel, PickyModel
@@ -67,12 +68,13 @@ def test_redact_any_depth_urls_and_paths(tmp_path):
 
 
 def test_route_table_kinds():
-    assert {(r.path, r.kind) for r in ROUTES if r.kind == "public"} == {("/ui", "public"), ("/ui/static/{asset}", "public")}
-    assert all(r.kind in ("public", "read", "admin") for r in ROUTES)
-    assert route_kind("GET", "/ui/") == ("public", None)
-    assert route_kind("GET", "/ui/api/models/iris") == ("read", "iris")
-    assert route_kind("GET", "/ui/api/nothing") == ("read", None)
-    assert match("/ui/api/history/iris")[1] == {"model": "iris"} and match("/ui/static/") is None
+    assert {d.path for d in doors.CONSOLE if d.kind == "public"} == {"/ui", "/ui/static/{asset}"}
+    assert {d.kind for d in doors.CONSOLE} == {"public", "read"}  # it changes nothing: no admin door of its own
+    assert set(HANDLERS) == {d.name for d in doors.CONSOLE}
+    router = doors.RestRouter((d, None) for d in doors.CONSOLE)
+    assert router.match("GET", "/ui/api/history/iris")[2] == {"model_name": "iris"}
+    with pytest.raises(doors.RouteMiss):
+        router.match("GET", "/ui/api/nothing")
 
 
 async def test_page_and_apis_show_states_reasons_and_detail(serve):

@@ -117,3 +117,23 @@ def test_schemathesis_finds_no_5xx_and_no_undocumented_response(served):
     # The run loaded and unloaded the examples at random; the server still serves after it.
     httpx.post(served + "/v2/repository/models/iris/load", timeout=30).raise_for_status()
     assert httpx.get(served + "/v2/models/iris/ready").json() == {"name": "iris", "ready": True}
+
+
+def test_every_declared_route_is_documented_with_its_kind():
+    """The document is generated from the door declaration: each served REST door (the console's
+    mount included) is an operation carrying its kind, and the whole validates."""
+    from openapi_spec_validator import validate
+
+    from modelport import doors
+
+    with server_in_thread(_examples(), model_repository=str(EXAMPLES), enable_ui=True) as server:
+        doc = httpx.get(f"http://127.0.0.1:{server.http_port}/openapi.json").json()
+    validate(doc)
+    for door in [*doors.REST, *doors.CONSOLE]:
+        operation = doc["paths"].get(door.path, {}).get(door.method.lower())
+        assert operation is not None, f"{door.method} {door.path} is served but not documented"
+        assert operation["x-modelport-kind"] == door.kind and operation["summary"], door.name
+    for path in ("/v2/models/stats", "/v2/models/{model_name}/health", "/v2/models/{model_name}/infer_stream",
+                 "/v2/models/{model_name}/generate", "/v2/models/{model_name}/generate_stream",
+                 "/v2/models/{model_name}/versions/{model_version}/stats"):
+        assert path in doc["paths"], path  # issue 25: /docs lists every served route

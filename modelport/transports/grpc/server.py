@@ -9,8 +9,10 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ...dataplane import DataPlane
+from ...doors import GRPC_BY_METHOD
 from ...errors import StartupError
 from ...wire.grpc import grpc_predict_v2_pb2 as pb
+from ...wire.grpc import model_repository_pb2 as mr
 from ...wire.grpc.rawcodec import parse_infer_request, serialize_infer_response
 from .drain import DrainInterceptor, drain_and_stop
 from .errors import ErrorInterceptor
@@ -18,6 +20,17 @@ from ...wire.grpc.model_repository_pb2_grpc import add_ModelRepositoryServiceSer
 from .servicer import InferenceServicer, ModelRepositoryServicer
 
 SERVICE_NAME = "inference.GRPCInferenceService"
+# Every service this server registers; each of their methods must be a declared door (modelport/doors.py).
+SERVICES = (
+    pb.DESCRIPTOR.services_by_name["GRPCInferenceService"],
+    mr.DESCRIPTOR.services_by_name["ModelRepositoryService"],
+    health_pb2.DESCRIPTOR.services_by_name["Health"],
+)
+
+
+def served_methods() -> list[str]:
+    """The full names of the methods the server registers ("/package.Service/Method")."""
+    return [f"/{service.full_name}/{method.name}" for service in SERVICES for method in service.methods]
 
 
 class GrpcServer:
@@ -52,10 +65,14 @@ async def start_grpc_server(
         # clash goes unseen. On only for front-end worker processes, which share the port on purpose.
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
+    undeclared = [m for m in served_methods() if m not in GRPC_BY_METHOD]
+    if undeclared:  # deny by default: a method without a declared kind is a bug, caught before serving
+        raise StartupError(f"gRPC methods without a declared door (modelport/doors.py): {', '.join(undeclared)}")
     drain = DrainInterceptor()
     # The drain comes first (it answers UNAVAILABLE itself); then the error interceptor, so it maps
     # what the others (e.g. the controls) raise too.
     server = grpc.aio.server(interceptors=[drain, ErrorInterceptor(), *(interceptors or [])], options=options)
+    # The services in SERVICES, in that order.
     add_inference_service(InferenceServicer(dataplane, edge), server)
     add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
     health_servicer = health.aio.HealthServicer()
@@ -96,4 +113,4 @@ def add_inference_service(servicer: Any, server: grpc.aio.Server) -> None:
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
-__all__ = ["GrpcServer", "add_inference_service", "start_grpc_server"]
+__all__ = ["GrpcServer", "SERVICES", "add_inference_service", "served_methods", "start_grpc_server"]

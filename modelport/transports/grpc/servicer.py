@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc.aio
 
+from ...controls.auth import may_see
 from ...dataplane import DataPlane
 from ...observability.context import REQUEST_ID_HEADER, begin
 from ...wire.grpc import convert
@@ -115,11 +116,14 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     # -- statistics extension ----------------------------------------------------------------
     async def ModelStatistics(self, request: pb.ModelStatisticsRequest, context: Context) -> pb.ModelStatisticsResponse:
         stats = self.dataplane.model_statistics(request.name or None, request.version or None)
+        if not request.name:  # every model: the caller's only (a key limited to some models)
+            stats = [m for m in stats if may_see(m["name"])]
         return convert.statistics_to_proto(stats)
 
     # -- repository extension ----------------------------------------------------------------
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Context) -> pb.RepositoryIndexResponse:
-        return convert.repository_index_to_proto(self.dataplane.repository_index(ready_only=request.ready))
+        index = self.dataplane.repository_index(ready_only=request.ready)
+        return convert.repository_index_to_proto([m for m in index if may_see(m["name"])])
 
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: Context
@@ -196,6 +200,7 @@ class ModelRepositoryServicer(mr_grpc.ModelRepositoryServiceServicer):
                 name=m["name"], version=m.get("version") or "", state=m["state"], reason=m.get("reason") or ""
             )
             for m in self.dataplane.repository_index(ready_only=request.ready)
+            if may_see(m["name"])
         ]
         return mr.RepositoryIndexResponse(models=models)
 

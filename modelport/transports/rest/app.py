@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import zlib
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
+from ... import doors
 from ...compat import cloudevents
 from ...dataplane import DataPlane
+from ...controls.auth import may_see, visible
 from ...controls.origin import check_admin_request
+from ...doors import RestRouter, RouteMiss
 from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge, Unimplemented
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
@@ -59,9 +62,10 @@ class RestApp:
         self._openai_routes: Any = None
         # Large V2 JSON bodies are decoded in a helper process (offload.py; issue 9).
         self.offload = DecodeOffload(decode_offload_size)
-        # Extra route trees (prefix -> async handler(method, path, scope, receive) -> Response), e.g. the
-        # console at /ui; looked up only after the inference routes, so they cost inference nothing.
+        # Extra route trees added by mount() (prefix, handler), e.g. the console at /ui; their doors are
+        # in the router like every other.
         self.mounts: list[tuple[str, Callable[..., Awaitable[Response]]]] = []
+        self.router = self._build_router()
         # Origins the CORS settings allow (set by the server): the admin Origin check lets them through too.
         self.allowed_origins: frozenset[str] = frozenset()
 
@@ -79,7 +83,7 @@ class RestApp:
         except _ClientDisconnected:
             return
         except Exception as exc:  # noqa: BLE001 - every failure becomes a response
-            status, body, headers = error_response(exc, scope)
+            status, body, headers = self.error(exc, scope)
             content_type = JSON
         if type(body) is list:  # binary tensors: written as they are, after the JSON (no joined copy)
             await _send_parts(send, status, content_type, headers, body)
@@ -90,66 +94,90 @@ class RestApp:
         await send({"type": "http.response.body", "body": body})
 
     # -- routing -------------------------------------------------------------------------------
-    async def _route(self, scope: dict, receive: Callable) -> Response:
-        method: str = scope["method"]
-        path: str = scope["path"]
-        if path.startswith("/v2/models/"):
-            rest = path[len("/v2/models/") :]
-            if rest == "stats":  # Triton's statistics of every model (a model named "stats" loses this path)
-                _allow(method, "GET")
-                return _json({"model_stats": self.dataplane.model_statistics()})
-            return await self._v2_model(method, rest, scope, receive)
-        if path.startswith("/v1/models"):
-            return await self._v1(method, path[len("/v1/models") :], scope, receive)
-        if path.startswith("/v2/repository/"):
-            return await self._repository(method, path[len("/v2/repository/") :], scope, receive)
-        if path.startswith("/openai/") or path in _OPENAI_V1:
-            return await self._openai(method, path, scope, receive)
-        simple = _SIMPLE_ROUTES.get(path)
-        if simple is None:
-            for prefix, handler in self.mounts:
-                if path == prefix or path.startswith(prefix + "/"):
-                    return await handler(method, path, scope, receive)
-            if path.startswith("/docs/") and self.enable_docs:
-                _allow(method, "GET")
-                page = docs_page(path)
-                if page is not None:
-                    return page
-            raise RouteNotFound(path)
-        _allow(method, "GET")
-        return simple(self)
+    def _build_router(self) -> RestRouter:
+        """Every declared REST door (modelport/doors.py) with its handler: what is not declared is 404."""
+        router = RestRouter()
+        for door in doors.REST:
+            router.add(door, getattr(self, _HANDLERS[door.name.removesuffix(".version")]))
+        return router
 
-    async def _v2_model(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
-        # {m}[/versions/{v}][/ready|/infer]
-        parts = rest.split("/")
-        name, version, action = parts[0], None, ""
-        tail = parts[1:]
-        if len(tail) >= 2 and tail[0] == "versions":
-            version, tail = tail[1], tail[2:]
-        if len(tail) > 1 or not name or version == "":
-            raise RouteNotFound("/v2/models/" + rest)
-        if tail:
-            action = tail[0]
-        if action == "infer":
-            _allow(method, "POST")
-            return await self._v2_infer(name, version, scope, receive)
-        if action in _STREAM_ACTIONS:
-            _allow(method, "POST")
-            return await self._v2_stream(action, name, version, scope, receive)
-        if action == "ready":
-            _allow(method, "GET")
-            ready = self.dataplane.model_ready(name, version)
-            return _json({"name": name, "ready": ready}, 200 if ready else 503)
-        if action == "":
-            _allow(method, "GET")
-            return _json(self.dataplane.model_metadata(name, version))
-        if action == "stats":
-            _allow(method, "GET")
-            return _json({"model_stats": self.dataplane.model_statistics(name, version)})
-        if action == "health":
-            _allow(method, "GET")
-            return _json(self.dataplane.model_health(name, version))
-        raise RouteNotFound("/v2/models/" + rest)
+    def mount(self, prefix: str, handler: Callable[..., Awaitable[Response]], declared: Iterable[doors.Door]) -> None:
+        """Serve a route tree under ``prefix``: ``handler(door, params, scope, receive)`` answers each of
+        its ``declared`` doors (``params``: the door's path parameters) (each with its kind, checked by the controls like every built-in door).
+        A door whose model is in the body (``model="body"``) calls ``controls.auth.authorize_model(name)``
+        once it has parsed the name; an aggregate one (``"all"``) filters with ``controls.auth.visible``."""
+        declared = tuple(declared)
+        if not declared:
+            raise ValueError(f"Mount {prefix}: a mount declares its doors")
+        for door in declared:
+            if door.path != prefix and not door.path.startswith(prefix.rstrip("/") + "/"):
+                raise ValueError(f"Mount {prefix}: door {door.name} ({door.path}) is outside the mount")
+
+        def answer_for(door: doors.Door) -> Callable[..., Awaitable[Response]]:
+            async def answer(scope: dict, receive: Callable, params: dict) -> Response:
+                return await handler(door, params, scope, receive)
+
+            return answer
+
+        for door in declared:
+            self.router.add(door, answer_for(door))
+        self.mounts.append((prefix, handler))
+
+    def match(self, scope: dict) -> tuple[doors.Door, Any, dict[str, str]]:
+        """The door a request is for, its handler and path parameters; RouteNotFound or MethodNotAllowed."""
+        try:
+            return self.router.match(scope["method"], scope["path"])
+        except RouteMiss as miss:
+            if miss.allowed:
+                raise MethodNotAllowed(scope["method"], ", ".join(miss.allowed)) from None
+            raise RouteNotFound(miss.path) from None
+
+    def error(self, exc: BaseException, scope: dict) -> tuple[int, bytes, Headers]:
+        """The error answer; a path under /openai/ that no door declares gets an OpenAI-shaped one."""
+        if isinstance(exc, (RouteNotFound, MethodNotAllowed)) and scope["path"].startswith("/openai/"):
+            try:
+                from ...openai.routes import error_body
+            except ImportError:  # pydantic is an optional extra
+                return error_response(exc, scope)
+            status, body = error_body(exc)
+            return status, body, [(b"allow", exc.allowed.encode())] if isinstance(exc, MethodNotAllowed) else []
+        return error_response(exc, scope)
+
+    async def _route(self, scope: dict, receive: Callable) -> Response:
+        # The controls (controls/rest.py) have matched the request already when they run.
+        found = scope.get(MATCH) or self.match(scope)
+        return await found[1](scope, receive, found[2])
+
+    # -- V2 (Open Inference Protocol) ----------------------------------------------------------
+    async def _stats(self, scope: dict, receive: Callable, params: dict) -> Response:
+        """Triton's statistics of every model (a model named "stats" loses this path), the caller's only."""
+        return _json({"model_stats": [m for m in self.dataplane.model_statistics() if may_see(m["name"])]})
+
+    async def _model_metadata(self, scope: dict, receive: Callable, params: dict) -> Response:
+        return _json(self.dataplane.model_metadata(params["model_name"], params.get("model_version")))
+
+    async def _model_ready(self, scope: dict, receive: Callable, params: dict) -> Response:
+        name = params["model_name"]
+        ready = self.dataplane.model_ready(name, params.get("model_version"))
+        return _json({"name": name, "ready": ready}, 200 if ready else 503)
+
+    async def _model_stats(self, scope: dict, receive: Callable, params: dict) -> Response:
+        return _json({"model_stats": self.dataplane.model_statistics(params["model_name"], params.get("model_version"))})
+
+    async def _model_health(self, scope: dict, receive: Callable, params: dict) -> Response:
+        return _json(self.dataplane.model_health(params["model_name"], params.get("model_version")))
+
+    async def _infer(self, scope: dict, receive: Callable, params: dict) -> Response:
+        return await self._v2_infer(params["model_name"], params.get("model_version"), scope, receive)
+
+    async def _infer_stream(self, scope: dict, receive: Callable, params: dict) -> Any:
+        return await self._v2_stream("infer_stream", params["model_name"], params.get("model_version"), scope, receive)
+
+    async def _generate(self, scope: dict, receive: Callable, params: dict) -> Any:
+        return await self._v2_stream("generate", params["model_name"], params.get("model_version"), scope, receive)
+
+    async def _generate_stream(self, scope: dict, receive: Callable, params: dict) -> Any:
+        return await self._v2_stream("generate_stream", params["model_name"], params.get("model_version"), scope, receive)
 
     async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:
         headers = _headers(scope)
@@ -194,7 +222,7 @@ class RestApp:
             await stream.aclose()  # never leave a request in flight
             raise
 
-    async def _openai(self, method: str, path: str, scope: dict, receive: Callable) -> Any:
+    async def _openai(self, scope: dict, receive: Callable, params: dict) -> Any:
         """The OpenAI-compatible routes (modelport/openai), loaded on first use (they need pydantic)."""
         if self._openai_routes is None:
             try:
@@ -204,24 +232,25 @@ class RestApp:
 
             self._openai_routes = OpenAIRoutes(self.dataplane)
         headers = _headers(scope)
-        return await self._openai_routes.handle(method, path, headers, lambda: self._read_body(headers, receive))
+        return await self._openai_routes.handle(scope["method"], scope["path"], headers, lambda: self._read_body(headers, receive))
 
-    async def _v1(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
-        if rest in ("", "/"):
-            _allow(method, "GET")
-            return _json({"models": self.dataplane.model_names()})
-        if not rest.startswith("/"):
-            raise RouteNotFound("/v1/models" + rest)
-        name, sep, verb = rest[1:].rpartition(":")
-        if not sep:
-            _allow(method, "GET")
-            name = rest[1:]
-            if not self.dataplane.model_ready(name):
-                raise ModelNotReady(name)
-            return _json({"name": name, "ready": True})
-        if verb not in ("predict", "explain") or not name:
-            raise RouteNotFound("/v1/models" + rest)
-        _allow(method, "POST")
+    # -- KServe V1 -----------------------------------------------------------------------------
+    async def _v1_models(self, scope: dict, receive: Callable, params: dict) -> Response:
+        return _json({"models": visible(self.dataplane.model_names())})
+
+    async def _v1_ready(self, scope: dict, receive: Callable, params: dict) -> Response:
+        name = params["model_name"]
+        if not self.dataplane.model_ready(name):
+            raise ModelNotReady(name)
+        return _json({"name": name, "ready": True})
+
+    async def _v1_predict(self, scope: dict, receive: Callable, params: dict) -> Response:
+        return await self._v1_infer(params["model_name"], "predict", scope, receive)
+
+    async def _v1_explain(self, scope: dict, receive: Callable, params: dict) -> Response:
+        return await self._v1_infer(params["model_name"], "explain", scope, receive)
+
+    async def _v1_infer(self, name: str, verb: str, scope: dict, receive: Callable) -> Response:
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
         self.dataplane.check_model(name)
@@ -235,61 +264,73 @@ class RestApp:
             return 200, body, content_type, _encode_headers(response_headers) + ce_headers
         return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers)
 
-    async def _repository(self, method: str, rest: str, scope: dict, receive: Callable) -> Response:
-        _allow(method, "POST")
+    # -- the repository API and routing policies (admin) ---------------------------------------
+    async def _admin_body(self, scope: dict, receive: Callable) -> bytes:
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
         check_admin_request(headers, bool(body), self.allowed_origins)  # JSON or no body, no foreign Origin (CORS-listed ones pass)
-        if rest == "index":
-            doc = v2_json.loads(body) if body.strip() else {}
-            if not isinstance(doc, dict):
-                raise InvalidInput("Repository index body must be a JSON object")
-            ready = doc.get("ready", False)
-            if not isinstance(ready, bool):
-                raise InvalidInput(f'Repository index "ready" must be true or false, got {ready!r}'[:200])
-            return _json(self.dataplane.repository_index(ready_only=ready))
-        parts = rest.split("/")
-        if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in _ROUTING_ACTIONS:
-            return _json(_routing_admin(self.dataplane, parts[1], parts[2], body))
-        if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in ("load", "unload"):
-            if parts[2] == "load":
-                await self.dataplane.load(parts[1])
-            else:
-                await self.dataplane.unload(parts[1])
-            return _EMPTY_OK
-        raise RouteNotFound("/v2/repository/" + rest)
+        return body
+
+    async def _repository_index(self, scope: dict, receive: Callable, params: dict) -> Response:
+        body = await self._admin_body(scope, receive)
+        doc = v2_json.loads(body) if body.strip() else {}
+        if not isinstance(doc, dict):
+            raise InvalidInput("Repository index body must be a JSON object")
+        ready = doc.get("ready", False)
+        if not isinstance(ready, bool):
+            raise InvalidInput(f'Repository index "ready" must be true or false, got {ready!r}'[:200])
+        return _json([m for m in self.dataplane.repository_index(ready_only=ready) if may_see(m["name"])])
+
+    async def _load(self, scope: dict, receive: Callable, params: dict) -> Response:
+        await self._admin_body(scope, receive)
+        await self.dataplane.load(params["model_name"])
+        return _EMPTY_OK
+
+    async def _unload(self, scope: dict, receive: Callable, params: dict) -> Response:
+        await self._admin_body(scope, receive)
+        await self.dataplane.unload(params["model_name"])
+        return _EMPTY_OK
+
+    async def _routing(self, scope: dict, receive: Callable, params: dict) -> Response:
+        body = await self._admin_body(scope, receive)
+        action = scope["path"].rpartition("/")[2]  # traffic, promote or rollback (the door's last segment)
+        return _json(_routing_admin(self.dataplane, params["model_name"], action, body))
 
     # -- simple GET endpoints ------------------------------------------------------------------
-    def _live(self) -> Response:
+    async def _live(self, scope: dict, receive: Callable, params: dict) -> Response:
         return _json({"live": True})
 
-    def _ready(self) -> Response:
+    async def _ready(self, scope: dict, receive: Callable, params: dict) -> Response:
         ready = self.dataplane.ready()
         if ready:
             return _json({"ready": True}, 200)
         reason = self.dataplane.not_ready_because()
         return _json({"ready": False, "reason": reason} if reason else {"ready": False}, 503)
 
-    def _server_metadata(self) -> Response:
+    async def _server_metadata(self, scope: dict, receive: Callable, params: dict) -> Response:
         return _json(self.dataplane.server_metadata())
 
-    def _alive(self) -> Response:
+    async def _alive(self, scope: dict, receive: Callable, params: dict) -> Response:
         return _ALIVE
 
-    def _metrics(self) -> Response:
+    async def _metrics(self, scope: dict, receive: Callable, params: dict) -> Response:
         if self.metrics is None:
             raise RouteNotFound("/metrics")
         return 200, self.metrics.render(), METRICS_CONTENT_TYPE.encode(), []
 
-    def _openapi(self) -> Response:
+    async def _openapi(self, scope: dict, receive: Callable, params: dict) -> Response:
         if not self.enable_docs:
             raise RouteNotFound("/openapi.json")
-        return _json(openapi_document(models_metadata(self.dataplane.repository)))
+        models = [m for m in models_metadata(self.dataplane.repository) if may_see(m["name"])]
+        return _json(openapi_document(models, self.router.doors))
 
-    def _docs(self) -> Response:
+    async def _docs(self, scope: dict, receive: Callable, params: dict) -> Response:
         if not self.enable_docs:
-            raise RouteNotFound("/docs")
-        return docs_page("/docs")
+            raise RouteNotFound(scope["path"])
+        page = docs_page(scope["path"])
+        if page is None:
+            raise RouteNotFound(scope["path"])
+        return page
 
     # -- bodies --------------------------------------------------------------------------------
     async def _read_body(self, headers: dict[str, str], receive: Callable) -> bytes:
@@ -323,21 +364,21 @@ class RestApp:
         return body
 
 
-_SIMPLE_ROUTES: dict[str, Callable[[RestApp], Response]] = {
-    "/": RestApp._alive,
-    "/v2/health/live": RestApp._live,
-    "/v2/health/ready": RestApp._ready,
-    "/v2": RestApp._server_metadata,
-    "/v2/": RestApp._server_metadata,
-    "/metrics": RestApp._metrics,
-    "/openapi.json": RestApp._openapi,
-    "/docs": RestApp._docs,
+# Each declared REST door's handler (a versioned door, "<name>.version", shares its unversioned twin's).
+_HANDLERS = {
+    "v1.alive": "_alive", "v2.live": "_live", "v2.ready": "_ready", "v2.server_metadata": "_server_metadata",
+    "metrics": "_metrics", "openapi": "_openapi", "docs": "_docs", "docs.asset": "_docs",
+    "v2.stats": "_stats", "v2.model_metadata": "_model_metadata", "v2.model_ready": "_model_ready",
+    "v2.model_stats": "_model_stats", "v2.model_health": "_model_health", "v2.infer": "_infer",
+    "v2.infer_stream": "_infer_stream", "v2.generate": "_generate", "v2.generate_stream": "_generate_stream",
+    "v1.models": "_v1_models", "v1.model_ready": "_v1_ready", "v1.predict": "_v1_predict", "v1.explain": "_v1_explain",
+    "openai.models": "_openai", "openai.model": "_openai",
+    **{f"openai.{n}{alias}": "_openai" for n in ("completions", "chat_completions", "embeddings") for alias in ("", ".v1")},
+    "repository.index": "_repository_index", "repository.load": "_load", "repository.unload": "_unload",
+    "routing.traffic": "_routing", "routing.promote": "_routing", "routing.rollback": "_routing",
 }
-
-
-# OpenAI routes also served under /v1; /v1/models is not among them: KServe V1 owns it.
-_OPENAI_V1 = frozenset(("/v1/completions", "/v1/chat/completions", "/v1/embeddings"))
-_STREAM_ACTIONS = ("infer_stream", "generate", "generate_stream")
+# Where the controls leave the door they matched (the REST app then does not match again).
+MATCH = "modelport.door"
 
 
 def _v2_event(response: Any) -> bytes:
@@ -368,9 +409,6 @@ async def _open_sse(stream: ResponseStream, encode: Callable[[Any], bytes], head
 
 
 # Traffic policies (routing): read/replace, blue-green promote, rollback; each one data plane call.
-_ROUTING_ACTIONS = ("traffic", "promote", "rollback")
-
-
 def _routing_admin(dataplane: DataPlane, name: str, action: str, body: bytes) -> Any:
     doc = v2_json.loads(body) if body.strip() else None
     if action == "traffic":
@@ -390,11 +428,6 @@ async def _send_parts(send: Callable, status: int, content_type: bytes, headers:
     last = len(parts) - 1
     for i, part in enumerate(parts):
         await send({"type": "http.response.body", "body": part, "more_body": i < last})
-
-
-def _allow(method: str, allowed: str) -> None:
-    if method != allowed and not (allowed == "GET" and method == "HEAD"):
-        raise MethodNotAllowed(method, allowed)
 
 
 def _headers(scope: dict) -> dict[str, str]:

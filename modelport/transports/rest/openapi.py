@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..._version import __version__
+from ...doors import REST, Door
 
 _REF = "#/components/schemas/"
 _ERROR = {"$ref": _REF + "Error"}
@@ -277,8 +278,81 @@ def models_metadata(repository: Any) -> list[dict]:
     return sorted(out, key=lambda m: m["name"])
 
 
-def openapi_document(models: Iterable[dict] = ()) -> dict[str, Any]:
-    """The document; ``models`` (metadata documents) add per-model operations and name examples."""
+_TAGS = {"v2": "Open Inference Protocol (V2)", "v1": "KServe V1", "repository": "Model repository",
+         "routing": "Model repository", "openai": "OpenAI-compatible", "ui": "Console"}
+_PARAMS = {"model_version": _VERSION,
+           "asset": {"name": "asset", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 200}}}
+
+
+_V2_EXAMPLE = {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}
+_GENERATE_EXAMPLE = {"text_input": "Hello", "parameters": {"max_tokens": 8}}
+_STATS_EXAMPLE = {"model_stats": [{"name": "iris", "version": "", "inference_count": 1}]}
+# Request and 200 examples of the doors documented from their declaration alone (by the door's base name).
+_REQUESTS = {
+    "v2.infer_stream": _V2_EXAMPLE, "v2.generate": _GENERATE_EXAMPLE, "v2.generate_stream": _GENERATE_EXAMPLE,
+    "openai.completions": {"model": "my-llm", "prompt": "Say hello", "max_tokens": 8},
+    "openai.chat_completions": {"model": "my-llm", "messages": [{"role": "user", "content": "Say hello"}]},
+    "openai.embeddings": {"model": "my-encoder", "input": "Say hello"},
+}
+_ANSWERS = {
+    "v2.stats": _STATS_EXAMPLE, "v2.model_stats": _STATS_EXAMPLE,
+    "v2.model_health": {"status": "healthy", "reasons": [], "requests": 10, "errors": 0, "error_rate": 0.0,
+                        "latency_ms": {"p50": 1.2, "p99": 3.4}, "window_seconds": 60},
+    "v2.generate": {"model_name": "my-llm", "text_output": "Hello there"},
+    "openai.models": {"object": "list", "data": [{"id": "my-llm", "object": "model", "owned_by": "modelport"}]},
+    "openai.model": {"id": "my-llm", "object": "model", "owned_by": "modelport"},
+    "openai.completions": {"id": "cmpl-1", "object": "text_completion", "model": "my-llm",
+                           "choices": [{"index": 0, "text": "Hello", "finish_reason": "stop"}]},
+    "openai.chat_completions": {"id": "chatcmpl-1", "object": "chat.completion", "model": "my-llm",
+                                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"},
+                                             "finish_reason": "stop"}]},
+    "openai.embeddings": {"object": "list", "model": "my-encoder", "data": [{"object": "embedding", "index": 0,
+                                                                            "embedding": [0.1, 0.2]}]},
+    "openapi": {"openapi": "3.0.3", "paths": {}},
+    "ui.models": {"server": {}, "models": []}, "ui.stats": {"time": 0, "metrics": True, "models": {}},
+}
+_OPENAI_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["message"]}}}
+# Doors that answer something other than JSON.
+_MEDIA = {"docs": "text/html", "ui.page": "text/html", "docs.asset": "*/*", "ui.static": "*/*"}
+
+
+def _door_operation(door: Door, name: dict) -> dict[str, Any]:
+    """An operation for a declared door that has no hand-written one: its summary, parameters, examples."""
+    base = door.name.removesuffix(".version").removesuffix(".v1")
+    params = [name if p == "model_name" else _PARAMS[p] for p in _path_params(door.path)]
+    if base in _MEDIA:
+        ok = _resp("OK", {"type": "string"}, _MEDIA[base])
+    elif door.stream:  # server-sent events, or one JSON answer (OpenAI without "stream": true)
+        ok = _resp("Server-sent events (data: one JSON document per event)", {}, "text/event-stream")
+        if base in _ANSWERS:
+            ok["content"]["application/json"] = {"schema": {"type": "object"}, "example": _ANSWERS[base]}
+    else:
+        ok = _resp("OK", {"type": "object"}, example=_ANSWERS.get(base, {}))
+    op: dict[str, Any] = {"tags": [_TAGS.get(door.name.partition(".")[0], "Server")], "summary": door.summary,
+                          "operationId": door.name.replace(".", "_"),
+                          "responses": {"200": ok, **_errors(*((404, 501, 503) if door.model else (404,)))}}
+    if params:
+        op["parameters"] = params
+    if door.method == "POST":
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"type": "object"}, "example": _REQUESTS.get(base, {})}}}
+        op["responses"].update(_errors(400, 413, 429, 500, 501, 503))
+    if base.startswith("openai."):  # OpenAI-shaped errors: {"error": {"message", "type", "param", "code"}}
+        for code, response in op["responses"].items():
+            if code != "200":
+                response["content"] = {"application/json": {"schema": _OPENAI_ERROR, "example": {"error": {
+                    "message": response["description"], "type": "invalid_request_error", "param": None, "code": None}}}}
+    return op
+
+
+def _path_params(path: str) -> list[str]:
+    return [part.partition("}")[0] for part in path.split("{")[1:]]
+
+
+def openapi_document(models: Iterable[dict] = (), doors: Iterable[Door] = REST) -> dict[str, Any]:
+    """The document of every declared REST door (``doors``: the served ones, mounts included), each
+    operation marked with its kind (``x-modelport-kind``); ``models`` (metadata documents) add
+    per-model operations and name examples."""
     models = [m for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)]
     names = [m["name"] for m in models]
     name = _name_param(names)
@@ -346,12 +420,20 @@ def openapi_document(models: Iterable[dict] = ()) -> dict[str, Any]:
             "summary": "Unload a model after its in-flight requests finish",
             "parameters": [name], "responses": {"200": _resp("Unloaded"), **_errors(404)}}},
     })
+    for door in doors:  # every served door, documented; the hand-written operations above keep their detail
+        operation = paths.setdefault(door.path, {}).setdefault(door.method.lower(), _door_operation(door, name))
+        operation["x-modelport-kind"] = door.kind
+        operation.setdefault("summary", door.summary)
+    # Admin operations last: a test tool walking the document in order unloads models after using them.
+    paths = dict(sorted(paths.items(), key=lambda item: item[0].startswith("/v2/repository/")))
     return {
         "openapi": "3.0.3",
         "info": {"title": "modelport", "version": __version__,
-                 "description": "Open Inference Protocol (V2) and KServe V1 REST endpoints. "
-                                "Each model that declares its inputs has its own operations, under its tag."},
-        "tags": [{"name": server}, {"name": v2}, {"name": v1}, {"name": repo}]
+                 "description": "Open Inference Protocol (V2), KServe V1 and OpenAI-compatible REST endpoints. "
+                                "Each model that declares its inputs has its own operations, under its tag. "
+                                "x-modelport-kind says what an operation needs: public (no key unless "
+                                "auth_health/auth_metrics), read and infer (an infer key), admin (an admin key)."},
+        "tags": [{"name": t} for t in dict.fromkeys([server, v2, v1, repo, *_TAGS.values()])]
         + [{"name": f"model: {n}"} for n in names],
         "paths": paths,
         "components": {"schemas": _schemas()},
