@@ -250,7 +250,7 @@ class RestApp:
             return _json(self.dataplane.repository_index(ready_only=ready))
         parts = rest.split("/")
         if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in _ROUTING_ACTIONS:
-            return _json(_routing_admin(self.dataplane, parts[1], parts[2], body))
+            return _json(await _routing_admin(self.dataplane, parts[1], parts[2], body))
         if len(parts) == 3 and parts[0] == "models" and parts[1] and parts[2] in ("load", "unload"):
             if parts[2] == "load":
                 await self.dataplane.load(parts[1])
@@ -371,15 +371,15 @@ async def _open_sse(stream: ResponseStream, encode: Callable[[Any], bytes], head
 _ROUTING_ACTIONS = ("traffic", "promote", "rollback")
 
 
-def _routing_admin(dataplane: DataPlane, name: str, action: str, body: bytes) -> Any:
+async def _routing_admin(dataplane: DataPlane, name: str, action: str, body: bytes) -> Any:
     doc = v2_json.loads(body) if body.strip() else None
     if action == "traffic":
-        return dataplane.traffic(name, doc)
+        return await dataplane.traffic(name, doc)
     if action == "promote":
         if not isinstance(doc, dict):
             raise InvalidInput("Promote needs a JSON body such as {\"version\": \"2\"}")
-        return dataplane.promote(name, doc.get("version"))
-    return dataplane.rollback(name)
+        return await dataplane.promote(name, doc.get("version"))
+    return await dataplane.rollback(name)
 
 
 async def _send_parts(send: Callable, status: int, content_type: bytes, headers: Headers, parts: list) -> None:
