@@ -56,7 +56,7 @@ class GuardedDataPlane(DataPlane):
         if self.draining:
             raise ServerNotReady("Server is shutting down")
         entry = self.repository.resolve(request.model_name, request.model_version)
-        key = cache_key(request, entry.name, entry.version)
+        key = cache_key(request, entry.name, entry.version, headers, cache.config.vary)
         found = cache.get(key, time.monotonic())
         if found is not None:
             controls.cache_hits.labels(mc.name).inc()
