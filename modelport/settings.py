@@ -101,7 +101,10 @@ class ServerSettings:
     rate_limit: str | None = None  # per client, e.g. "100/minute" or "10/second;burst=20"
     rate_limit_model: str | None = None  # per model, for models that set no rate_limit of their own
     rate_limit_header: str | None = None  # names a client that sends no key (else its address does)
-    rate_limit_clients: int = 10000  # most clients tracked at once (least recently seen dropped)
+    rate_limit_clients: int = 10000  # most clients tracked at once (idle ones dropped; full: new clients 429)
+    # Addresses or CIDRs of the proxies that set rate_limit_header (list or comma-separated); the header
+    # of any other connection is ignored. None (the default): the header is never trusted.
+    trusted_proxies: Any = None
     cors_origins: Any = None  # list or comma-separated; "*" for any
     cors_methods: Any = None
     cors_headers: Any = None
