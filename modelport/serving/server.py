@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import uvicorn
 
 from . import allocator
+from .. import storage
 from ..controls import Controls, Cors
 from ..controls.dataplane import GuardedDataPlane
 from ..execution.hook_threads import HookThreads
@@ -168,6 +169,7 @@ class ModelServer:
     def _build(self, s: ServerSettings) -> None:
         """The parts made from the settings (again when start() reads flags and env)."""
         self.settings = s
+        storage.set_archive_limits(s.max_archive_size, s.max_archive_files)  # model archives unpacked from here on
         self.metrics = Metrics() if s.enable_metrics else None
         # Observability: statistics, request logs, tracing, payload logs (modelport/observability).
         self.observability = Observability(s, self.metrics, self._tracer_provider)
