@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented
+from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented, public_reason
 from .metrics import Metrics
 from .observability import context as request_context
 from .payloads import get_predict_response
@@ -78,6 +78,26 @@ class DataPlane:
         if self.not_ready_reason and not self.repository.entries():
             return self.not_ready_reason
         return "shutting down" if self.draining else "loading models" if self.loading else ""
+
+    def readiness(self) -> dict[str, Any]:
+        """The readiness answer: ``{"ready": true}``, or why not, naming each model that is not ready
+        (``{"ready": false, "reason": ..., "models": {"iris": "FAILED: load failed: ..."}}``). Reasons
+        are the index's, with paths relative to the models folder."""
+        if self.ready():
+            return {"ready": True}
+        models = {}
+        for e in self.repository.entries():
+            if e.state is not ModelState.UNAVAILABLE and not (e.state is ModelState.READY and e.model.ready):
+                state = e.state.value if e.state is not ModelState.READY else "NOT READY"
+                models[e.name if e.version is None else f"{e.name}/{e.version}"] = f"{state}: {e.reason}" if e.reason else state
+        reason = self.not_ready_because()
+        if not reason and models:
+            names = sorted(models)
+            reason = f"{len(names)} model(s) not ready: " + ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        doc: dict[str, Any] = {"ready": False, "reason": public_reason(reason, self.repository.models_dir) if reason else reason}
+        if models:
+            doc["models"] = models
+        return doc
 
     def server_metadata(self) -> dict[str, Any]:
         return {"name": self.server_name, "version": __version__, "extensions": EXTENSIONS}

@@ -264,11 +264,8 @@ class RestApp:
         return _json({"live": True})
 
     def _ready(self) -> Response:
-        ready = self.dataplane.ready()
-        if ready:
-            return _json({"ready": True}, 200)
-        reason = self.dataplane.not_ready_because()
-        return _json({"ready": False, "reason": reason} if reason else {"ready": False}, 503)
+        doc = self.dataplane.readiness()  # not ready: why, and which models
+        return _json(doc, 200 if doc["ready"] else 503)
 
     def _server_metadata(self) -> Response:
         return _json(self.dataplane.server_metadata())
