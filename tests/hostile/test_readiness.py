@@ -77,3 +77,22 @@ async def test_a_models_folder_that_disappears_leaves_the_index_and_console_answ
     # The models loaded before serve on.
     assert (await client.post("/v2/models/sum/infer", json=V2_BODY)).status_code == 200
     assert (await client.get("/v2/health/ready")).status_code == 200
+
+
+async def test_polling_a_models_folder_that_disappears_keeps_the_models(serve, tmp_path, caplog):
+    import asyncio
+    import logging
+    import time
+
+    models = tmp_path / "models"
+    _folder(models, "sum", "tests.fixture_models.SumModel")
+    server, client = await serve(model_repository=str(models), model_control_mode="poll", poll_interval=0.05)
+    shutil.rmtree(models)
+    with caplog.at_level(logging.WARNING, logger="modelport"):
+        start, deadline = server._poller.scans, time.monotonic() + 30
+        while server._poller.scans < start + 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    assert server._poller.scans >= start + 3
+    warnings = [r.getMessage() for r in caplog.records if "models folder is missing" in r.getMessage()]
+    assert len(warnings) == 1 and not any(r.levelno >= logging.ERROR for r in caplog.records), caplog.text
+    assert (await client.post("/v2/models/sum/infer", json=V2_BODY)).status_code == 200
