@@ -42,6 +42,8 @@ def reserve_port(host: str, port: int, what: str) -> socket.socket:
 def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool, inherited: list, metrics_dir: str) -> None:
     from ..errors import ModelportError
 
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the supervisor's handler is not ours: until the server
+        signal.signal(sig, signal.SIG_DFL)        # installs its own, a signal simply ends this worker
     for other in inherited:  # the supervisor's ends of the siblings' pipes: theirs, not ours to hold open
         other.close()
     server._in_worker = True
@@ -132,8 +134,8 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
                 process, started = workers.pop(index)
                 process.join()
                 hub.remove(index)
-                if stopping:
-                    failed |= process.exitcode != 0
+                if stopping:  # ended by the signal before it could handle one (still starting): stopped, not failed
+                    failed |= process.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT)
                 elif not started.is_set():
                     # It never came up: the others would fail the same way. Stop everything.
                     failed, stopping = True, True
