@@ -136,3 +136,34 @@ def test_sigterm_while_models_load_stops_within_the_grace_period(served, tmp_pat
     wait_ready(url)
     assert _fresh(url, "POST", "/v2/models/sum/infer", json=INFER).status_code == 200
     assert s.stop() == 0
+
+
+STUCK_STOP = '''
+import time
+from modelport import Model
+
+
+class StuckStop(Model):
+    def load(self):
+        self.ready = True
+        return True
+
+    def predict(self, payload, headers=None):
+        return {"predictions": [1]}
+
+    def stop(self):
+        time.sleep(120)  # a stop hook that never returns in time
+'''
+
+
+def test_a_worker_still_running_past_its_grace_period_is_killed(served, tmp_path):
+    (tmp_path / "stuck").mkdir()
+    (tmp_path / "stuck" / "stuckstop.py").write_text(STUCK_STOP)
+    (tmp_path / "stuck" / "model-settings.json").write_text(json.dumps({"name": "stuck", "implementation": "stuckstop.StuckStop"}))
+    s = served(str(tmp_path), *LOOPBACK, "--workers", "2", "--grace-period", "1")
+    url = s.http_url()
+    wait_ready(url)
+    assert _fresh(url, "POST", "/v1/models/stuck:predict", json={"instances": [1]}).status_code == 200
+    s.proc.send_signal(signal.SIGTERM)
+    code = s.proc.wait(60)  # grace 1 s + 5 s margin, then the supervisor kills what is left
+    assert code != 0 and "did not stop within the grace period (1 s); killing it" in s.output, s.output
