@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented
+from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented, public_reason
 from .metrics import Metrics
 from .observability import context as request_context
 from .payloads import get_predict_response
@@ -27,6 +27,8 @@ from .types import InferOutput, InferRequest, InferResponse
 _CLIENT_CODES = {"invalid_input", "not_found", "payload_too_large", "resource_exhausted", "deadline_exceeded"}
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics", "statistics"]
+# Routing admin actions: applied in every front-end worker and replayed to a replacement, as load/unload.
+ROUTING_ACTIONS = ("traffic", "promote", "rollback")
 
 
 class DataPlane:
@@ -76,6 +78,26 @@ class DataPlane:
         if self.not_ready_reason and not self.repository.entries():
             return self.not_ready_reason
         return "shutting down" if self.draining else "loading models" if self.loading else ""
+
+    def readiness(self) -> dict[str, Any]:
+        """The readiness answer: ``{"ready": true}``, or why not, naming each model that is not ready
+        (``{"ready": false, "reason": ..., "models": {"iris": "FAILED: load failed: ..."}}``). Reasons
+        are the index's, with paths relative to the models folder."""
+        if self.ready():
+            return {"ready": True}
+        models = {}
+        for e in self.repository.entries():
+            if e.state is not ModelState.UNAVAILABLE and not (e.state is ModelState.READY and e.model.ready):
+                state = e.state.value if e.state is not ModelState.READY else "NOT READY"
+                models[e.name if e.version is None else f"{e.name}/{e.version}"] = f"{state}: {e.reason}" if e.reason else state
+        reason = self.not_ready_because()
+        if not reason and models:
+            names = sorted(models)
+            reason = f"{len(names)} model(s) not ready: " + ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        doc: dict[str, Any] = {"ready": False, "reason": public_reason(reason, self.repository.models_dir) if reason else reason}
+        if models:
+            doc["models"] = models
+        return doc
 
     def server_metadata(self) -> dict[str, Any]:
         return {"name": self.server_name, "version": __version__, "extensions": EXTENSIONS}
@@ -383,31 +405,43 @@ class DataPlane:
         entry = self.repository._find(name, None)
         return entry is not None and entry.state is ModelState.READY
 
-    async def apply_here(self, action: str, name: str, version: str | None = None) -> None:
-        """A repository action in this process only (``version``: one version of an unload, or all)."""
+    async def apply_here(self, action: str, name: str, arg: Any = None) -> Any:
+        """A repository or routing action in this process only. ``arg``: for an unload, one version (or
+        None: all); for ``traffic`` the policy, for ``promote`` the version. Returns the action's answer."""
         _check_name(name)
+        if action in ROUTING_ACTIONS:
+            router = self._routing()
+            if action == "traffic":
+                return router.set_policy(name, arg)
+            return router.promote(name, arg) if action == "promote" else router.rollback(name)
         if action == "unload":
-            await self.repository.unload(name, version)
-            if self.router is not None and version is None:
+            await self.repository.unload(name, arg)
+            if self.router is not None and arg is None:
                 self.router.clear(name)
-            return
+            return None
         if not await self.repository.load(name):
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
+        return None
 
-    # -- traffic policies (routing); admin calls, so that front-end workers can fan them out ----------
-    def traffic(self, name: str, policy: Any = None) -> dict[str, Any]:
+    # -- traffic policies (routing); admin calls that reach every front-end worker, as load and unload ---
+    async def traffic(self, name: str, policy: Any = None) -> dict[str, Any]:
         """Read the traffic policy of ``name`` (``policy`` None), or replace it."""
         if policy is None:
             return self._routing().policy(name)
-        return self._routing().set_policy(name, policy)
+        return await self._everywhere("traffic", name, policy)
 
-    def promote(self, name: str, version: Any) -> dict[str, Any]:
-        return self._routing().promote(name, version)
+    async def promote(self, name: str, version: Any) -> dict[str, Any]:
+        return await self._everywhere("promote", name, version)
 
-    def rollback(self, name: str) -> dict[str, Any]:
-        return self._routing().rollback(name)
+    async def rollback(self, name: str) -> dict[str, Any]:
+        return await self._everywhere("rollback", name, None)
+
+    async def _everywhere(self, action: str, name: str, arg: Any) -> Any:
+        if self.coordinator is not None:
+            return await self.coordinator.everywhere(action, name, arg)
+        return await self.apply_here(action, name, arg)
 
     def _routing(self) -> Any:
         if self.router is None:

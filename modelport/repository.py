@@ -166,16 +166,24 @@ class ModelRepository:
     def index(self) -> list[dict[str, Any]]:
         """Every model known, loaded or not (the V2 repository index)."""
         known = {(e.name, e.version): e for e in self.entries()}
+        gone: dict[tuple[str, str | None], str] = {}  # loaded from a folder no longer there: why, for the index
         if self.models_dir:
-            specs, broken = self._scan_folder()
+            folder_missing = not os.path.isdir(self.models_dir)
+            specs, broken = ([], {}) if folder_missing else self._scan_folder()
             for s in specs:
                 known.setdefault((s.name, s.version), ModelEntry(s.name, s.version, state=ModelState.UNAVAILABLE))
             # A settings file that cannot be read is shown under its folder's name, with the reason.
             for name, reason in broken.items():
                 known.setdefault((name, None), ModelEntry(name, None, state=ModelState.FAILED, reason=self._public(reason)))
+            listed = {(s.name, s.version) for s in specs} | {(n, None) for n in broken}
+            for key, e in known.items():
+                folder = getattr(e.settings, "folder", None)
+                if key not in listed and folder and e.state is ModelState.READY:
+                    where = "the models folder is missing" if folder_missing else f"{self._public(folder)}/ is gone from the models folder"
+                    gone[key] = f"{where}; the copy loaded before serves on"
         out = []
         for (name, version), e in sorted(known.items(), key=lambda kv: (kv[0][0], _version_key(kv[0][1]))):
-            item: dict[str, Any] = {"name": name, "state": e.state.value, "reason": e.reason}
+            item: dict[str, Any] = {"name": name, "state": e.state.value, "reason": gone.get((name, version), e.reason)}
             if version is not None:
                 item["version"] = version
             if getattr(e.model, "nodes", None) and getattr(e.model, "graph", None):  # an inference graph
@@ -261,6 +269,8 @@ class ModelRepository:
 
     async def load(self, name: str) -> bool:
         """(Re)load every version of ``name`` from the model folder; True when all are ready."""
+        if self.models_dir and not os.path.isdir(self.models_dir):  # said without the server's paths
+            raise SettingsError(f"Model {name} cannot be loaded: the models folder (model_repository) is missing")
         async with self._lock(name):
             specs, broken = self._scan_folder()
             specs = [s for s in specs if s.name == name]

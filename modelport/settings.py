@@ -101,7 +101,14 @@ class ServerSettings:
     rate_limit: str | None = None  # per client, e.g. "100/minute" or "10/second;burst=20"
     rate_limit_model: str | None = None  # per model, for models that set no rate_limit of their own
     rate_limit_header: str | None = None  # names a client that sends no key (else its address does)
-    rate_limit_clients: int = 10000  # most clients tracked at once (least recently seen dropped)
+    rate_limit_clients: int = 10000  # most clients tracked at once (idle ones dropped; full: new clients 429)
+    # Addresses or CIDRs of the proxies that set rate_limit_header (list or comma-separated); the header
+    # of any other connection is ignored. None (the default): the header is never trusted.
+    trusted_proxies: Any = None
+    # Model archives (.zip, .tar.gz, ... named by a model's uri): most bytes and members one may unpack
+    # to; a bigger one is refused before anything is written (a decompression bomb).
+    max_archive_size: int = 8 * 1024**3
+    max_archive_files: int = 50_000
     cors_origins: Any = None  # list or comma-separated; "*" for any
     cors_methods: Any = None
     cors_headers: Any = None
@@ -321,7 +328,8 @@ def validate_server_settings(s: ServerSettings) -> None:
         port = getattr(s, name)
         if not 0 <= port <= 65535:
             raise SettingsError(f"Setting {name}: {port} is not a TCP port (0-65535)")
-    for name in ("workers", "inference_threads", "max_request_size", "max_header_size", "max_header_count"):
+    for name in ("workers", "inference_threads", "max_request_size", "max_header_size", "max_header_count",
+                 "max_archive_size", "max_archive_files"):
         if getattr(s, name) < 1:
             raise SettingsError(f"Setting {name}: must be at least 1")
     if s.grpc_max_message_size < 1 and s.grpc_max_message_size != -1:

@@ -11,6 +11,12 @@
   unpacked (members that would land outside the target directory are rejected) and the directory
   returned.
 
+Unpacking is bounded: an archive whose members add up to more than ``max_archive_size`` bytes, or
+that holds more than ``max_archive_files`` members, is refused before anything is written (a
+decompression bomb: a few hundred KB of zip can hold hundreds of GB of zeros). The server sets both
+from its settings (:func:`set_archive_limits`); the sizes checked are the ones the archive declares,
+which zipfile and tarfile never write past.
+
 Cache layout, under the cache root (argument, else ``$MODELPORT_MODEL_CACHE``, else
 ``~/.cache/modelport/models``)::
 
@@ -58,7 +64,7 @@ try:  # POSIX only; elsewhere downloads are serialised within a process only.
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["afetch", "cache_key", "default_cache_dir", "fetch"]
+__all__ = ["afetch", "cache_key", "default_cache_dir", "fetch", "set_archive_limits"]
 
 CACHE_ENV = "MODELPORT_MODEL_CACHE"
 
@@ -77,6 +83,18 @@ _SUPPORTED = "local paths, file://, " + ", ".join(f"{s}://" for s in _REMOTE)
 
 _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 _ZIP_SUFFIXES = (".zip",)
+
+# Limits on what one archive may unpack to (ServerSettings max_archive_size / max_archive_files).
+DEFAULT_MAX_ARCHIVE_SIZE = 8 * 1024**3
+DEFAULT_MAX_ARCHIVE_FILES = 50_000
+_archive_limits = (DEFAULT_MAX_ARCHIVE_SIZE, DEFAULT_MAX_ARCHIVE_FILES)
+
+
+def set_archive_limits(max_bytes: int, max_files: int) -> None:
+    """The most bytes and members one archive may unpack to (for every later fetch in this process)."""
+    global _archive_limits
+    _archive_limits = (int(max_bytes), int(max_files))
+
 
 _ENTRY_FILE = "entry.json"
 _MODEL_DIR = "model"
@@ -325,7 +343,7 @@ def _download(uri: str, scheme: str, storage_options: dict[str, Any] | None, tmp
     if _is_archive(name):
         archive = tmp / name
         fs.get_file(path, str(archive))
-        _unpack(archive, model)
+        _unpack(archive, model, uri)
         archive.unlink()
         return _MODEL_DIR
     fs.get_file(path, str(model / name))
@@ -362,31 +380,39 @@ def _contained(root: pathlib.Path, member: str, uri: str) -> pathlib.Path:
     return target
 
 
-def _unpack(archive: pathlib.Path, dest: pathlib.Path) -> str:
-    """Unpack a tar or zip archive into ``dest``, rejecting members that escape it."""
+def _unpack(archive: pathlib.Path, dest: pathlib.Path, label: str | None = None) -> str:
+    """Unpack a tar or zip archive into ``dest``, rejecting members that escape it and archives
+    over the size and member-count limits. ``label`` names the archive in errors (its URI)."""
+    label = label or str(archive)
+    max_bytes, max_files = _archive_limits
     dest.mkdir(parents=True, exist_ok=True)
     name = archive.name.lower()
     if name.endswith(_ZIP_SUFFIXES):
         with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                _contained(dest, info.filename, str(archive))
+            infos = zf.infolist()
+            _check_limits(label, len(infos), sum(i.file_size for i in infos), max_bytes, max_files)
+            for info in infos:
+                _contained(dest, info.filename, label)
             zf.extractall(dest)
         return _MODEL_DIR
     with tarfile.open(archive) as tf:
-        members = tf.getmembers()
-        for member in members:
-            _contained(dest, member.name, str(archive))
+        members, total = [], 0
+        for member in tf:  # one at a time: a tar of a million empty members is refused at max_files + 1
+            members.append(member)
+            total += member.size if member.isfile() else 0
+            _check_limits(label, len(members), total, max_bytes, max_files)
+            _contained(dest, member.name, label)
             if member.issym() or member.islnk():
                 base = (dest / member.name).parent if member.issym() else dest
                 link = (base / member.linkname).resolve()
                 if member.linkname.startswith("/") or not link.is_relative_to(dest.resolve()):
                     raise StorageError(
-                        f"Refusing archive {str(archive)!r}: link {member.name!r} -> "
+                        f"Refusing archive {label!r}: link {member.name!r} -> "
                         f"{member.linkname!r} points outside the model directory"
                     )
             elif not (member.isfile() or member.isdir()):
                 raise StorageError(
-                    f"Refusing archive {str(archive)!r}: member {member.name!r} is not a regular "
+                    f"Refusing archive {label!r}: member {member.name!r} is not a regular "
                     "file, directory or link"
                 )
         if hasattr(tarfile, "data_filter"):
@@ -394,6 +420,23 @@ def _unpack(archive: pathlib.Path, dest: pathlib.Path) -> str:
         else:  # pragma: no cover - Python without PEP 706; members were checked above
             tf.extractall(dest, members=members)
     return _MODEL_DIR
+
+
+def _check_limits(label: str, count: int, total: int, max_bytes: int, max_files: int) -> None:
+    if count > max_files:
+        raise StorageError(f"Refusing archive {label!r}: it holds more than {max_files} members "
+                           f"(max_archive_files); raise the setting if the model really needs them")
+    if total > max_bytes:
+        raise StorageError(f"Refusing archive {label!r}: it unpacks to more than {_bytes(max_bytes)} "
+                           f"(max_archive_size; {_bytes(total)} so far); raise the setting if the model is that large")
+
+
+def _bytes(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:g} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------------------

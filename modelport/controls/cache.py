@@ -3,7 +3,12 @@
 The key hashes what decides the answer, as Triton's cache does: model name and version, each input's
 name, datatype, shape and raw little-endian bytes, the request parameters, and the requested outputs
 with their parameters. Encoding choices (JSON or binary tensors, raw gRPC contents, binary outputs)
-and the request id are left out, so the same tensors sent any way share one entry.
+and the request id are left out, so the same tensors sent any way share one entry. Request headers
+are left out too, unless the model declares the ones its answer depends on (``"vary": ["x-user",
+"authorization"]``, as HTTP's ``Vary``): their values (absent and empty apart) join the key.
+
+The cache sits in the data plane, behind the doors: a request reaches it only after its API key, its
+scopes and the client rate limit passed (controls/guard.py at the REST and gRPC edges).
 
 Concurrent identical misses run the model once (single flight): later callers wait for the first.
 """
@@ -36,10 +41,13 @@ def _params(parameters: dict | None) -> bytes:
     return orjson.dumps(kept, option=orjson.OPT_SORT_KEYS, default=str)
 
 
-def cache_key(request: InferRequest, model_name: str, version: str | None) -> bytes:
+def cache_key(request: InferRequest, model_name: str, version: str | None,
+              headers: dict | None = None, vary: tuple[str, ...] = ()) -> bytes:
     """A 128-bit digest of everything that decides the response (see the module docstring)."""
     h = hashlib.blake2b(digest_size=16)
     h.update(orjson.dumps([model_name, version]))
+    if vary:  # lower-case names (the doors' headers are); None marks an absent header
+        h.update(orjson.dumps([(headers or {}).get(name) for name in vary]))
     h.update(_params(request.parameters))
     for tensor in sorted(request.inputs, key=lambda t: t.name):
         data = array_to_raw(tensor.as_numpy(), tensor.datatype)
@@ -57,26 +65,31 @@ class CacheConfig:
     max_entries: int = 1000
     max_bytes: int = 64 * 1024 * 1024
     ttl: float = 0.0  # seconds; 0: entries live until evicted
+    vary: tuple[str, ...] = ()  # request headers the answer depends on (lower case): part of the key
 
 
 def cache_config(value: Any, model: str) -> CacheConfig | None:
-    """``response_cache`` from model settings or a class attribute: true, or {max_entries, max_bytes, ttl}."""
+    """``response_cache`` from model settings or a class attribute: true, or {max_entries, max_bytes, ttl, vary}."""
     if value is None or value is False:
         return None
     if value is True:
         return CacheConfig()
     if not isinstance(value, dict):
-        raise SettingsError(f"Model {model}: response_cache must be true or an object with max_entries, max_bytes, ttl")
-    unknown = set(value) - {"max_entries", "max_bytes", "ttl", "enabled"}
+        raise SettingsError(f"Model {model}: response_cache must be true or an object with max_entries, max_bytes, ttl, vary")
+    unknown = set(value) - {"max_entries", "max_bytes", "ttl", "vary", "enabled"}
     if unknown:
         raise SettingsError(f"Model {model}: response_cache has unknown field(s) {', '.join(sorted(unknown))}")
     if value.get("enabled") is False:
         return None
+    vary = value.get("vary", [])
+    if not isinstance(vary, list) or not all(isinstance(v, str) and v.strip() for v in vary):
+        raise SettingsError(f"Model {model}: response_cache vary must be a list of request header names")
     try:
         config = CacheConfig(
             int(value.get("max_entries", CacheConfig.max_entries)),
             int(value.get("max_bytes", CacheConfig.max_bytes)),
             float(value.get("ttl", CacheConfig.ttl)),
+            tuple(sorted({v.strip().lower() for v in vary})),
         )
     except (TypeError, ValueError):
         raise SettingsError(f"Model {model}: response_cache max_entries, max_bytes and ttl must be numbers") from None

@@ -56,7 +56,7 @@ class GuardedDataPlane(DataPlane):
         if self.draining:
             raise ServerNotReady("Server is shutting down")
         entry = self.repository.resolve(request.model_name, request.model_version)
-        key = cache_key(request, entry.name, entry.version)
+        key = cache_key(request, entry.name, entry.version, headers, cache.config.vary)
         found = cache.get(key, time.monotonic())
         if found is not None:
             controls.cache_hits.labels(mc.name).inc()
@@ -109,13 +109,14 @@ class GuardedDataPlane(DataPlane):
             controls.take_model_token(mc)
         return await super().call(name, method, *args, **kwargs)
 
-    async def apply_here(self, action: str, name: str, version: str | None = None) -> None:
+    async def apply_here(self, action: str, name: str, arg: Any = None) -> Any:
         # In every front-end worker the action reaches (see worker_sync.py), not only the one asked.
         if action == "load":
             self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
-        await super().apply_here(action, name, version)
+        result = await super().apply_here(action, name, arg)
         if action == "unload":
             self.controls.forget(name)
+        return result
 
 
 __all__ = ["GuardedDataPlane", "CACHE_HEADER"]

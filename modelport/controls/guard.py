@@ -10,6 +10,7 @@ is registered, by :meth:`prepare`.
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from ..settings import ModelSettings, ServerSettings, SettingsError, model_optio
 from .auth import CALLER, KeyStore, authorize, load_keys
 from .cache import ResponseCache, cache_config
 from .contracts import Contract
-from .ratelimit import BucketTable, Limit, TokenBucket, over_limit, parse_limit
+from .ratelimit import BucketTable, ClientTableFull, Limit, TokenBucket, over_limit, parse_limit, proxy_check
+
+logger = logging.getLogger("modelport")
 
 # Model sources whose handler reads the caller's key (doors.py): checked once the body is parsed, or filtered.
 _LATER = ("body", "all", "every")
@@ -54,7 +57,13 @@ class Controls:
         if s.repository_api == "admin" and not self.keys:
             raise SettingsError("Setting repository_api: 'admin' needs api_keys (or api_keys_path) with an admin key")
         self.repository_api = s.repository_api
+        # The client header counts only on connections from a trusted proxy (it sets the header itself).
+        self.trusted_proxy = proxy_check(s.trusted_proxies)
         self.client_header = (s.rate_limit_header or "").lower() or None
+        if self.client_header and self.trusted_proxy is None:
+            logger.warning("Setting rate_limit_header is ignored: no trusted_proxies are set, so clients are told "
+                           "apart by API key or address (the header could be forged)")
+            self.client_header = None
         self.clients = BucketTable(parse_limit(s.rate_limit), s.rate_limit_clients) if s.rate_limit else None
         self.model_default = parse_limit(s.rate_limit_model, "rate_limit_model") if s.rate_limit_model else None
         if s.rate_limit_clients < 1:
@@ -88,11 +97,15 @@ class Controls:
         if self.clients is not None:
             if key is not None:
                 who, klass = "key:" + key.name, "api_key"
-            elif self.client_header and headers.get(self.client_header):
+            elif self.client_header and headers.get(self.client_header) and self.trusted_proxy(client):
                 who, klass = "header:" + headers[self.client_header], "header"
             else:
                 who, klass = "address:" + (client or "unknown"), "address"
-            wait = self.clients.take(who, time.monotonic())
+            try:
+                wait = self.clients.take(who, time.monotonic())
+            except ClientTableFull:
+                self._limited.labels(model or "", "table_full").inc()
+                raise
             if wait:
                 self._limited.labels(model or "", klass).inc()
                 raise over_limit("this client", self.clients.limit, wait)

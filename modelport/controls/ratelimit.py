@@ -1,18 +1,28 @@
 """Token-bucket rate limits per client and per model, with a bounded table of clients.
 
 A limit is written ``"100/minute"`` (burst = 100) or ``"100/minute;burst=20"``. A bucket holds up to
-``burst`` tokens and refills at ``rate`` tokens a second; a request takes one. The client table is an
-LRU of at most ``max_clients`` buckets: memory stays bounded whatever the number of distinct
-clients, and a client pushed out starts again with a full bucket.
+``burst`` tokens and refills at ``rate`` tokens a second; a request takes one. The client table holds
+at most ``max_clients`` buckets, so memory stays bounded whatever the number of distinct clients.
+When it is full, a new client takes the place of one whose bucket has refilled (dropping a full bucket
+loses nothing: the client would start again with a full one anyway); when none has, the new client is
+refused (429) until one has. A throttled client is never reset by a flood of new ones: a refused new
+client waits, where an evicted throttled one would have been handed a fresh burst.
+
+``rate_limit_header`` names the client only on connections from ``trusted_proxies`` (a proxy that
+sets the header itself); anyone else could pick a new bucket per request by changing it.
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+import json
 import math
 import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from ..errors import RateLimited
 from ..settings import SettingsError
@@ -63,6 +73,13 @@ class TokenBucket:
         return (1.0 - tokens) / self.rate
 
 
+_LOOK = 32  # least recently used buckets looked at for a refilled one, when the table is full
+
+
+class ClientTableFull(RateLimited):
+    """The client table is full of clients still being limited: a new client waits (429)."""
+
+
 class BucketTable:
     """Buckets by key (client or model), least recently used dropped past ``max_size``."""
 
@@ -75,12 +92,29 @@ class BucketTable:
         buckets = self._buckets
         bucket = buckets.get(key)
         if bucket is None:
+            if len(buckets) >= self.max_size:
+                self._make_room(now)
             bucket = buckets[key] = TokenBucket(self.limit, now)
-            if len(buckets) > self.max_size:
-                buckets.popitem(last=False)
         else:
             buckets.move_to_end(key)
         return bucket.take(now)
+
+    def _make_room(self, now: float) -> None:
+        """Drop a refilled bucket among the least recently used (a bounded look: no scan of the
+        whole table per new client); none refilled: refuse the newcomer until one is."""
+        burst, rate = self.limit.burst, self.limit.rate
+        soonest = math.inf
+        for n, (key, bucket) in enumerate(self._buckets.items()):
+            if n == _LOOK:
+                break
+            missing = burst - min(burst, bucket.tokens + (now - bucket.stamp) * rate)
+            if missing <= 0:
+                del self._buckets[key]
+                return
+            soonest = min(soonest, missing / rate)
+        raise ClientTableFull(
+            f"Too many clients are rate limited at once (rate_limit_clients {self.max_size}); "
+            f"retry in {max(1, math.ceil(soonest))} s", max(1, math.ceil(soonest)))
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -89,3 +123,36 @@ class BucketTable:
 def over_limit(what: str, limit: Limit, wait: float) -> RateLimited:
     seconds = max(1, math.ceil(wait))
     return RateLimited(f"Rate limit exceeded for {what} ({limit.text}); retry in {seconds} s", seconds)
+
+
+def proxy_check(value: Any) -> Callable[[str | None], bool] | None:
+    """``trusted_proxies`` (addresses or CIDRs, a list or comma-separated) as ``is_trusted(address)``;
+    None when no proxy is trusted."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str) and value.strip().startswith("["):  # a JSON list (MODELPORT_TRUSTED_PROXIES)
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SettingsError(f"Setting trusted_proxies: {value!r} is not a JSON list") from None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise SettingsError("Setting trusted_proxies: must be a list of addresses or CIDRs, or a comma-separated string")
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise SettingsError(f"Setting trusted_proxies: {item!r} is not an IP address or CIDR") from None
+
+    @functools.lru_cache(maxsize=1024)
+    def is_trusted(address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        if getattr(ip, "ipv4_mapped", None) is not None:  # ::ffff:10.0.0.1 on a dual-stack socket
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in networks)
+
+    return is_trusted

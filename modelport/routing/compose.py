@@ -24,6 +24,7 @@ def attach(server: Any, settings: Any) -> None:
     async def before_ready(entry: Any) -> None:
         bind = getattr(entry.model, "bind_dataplane", None)
         if bind is not None:  # a graph calls its local steps through the data plane
+            entry.model.check_references(server.repository)  # a graph calling itself back fails its load
             bind(dataplane, metrics)
         await run_warmup(entry)
 

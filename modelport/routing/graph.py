@@ -18,7 +18,13 @@ through the data plane, no HTTP hop), a remote endpoint (``serviceUrl`` + ``mode
 ``v2`` (default), ``v1`` or ``grpc-v2``, through :mod:`modelport.client`), or another node
 (``nodeName``). ``dependency``: ``Hard`` stops the graph with the step's error (named); ``Soft`` (the
 default, as in KServe) leaves the failed step out and goes on, listing it in the answer's
-``graph_errors`` parameter (V2) or under its name (V1 ensembles).
+``graph_errors`` parameter (V2) or under its name (V1 ensembles), and logs a warning; when no step
+answered, the answer has no outputs (never the request's inputs handed back as if they were one).
+
+Recursion: a graph whose local steps lead back to itself (directly, or through other graphs) fails
+its load, naming the cycle. Calls a load-time check cannot see (remote steps, models swapped later)
+are bounded at run time: each graph call adds one to the ``x-modelport-graph-depth`` header it passes
+on (to remote steps too), and a request deeper than :data:`MAX_DEPTH` graphs is refused.
 
 Conditions are a practical subset of GJSON paths over the step's input as JSON (a V2 request reads
 as ``{"inputs": [{"name", "datatype", "shape", "data"}], "parameters": ...}``, a V2 answer as
@@ -32,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import logging
 import re
 import time
 from typing import Any
@@ -43,7 +50,13 @@ from ..model import Model
 from ..types import InferInput, InferOutput, InferRequest, InferResponse
 from .policy import TrafficPolicy
 
+logger = logging.getLogger("modelport")
+
 KINDS = ("Sequence", "Switch", "Ensemble", "Splitter")
+# Graphs nested in one request (local and remote hops alike); deeper is a loop, not a design.
+MAX_DEPTH = 8
+DEPTH_HEADER = "x-modelport-graph-depth"
+_TOO_DEEP = "graph depth limit"  # in the message, so that it is recognised from a remote server too
 _STEP_KEYS = {"name", "model", "serviceName", "version", "serviceUrl", "protocol", "nodeName", "data", "condition",
               "dependency", "weight"}
 
@@ -59,6 +72,10 @@ class GraphError(ModelportError):
 
 class NoRouteMatched(ModelportError):
     code = ErrorCode.NOT_FOUND
+
+
+class GraphTooDeep(ModelportError):
+    code = ErrorCode.INVALID_INPUT
 
 
 class GraphModel(Model):
@@ -101,10 +118,25 @@ class GraphModel(Model):
         return doc
 
     # -- serving ---------------------------------------------------------------------------------------
+    def check_references(self, repository: Any) -> None:
+        """Refuse to load when local steps lead back to this graph (itself, or graphs calling each other)."""
+        cycle = _find_cycle(self.name, _local_targets(self.graph), repository)
+        if cycle:
+            raise InvalidInput(f"Graph {self.name}: its steps call it back in a cycle ({' -> '.join(cycle)}); "
+                               "a graph cannot call itself")
+
     async def predict(self, payload: Any, headers: dict | None = None) -> Any:
         if self._dataplane is None:
             raise InvalidInput(f"Graph {self.name} is not attached to a server")
-        answer, errors = await self._node("root", payload, payload, headers or {}, {})
+        headers = dict(headers or {})
+        depth = _depth(headers) + 1
+        if depth > MAX_DEPTH:
+            raise GraphTooDeep(f"Graph {self.name}: the request passed through more than {MAX_DEPTH} graphs "
+                               f"({_TOO_DEEP}; a graph that calls itself through remote steps?)")
+        headers[DEPTH_HEADER] = str(depth)
+        answer, errors = await self._node("root", payload, payload, headers, {})
+        if answer is payload and errors:  # no step answered: say so, never hand the inputs back as an answer
+            answer = InferResponse(payload.id, self.name, []) if isinstance(payload, InferRequest) else {"predictions": [], "graph_errors": errors}
         if isinstance(answer, InferRequest):  # every step was skipped: hand back what came in
             answer = _as_response(answer, self.name)
         if isinstance(answer, InferResponse):
@@ -153,6 +185,8 @@ class GraphModel(Model):
             return True, answer
         except Exception as exc:  # noqa: BLE001 - named, then hard or soft
             outcome = "error"
+            if isinstance(exc, ModelportError) and _TOO_DEEP in exc.reason:  # a loop: never soft
+                raise exc if isinstance(exc, GraphTooDeep) else GraphTooDeep(exc.reason) from exc
             if isinstance(exc, (GraphError, NoRouteMatched)) and "nodeName" in step:
                 message = exc.reason
             else:
@@ -162,6 +196,7 @@ class GraphModel(Model):
                     raise
                 raise GraphError(message, getattr(exc, "code", ErrorCode.INTERNAL), getattr(exc, "status", None)) from exc
             errors[step["name"]] = message
+            logger.warning("Graph %s: Soft step %r failed, left out of the answer: %s", self.name, step["name"], exc)
             return False, exc
         finally:
             if self._metrics is not None:
@@ -178,7 +213,7 @@ class GraphModel(Model):
     async def _remote(self, step: dict, data: Any, headers: dict) -> Any:
         protocol = step.get("protocol", "v2")
         client = self._client(step["serviceUrl"], protocol)
-        forward = {k: v for k, v in headers.items() if k in ("authorization", "traceparent", "x-request-id")}
+        forward = {k: v for k, v in headers.items() if k in ("authorization", "traceparent", "x-request-id", DEPTH_HEADER)}
         if protocol == "grpc-v2":
             return await client.infer(_as_request(data, step["model"], step.get("version")), headers=forward)
         if protocol == "v1":
@@ -300,6 +335,55 @@ def _no_cycles(graph: str, nodes: dict) -> None:
         state[name] = 2
 
     visit("root")
+
+
+def _local_targets(spec: Any) -> set[str]:
+    """The local models a graph spec's steps name (tolerant: another graph's spec may be invalid)."""
+    targets: set[str] = set()
+    nodes = spec.get("nodes") if isinstance(spec, dict) else None
+    for node in (nodes or {}).values() if isinstance(nodes, dict) else ():
+        for step in (node.get("steps") or []) if isinstance(node, dict) else ():
+            if isinstance(step, dict) and "serviceUrl" not in step:
+                target = step.get("model", step.get("serviceName"))
+                if isinstance(target, str):
+                    targets.add(target)
+    return targets
+
+
+def _graph_spec(repository: Any, name: str) -> Any:
+    """The graph spec of model ``name`` in the repository (any version), or None if it is not a graph."""
+    for entry in (e for e in repository.entries() if e.name == name):
+        spec = getattr(entry.model, "graph", None) or getattr(entry.settings, "graph", None)
+        if spec:
+            return spec
+    return None
+
+
+def _find_cycle(start: str, targets: set[str], repository: Any) -> list[str] | None:
+    """A path of graph names from ``start`` back to itself through local steps, or None."""
+    seen: set[str] = set()
+
+    def walk(path: list[str], names: set[str]) -> list[str] | None:
+        for name in sorted(names):
+            if name == start:
+                return [*path, name]
+            if name in seen:
+                continue
+            seen.add(name)
+            spec = _graph_spec(repository, name)
+            found = walk([*path, name], _local_targets(spec)) if spec else None
+            if found:
+                return found
+        return None
+
+    return walk([start], targets)
+
+
+def _depth(headers: dict) -> int:
+    try:
+        return max(0, int(headers.get(DEPTH_HEADER, 0)))
+    except (TypeError, ValueError):
+        return 0
 
 
 # -- data between steps ------------------------------------------------------------------------------
@@ -436,4 +520,4 @@ def _test(item: Any, key: str, op: str, raw: str) -> bool:
         return False
 
 
-__all__ = ["GraphModel", "GraphError", "NoRouteMatched", "matches", "validate"]
+__all__ = ["GraphModel", "GraphError", "GraphTooDeep", "NoRouteMatched", "MAX_DEPTH", "DEPTH_HEADER", "matches", "validate"]

@@ -42,6 +42,7 @@ class RepositoryPoller:
         self.interval = interval
         self._seen: dict[tuple[str, str | None], tuple] = {}
         self._broken: dict[str, str] = {}
+        self._missing = False
         self._task: asyncio.Task | None = None
         self.scans = 0  # how many scans finished (tests wait on it)
 
@@ -70,6 +71,12 @@ class RepositoryPoller:
 
     async def scan(self) -> None:
         repo = self.repository
+        if not os.path.isdir(repo.models_dir):  # gone (an unmounted volume?): keep serving what is loaded
+            if not self._missing:
+                logger.warning("The models folder is missing; the loaded models serve on until it is back")
+            self._missing = True
+            return
+        self._missing = False
         specs, broken = await asyncio.get_running_loop().run_in_executor(None, repo._scan_folder)
         for name, reason in broken.items():
             if self._broken.get(name) != reason:

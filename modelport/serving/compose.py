@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import storage
 from ..controls import Controls, Cors
 from ..controls.dataplane import GuardedDataPlane
 from ..execution.hook_threads import HookThreads
@@ -26,6 +27,7 @@ from ..transports.rest import RestApp
 
 def build(server: Any, s: ServerSettings) -> None:
     server.settings = s
+    storage.set_archive_limits(s.max_archive_size, s.max_archive_files)  # model archives unpacked from here on
     server.metrics = Metrics() if s.enable_metrics else None
     # Observability: statistics, request logs, tracing, payload logs (modelport/observability).
     server.observability = Observability(s, server.metrics, server._tracer_provider)

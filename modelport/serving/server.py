@@ -246,20 +246,28 @@ class ModelServer:
     async def _serve_until_signalled(self, models: Iterable[Model] | None) -> None:
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
+        starting: asyncio.Future | None = None
 
         def on_signal(sig: signal.Signals) -> None:
             logger.info("Received %s; draining", sig.name)
             if self._stopping is None:
                 self._stopping = asyncio.ensure_future(self.stop())
                 self._stopping.add_done_callback(lambda _: done.set())
+                if starting is not None and not starting.done():
+                    starting.cancel()  # models still loading: stop loading them, the drain goes on
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)
         if self.settings.max_asyncio_workers:  # KServe's --max_asyncio_workers: the loop's default executor
             loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(self.settings.max_asyncio_workers))
         try:
-            await self.start_async(models)
-            if self._on_started is not None:
+            starting = asyncio.ensure_future(self.start_async(models))
+            try:
+                await starting
+            except asyncio.CancelledError:
+                if self._stopping is None:
+                    raise
+            if self._on_started is not None and not starting.cancelled():
                 self._on_started()
             await done.wait()
             if self._stopping is not None:
@@ -309,7 +317,8 @@ class ModelServer:
         except BaseException:
             if http_sock is not None:
                 http_sock.close()
-            await self.stop(grace_period=0)
+            if self._stopping is None:  # else a signal's stop() drains already
+                await self.stop(grace_period=0)
             raise
         finally:
             self.dataplane.loading = False

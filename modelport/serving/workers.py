@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
+import time
 from typing import TYPE_CHECKING, Iterable
 
 from ..errors import StartupError
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("modelport")
 
+_KILL_MARGIN = 5.0  # seconds past the grace period before a worker that has not exited is killed
+
 
 def reserve_port(host: str, port: int, what: str) -> socket.socket:
     """Hold the port for the workers: bound with SO_REUSEPORT but never listening, so it takes no connections."""
@@ -38,6 +42,8 @@ def reserve_port(host: str, port: int, what: str) -> socket.socket:
 def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool, inherited: list, metrics_dir: str) -> None:
     from ..errors import ModelportError
 
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the supervisor's handler is not ours: until the server
+        signal.signal(sig, signal.SIG_DFL)        # installs its own, a signal simply ends this worker
     for other in inherited:  # the supervisor's ends of the siblings' pipes: theirs, not ours to hold open
         other.close()
     server._in_worker = True
@@ -63,6 +69,7 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
     models = list(models or [])
     context = multiprocessing.get_context("fork")
     stopping = False
+    kill_at = 0.0
     workers: dict[int, tuple] = {}
     hub = Hub()
 
@@ -79,14 +86,22 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
         workers[index] = (process, started)
 
     def on_signal(signum, frame) -> None:
-        nonlocal stopping
+        nonlocal stopping, kill_at
         if not stopping:
             logger.info("Received %s; stopping %d workers", signal.Signals(signum).name, len(workers))
+            # A worker still draining after its grace period (a load hook that will not return) is killed.
+            kill_at = time.monotonic() + s.drain_delay + s.grace_period + _KILL_MARGIN
         stopping = True
+        try:
+            os.write(wake_w, b"!")
+        except OSError:
+            pass
         for process, _ in workers.values():
             if process.is_alive():
                 process.terminate()  # SIGTERM: each worker drains on its own
 
+    wake_r, wake_w = os.pipe()  # wakes the supervisor's wait when a signal arrives
+    os.set_blocking(wake_w, False)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     failed = False
     metrics = shared_metrics_dir()  # every worker's counters in files there (observability.multiprocess)
@@ -98,7 +113,19 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
         while workers:
             sentinels = {p.sentinel: i for i, (p, _) in workers.items()}
             pipes = {conn: i for i, conn in hub.conns.items()}
-            for ready in multiprocessing.connection.wait([*sentinels, *pipes]):
+            timeout = max(0.0, kill_at - time.monotonic()) if stopping and kill_at != float("inf") else None
+            ready_list = multiprocessing.connection.wait([*sentinels, *pipes, wake_r], timeout)
+            if wake_r in ready_list:  # a signal arrived: wait again, now with the kill deadline
+                os.read(wake_r, 512)
+                ready_list.remove(wake_r)
+            if stopping and not ready_list and time.monotonic() >= kill_at:
+                for index, (process, _) in workers.items():
+                    if process.is_alive():
+                        logger.error("Worker %d did not stop within the grace period (%g s); killing it", index, s.grace_period)
+                        process.kill()
+                kill_at = float("inf")  # their sentinels come next
+                failed = True
+            for ready in ready_list:
                 if ready in pipes:
                     if hub.conns.get(pipes[ready]) is ready:  # not closed in this round
                         hub.handle(pipes[ready])
@@ -107,8 +134,8 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
                 process, started = workers.pop(index)
                 process.join()
                 hub.remove(index)
-                if stopping:
-                    failed |= process.exitcode != 0
+                if stopping:  # ended by the signal before it could handle one (still starting): stopped, not failed
+                    failed |= process.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT)
                 elif not started.is_set():
                     # It never came up: the others would fail the same way. Stop everything.
                     failed, stopping = True, True
@@ -121,6 +148,8 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
             signal.signal(sig, handler)
         for sock in reservations:
             sock.close()
+        os.close(wake_r)
+        os.close(wake_w)
         metrics.__exit__(None, None, None)
     if failed:
         raise StartupError("A worker process failed; see the lines above")

@@ -137,3 +137,75 @@ async def test_bad_cache_settings_fail_the_model_not_the_server(both):
     index = {m["name"]: m for m in (await http.post("/v2/repository/index")).json()}
     assert index["bad"]["state"] == "FAILED" and "response_cache needs max_entries" in index["bad"]["reason"]
     assert (await http.post("/v2/models/good/infer", json=V2_BODY)).status_code == 200
+
+
+class PerUser(Doubler):
+    """An answer that depends on a request header (the probe's echo model): x * 2 + len(x-user)."""
+
+    async def predict(self, payload: InferRequest, headers=None):
+        self.calls += 1
+        x = payload.inputs[0].as_numpy()
+        out = InferOutput("y", list(x.shape), "FP32")
+        out.set_data_from_numpy((x * 2 + len((headers or {}).get("x-user", ""))).astype(np.float32), binary_data=False)
+        return InferResponse(payload.id, self.name, [out])
+
+
+async def test_headers_a_model_declares_in_vary_are_part_of_the_key(both):
+    """Probe F8: bob got alice's answer. With vary, each user's answer is cached for that user only."""
+    model = PerUser("user", response_cache={"vary": ["X-User", "Authorization"]})
+    server, http, stub = await both([model, PerUser("plain", response_cache=True)])
+
+    async def ask(name, **headers):
+        r = await http.post(f"/v2/models/{name}/infer", json=V2_BODY, headers=headers)
+        assert r.status_code == 200, r.text
+        return r.headers["x-modelport-cache"], r.json()["outputs"][0]["data"]
+
+    assert await ask("user", **{"x-user": "alice"}) == ("miss", [7.0, 9.0, 11.0])
+    assert await ask("user", **{"x-user": "bob"}) == ("miss", [5.0, 7.0, 9.0])  # the attack: not alice's answer
+    assert await ask("user", **{"x-user": "bob", "authorization": "Bearer other-user-token"}) == ("miss", [5.0, 7.0, 9.0])
+    assert await ask("user") == ("miss", [2.0, 4.0, 6.0])  # absent is its own entry
+    assert await ask("user", **{"x-user": ""}) == ("miss", [2.0, 4.0, 6.0])  # and so is empty
+    assert await ask("user", **{"x-user": "alice"}) == ("hit", [7.0, 9.0, 11.0])
+    assert await ask("user", **{"x-user": "alice", "x-other": "1"}) == ("hit", [7.0, 9.0, 11.0])  # undeclared: not in the key
+    reply = await stub.ModelInfer(grpc_infer("user"), metadata=(("x-user", "bob"),))  # gRPC metadata alike
+    assert list(reply.raw_output_contents) and np.frombuffer(reply.raw_output_contents[0], np.float32).tolist() == [5.0, 7.0, 9.0]
+    assert model.calls == 5
+    # Without vary, headers stay out of the key, as before (declared behaviour, in the README).
+    assert await ask("plain", **{"x-user": "alice"}) == ("miss", [7.0, 9.0, 11.0])
+    assert (await ask("plain", **{"x-user": "bob"}))[0] == "hit"
+
+
+async def test_bad_vary_fails_the_model_not_the_server(both):
+    server, http, stub = await both([Doubler("bad", response_cache={"vary": "x-user"}), Doubler("good", response_cache={"vary": []})])
+    index = {m["name"]: m for m in (await http.post("/v2/repository/index")).json()}
+    assert index["bad"]["state"] == "FAILED" and "vary must be a list" in index["bad"]["reason"]
+    assert (await http.post("/v2/models/good/infer", json=V2_BODY)).status_code == 200
+
+
+async def test_a_cached_answer_is_served_only_after_the_key_and_its_scopes_pass(both):
+    """The cache sits behind the doors' checks: a keyless or wrong-scope request never gets a hit."""
+    import grpc
+
+    from .conftest import bearer, grpc_fails
+
+    keys = [{"name": "ops", "key": "admin-k", "scopes": ["infer", "admin"]},
+            {"name": "only-other", "key": "other-k", "scopes": ["infer"], "models": ["other"]},
+            {"name": "doubler", "key": "double-k", "scopes": ["infer"], "models": ["double"]}]
+    model = Doubler(response_cache=True)
+    server, http, stub = await both([model, Doubler("other")], api_keys=keys)
+    r = await http.post("/v2/models/double/infer", json=V2_BODY, headers=bearer("admin-k"))
+    assert r.status_code == 200 and r.headers["x-modelport-cache"] == "miss"
+    # The attack: the same tensors with no key, a wrong key and a key scoped to another model.
+    for headers, status in (({}, 401), (bearer("wrong"), 401), (bearer("other-k"), 403)):
+        r = await http.post("/v2/models/double/infer", json=V2_BODY, headers=headers)
+        assert r.status_code == status and "outputs" not in r.json() and "x-modelport-cache" not in r.headers, r.text
+        body, binary = binary_body(X)
+        r = await http.post("/v2/models/double/infer", content=body, headers={**binary, **headers})
+        assert r.status_code == status and "x-modelport-cache" not in r.headers
+    await grpc_fails(stub.ModelInfer(grpc_infer("double")), grpc.StatusCode.UNAUTHENTICATED)
+    await grpc_fails(stub.ModelInfer(grpc_infer("double"), metadata=(("x-api-key", "other-k"),)), grpc.StatusCode.PERMISSION_DENIED)
+    assert model.calls == 1
+    # A key that may call the model gets the cached answer.
+    r = await http.post("/v2/models/double/infer", json=V2_BODY, headers=bearer("double-k"))
+    assert r.status_code == 200 and r.headers["x-modelport-cache"] == "hit" and r.json()["outputs"][0]["data"] == [2.0, 4.0, 6.0]
+    assert model.calls == 1

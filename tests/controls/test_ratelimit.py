@@ -67,13 +67,78 @@ async def test_clients_by_key_then_header_then_address(both):
     metadata = (("authorization", "Bearer kb"),)
     await grpc_fails(stub.ModelInfer(grpc_infer(), metadata=metadata), grpc.StatusCode.RESOURCE_EXHAUSTED)
 
-    server, http, stub = await both([SumModel("sum")], rate_limit="1/minute", rate_limit_header="x-client", rate_limit_clients=3)
-    for i in range(10):
+    # The header names the client on connections from a trusted proxy (this test's client is one).
+    server, http, stub = await both([SumModel("sum")], rate_limit="1/minute", rate_limit_header="x-client",
+                                    trusted_proxies="10.0.0.0/8, 127.0.0.1")
+    for i in range(3):
         assert (await http.post("/v2/models/sum/infer", json=V2_BODY, headers={"x-client": f"c{i}"})).status_code == 200
-    assert len(server.controls.clients) == 3  # bounded: least recently seen clients dropped
-    assert (await http.post("/v2/models/sum/infer", json=V2_BODY, headers={"x-client": "c9"})).status_code == 429
+    assert (await http.post("/v2/models/sum/infer", json=V2_BODY, headers={"x-client": "c1"})).status_code == 429
     text = (await http.get("/metrics")).text
     assert 'modelport_rate_limited_total{client_class="header",model="sum"} 1.0' in text
+
+
+async def test_a_forged_client_header_picks_no_fresh_bucket(both):
+    """Probe F9: a spoofed rate_limit_header per request got 100/100 through. Without trusted_proxies
+    (or from an address not listed) the header is ignored and the address is the client."""
+    for extra in ({}, {"trusted_proxies": ["10.0.0.0/8", "192.168.1.1"]}):
+        server, http, stub = await both([SumModel("sum")], rate_limit="3/minute", rate_limit_header="x-client-id", **extra)
+        statuses = [(await http.post("/v2/models/sum/infer", json=V2_BODY, headers={"x-client-id": f"spoof-{i}"})).status_code
+                    for i in range(10)]
+        assert statuses == [200] * 3 + [429] * 7, statuses
+        err = await grpc_fails(stub.ModelInfer(grpc_infer(), metadata=(("x-client-id", "spoof-grpc"),)), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        assert "this client" in err.details()
+        assert 'client_class="address"' in (await http.get("/metrics")).text
+        assert (await http.get("/v2/health/ready")).status_code == 200  # serving on
+    # With a key, the key names the client whatever the header says: a normal request succeeds.
+    server, http, stub = await both([SumModel("sum")], api_keys=[{"name": "a", "key": "ka"}], rate_limit="3/minute",
+                                    rate_limit_header="x-client-id")
+    assert (await http.post("/v2/models/sum/infer", json=V2_BODY, headers={**bearer("ka"), "x-client-id": "x"})).status_code == 200
+
+
+def test_bad_trusted_proxies_are_a_settings_error():
+    from modelport.settings import SettingsError
+
+    from ..helpers import make_server
+
+    with pytest.raises(SettingsError, match="trusted_proxies: 'not-an-ip' is not an IP address or CIDR"):
+        make_server(rate_limit="1/minute", trusted_proxies=["127.0.0.1", "not-an-ip"])
+
+
+async def test_a_full_client_table_never_resets_a_throttled_client(both):
+    """Probe F9: 60 other client ids pushed the throttled victim out of the table (fresh burst). Now a
+    new client takes the place of a refilled bucket only; while none has refilled, the new one waits."""
+    server, http, stub = await both([SumModel("sum")], rate_limit="1/minute", rate_limit_header="x-client",
+                                    trusted_proxies="127.0.0.1", rate_limit_clients=3)
+
+    async def send(client):
+        return (await http.post("/v2/models/sum/infer", json=V2_BODY, headers={"x-client": client}))
+
+    assert (await send("victim")).status_code == 200
+    assert (await send("victim")).status_code == 429
+    for i in range(2):
+        assert (await send(f"c{i}")).status_code == 200
+    for i in range(2, 60):  # the attack: many new clients while the table is full of limited ones
+        r = await send(f"c{i}")
+        assert r.status_code == 429 and "Too many clients are rate limited at once (rate_limit_clients 3)" in r.json()["error"]
+    assert (await send("victim")).status_code == 429  # not reset
+    assert len(server.controls.clients) == 3
+    text = (await http.get("/metrics")).text
+    assert 'modelport_rate_limited_total{client_class="table_full",model="sum"} 58.0' in text
+    # Known clients are served as their buckets allow.
+    assert (await send("c0")).status_code == 429
+
+
+async def test_a_refilled_bucket_makes_room_for_a_new_client(both):
+    server, http, stub = await both([SumModel("sum")], rate_limit="2/second;burst=1", rate_limit_header="x-client",
+                                    trusted_proxies="127.0.0.1", rate_limit_clients=2)
+
+    async def send(client):
+        return (await http.post("/v2/models/sum/infer", json=V2_BODY, headers={"x-client": client}))
+
+    assert (await send("a")).status_code == 200 and (await send("b")).status_code == 200
+    # Once a's or b's bucket has refilled (half a second), a new client takes its place.
+    assert (await _eventually_ok(lambda: send("new"))).status_code == 200
+    assert len(server.controls.clients) == 2
 
 
 async def test_per_model_limit(both):

@@ -9,7 +9,7 @@ import pytest
 
 from modelport.controls import KeyStore, load_keys, parse_limit
 from modelport.controls.cache import CacheConfig, ResponseCache, cache_key
-from modelport.controls.ratelimit import BucketTable, TokenBucket
+from modelport.controls.ratelimit import BucketTable, ClientTableFull, TokenBucket
 from modelport.errors import Unauthenticated
 from modelport.types import InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput
 from modelport.wire import v2_json
@@ -34,14 +34,17 @@ def test_token_bucket_grants_the_burst_then_refills_at_the_rate():
     assert bucket.take(100.0) == 0.0 and bucket.tokens == pytest.approx(2.0)  # never more than the burst
 
 
-def test_bucket_table_is_bounded_and_least_recently_used_goes_first():
-    table = BucketTable(parse_limit("1/minute"), max_size=2)
-    assert table.take("a", 0) == 0 and table.take("b", 0) == 0
-    assert table.take("a", 1) > 0  # a is now the most recent
-    assert table.take("c", 1) == 0  # b is dropped
+def test_bucket_table_is_bounded_and_drops_only_refilled_buckets():
+    table = BucketTable(parse_limit("1/minute"), max_size=2)  # a token a minute, burst 1
+    assert table.take("b", 0) == 0 and table.take("a", 10) == 0
+    assert table.take("a", 11) > 0  # a is limited
+    with pytest.raises(ClientTableFull, match="rate_limit_clients 2"):
+        table.take("c", 11)  # full, and nobody has refilled: the newcomer waits
     assert len(table) == 2
-    assert table.take("a", 2) > 0  # a kept its empty bucket
-    assert table.take("b", 2) == 0  # b starts again full
+    assert table.take("c", 61) == 0  # b has refilled (a not yet): b makes room
+    assert len(table) == 2
+    assert table.take("a", 61) > 0  # a still limited: never reset by newcomers
+    assert table.take("b", 71) == 0 and len(table) == 2  # b comes back once a has refilled (at 70)
 
 
 def test_key_store_hashes_and_checks_every_key():

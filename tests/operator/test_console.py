@@ -125,7 +125,8 @@ async def test_models_folder_gone_renders_from_memory(serve, tmp_path):
     r = await client.get("/ui/api/models")
     assert r.status_code == 200
     doc = r.json()
-    assert [m["name"] for m in doc["models"]] == ["m"] and "cannot be read" in doc["note"]
+    assert [m["name"] for m in doc["models"]] == ["m"]
+    assert doc["models"][0]["state"] == "READY" and "models folder is missing" in doc["models"][0]["reason"]
     assert str(tmp_path) not in r.text
     assert (await client.get("/ui")).status_code == 200
 

@@ -294,7 +294,8 @@ async def test_payload_too_large(serve):
 async def test_not_ready_model_and_server(serve):
     server, client = await serve([SumModel("sum"), BrokenLoadModel("broken")])
     r = await client.get("/v2/health/ready")
-    assert r.status_code == 503 and r.json() == {"ready": False}
+    assert r.status_code == 503 and r.json()["ready"] is False and r.json()["reason"] == "1 model(s) not ready: broken"
+    assert r.json()["models"]["broken"].startswith("FAILED: load failed: ") and "weights.bin" in r.json()["models"]["broken"]
     r = await client.post("/v2/models/broken/infer", json={"inputs": [v2("x", [1], "FP32", [1])]})
     assert r.status_code == 503 and "weights.bin" in r.json()["error"]
     index = (await client.post("/v2/repository/index")).json()

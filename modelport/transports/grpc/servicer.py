@@ -44,7 +44,10 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         return _LIVE if self.dataplane.live() else pb.ServerLiveResponse(live=False)
 
     async def ServerReady(self, request: pb.ServerReadyRequest, context: Context) -> pb.ServerReadyResponse:
-        return pb.ServerReadyResponse(ready=self.dataplane.ready())
+        doc = self.dataplane.readiness()
+        if not doc["ready"] and doc.get("reason"):  # the message has only "ready": the reason rides in trailing metadata
+            context.set_trailing_metadata((("x-modelport-not-ready", doc["reason"].encode("ascii", "replace").decode()[:1000]),))
+        return pb.ServerReadyResponse(ready=doc["ready"])
 
     async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:
         return pb.ModelReadyResponse(ready=self.dataplane.model_ready(request.name, request.version or None))

@@ -294,18 +294,15 @@ class RestApp:
     async def _routing(self, scope: dict, receive: Callable, params: dict) -> Response:
         body = await self._admin_body(scope, receive)
         action = scope["path"].rpartition("/")[2]  # traffic, promote or rollback (the door's last segment)
-        return _json(_routing_admin(self.dataplane, params["model_name"], action, body))
+        return _json(await _routing_admin(self.dataplane, params["model_name"], action, body))
 
     # -- simple GET endpoints ------------------------------------------------------------------
     async def _live(self, scope: dict, receive: Callable, params: dict) -> Response:
         return _json({"live": True})
 
     async def _ready(self, scope: dict, receive: Callable, params: dict) -> Response:
-        ready = self.dataplane.ready()
-        if ready:
-            return _json({"ready": True}, 200)
-        reason = self.dataplane.not_ready_because()
-        return _json({"ready": False, "reason": reason} if reason else {"ready": False}, 503)
+        doc = self.dataplane.readiness()  # not ready: why, and which models
+        return _json(doc, 200 if doc["ready"] else 503)
 
     async def _server_metadata(self, scope: dict, receive: Callable, params: dict) -> Response:
         return _json(self.dataplane.server_metadata())
@@ -409,15 +406,15 @@ async def _open_sse(stream: ResponseStream, encode: Callable[[Any], bytes], head
 
 
 # Traffic policies (routing): read/replace, blue-green promote, rollback; each one data plane call.
-def _routing_admin(dataplane: DataPlane, name: str, action: str, body: bytes) -> Any:
+async def _routing_admin(dataplane: DataPlane, name: str, action: str, body: bytes) -> Any:
     doc = v2_json.loads(body) if body.strip() else None
     if action == "traffic":
-        return dataplane.traffic(name, doc)
+        return await dataplane.traffic(name, doc)
     if action == "promote":
         if not isinstance(doc, dict):
             raise InvalidInput("Promote needs a JSON body such as {\"version\": \"2\"}")
-        return dataplane.promote(name, doc.get("version"))
-    return dataplane.rollback(name)
+        return await dataplane.promote(name, doc.get("version"))
+    return await dataplane.rollback(name)
 
 
 async def _send_parts(send: Callable, status: int, content_type: bytes, headers: Headers, parts: list) -> None:
