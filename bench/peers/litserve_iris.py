@@ -16,6 +16,7 @@ import argparse
 
 import litserve as ls
 import numpy as np
+from fastapi import HTTPException
 
 import iris_codec
 
@@ -25,7 +26,10 @@ class IrisV2(ls.LitAPI):
         self.clf = iris_codec.load_model()
 
     def decode_request(self, request):
-        return iris_codec.v2_input(request)
+        try:  # LitServe answers 500 for any other exception; its docs say to raise HTTPException
+            return iris_codec.v2_input(request)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise HTTPException(400, str(exc)) from None
 
     def predict(self, x):
         return self.clf.predict(x)
@@ -36,7 +40,10 @@ class IrisV2(ls.LitAPI):
 
 class IrisV1(IrisV2):
     def decode_request(self, request):
-        return iris_codec.v1_input(request)
+        try:
+            return iris_codec.v1_input(request)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HTTPException(400, str(exc)) from None
 
     def encode_response(self, y):
         return iris_codec.v1_output(y)

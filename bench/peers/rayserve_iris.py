@@ -5,10 +5,11 @@ Run inside bench/.venvs/rayserve:
     python bench/peers/rayserve_iris.py --port P [--tuned]
 
 It starts a private local Ray instance (``address="local"``: never joins another engineer's
-cluster; 2 CPUs, no dashboard, a short temp dir of its own), the proxy on 127.0.0.1:P, and one
+cluster; 2 CPUs, no dashboard, a short temp dir of its own under /tmp/rsbench-<pid>), the proxy on 127.0.0.1:P, and one
 deployment whose ``__call__`` answers ``POST /v2/models/iris/infer``, ``POST /v1/models/iris:predict``
 and ``GET /v2/health/ready`` (the proxy routes every path under ``/`` to it, so ready means the
-whole chain answers). SIGTERM shuts Serve and Ray down.
+whole chain answers). SIGTERM shuts the local Ray instance (and Serve with it) down and removes its temp dir (the
+harness then ends what is left of the process group; a temp dir left behind is removed by the next run).
 
 Default: the deployment's defaults (``num_replicas=1``, ``max_ongoing_requests=5``, access log
 on, log level INFO). ``--tuned`` follows Ray
@@ -19,10 +20,11 @@ harness in the environment.
 """
 
 import argparse
+import glob
 import json
+import os
 import shutil
 import signal
-import tempfile
 import threading
 
 import ray
@@ -58,13 +60,30 @@ class Iris:
         return Response(json.dumps(out, separators=(",", ":")), media_type="application/json")
 
 
+TEMP_PREFIX = "/tmp/rsbench-"  # short: Ray's unix socket paths must stay under ~107 characters
+
+
+def private_temp_dir() -> str:
+    """A temp dir for this Ray instance, named after this pid; removes those of dead earlier runs
+    (Ray's core installs its own SIGTERM handler, so the process may die before its cleanup runs)."""
+    for old in glob.glob(TEMP_PREFIX + "*"):
+        try:
+            os.kill(int(old[len(TEMP_PREFIX):]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (ValueError, PermissionError):
+            pass
+    path = f"{TEMP_PREFIX}{os.getpid()}"
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--tuned", action="store_true")
     args = ap.parse_args()
-    # A short private temp dir: Ray's unix socket paths must stay under ~107 characters.
-    temp_dir = tempfile.mkdtemp(prefix="rs")
+    temp_dir = private_temp_dir()
     ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
     options = {"num_replicas": 1}
@@ -75,9 +94,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     done.wait()
-    serve.shutdown()
-    ray.shutdown()
-    shutil.rmtree(temp_dir, ignore_errors=True)
+    try:  # this driver started the local cluster: ray.shutdown() stops Serve's actors with it
+        ray.shutdown()
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
