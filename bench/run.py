@@ -488,7 +488,8 @@ def main(argv=None) -> int:
             lacking = [f"{n} ({', '.join(p for p in args.protocols if p not in servers.CONFIGS[n].protocols)})"
                        for n in order if any(p not in servers.CONFIGS[n].protocols for p in args.protocols)]
             if lacking:
-                sections += ["Not applicable (the server has no such protocol; not run): " + "; ".join(lacking) + ".", ""]
+                sections += ["Not applicable (the server has no such protocol; not run): " + "; ".join(lacking) + ".",
+                             ""]
             sections += ["## modelport against each peer (geometric mean over cases)", "",
                          report.summary_table(agg, order), ""]
             if any(key[0] == "grpc-stream" for (_, key) in agg["cells"]):

@@ -258,9 +258,11 @@ CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
 ]}
 
 DEFAULT_ORDER = ["floor", "kserve", "kserve-quiet", "mlserver", "mlserver-pw0", "mlserver-pw0-quiet",
-                 "litserve", "litserve-fast", "bentoml", "bentoml-quiet", "bentoml-tuned", "rayserve", "rayserve-tuned", "modelport"]
+                 "litserve", "litserve-fast", "bentoml", "bentoml-quiet", "bentoml-tuned",
+                 "rayserve", "rayserve-tuned", "modelport"]
 # The issue-24 peers alone, for `--servers` (run.py also accepts this name: --servers python-peers).
-PYTHON_PEERS = ["litserve", "litserve-fast", "litserve-batch", "bentoml", "bentoml-quiet", "bentoml-tuned", "rayserve", "rayserve-tuned"]
+PYTHON_PEERS = ["litserve", "litserve-fast", "litserve-batch", "bentoml", "bentoml-quiet", "bentoml-tuned",
+                "rayserve", "rayserve-tuned"]
 
 
 def server_env(config: ServerConfig, ctx: Ctx) -> dict[str, str]:

@@ -5,8 +5,9 @@ Run inside bench/.venvs/litserve:
     python bench/peers/litserve_iris.py --port P [--tuned] [--batch]
 
 Default: ``LitServer([v2, v1], healthcheck_path="/v2/health/ready")`` and ``run(port=P,
-num_api_servers=1)`` (the API server count of a one-API server; see below) with LitServe's defaults otherwise (1 worker per device on CPU, ``fast_queue=False``, uvicorn's access
-log at log_level ``info``). ``--tuned``: what LitServe's docs recommend for throughput on one CPU
+num_api_servers=1)`` (the API server count of a one-API server; see main()) with LitServe's
+defaults otherwise (1 worker per device on CPU, ``fast_queue=False``, uvicorn's access log at
+log_level ``info``). ``--tuned``: what LitServe's docs recommend for throughput on one CPU
 device: ``fast_queue=True`` (ZeroMQ instead of multiprocessing queues between the API server and
 the inference worker), ``log_level="warning"`` and ``access_log=False``. ``--batch`` adds dynamic
 batching (``max_batch_size=64, batch_timeout=0.002``, like modelport-batch) to the tuned settings.
