@@ -2,7 +2,7 @@
 
 Run inside bench/.venvs/litserve:
 
-    python bench/peers/litserve_iris.py --port P [--tuned] [--batch]
+    python bench/peers/litserve_iris.py --port P [--tuned] [--batch] [--workers N] [--api-servers N]
 
 Default: ``LitServer([v2, v1], healthcheck_path="/v2/health/ready")`` and ``run(port=P,
 num_api_servers=1)`` (the API server count of a one-API server; see main()) with LitServe's
@@ -78,17 +78,19 @@ def main() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--tuned", action="store_true")
     ap.add_argument("--batch", action="store_true")
+    ap.add_argument("--workers", type=int, default=1, help="workers_per_device (per API)")
+    ap.add_argument("--api-servers", type=int, default=1, help="num_api_servers")
     args = ap.parse_args()
     kw = {"max_batch_size": 64, "batch_timeout": 0.002} if args.batch else {}
     v2 = (BatchedV2 if args.batch else IrisV2)(api_path="/v2/models/iris/infer", **kw)
     v1 = (BatchedV1 if args.batch else IrisV1)(api_path="/v1/models/iris:predict", **kw)
     tuned = args.tuned or args.batch
-    server = ls.LitServer([v2, v1], healthcheck_path="/v2/health/ready",
+    server = ls.LitServer([v2, v1], healthcheck_path="/v2/health/ready", workers_per_device=args.workers,
                           fast_queue=tuned)
     run = {"log_level": "warning", "access_log": False} if tuned else {}
     # Two LitAPIs would get two inference workers and, by default, two API server processes; one
     # API server is what a one-API user gets (each case drives one protocol, so one worker is busy).
-    server.run(host="127.0.0.1", port=args.port, num_api_servers=1, generate_client_file=False, **run)
+    server.run(host="127.0.0.1", port=args.port, num_api_servers=args.api_servers, generate_client_file=False, **run)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Run inside bench/.venvs/rayserve:
 
-    python bench/peers/rayserve_iris.py --port P [--tuned]
+    python bench/peers/rayserve_iris.py --port P [--tuned] [--replicas N]
 
 It starts a private local Ray instance (``address="local"``: never joins another engineer's
 cluster; 2 CPUs, no dashboard, a short temp dir of its own under /tmp/rsbench-<pid>), the proxy on 127.0.0.1:P, and one
@@ -82,11 +82,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--tuned", action="store_true")
+    ap.add_argument("--replicas", type=int, default=1, help="num_replicas")
     args = ap.parse_args()
     temp_dir = private_temp_dir()
     ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
-    options = {"num_replicas": 1}
+    options = {"num_replicas": args.replicas}
     if args.tuned:
         options.update(max_ongoing_requests=64, logging_config={"enable_access_log": False, "log_level": "WARNING"})
     serve.run(serve.deployment(Iris, **options).bind(), name="iris", route_prefix="/")
