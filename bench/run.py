@@ -109,6 +109,9 @@ def peer_versions(config_names: list[str]) -> dict:
         "mlserver": ["mlserver", "mlserver-sklearn", "scikit-learn", "numpy", "fastapi", "uvicorn", "grpcio", "uvloop"],
         "floor": ["uvicorn", "httptools", "uvloop", "orjson", "scikit-learn", "numpy"],
         "modelport": ["modelport", "scikit-learn", "numpy", "uvicorn", "grpcio", "uvloop", "orjson"],
+        "litserve": ["litserve", "scikit-learn", "numpy", "fastapi", "uvicorn", "uvloop", "pyzmq"],
+        "bentoml": ["bentoml", "scikit-learn", "numpy", "starlette", "uvicorn", "uvloop"],
+        "rayserve": ["ray", "scikit-learn", "numpy", "starlette", "uvicorn", "uvloop"],
     }
     out = {}
     for venv in sorted({servers.CONFIGS[n].venv for n in config_names}):
@@ -138,7 +141,7 @@ def start_server(name: str, args, payloads, scenario: str, rnd: int) -> tuple[pr
     proc = procs.ServerProcess(argv, servers.server_env(cfg, ctx), cwd=work, log_path=work / "server.log")
     proc.start()
     try:
-        cold = proc.wait_ready(f"http://127.0.0.1:{ctx.http_port}{READY_PATH}", args.ready_timeout)
+        cold = proc.wait_ready(f"http://127.0.0.1:{ctx.http_port}{cfg.ready_path}", args.ready_timeout)
     except BaseException:  # also Ctrl-C: never leave a server behind
         proc.stop()
         raise
@@ -334,7 +337,8 @@ def parse_args(argv=None):
     p.add_argument("--scenario", choices=["infer", "health", "both", "large", "models", "conns", "memory"], default="infer",
                    help="infer/health/both: the peer comparison; large/models/conns/memory: bench/scenarios.py")
     p.add_argument("--servers", type=csv, default=None,
-                   help=f"comma list of configs, in order (default: {','.join(servers.DEFAULT_ORDER)})")
+                   help=f"comma list of configs, in order (default: {','.join(servers.DEFAULT_ORDER)}); "
+                        f"python-peers = {','.join(servers.PYTHON_PEERS)}")
     p.add_argument("--protocols", type=csv, default=["v1", "v2", "grpc", "grpc-stream"],
                    help="v1, v2 (REST), grpc (unary ModelInfer), grpc-stream (ModelStreamInfer, --stream-depth "
                         "requests per stream; modelport only: KServe 0.21 has no ModelStreamInfer and MLServer's "
@@ -388,6 +392,8 @@ def parse_args(argv=None):
     scen = ["infer", "health"] if args.scenario == "both" else [args.scenario]
     default = [n for n in servers.DEFAULT_ORDER if any(s in servers.CONFIGS[n].scenarios for s in scen)]
     args.servers = args.servers or default
+    # A group name expands in place: python-peers = LitServe, BentoML and Ray Serve, every config.
+    args.servers = [x for n in args.servers for x in (servers.PYTHON_PEERS if n == "python-peers" else [n])]
     for n in args.servers:
         if n not in servers.CONFIGS:
             p.error(f"unknown server {n!r}; known: {', '.join(servers.CONFIGS)}")
@@ -478,8 +484,13 @@ def main(argv=None) -> int:
         if scenario == "infer":
             agg = report.aggregate(runs, starts)
             sections += ["## Inference throughput (medians over rounds)", "",
-                         report.infer_table(agg, order), "",
-                         "## modelport against each peer (geometric mean over cases)", "",
+                         report.infer_table(agg, order), ""]
+            lacking = [f"{n} ({', '.join(p for p in args.protocols if p not in servers.CONFIGS[n].protocols)})"
+                       for n in order if any(p not in servers.CONFIGS[n].protocols for p in args.protocols)]
+            if lacking:
+                sections += ["Not applicable (the server has no such protocol; not run): " + "; ".join(lacking) + ".",
+                             ""]
+            sections += ["## modelport against each peer (geometric mean over cases)", "",
                          report.summary_table(agg, order), ""]
             if any(key[0] == "grpc-stream" for (_, key) in agg["cells"]):
                 sections += [f"## ModelStreamInfer ({args.stream_depth} requests per stream) against unary ModelInfer", "",

@@ -23,6 +23,11 @@ SPECS: dict[str, list[str]] = {
     "mlserver": ["mlserver~=1.7.1", "mlserver-sklearn~=1.7.1", "uvloop<0.22"],
     "floor": ["uvicorn", "httptools", "uvloop", "orjson", "scikit-learn", "joblib"],
     "modelport": [],  # filled in by modelport_spec()
+    # The Python-native peers of issue 24, pinned to what installed here; scikit-learn and joblib
+    # unpinned like the others so every venv resolves the same scikit-learn and one joblib serves all.
+    "litserve": ["litserve==0.2.19", "scikit-learn", "joblib"],
+    "bentoml": ["bentoml==1.4.40", "scikit-learn", "joblib"],
+    "rayserve": ["ray[serve]==2.60.0", "scikit-learn", "joblib"],
 }
 MARKER = ".bench-spec.json"
 

@@ -45,6 +45,7 @@ class ServerConfig:
     build: Callable[[Ctx], list[str]]
     note: str
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the server process
+    ready_path: str = "/v2/health/ready"  # GET answers 200 once the server serves (BentoML: /readyz)
 
 
 def _write_json(path: Path, data: dict) -> Path:
@@ -135,6 +136,35 @@ def _mlserver(parallel_workers: int | None, quiet: bool = False) -> Callable[[Ct
     return build
 
 
+# -- LitServe, BentoML, Ray Serve (issue 24) ----------------------------------------------------------
+# The Python-native peers: each serves the same joblib through bench/peers/iris_codec.py (the same V1/V2
+# JSON in and out); none has gRPC V2, so their grpc cells are not run. Each as shipped and as its docs
+# recommend for production; see bench/README.md for the settings and why.
+def _litserve(*flags: str) -> Callable[[Ctx], list[str]]:
+    def build(ctx: Ctx) -> list[str]:
+        return [str(envs.python("litserve")), str(PEERS / "litserve_iris.py"), "--port", str(ctx.http_port),
+                *flags, *ctx.extra_flags]
+
+    return build
+
+
+def _bentoml(ctx: Ctx) -> list[str]:
+    return [str(envs.bin_path("bentoml", "bentoml")), "serve", "bentoml_iris:Iris", "--working-dir", str(PEERS),
+            "--host", "127.0.0.1", "--port", str(ctx.http_port), *ctx.extra_flags]
+
+
+def _rayserve(*flags: str) -> Callable[[Ctx], list[str]]:
+    def build(ctx: Ctx) -> list[str]:
+        return [str(envs.python("rayserve")), str(PEERS / "rayserve_iris.py"), "--port", str(ctx.http_port),
+                *flags, *ctx.extra_flags]
+
+    return build
+
+
+# Ray's own usage-stats reporting would try the network at start; the bench machines have none.
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+
+
 # -- modelport ---------------------------------------------------------------------------------------
 # The command line; {repo} {http} {grpc} are filled in. Override with $BENCH_MODELPORT_CMD while the
 # CLI is still settling, e.g. BENCH_MODELPORT_CMD='{venv}/bin/modelport serve {repo} --http-port {http}'.
@@ -191,6 +221,28 @@ CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
                  "MLServer, parallel_workers=0 (inference in-process)"),
     ServerConfig("mlserver-pw0-quiet", "mlserver", "mlserver", ("v2", "grpc"), ("infer", "health"),
                  _mlserver(0, quiet=True), "MLServer, parallel_workers=0 and debug=false (no access log)"),
+    ServerConfig("litserve", "litserve", "litserve", ("v1", "v2"), ("infer",), _litserve(),
+                 "LitServe as shipped: LitServer([V2 LitAPI, V1 LitAPI]), 1 worker, multiprocessing queues, "
+                 "uvicorn access log (bench/peers/litserve_iris.py)"),
+    ServerConfig("litserve-fast", "litserve", "litserve", ("v1", "v2"), ("infer",), _litserve("--tuned"),
+                 "LitServe tuned: fast_queue=True (ZeroMQ), log_level warning, no access log"),
+    ServerConfig("litserve-batch", "litserve", "litserve", ("v1", "v2"), ("infer",), _litserve("--batch"),
+                 "LitServe tuned + dynamic batching: max_batch_size 64, batch_timeout 2 ms"),
+    ServerConfig("bentoml", "bentoml", "bentoml", ("v1", "v2"), ("infer",), _bentoml,
+                 "BentoML as shipped: @bentoml.service() with sync @bentoml.api routes, 1 worker, access log "
+                 "(bench/peers/bentoml_iris.py)", ready_path="/readyz"),
+    ServerConfig("bentoml-quiet", "bentoml", "bentoml", ("v1", "v2"), ("infer",), _bentoml,
+                 "BentoML, 1 worker, access log off (logging.access.enabled false)",
+                 env={"BENCH_BENTOML_QUIET": "1"}, ready_path="/readyz"),
+    ServerConfig("bentoml-tuned", "bentoml", "bentoml", ("v1", "v2"), ("infer",), _bentoml,
+                 "BentoML as its docs recommend for a CPU-bound model: workers=\"cpu_count\" (2 here), access log off",
+                 env={"BENCH_BENTOML_QUIET": "1", "BENCH_BENTOML_WORKERS": "cpu_count"}, ready_path="/readyz"),
+    ServerConfig("rayserve", "rayserve", "rayserve", ("v1", "v2"), ("infer",), _rayserve(),
+                 "Ray Serve as shipped: one @serve.deployment (defaults: 1 replica, max_ongoing_requests 5) behind "
+                 "the HTTP proxy, serve.run; private local Ray, 2 CPUs (bench/peers/rayserve_iris.py)", env=RAY_ENV),
+    ServerConfig("rayserve-tuned", "rayserve", "rayserve", ("v1", "v2"), ("infer",), _rayserve("--tuned"),
+                 "Ray Serve tuned: num_replicas 1, max_ongoing_requests 64, access log off, log level WARNING, "
+                 "RAY_SERVE_THROUGHPUT_OPTIMIZED=1", env={**RAY_ENV, "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}),
     ServerConfig("modelport", "modelport", "modelport", ("v1", "v2", "grpc", "grpc-stream"), ("infer", "health"), _modelport,
                  "modelport serve, bench/models/iris (bench/peers/modelport_iris.py)"),
     ServerConfig("modelport-sklearn", "modelport", "modelport", ("v1", "v2", "grpc", "grpc-stream"), ("infer",), _modelport_sklearn,
@@ -205,12 +257,18 @@ CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
                  "modelport with an inference process pool (parallel_workers 2)"),
 ]}
 
-DEFAULT_ORDER = ["floor", "kserve", "kserve-quiet", "mlserver", "mlserver-pw0", "mlserver-pw0-quiet", "modelport"]
+DEFAULT_ORDER = ["floor", "kserve", "kserve-quiet", "mlserver", "mlserver-pw0", "mlserver-pw0-quiet",
+                 "litserve", "litserve-fast", "bentoml", "bentoml-quiet", "bentoml-tuned",
+                 "rayserve", "rayserve-tuned", "modelport"]
+# The issue-24 peers alone, for `--servers` (run.py also accepts this name: --servers python-peers).
+PYTHON_PEERS = ["litserve", "litserve-fast", "litserve-batch", "bentoml", "bentoml-quiet", "bentoml-tuned",
+                "rayserve", "rayserve-tuned"]
 
 
 def server_env(config: ServerConfig, ctx: Ctx) -> dict[str, str]:
-    drop = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONWARNINGS")
-    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(("MODELPORT_", "MLSERVER_", "KSERVE_"))}
+    drop = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONWARNINGS", "RAY_ADDRESS")
+    prefixes = ("MODELPORT_", "MLSERVER_", "KSERVE_", "BENTOML_", "BENCH_BENTOML_", "RAY_SERVE_")
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(prefixes)}
     env.update({"PYTHONPATH": str(PEERS), "BENCH_IRIS_JOBLIB": str(ctx.joblib)})
     env.update(config.env)
     return env
