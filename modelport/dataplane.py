@@ -87,6 +87,8 @@ class DataPlane:
             raise ModelNotFound(name, version)
         if entry.state is ModelState.UNAVAILABLE:
             return False
+        if entry.on_demand and entry.state is not ModelState.READY:  # served on its first request
+            return not self.draining and self.repository.residency.loadable(entry)
         model = entry.model
         # A transformer with predictor_health_check is ready only while its predictor is.
         return not self.draining and entry.state is ModelState.READY and model.ready and model.predictor_healthy()
@@ -110,7 +112,7 @@ class DataPlane:
         version, policy = request.model_version, None
         if version is None and self.router is not None:
             version, policy = self.router.choose(request.model_name, headers)
-        entry, started = self._enter(request.model_name, version, "v2")
+        entry, started = await self._enter(request.model_name, version, "v2", headers, request.parameters)
         ok = False
         try:
             model = entry.model
@@ -156,7 +158,7 @@ class DataPlane:
         version, policy = request.model_version, None
         if version is None and self.router is not None:  # a traffic policy picks the version, as for infer
             version, policy = self.router.choose(request.model_name, headers)
-        entry, started = self._enter(request.model_name, version, "v2")
+        entry, started = await self._enter(request.model_name, version, "v2", headers, request.parameters)
         try:
             model = entry.model
             _check_request(request, model)
@@ -178,7 +180,7 @@ class DataPlane:
         admission, deadline, metrics and stream handling as inference. ``def`` methods run in the hook
         threads. A streamed answer comes back as a :class:`ResponseStream` that releases the request
         when it closes."""
-        entry, started = self._enter(name, None, protocol)
+        entry, started = await self._enter(name, None, protocol, headers)
         release = True
         try:
             fn = getattr(entry.model, method)
@@ -211,7 +213,7 @@ class DataPlane:
         version, policy = None, None
         if self.router is not None:
             version, policy = self.router.choose(name, headers)
-        entry, started = self._enter(name, version, "v1")
+        entry, started = await self._enter(name, version, "v1", headers)
         ok = False
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
@@ -242,8 +244,11 @@ class DataPlane:
             if entry is not None:
                 self._leave(entry, "v1", started, ok)
 
-    def _enter(self, name: str, version: str | None, protocol: str) -> tuple[ModelEntry, float]:
+    async def _enter(self, name: str, version: str | None, protocol: str, headers: dict | None = None,
+                     parameters: dict | None = None) -> tuple[ModelEntry, float]:
         entry = self.repository.resolve(name, version)
+        if entry.state is not ModelState.READY:  # loaded on demand (residency.py): wait for it to be resident
+            await self.repository.residency.admit(entry, self._deadline(headers, parameters))
         limit = entry.max_queue_size or self.max_queue_size
         if limit and entry.in_flight >= limit:
             raise Overloaded(f"Model {entry.name} has {entry.in_flight} requests waiting (max_queue_size {limit}); retry later")
@@ -301,7 +306,7 @@ class DataPlane:
                                     request_outputs=request.request_outputs, model_version=version)
                 return (await self.infer(copy, headers))[0]
             payload, verb = request
-            entry, started = self._enter(name, version, "v1")
+            entry, started = await self._enter(name, version, "v1", headers)
             try:
                 call = entry.runner.explain if verb == "explain" else entry.runner.infer
                 result, _ = await call(payload, headers)
@@ -347,7 +352,13 @@ class DataPlane:
         else:
             keys = [(e.name, e.version) for e in self.repository.entries() if e.state is ModelState.READY]
             keys.sort(key=lambda k: (k[0], k[1] or ""))
-        return self.stats.model_stats(keys)
+        out = self.stats.model_stats(keys)
+        if self.repository.residency is not None:  # Triton's memory_usage: what the model held at its last load
+            for item in out:
+                entry = self.repository._find(item["name"], item["version"] or None)
+                if entry is not None and entry.on_demand and entry.state is ModelState.READY:
+                    item["memory_usage"] = [{"type": "CPU", "id": 0, "byte_size": entry.memory_bytes}]
+        return out
 
     def model_health(self, name: str, version: str | None = None) -> dict[str, Any]:
         """Error rate, latency percentiles and a status (healthy, degraded, failed) over a recent window."""

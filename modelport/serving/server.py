@@ -27,6 +27,7 @@ from ..errors import StartupError
 from ..metrics import Metrics
 from ..model import Model, PredictorConfig
 from ..observability.setup import Observability
+from .. import residency
 from ..repository import ModelRepository
 from ..routing import compose
 from ..execution.runner import ModelRunner
@@ -194,6 +195,7 @@ class ModelServer:
             self.dataplane.cache_observer = self.observability.cache_observer
         # Routing: traffic policies and graphs resolve in the data plane (see modelport/routing).
         compose.attach(self, s)
+        residency.attach(self, s)  # more models than memory: load on demand, evict LRU (residency.py)
         self.app = self.rest_app = RestApp(
             self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
         )
