@@ -152,9 +152,11 @@ class Residency:
                 del self._tasks[entry]
                 task = None
             if task is None:
-                if loaded_once or (entry.state is ModelState.FAILED and time.monotonic() < entry.retry_at):
+                if entry.state is ModelState.FAILED and time.monotonic() < entry.retry_at:
                     wait = max(0.0, entry.retry_at - time.monotonic())
                     raise ModelNotReady(entry.name, f"{entry.reason} (next load attempt in {wait:.1f} s)")
+                if loaded_once:  # the load this request waited for did not make it ready
+                    raise ModelNotReady(entry.name, entry.reason or entry.state.value.lower())
                 task = self._start(entry, self._load(entry))
                 loaded_once = True
             await asyncio.shield(task)  # a waiter's deadline cancels its wait, never the shared load
@@ -205,8 +207,10 @@ class Residency:
                     await repo.before_ready(entry)
                 if not ready:
                     raise RuntimeError("load() returned without making the model ready")
-            except ModelNotReady as exc:  # the budget is full: nothing to evict in time
-                self._failed(entry, exc.detail or str(exc), started, "budget_full")
+            except ModelNotReady as exc:  # the budget is full: nothing to evict in time (not the model's fault)
+                entry.reason = exc.detail or str(exc)
+                if self.metrics is not None:
+                    self.metrics.loaded("budget_full", time.perf_counter() - started)
                 return
             except Exception as exc:  # noqa: BLE001 - any model failure is reported, never fatal
                 logger.exception("Model %s failed to load on demand", _label(entry))

@@ -107,8 +107,11 @@ async def test_budget_full_of_busy_models_is_a_clear_503(serve, tmp_path):
     assert "budget is full" in r.json()["error"] and "max_loaded_models 1" in r.json()["error"]
     assert (await slow).status_code == 200
     assert (await client.get("/v2/health/ready")).status_code == 200
-    # Once the slow one is idle there is room: the next request loads it (after the back-off).
-    server.repository._find("other", None).retry_at = 0
+    assert index_of(server)["other"]["state"] == "REGISTERED"  # not the model's fault: no back-off
+    assert "budget is full" in index_of(server)["other"]["reason"]
+    text = (await client.get("/metrics")).text
+    assert metric(text, "modelport_model_loads_total{result=\"budget_full\"}") == 1
+    # Once the slow one is idle there is room: the next request loads it.
     r = await client.post("/v2/models/other/infer", json=v2_body())
     assert r.status_code == 200, r.text
 
