@@ -27,6 +27,8 @@ from .types import InferOutput, InferRequest, InferResponse
 _CLIENT_CODES = {"invalid_input", "not_found", "payload_too_large", "resource_exhausted", "deadline_exceeded"}
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics", "statistics"]
+# Seconds a request waited for its model to load on demand (residency.py); absent when it was resident.
+LOAD_HEADER = "x-modelport-load-seconds"
 
 
 class DataPlane:
@@ -112,7 +114,7 @@ class DataPlane:
         version, policy = request.model_version, None
         if version is None and self.router is not None:
             version, policy = self.router.choose(request.model_name, headers)
-        entry, started = await self._enter(request.model_name, version, "v2", headers, request.parameters)
+        entry, started, cold = await self._enter(request.model_name, version, "v2", headers, request.parameters)
         ok = False
         try:
             model = entry.model
@@ -133,6 +135,8 @@ class DataPlane:
                 payload_log.response(request_id, response)
             if policy is not None:
                 response_headers = self._routed(entry, policy, response_headers, response, request, headers)
+            if cold:
+                response_headers = {**(response_headers or {}), LOAD_HEADER: f"{cold:.6f}"}
             ok = True
             return response, response_headers
         except BaseException as exc:
@@ -158,7 +162,7 @@ class DataPlane:
         version, policy = request.model_version, None
         if version is None and self.router is not None:  # a traffic policy picks the version, as for infer
             version, policy = self.router.choose(request.model_name, headers)
-        entry, started = await self._enter(request.model_name, version, "v2", headers, request.parameters)
+        entry, started, cold = await self._enter(request.model_name, version, "v2", headers, request.parameters)
         try:
             model = entry.model
             _check_request(request, model)
@@ -180,7 +184,7 @@ class DataPlane:
         admission, deadline, metrics and stream handling as inference. ``def`` methods run in the hook
         threads. A streamed answer comes back as a :class:`ResponseStream` that releases the request
         when it closes."""
-        entry, started = await self._enter(name, None, protocol, headers)
+        entry, started, cold = await self._enter(name, None, protocol, headers)
         release = True
         try:
             fn = getattr(entry.model, method)
@@ -213,7 +217,7 @@ class DataPlane:
         version, policy = None, None
         if self.router is not None:
             version, policy = self.router.choose(name, headers)
-        entry, started = await self._enter(name, version, "v1", headers)
+        entry, started, cold = await self._enter(name, version, "v1", headers)
         ok = False
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
@@ -234,6 +238,8 @@ class DataPlane:
                 payload_log.response(request_id, result)
             if policy is not None:
                 response_headers = self._routed(entry, policy, response_headers, result, (payload, verb), headers)
+            if cold:
+                response_headers = {**(response_headers or {}), LOAD_HEADER: f"{cold:.6f}"}
             ok = True
             return result, response_headers
         except BaseException as exc:
@@ -245,10 +251,13 @@ class DataPlane:
                 self._leave(entry, "v1", started, ok)
 
     async def _enter(self, name: str, version: str | None, protocol: str, headers: dict | None = None,
-                     parameters: dict | None = None) -> tuple[ModelEntry, float]:
+                     parameters: dict | None = None) -> tuple[ModelEntry, float, float]:
         entry = self.repository.resolve(name, version)
+        cold = 0.0
         if entry.state is not ModelState.READY:  # loaded on demand (residency.py): wait for it to be resident
+            waited = time.perf_counter()
             await self.repository.residency.admit(entry, self._deadline(headers, parameters))
+            cold = time.perf_counter() - waited  # the answer says so (LOAD_HEADER)
         limit = entry.max_queue_size or self.max_queue_size
         if limit and entry.in_flight >= limit:
             raise Overloaded(f"Model {entry.name} has {entry.in_flight} requests waiting (max_queue_size {limit}); retry later")
@@ -257,7 +266,7 @@ class DataPlane:
         info = request_context.current.get()
         if info is not None:  # for the logs and the trace of this request
             info.model, info.version, info.entered = entry.name, entry.version, started
-        return entry, started
+        return entry, started, cold
 
     def _leave(self, entry: ModelEntry, protocol: str, started: float, ok: bool = True) -> None:
         entry.leave()
@@ -306,7 +315,7 @@ class DataPlane:
                                     request_outputs=request.request_outputs, model_version=version)
                 return (await self.infer(copy, headers))[0]
             payload, verb = request
-            entry, started = await self._enter(name, version, "v1", headers)
+            entry, started, cold = await self._enter(name, version, "v1", headers)
             try:
                 call = entry.runner.explain if verb == "explain" else entry.runner.infer
                 result, _ = await call(payload, headers)

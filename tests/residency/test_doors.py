@@ -142,6 +142,7 @@ async def test_response_cache_with_eviction(serve, tmp_path):
     second = await client.post("/v2/models/c/infer", json=v2_body())
     assert (first.status_code, second.status_code) == (200, 200)
     assert (first.headers["x-modelport-cache"], second.headers["x-modelport-cache"]) == ("miss", "hit")
+    assert "x-modelport-load-seconds" in first.headers and "x-modelport-load-seconds" not in second.headers
     assert (await client.post("/v2/models/other/infer", json=v2_body())).status_code == 200
     assert index_of(server)["c"]["state"] == "EVICTED"
     again = await client.post("/v2/models/c/infer", json=v2_body())  # evicted with its cache: loads again

@@ -18,6 +18,9 @@ async def test_registered_not_loaded_then_first_request_loads(serve, tmp_path, i
     assert (await client.get("/v2/models/m3/ready")).status_code == 200
     r = await client.post("/v2/models/m3/infer", json=v2_body())
     assert r.status_code == 200, r.text
+    assert float(r.headers["x-modelport-load-seconds"]) > 0  # this answer waited for the load
+    again = await client.post("/v2/models/m3/infer", json=v2_body())
+    assert again.status_code == 200 and "x-modelport-load-seconds" not in again.headers
     item = index_of(server)["m3"]
     assert item["state"] == "READY" and item["loads"] == 1
     assert item["memory"]["bytes"] > 0 and item["memory"]["source"] == "runtime"
