@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import time
+import types
 from typing import Any, Iterator
 
 from .errors import DeadlineExceeded, ModelNotReady
@@ -85,6 +86,7 @@ class Residency:
         self._tasks: dict[ModelEntry, asyncio.Task] = {}
         self._changed: asyncio.Event | None = None  # set when room may have appeared
         self.loads_running = 0
+        self.loads_peak = 0  # the most loads that ran at once (never above max_concurrent_loads)
         self.metrics = _ResidencyMetrics(self, registry) if registry is not None else None
 
     # -- registration -------------------------------------------------------------------------
@@ -196,6 +198,7 @@ class Residency:
         started = time.perf_counter()  # a cold start counts its wait for a load slot too
         async with self._loads:  # max_concurrent_loads
             self.loads_running += 1
+            self.loads_peak = max(self.loads_peak, self.loads_running)
             try:
                 await self._make_room(entry)
                 if entry.state is not ModelState.LOADING:
@@ -399,13 +402,17 @@ def _label(entry: ModelEntry) -> str:
 
 
 # -- what a runtime holds -------------------------------------------------------------------------
-_SKIP = (str, int, float, bool, type(None), type, type(len))
+_SKIP = (int, float, bool, type(None), type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+         types.MethodType)  # shared or tiny: not the model's own memory
 
 
 def runtime_bytes(model: Any, limit: int = 100_000) -> int:
-    """Bytes held by the arrays, boosters and tensors reachable from ``model`` (each counted once).
-    The runtime's own figures: numpy ``nbytes``, an XGBoost booster's serialized size, a LightGBM
-    model's text, torch ``element_size() * nelement()``, sklearn trees' node and value arrays."""
+    """Bytes held by what is reachable from ``model`` (each object counted once): the runtime's own
+    figures for arrays, boosters and tensors (numpy ``nbytes``, an XGBoost booster's serialized size, a
+    LightGBM model's text, torch ``element_size() * nelement()``, sklearn trees' node and value arrays),
+    plus ``sys.getsizeof`` of the Python objects around them (an estimator's attributes, dicts, lists)."""
+    import sys
+
     import numpy as np
 
     seen: set[int] = set()
@@ -427,6 +434,9 @@ def runtime_bytes(model: Any, limit: int = 100_000) -> int:
         if isinstance(obj, (bytes, bytearray, memoryview)):
             total += len(obj)
             continue
+        if isinstance(obj, str):
+            total += sys.getsizeof(obj)
+            continue
         kind = type(obj).__module__ + "." + type(obj).__qualname__
         size = _known_size(obj, kind)
         if size is not None:
@@ -434,6 +444,10 @@ def runtime_bytes(model: Any, limit: int = 100_000) -> int:
             continue
         if kind.startswith(("asyncio.", "threading.", "concurrent.", "logging.", "modelport.execution", "_thread.")):
             continue
+        try:
+            total += sys.getsizeof(obj)
+        except TypeError:
+            pass
         stack.extend(_children(obj))
     return total
 
@@ -494,6 +508,8 @@ class _ResidencyMetrics:
         yield GaugeMetricFamily("modelport_models_max_loaded", "The max_loaded_models setting (0: none)", value=r.max_models)
         yield GaugeMetricFamily("modelport_model_loads_running", "Loads running now (bounded by max_concurrent_loads)",
                                 value=r.loads_running)
+        yield GaugeMetricFamily("modelport_model_loads_running_peak", "The most loads that ran at once",
+                                value=r.loads_peak)
 
 
 def attach(server: Any, settings: Any) -> None:
