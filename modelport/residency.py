@@ -21,7 +21,7 @@ import types
 from typing import Any, Iterator
 
 from .errors import DeadlineExceeded, ModelNotReady
-from .repository import ModelEntry, ModelState, build_model
+from .repository import ModelEntry, ModelState, _uses, build_model
 
 logger = logging.getLogger("modelport")
 
@@ -224,6 +224,7 @@ class Residency:
             seconds = time.perf_counter() - started
             self._measure(entry, before, seconds)
             entry.state, entry.reason = ModelState.READY, ""
+            entry.last_used = next(_uses)  # just loaded: the most recently used (an explicit load too)
             entry.loads += 1
             if self.metrics is not None:
                 self.metrics.loaded("ok", seconds)
