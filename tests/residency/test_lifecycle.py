@@ -92,3 +92,13 @@ async def test_concurrent_first_requests_across_doors_share_one_load(serve, tmp_
     answers = await asyncio.gather(*calls)
     assert [a.status_code for a in answers] == [200] * 8
     assert counter(folder).loads == 1
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ray's own imports (pydantic v1 style)
+def test_ray_mode_refuses_the_limits():
+    pytest.importorskip("ray")
+    from modelport.deploy.ray_serve import build_app
+    from modelport.settings import ServerSettings
+
+    with pytest.raises(SettingsError, match="not honoured with --ray"):
+        build_app(settings=ServerSettings(memory_budget="1GiB"))
