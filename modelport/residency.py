@@ -98,7 +98,7 @@ class Residency:
         entry.pinned = bool(model_option(entry.model, entry.settings, "pinned", False))
         if entry.model is not None and entry.model.ready:
             entry.state = ModelState.READY
-            self._measure(entry, rss_bytes(), 0.0)
+            self._measure(entry, 0)  # loaded before it came here: no RSS delta to take
             self._resident[entry] = None
         else:
             entry.state, entry.reason = ModelState.REGISTERED, ""
@@ -109,7 +109,7 @@ class Residency:
         entry.pinned = bool(getattr(old, "pinned", False)) or bool(
             getattr(entry.settings, "pinned", False) or getattr(entry.model, "pinned", False))
         entry.last_used = getattr(old, "last_used", 0)
-        self._measure(entry, 0, 0.0)
+        self._measure(entry, 0)
         self._resident[entry] = None
         if old is not None:
             self._resident.pop(old, None)
@@ -221,8 +221,9 @@ class Residency:
                 return
             finally:
                 self.loads_running -= 1
-            seconds = time.perf_counter() - started
-            self._measure(entry, before, seconds)
+            # Walking the model's objects takes a while for a big one: off the loop (no request uses it yet).
+            await asyncio.to_thread(self._measure, entry, before)
+            seconds = entry.cold_start = time.perf_counter() - started
             entry.state, entry.reason = ModelState.READY, ""
             entry.last_used = next(_uses)  # just loaded: the most recently used (an explicit load too)
             entry.loads += 1
@@ -366,7 +367,7 @@ class Residency:
                 w.cancel()
 
     # -- accounting -------------------------------------------------------------------------------
-    def _measure(self, entry: ModelEntry, rss_before: int, seconds: float) -> None:
+    def _measure(self, entry: ModelEntry, rss_before: int) -> None:
         """The model's memory: its own figure (``memory_bytes()``), else what its runtime holds
         (arrays, boosters, tensors), else the process's RSS growth over the load."""
         own = getattr(entry.model, "memory_bytes", None)
@@ -381,7 +382,6 @@ class Residency:
         if not size and rss_before:
             size, source = max(0, rss_bytes() - rss_before), "rss"
         entry.memory_bytes, entry.memory_source = size, source
-        entry.cold_start = seconds
 
     def describe(self, entry: ModelEntry) -> dict[str, Any]:
         """What the repository index shows of a model's residency."""
