@@ -85,6 +85,7 @@ class Residency:
         # At most one load or eviction per entry at a time; every waiter awaits the same task.
         self._tasks: dict[ModelEntry, asyncio.Task] = {}
         self._changed: asyncio.Event | None = None  # set when room may have appeared
+        self.budget_label = ""  # the budget as the settings wrote it ("2GiB"), for reasons
         self.loads_running = 0
         self.loads_peak = 0  # the most loads that ran at once (never above max_concurrent_loads)
         self.metrics = _ResidencyMetrics(self, registry) if registry is not None else None
@@ -340,7 +341,7 @@ class Residency:
     def _limits(self) -> str:
         parts = []
         if self.budget:
-            parts.append(f"budget {format_size(self.budget)}")
+            parts.append(f"budget {self.budget_label or format_size(self.budget)}")
         if self.max_models:
             parts.append(f"max_loaded_models {self.max_models}")
         return ", ".join(parts)
@@ -522,4 +523,6 @@ def attach(server: Any, settings: Any) -> None:
     registry = server.metrics.registry if server.metrics is not None else None
     residency = Residency(server.repository, settings.max_loaded_models, budget, settings.max_concurrent_loads,
                           settings.load_retry_after, settings.eviction_wait, registry)
+    if isinstance(settings.memory_budget, str):
+        residency.budget_label = settings.memory_budget.strip()
     server.repository.residency = residency

@@ -43,6 +43,10 @@ class Sized(Model):
         self.ready = True
         return True
 
+    def memory_bytes(self):
+        """The model's own figure when its settings declare one (0: let the server measure)."""
+        return self.settings.parameters.extra.get("declared", 0)
+
     async def predict(self, payload, headers=None):
         await asyncio.sleep(self.settings.parameters.extra.get("delay", 0))
         x = payload.inputs[0].as_numpy().astype(np.float32)

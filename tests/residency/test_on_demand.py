@@ -213,3 +213,16 @@ async def test_explicit_unload_wins_and_explicit_load_counts(serve, tmp_path):
     resident = [n for n, m in index_of(server).items() if m["state"] == "READY"]
     assert len(resident) == 2 and "e2" in resident
     assert (await client.post("/v2/models/e0/infer", json=v2_body())).status_code == 200
+
+
+async def test_a_model_that_reports_its_own_size(serve, tmp_path):
+    folder = tmp_path / "declared"
+    for i in range(3):
+        sized_model(folder, f"d{i}", declared=5_000_000)
+    server, client = await serve(model_repository=str(folder), memory_budget="12MB")
+    for i in range(3):
+        assert (await client.post(f"/v2/models/d{i}/infer", json=v2_body())).status_code == 200
+    index = index_of(server)
+    assert index["d2"]["memory"] == {"bytes": 5_000_000, "source": "model"}
+    assert [index[f"d{i}"]["state"] for i in range(3)] == ["EVICTED", "READY", "READY"]
+    assert index["d0"]["reason"] == "evicted: LRU, budget 12MB"  # as the setting says it
