@@ -29,6 +29,8 @@ _CLIENT_CODES = {"invalid_input", "not_found", "payload_too_large", "resource_ex
 EXTENSIONS = ["binary_tensor_data", "model_repository", "metrics", "statistics"]
 # Routing admin actions: applied in every front-end worker and replayed to a replacement, as load/unload.
 ROUTING_ACTIONS = ("traffic", "promote", "rollback")
+# Seconds a request waited for its model to load on demand (residency.py); absent when it was resident.
+LOAD_HEADER = "x-modelport-load-seconds"
 
 
 class DataPlane:
@@ -109,6 +111,8 @@ class DataPlane:
             raise ModelNotFound(name, version)
         if entry.state is ModelState.UNAVAILABLE:
             return False
+        if entry.on_demand and entry.state is not ModelState.READY:  # served on its first request
+            return not self.draining and self.repository.residency.loadable(entry)
         model = entry.model
         # A transformer with predictor_health_check is ready only while its predictor is.
         return not self.draining and entry.state is ModelState.READY and model.ready and model.predictor_healthy()
@@ -132,7 +136,7 @@ class DataPlane:
         version, policy = request.model_version, None
         if version is None and self.router is not None:
             version, policy = self.router.choose(request.model_name, headers)
-        entry, started = self._enter(request.model_name, version, "v2")
+        entry, started, cold = await self._enter(request.model_name, version, "v2", headers, request.parameters)
         ok = False
         try:
             model = entry.model
@@ -153,6 +157,8 @@ class DataPlane:
                 payload_log.response(request_id, response)
             if policy is not None:
                 response_headers = self._routed(entry, policy, response_headers, response, request, headers)
+            if cold:
+                response_headers = {**(response_headers or {}), LOAD_HEADER: f"{cold:.6f}"}
             ok = True
             return response, response_headers
         except BaseException as exc:
@@ -178,7 +184,7 @@ class DataPlane:
         version, policy = request.model_version, None
         if version is None and self.router is not None:  # a traffic policy picks the version, as for infer
             version, policy = self.router.choose(request.model_name, headers)
-        entry, started = self._enter(request.model_name, version, "v2")
+        entry, started, cold = await self._enter(request.model_name, version, "v2", headers, request.parameters)
         try:
             model = entry.model
             _check_request(request, model)
@@ -200,7 +206,7 @@ class DataPlane:
         admission, deadline, metrics and stream handling as inference. ``def`` methods run in the hook
         threads. A streamed answer comes back as a :class:`ResponseStream` that releases the request
         when it closes."""
-        entry, started = self._enter(name, None, protocol)
+        entry, started, cold = await self._enter(name, None, protocol, headers)
         release = True
         try:
             fn = getattr(entry.model, method)
@@ -233,7 +239,7 @@ class DataPlane:
         version, policy = None, None
         if self.router is not None:
             version, policy = self.router.choose(name, headers)
-        entry, started = self._enter(name, version, "v1")
+        entry, started, cold = await self._enter(name, version, "v1", headers)
         ok = False
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
@@ -254,6 +260,8 @@ class DataPlane:
                 payload_log.response(request_id, result)
             if policy is not None:
                 response_headers = self._routed(entry, policy, response_headers, result, (payload, verb), headers)
+            if cold:
+                response_headers = {**(response_headers or {}), LOAD_HEADER: f"{cold:.6f}"}
             ok = True
             return result, response_headers
         except BaseException as exc:
@@ -264,8 +272,14 @@ class DataPlane:
             if entry is not None:
                 self._leave(entry, "v1", started, ok)
 
-    def _enter(self, name: str, version: str | None, protocol: str) -> tuple[ModelEntry, float]:
+    async def _enter(self, name: str, version: str | None, protocol: str, headers: dict | None = None,
+                     parameters: dict | None = None) -> tuple[ModelEntry, float, float]:
         entry = self.repository.resolve(name, version)
+        cold = 0.0
+        if entry.state is not ModelState.READY:  # loaded on demand (residency.py): wait for it to be resident
+            waited = time.perf_counter()
+            await self.repository.residency.admit(entry, self._deadline(headers, parameters))
+            cold = time.perf_counter() - waited  # the answer says so (LOAD_HEADER)
         limit = entry.max_queue_size or self.max_queue_size
         if limit and entry.in_flight >= limit:
             raise Overloaded(f"Model {entry.name} has {entry.in_flight} requests waiting (max_queue_size {limit}); retry later")
@@ -274,7 +288,7 @@ class DataPlane:
         info = request_context.current.get()
         if info is not None:  # for the logs and the trace of this request
             info.model, info.version, info.entered = entry.name, entry.version, started
-        return entry, started
+        return entry, started, cold
 
     def _leave(self, entry: ModelEntry, protocol: str, started: float, ok: bool = True) -> None:
         entry.leave()
@@ -323,7 +337,7 @@ class DataPlane:
                                     request_outputs=request.request_outputs, model_version=version)
                 return (await self.infer(copy, headers))[0]
             payload, verb = request
-            entry, started = self._enter(name, version, "v1")
+            entry, started, cold = await self._enter(name, version, "v1", headers)
             try:
                 call = entry.runner.explain if verb == "explain" else entry.runner.infer
                 result, _ = await call(payload, headers)
@@ -369,7 +383,13 @@ class DataPlane:
         else:
             keys = [(e.name, e.version) for e in self.repository.entries() if e.state is ModelState.READY]
             keys.sort(key=lambda k: (k[0], k[1] or ""))
-        return self.stats.model_stats(keys)
+        out = self.stats.model_stats(keys)
+        if self.repository.residency is not None:  # Triton's memory_usage: what the model held at its last load
+            for item in out:
+                entry = self.repository._find(item["name"], item["version"] or None)
+                if entry is not None and entry.on_demand and entry.state is ModelState.READY:
+                    item["memory_usage"] = [{"type": "CPU", "id": 0, "byte_size": entry.memory_bytes}]
+        return out
 
     def model_health(self, name: str, version: str | None = None) -> dict[str, Any]:
         """Error rate, latency percentiles and a status (healthy, degraded, failed) over a recent window."""

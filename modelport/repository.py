@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import importlib
+import itertools
 import logging
 import os
 import re
@@ -27,11 +28,16 @@ logger = logging.getLogger("modelport")
 
 
 class ModelState(str, enum.Enum):
+    REGISTERED = "REGISTERED"  # known, loaded on its first request (residency.py)
     LOADING = "LOADING"
     READY = "READY"
     UNLOADING = "UNLOADING"
     UNAVAILABLE = "UNAVAILABLE"
     FAILED = "FAILED"
+    EVICTED = "EVICTED"  # unloaded to make room; loaded again on its next request (residency.py)
+
+
+_uses = itertools.count(1)
 
 
 @dataclass(eq=False)
@@ -46,9 +52,21 @@ class ModelEntry:
     in_flight: int = 0
     max_queue_size: int = 0
     _idle: asyncio.Event | None = field(default=None, repr=False)
+    # Residency (residency.py): loaded on demand, never evicted when pinned, requests waiting for its
+    # load, its last use (LRU order), and its memory as measured at its last load.
+    on_demand: bool = False
+    pinned: bool = False
+    waiting: int = 0
+    last_used: int = 0
+    loads: int = 0
+    memory_bytes: int = 0
+    memory_source: str = ""
+    cold_start: float = 0.0
+    retry_at: float = 0.0
 
     def enter(self) -> None:
         self.in_flight += 1
+        self.last_used = next(_uses)
 
     def leave(self) -> None:
         self.in_flight -= 1
@@ -57,7 +75,8 @@ class ModelEntry:
 
     async def wait_idle(self) -> None:
         if self.in_flight:
-            self._idle = asyncio.Event()
+            if self._idle is None or self._idle.is_set():  # several may wait (an unload, an eviction)
+                self._idle = asyncio.Event()
             await self._idle.wait()
 
 
@@ -93,6 +112,8 @@ class ModelRepository:
         self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model))
         # Awaited after a model's load hook and before it is marked READY (warmup, graph binding).
         self.before_ready: Callable[[ModelEntry], Any] | None = None
+        # More models than memory (residency.py): set when max_loaded_models or memory_budget is.
+        self.residency: Any = None
 
     # -- KServe-style accessors ----------------------------------------------------------------
     def get_model(self, name: str, version: str | None = None) -> Model | None:
@@ -141,7 +162,7 @@ class ModelRepository:
         if None in versions and len(versions) == 1:
             return versions[None]
         # The newest version that serves; a newer one still loading (or failed) never takes traffic.
-        ready = [v for v, e in versions.items() if e.state is ModelState.READY]
+        ready = [v for v, e in versions.items() if e.state is ModelState.READY or (e.on_demand and e.state in _ON_DEMAND)]
         return versions[max(ready or versions, key=_version_key)]
 
     def resolve(self, name: str, version: str | None = None, require_ready: bool = True) -> ModelEntry:
@@ -152,7 +173,7 @@ class ModelRepository:
         # "not found" (404) is only for names it has never known.
         if entry.state is ModelState.UNAVAILABLE:
             raise ModelNotReady(name, entry.reason or "unloaded")
-        if require_ready and (entry.state is not ModelState.READY or not entry.model.ready):
+        if require_ready and (entry.state is not ModelState.READY or not entry.model.ready) and not entry.on_demand:
             raise ModelNotReady(name, entry.reason or entry.state.value.lower())
         return entry
 
@@ -161,7 +182,9 @@ class ModelRepository:
 
     def all_ready(self) -> bool:
         """True when every model this server was asked to serve is ready."""
-        return all(e.state is ModelState.READY and e.model.ready for e in self.entries() if e.state is not ModelState.UNAVAILABLE)
+        # A model loaded on demand does not hold readiness back, even when its last load failed.
+        return all(e.state is ModelState.READY and e.model.ready for e in self.entries()
+                   if e.state is not ModelState.UNAVAILABLE and not e.on_demand)
 
     def index(self) -> list[dict[str, Any]]:
         """Every model known, loaded or not (the V2 repository index)."""
@@ -186,6 +209,8 @@ class ModelRepository:
             item: dict[str, Any] = {"name": name, "state": e.state.value, "reason": gone.get((name, version), e.reason)}
             if version is not None:
                 item["version"] = version
+            if e.on_demand and self.residency is not None:
+                item.update(self.residency.describe(e))
             if getattr(e.model, "nodes", None) and getattr(e.model, "graph", None):  # an inference graph
                 item["graph"] = {n: [s["name"] for s in node["steps"]] for n, node in e.model.nodes.items()}
             out.append(item)
@@ -206,7 +231,15 @@ class ModelRepository:
                 self._entries.setdefault(model.name, {})[entry.version] = entry
             return entry
         if register:
-            self._entries.setdefault(model.name, {})[entry.version] = entry
+            versions = self._entries.setdefault(model.name, {})
+            if self.residency is not None and entry.version in versions:
+                self.residency.forget(versions[entry.version])  # replaced: it no longer counts
+            versions[entry.version] = entry
+            if self.residency is not None:  # registered; loaded on its first request (pinned: now)
+                self.residency.register(entry)
+                if entry.pinned and entry.state is not ModelState.READY:
+                    await self.residency.ensure(entry)
+                return entry
         if model.ready and self.before_ready is None:
             entry.state = ModelState.READY
             return entry
@@ -238,6 +271,8 @@ class ModelRepository:
         new = await self.load_model(model, settings, register=False)
         if new.state is ModelState.READY:
             self._entries[model.name][new.version] = new  # one assignment: the swap
+            if self.residency is not None:
+                self.residency.adopt(new, old)
             await self._unload_entry(old)
             return new
         old.reason = f"reload failed, the previous load serves on: {new.reason}"
@@ -283,11 +318,17 @@ class ModelRepository:
                     raise ModelNotFound(name)
                 # A model registered in code: run its load hook again.
                 entry = await self.load_model(entry.model, entry.settings)
+                if self.residency is not None and entry.on_demand:
+                    await self.residency.ensure(entry)
                 return entry.state is ModelState.READY
             # A reload swaps each version in beside the serving one (no request fails meanwhile);
             # versions gone from the folder are unloaded.
             wanted = {s.version for s in specs}
             entries = [await self.replace_from_settings(s) for s in specs]
+            if self.residency is not None:  # an explicit load loads now, and counts against the limits
+                for entry in entries:
+                    if entry.on_demand:
+                        await self.residency.ensure(entry)
             for version, old in list(self._entries.get(name, {}).items()):
                 if version not in wanted:
                     await self._unload_entry(old)
@@ -310,6 +351,9 @@ class ModelRepository:
     async def _unload_entry(self, entry: ModelEntry) -> None:
         if entry.state is ModelState.UNAVAILABLE:
             return
+        if self.residency is not None:  # after a load or eviction in progress; then it wins
+            await self.residency.settle(entry)
+            self.residency.forget(entry)
         was_loaded = entry.state is ModelState.READY
         entry.state = ModelState.UNLOADING
         await entry.wait_idle()
@@ -378,6 +422,10 @@ class ModelRepository:
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
+
+
+# States of a model loaded on demand that a request may wait on (FAILED waits out its back-off).
+_ON_DEMAND = (ModelState.REGISTERED, ModelState.EVICTED, ModelState.LOADING, ModelState.UNLOADING)
 
 
 def _label(entry: ModelEntry) -> str:

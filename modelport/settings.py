@@ -153,6 +153,14 @@ class ServerSettings:
     access_log_sample: float = 1.0
     # OpenTelemetry spans per request and stage (extra "tracing"); exporter from the OTEL_* variables.
     enable_tracing: bool = False
+    # -- more models than memory (issue 23; modelport/residency.py); off until a limit is set --
+    # With either limit, models are registered without loading and load on their first request; the
+    # least recently used idle, unpinned ones are unloaded to make room. Per worker process.
+    max_loaded_models: int = 0  # most models loaded at once (0: no limit)
+    memory_budget: Any = None  # bytes, or a size such as "2GiB" or "512MB", the loaded models may hold
+    max_concurrent_loads: int = 4  # on-demand loads running at once; more wait their turn
+    load_retry_after: float = 5.0  # seconds before a model whose on-demand load failed is tried again
+    eviction_wait: float = 10.0  # seconds a load waits for a busy model to go idle when full; then 503
 
 
 @dataclass
@@ -207,6 +215,8 @@ class ModelSettings:
     # Payload logging (observability): {"url": sink, "file": path, "mode": "all"|"request"|"response",
     # "queue_size": n}; each request/response goes out as a CloudEvent, as KServe's logger sends them.
     payload_log: dict[str, Any] = field(default_factory=dict)
+    # Never unloaded to make room (memory_budget / max_loaded_models); loaded at start.
+    pinned: bool = False
     # Where the settings file was found; relative URIs resolve against it.
     folder: str | None = None
 
@@ -358,8 +368,22 @@ def validate_server_settings(s: ServerSettings) -> None:
     for name in ("health_window", "health_degraded_error_rate", "health_failed_error_rate", "health_degraded_p99_ms", "health_min_requests"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
+    _validate_residency(s)
     if s.predictor_protocol not in ("v1", "v2", "grpc-v2"):
         raise SettingsError(f"Setting predictor_protocol: {s.predictor_protocol!r} is not v1, v2 or grpc-v2")
+
+
+def _validate_residency(s: ServerSettings) -> None:
+    from .residency import parse_size
+
+    parse_size(s.memory_budget)  # raises naming the setting
+    if s.max_loaded_models < 0:
+        raise SettingsError("Setting max_loaded_models: must not be negative (0: no limit)")
+    if s.max_concurrent_loads < 1:
+        raise SettingsError("Setting max_concurrent_loads: must be at least 1")
+    for name in ("load_retry_after", "eviction_wait"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"Setting {name}: must not be negative")
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -427,6 +451,7 @@ def model_settings_from_dict(
     settings.max_rows = _coerce(f"{name}.max_rows", settings.max_rows, int)
     settings.max_request_bytes = _coerce(f"{name}.max_request_bytes", settings.max_request_bytes, int)
     settings.idempotent = _coerce(f"{name}.idempotent", settings.idempotent, bool)
+    settings.pinned = _coerce(f"{name}.pinned", settings.pinned, bool)
     settings.loop_budget_ms = _coerce(f"{name}.loop_budget_ms", settings.loop_budget_ms, float | None)
     if settings.payload_log:
         from .observability.payload import check_config

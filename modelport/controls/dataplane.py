@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from ..dataplane import DataPlane
+from ..dataplane import LOAD_HEADER, DataPlane
 from ..errors import ServerNotReady
 from ..types import InferRequest, InferResponse
 from .cache import cache_key, hit_response
@@ -67,7 +67,8 @@ class GuardedDataPlane(DataPlane):
                 self._latency(entry.name, "v2").observe(elapsed)
             if self.cache_observer is not None:
                 self.cache_observer(entry.name, entry.version, True, elapsed)
-            return response, {**found[1], CACHE_HEADER: "hit"}
+            # A hit waits for no load: the miss's x-modelport-load-seconds is not replayed.
+            return response, {**{k: v for k, v in found[1].items() if k != LOAD_HEADER}, CACHE_HEADER: "hit"}
         (response, response_headers), ran = await cache.run_once(key, lambda: super(GuardedDataPlane, self).infer(request, headers))
         if self.cache_observer is not None:
             self.cache_observer(entry.name, entry.version, not ran, time.perf_counter() - started)

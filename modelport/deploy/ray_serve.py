@@ -170,6 +170,9 @@ def build_app(
 ) -> Any:
     """The Ray Serve application (``serve.run(build_app(...))``) for a model folder and/or models built in code."""
     settings = settings or ServerSettings()
+    if settings.max_loaded_models or settings.memory_budget:  # a mode that cannot honour a setting says so
+        raise SettingsError("max_loaded_models and memory_budget are not honoured with --ray: each model is its own "
+                            "Ray Serve deployment; scale idle ones down with its autoscaling_config instead")
     options = options or {}
     specs: dict[str, tuple[_Spec, dict]] = {}
     if folder:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import storage
+from .. import residency, storage
 from ..controls import Controls, Cors
 from ..controls.dataplane import GuardedDataPlane
 from ..execution.hook_threads import HookThreads
@@ -44,6 +44,7 @@ def build(server: Any, s: ServerSettings) -> None:
         server.dataplane.cache_observer = server.observability.cache_observer
     # Routing: traffic policies and graphs resolve in the data plane (see modelport/routing).
     routing.attach(server, s)
+    residency.attach(server, s)  # more models than memory: load on demand, evict LRU (residency.py)
     server.app = server.rest_app = RestApp(
         server.dataplane, server.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
     )

@@ -253,8 +253,12 @@ def _schemas() -> dict:
             "type": "boolean", "description": "Only the models that are ready"}}},
         "RepositoryIndex": {"type": "array", "items": {"type": "object", "required": ["name", "state"], "properties": {
             "name": {"type": "string"}, "version": {"type": "string"},
-            "state": {"type": "string", "enum": ["LOADING", "READY", "UNLOADING", "UNAVAILABLE", "FAILED"]},
-            "reason": {"type": "string"}}}},
+            "state": {"type": "string", "enum": ["REGISTERED", "LOADING", "READY", "UNLOADING", "UNAVAILABLE", "FAILED", "EVICTED"]},
+            "reason": {"type": "string"},
+            # With max_loaded_models or memory_budget (residency): memory measured at the last load.
+            "memory": {"type": "object", "properties": {"bytes": {"type": "integer"}, "source": {
+                "type": "string", "enum": ["model", "runtime", "rss"], "nullable": True}}},
+            "pinned": {"type": "boolean"}, "loads": {"type": "integer"}, "cold_start_seconds": {"type": "number"}}}},
         "V1Request": {"type": "object", "properties": {
             "instances": {"type": "array", "items": {}, "description": "One item per row"},
             "inputs": {"description": "Alternative to instances"}}},

@@ -361,4 +361,6 @@ def statistics_to_proto(model_stats: list[dict[str, Any]]) -> pb.ModelStatistics
         for kind, duration in item["inference_stats"].items():
             field = getattr(stats.inference_stats, kind)
             field.count, field.ns = duration["count"], duration["ns"]
+        for usage in item.get("memory_usage", ()):  # a model's memory as measured at load (residency.py)
+            stats.memory_usage.add(type=usage["type"], id=usage["id"], byte_size=usage["byte_size"])
     return out
