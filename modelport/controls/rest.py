@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from ..transports.rest.errors import error_response
+from ..transports.rest.mlflow_scoring import ROUTES as MLFLOW_ROUTES
 from .cors import Cors
 from .guard import Controls
 
@@ -17,6 +18,8 @@ Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 
 _HEALTH = frozenset(("/", "/v2/health/live", "/v2/health/ready"))
+# A declared route kind -> this table's kind ("public" routes are health checks).
+_MOUNTED_KINDS = {"public": "health", "read": "metadata", "infer": "infer", "admin": "repository"}
 
 
 def classify(method: str, path: str) -> tuple[str, str | None]:
@@ -46,6 +49,9 @@ def classify(method: str, path: str) -> tuple[str, str | None]:
         if len(parts) == 3 and parts[0] == "models":
             return "repository", parts[1]
         return "repository", None
+    mounted = MLFLOW_ROUTES.get(path)
+    if mounted is not None:  # MLflow's scoring routes; /invocations names its model in the app (a header)
+        return _MOUNTED_KINDS[mounted], None
     if path in ("/v2", "/v2/", "/v1/models", "/openapi.json", "/docs") or path.startswith("/docs/"):
         return "metadata", None  # the API description and the Swagger UI's own assets
     return "infer", None

@@ -197,6 +197,10 @@ class ModelServer:
         self.app = self.rest_app = RestApp(
             self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
         )
+        # MLflow's scoring routes (/invocations, /ping): mounts, off the inference routes.
+        from ..transports.rest.mlflow_scoring import mount_mlflow_scoring
+
+        mount_mlflow_scoring(self)
         if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
             from ..ui import mount_console
 
