@@ -5,7 +5,10 @@ Subclass :class:`TextGenerationModel` and implement ``generate_tokens(prompt, pa
 ``count_tokens(prompt)``. Everything OpenAI asks for is done here, once: ``n`` choices (choice ``k``
 samples with ``seed + k``), ``max_tokens`` (finish reason ``length``), ``stop`` sequences (cut at the
 first match; streamed text holds back only what could still be the start of one), ``usage``,
-``stream`` and ``stream_options.include_usage``. The same model answers V2 requests with a
+``stream`` and ``stream_options.include_usage``. What it cannot honour is refused with a 400 naming
+the parameter (:func:`refuse_unsupported`: ``tools``, ``response_format`` other than text, ``echo``,
+``suffix``, and ``logprobs`` unless the runtime gives them), never accepted and ignored. Every chunk
+of one stream carries the same ``created``. The same model answers V2 requests with a
 ``text_input`` BYTES input (``/generate``, ``/generate_stream``, ``infer_stream``, ModelStreamInfer).
 """
 
@@ -31,6 +34,7 @@ from .types import (
     CompletionRequest,
     Usage,
     new_id,
+    now,
 )
 
 Prompt = Union[str, list[int]]
@@ -89,6 +93,41 @@ class _Choice:
         return out
 
 
+class UnsupportedParameter(InvalidInput):
+    """A request parameter the model cannot honour: a 400 whose ``param`` names it."""
+
+    def __init__(self, model: str, param: str, what: str):
+        super().__init__(f"Model {model} does not support {param}: {what}")
+        self.param = param
+
+
+def _set(value: Any) -> bool:
+    return value is not None and value is not False and value != [] and value != {}
+
+
+def refuse_unsupported(model: str, request: Any, logprobs: bool = False) -> None:
+    """Raise :class:`UnsupportedParameter` for the first parameter this generator cannot honour
+    (OpenAI's clients send them; accepting and ignoring them would answer something else)."""
+    fields = {**(request.model_extra or {}), **{k: getattr(request, k) for k in ("echo", "suffix") if hasattr(request, k)}}
+    if _set(fields.get("tools")) or _set(fields.get("functions")):
+        param = "tools" if _set(fields.get("tools")) else "functions"
+        raise UnsupportedParameter(model, param, "it generates text only, without tool calls")
+    for param in ("tool_choice", "function_call"):
+        if fields.get(param) not in (None, "none", "auto"):
+            raise UnsupportedParameter(model, param, "it generates text only, without tool calls")
+    response_format = fields.get("response_format")
+    if response_format is not None and not (isinstance(response_format, dict) and response_format.get("type") == "text"):
+        raise UnsupportedParameter(model, "response_format", "its output is not constrained to JSON; only {\"type\": \"text\"}")
+    if not logprobs:
+        for param in ("logprobs", "top_logprobs"):
+            if _set(fields.get(param)):
+                raise UnsupportedParameter(model, param, "this model does not report token log probabilities")
+    if fields.get("echo"):
+        raise UnsupportedParameter(model, "echo", "the completion does not repeat the prompt")
+    if fields.get("suffix"):
+        raise UnsupportedParameter(model, "suffix", "it does not insert text before a suffix")
+
+
 class TextGenerationModel(OpenAIChatAdapterModel):
     """Completions, chat completions and V2 generate from ``generate_tokens``; see the module docstring."""
 
@@ -109,6 +148,7 @@ class TextGenerationModel(OpenAIChatAdapterModel):
 
     # -- OpenAI ------------------------------------------------------------------------------------
     def create_completion(self, request: CompletionRequest, raw_request: Any = None, context: Optional[dict] = None) -> Any:
+        refuse_unsupported(self.name, request)
         params = self._params(request, self.default_max_tokens)
         run = self._run(request.prompts, params, request.n)
         if request.stream:
@@ -119,6 +159,7 @@ class TextGenerationModel(OpenAIChatAdapterModel):
         ))
 
     def create_chat_completion(self, request: ChatCompletionRequest, raw_request: Any = None, context: Optional[dict] = None) -> Any:
+        refuse_unsupported(self.name, request)
         prompt = self.apply_chat_template(request.messages)
         params = self._params(request, self.default_chat_max_tokens)
         run = self._run([prompt.prompt], params, request.n)
@@ -233,27 +274,27 @@ class TextGenerationModel(OpenAIChatAdapterModel):
         return _build(build, list(run))
 
     def _completion_chunks(self, run: Any, request: CompletionRequest) -> Any:
-        chunk_id = new_id("cmpl")
+        chunk_id, created = new_id("cmpl"), now()  # one id and one time for every chunk, as OpenAI's
 
         def frame(event: tuple) -> Optional[Completion]:
             kind, index, value = event
             if kind == "text":
-                return Completion(id=chunk_id, model=request.model, choices=[CompletionChoice(index=index, text=value)])
+                return Completion(id=chunk_id, created=created, model=request.model, choices=[CompletionChoice(index=index, text=value)])
             if kind == "finish":
-                return Completion(id=chunk_id, model=request.model,
+                return Completion(id=chunk_id, created=created, model=request.model,
                                   choices=[CompletionChoice(index=index, text="", finish_reason=value.finish)])
             if request.include_usage:
-                return Completion(id=chunk_id, model=request.model, choices=[], usage=value)
+                return Completion(id=chunk_id, created=created, model=request.model, choices=[], usage=value)
             return None
 
         return _mapped(run, frame)
 
     def _chat_chunks(self, run: Any, request: ChatCompletionRequest, role: str) -> Any:
-        chunk_id = new_id("chatcmpl")
+        chunk_id, created = new_id("chatcmpl"), now()  # one id and one time for every chunk, as OpenAI's
         started: set[int] = set()
 
         def chunk(index: int, delta: ChoiceDelta, finish: Optional[str] = None) -> ChatCompletionChunk:
-            return ChatCompletionChunk(id=chunk_id, model=request.model,
+            return ChatCompletionChunk(id=chunk_id, created=created, model=request.model,
                                        choices=[ChatCompletionChunkChoice(index=index, delta=delta, finish_reason=finish)])
 
         def frame(event: tuple) -> Any:
@@ -267,7 +308,7 @@ class TextGenerationModel(OpenAIChatAdapterModel):
             elif kind == "finish":
                 out.append(chunk(index, ChoiceDelta(), value.finish))
             elif request.include_usage:
-                out.append(ChatCompletionChunk(id=chunk_id, model=request.model, choices=[], usage=value))
+                out.append(ChatCompletionChunk(id=chunk_id, created=created, model=request.model, choices=[], usage=value))
             return out
 
         return _flat_mapped(run, frame)

@@ -83,7 +83,10 @@ class MLflowModel(Model):
             result = self._predict(self._v2_input(payload))
             from ..payloads import get_predict_response
 
-            return get_predict_response(payload, result, self.name)
+            response = get_predict_response(payload, result, self.name)
+            if len(response.outputs) == 1 and self.outputs and len(self.outputs) == 1:
+                response.outputs[0]._name = self.outputs[0]["name"]  # one output: the signature's name for it
+            return response
         if not isinstance(payload, dict):
             raise InvalidInput(
                 f"Model {self.name} (MLflow) takes a JSON object with one of instances, inputs, dataframe_split or "

@@ -146,6 +146,22 @@ async def test_embeddings_over_openai_match_v2(served):
     assert models == ["embedder", "lm", "lm-plain"]
 
 
+async def test_embedding_dimensions_are_unit_vectors_of_the_first_values(served):
+    import numpy as np
+
+    server, client, oa = served
+    full = (await oa.embeddings.create(model="embedder", input=["a b c", "hello"])).data
+    short = (await oa.embeddings.create(model="embedder", input=["a b c", "hello"], dimensions=8)).data
+    for whole, cut in zip(full, short):
+        whole, cut = np.array(whole.embedding), np.array(cut.embedding)
+        assert cut.shape == (8,) and np.linalg.norm(cut) == pytest.approx(1.0, abs=1e-6)
+        assert cut == pytest.approx(whole[:8] / np.linalg.norm(whole[:8]), abs=1e-6)  # same direction
+    size = len(full[0].embedding)
+    with pytest.raises(openai.BadRequestError) as info:
+        await oa.embeddings.create(model="embedder", input="x", dimensions=size + 1)
+    assert info.value.body["param"] == "dimensions"
+
+
 async def test_tokens_stream_over_grpc_decoupled(served):
     import numpy as np
 
