@@ -325,8 +325,11 @@ async def test_no_mlflow_model_is_a_404():
 
 
 async def test_modelport_serve_on_an_mlflow_folder_as_the_readme_shows(saved, served):
-    """`modelport serve ./iris` (the README's MLflow example), then curl-style requests."""
-    s = served(str(saved[0] / "iris"), "--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0")
+    """`modelport serve ./iris` (the README's MLflow example, a relative path), then curl-style requests."""
+    from .serving import REPO
+
+    relative = os.path.relpath(saved[0] / "iris", REPO)  # the server runs in REPO
+    s = served(relative, "--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0")
     async with httpx.AsyncClient(base_url=s.http_url(), timeout=30) as client:
         deadline = time.monotonic() + 60
         while (await client.get("/v2/health/ready")).status_code != 200:
