@@ -77,6 +77,7 @@ class HuggingFaceModel(TextGenerationModel, OpenAIEncoderModel):
     """Serves a local transformers model for text classification, sentence embeddings or text generation."""
 
     _engine: Any = None
+    reports_logprobs = True  # generation yields TokenText pieces when a request asks for logprobs (hf_generate.py)
 
     # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
     single_input_any_name = True
