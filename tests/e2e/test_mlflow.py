@@ -341,3 +341,34 @@ async def test_modelport_serve_on_an_mlflow_folder_as_the_readme_shows(saved, se
         r = await client.post("/v1/models/iris:predict", json=body)
         assert r.status_code == 200 and r.json() == {"predictions": [0]}, r.text
     assert s.stop() == 0
+
+
+async def test_without_mlflow_the_model_fails_naming_the_extra(saved, served, tmp_path):
+    """mlflow is an optional extra: without it the model fails to load with the pip line, and the server
+    (and /ping, /v2) keep answering."""
+    from .serving import REPO
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import importlib.abc, sys\n"
+        "class _Hidden(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'mlflow':\n"
+        "            raise ImportError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, _Hidden())\n")
+    s = served(str(saved[0] / "iris"), "--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0",
+               env={"PYTHONPATH": os.pathsep.join([str(site), str(REPO)])})
+    async with httpx.AsyncClient(base_url=s.http_url(), timeout=30) as client:
+        deadline = time.monotonic() + 60
+        while True:
+            index = (await client.post("/v2/repository/index")).json()
+            if index and index[0]["state"] == "FAILED":
+                break
+            assert time.monotonic() < deadline, s.output
+            await asyncio.sleep(0.1)
+        assert "pip install 'modelport[mlflow]'" in index[0]["reason"]
+        r = await client.post("/invocations", json={"inputs": ROWS})
+        assert r.status_code == 503 and "pip install 'modelport[mlflow]'" in r.json()["error"]
+        assert (await client.get("/ping")).status_code == 503
+    assert s.stop() == 0
