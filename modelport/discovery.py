@@ -47,13 +47,15 @@ def discover(models_dir: str, strict: bool = False) -> FolderContents:
             runtime = detect_runtime(folder)
         except SettingsError as exc:
             return str(exc)
-        params = ModelParameters(uri=str(folder), version=version)
+        # "." is the settings folder itself (a relative root like ./iris must not resolve to iris/iris).
+        params = ModelParameters(uri=".", version=version)
         return ModelSettings(name=name, implementation=RUNTIMES[runtime], parameters=params, folder=str(folder))
 
     subfolders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith((".", "_"))]
     loose = [p for p in subfolders if not holds_settings(p)]
-    if not settings_files and not subfolders:
-        # A folder holding just a model file (KServe's --model_dir layout); an empty one holds no model.
+    if not settings_files and (not subfolders or (root / "MLmodel").is_file()):
+        # A folder holding just a model file (KServe's --model_dir layout), or an MLflow model folder
+        # (its code/ or artifacts/ subfolders are the model's own); an empty one holds no model.
         files = [f for f in root.iterdir() if f.is_file() and not f.name.startswith(".") and f.name != "settings.json"]
         if not files:
             return found

@@ -157,6 +157,20 @@ CONSOLE: tuple[Door, ...] = (
 )
 
 
+# MLflow's scoring protocol (transports/rest/mlflow_scoring.py), one mount per path. /invocations names
+# its model in the x-modelport-model header (or scores the only MLflow model): the handler checks it.
+MLFLOW: tuple[Door, ...] = (
+    Door("mlflow.invocations", "POST", "/invocations", INFER, "body",
+         summary="MLflow scoring (dataframe_split, dataframe_records, instances, inputs, or CSV); the model is "
+                 "the x-modelport-model header's, or the only MLflow model"),
+    Door("mlflow.ping", "GET", "/ping", PUBLIC, summary="MLflow readiness: 200 when every model is ready",
+         protected_by="auth_health"),
+    Door("mlflow.health", "GET", "/health", PUBLIC, summary="MLflow readiness (the same as /ping)",
+         protected_by="auth_health"),
+    Door("mlflow.version", "GET", "/version", READ, summary="The installed MLflow's version"),
+)
+
+
 # -- gRPC ------------------------------------------------------------------------------------------
 _INFERENCE = "/inference.GRPCInferenceService/"
 _MLSERVER = "/inference.model_repository.ModelRepositoryService/"
@@ -311,6 +325,6 @@ def _walk(node: _Node, segments: list[str], i: int, params: dict[str, str]) -> _
 
 
 __all__ = [
-    "ADMIN", "CONSOLE", "Door", "GRPC", "GRPC_BY_METHOD", "INFER", "KINDS", "PUBLIC", "READ", "REST",
+    "ADMIN", "CONSOLE", "Door", "MLFLOW", "GRPC", "GRPC_BY_METHOD", "INFER", "KINDS", "PUBLIC", "READ", "REST",
     "RestRouter", "RouteMiss",
 ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from .errors import InvalidInput
+from .wire import jsonable
 from .types import InferOutput, InferRequest, InferResponse, array_from_json, from_np_dtype
 
 
@@ -54,24 +56,49 @@ def get_predict_response(payload: dict | InferRequest, result: Any, model_name: 
     if hasattr(result, "to_dict") and hasattr(result, "columns"):  # a DataFrame
         result = result.to_dict(orient="records")
     elif isinstance(result, np.ndarray):
-        result = result.tolist()
+        result = jsonable.default(result)  # tolist(), with numpy datetimes as ISO 8601 text
     return {"predictions": result}
 
 
 def outputs_from_result(result: Any) -> list[InferOutput]:
-    """InferOutputs from what a predict returned: an array, a list of arrays, a dict, or a DataFrame."""
+    """InferOutputs from what a predict returned: an array, a list of arrays, a dict, or a DataFrame
+    (a Series, a set, Decimals and numpy datetimes too: see :func:`_as_array`)."""
     if type(result) is np.ndarray:  # the common case first: hasattr() misses cost an exception each
         return [_output("output-0", result)]
     if hasattr(result, "columns") and hasattr(result, "iloc"):  # a DataFrame: one output per column
         return [_output(str(col), result[col].to_numpy()) for col in result.columns]
     if isinstance(result, dict):
-        return [_output(str(name), np.asarray(value)) for name, value in result.items()]
+        return [_output(str(name), _as_array(value)) for name, value in result.items()]
     if isinstance(result, (list, tuple)) and result and all(isinstance(r, np.ndarray) for r in result):
         return [_output(f"output-{i}", r) for i, r in enumerate(result)]
-    return [_output("output-0", np.asarray(result))]
+    return [_output("output-0", _as_array(result))]
+
+
+def _as_array(value: Any) -> np.ndarray:
+    """A tensor's values as numpy, for the Python results a V2 tensor has no type for: a pandas
+    Series or Index (its values), a set (sorted when it sorts), Decimals (FP64), bytes (one BYTES
+    item), numpy datetimes (ISO 8601 text, as BYTES)."""
+    if isinstance(value, np.ndarray):
+        array = value
+    elif isinstance(value, (set, frozenset)):
+        array = np.asarray(jsonable.default(value))
+    elif isinstance(value, (bytes, bytearray)):
+        array = np.array([bytes(value)], dtype=object)
+    elif hasattr(value, "to_numpy") and hasattr(value, "dtype"):  # a pandas Series or Index
+        array = value.to_numpy()
+    else:
+        array = np.asarray(value)
+    if array.dtype.kind == "O" and array.size and isinstance(array.flat[0], Decimal):
+        try:
+            return array.astype(np.float64)
+        except (TypeError, ValueError):  # mixed with non-numbers: sent as text
+            return array.astype(str).astype(object)
+    return array
 
 
 def _output(name: str, array: np.ndarray) -> InferOutput:
+    if array.dtype.kind == "M":  # numpy datetimes: ISO 8601 text (NaT: empty), as BYTES
+        array = np.where(np.isnat(array), "", np.datetime_as_string(array)).astype(object)
     if array.dtype.kind == "U" or (array.dtype.kind == "O"):
         datatype = "BYTES"
     else:

@@ -85,12 +85,18 @@ def _metadata(config: BenchConfig) -> dict:
 
         with grpc.insecure_channel(config.grpc) as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
-            msg = stub.ModelMetadata(pb.ModelMetadataRequest(name=config.model, version=config.version or ""), timeout=30)
+            try:
+                msg = stub.ModelMetadata(pb.ModelMetadataRequest(name=config.model, version=config.version or ""), timeout=30)
+            except grpc.RpcError as exc:
+                raise RuntimeError(f"metadata of {config.model} from {config.grpc}: {exc.code().name} {exc.details()}") from None
         return convert.model_metadata_from_proto(msg)
     import httpx
 
     path = f"/v2/models/{config.model}" + (f"/versions/{config.version}" if config.version else "")
-    r = httpx.get(config.url.rstrip("/") + path, timeout=30)
+    try:
+        r = httpx.get(config.url.rstrip("/") + path, timeout=30)
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"cannot reach {config.url}: {exc}") from None
     if r.status_code != 200:
         raise RuntimeError(f"metadata of {config.model}: HTTP {r.status_code} {r.text}")
     return r.json()
@@ -256,10 +262,14 @@ def run_bench(config: BenchConfig, console: Any = None, live: bool = True) -> li
 
 
 def _with_progress(console: Any, config: BenchConfig, mode: str, level: float, body: Any, multi: bool = False) -> Any:
-    """Run ``body(tick)`` under a rich live line: phase, requests, req/s, errors."""
+    """Run ``body(tick)`` under a rich live line (phase, requests, req/s, errors), or plain lines
+    (one per second) when rich is not installed."""
     if console is None:
         return body(None)
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    try:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    except ImportError:
+        return _plain_progress(console, config, mode, level, body, multi)
 
     label = f"{mode} {level:g}"
     total = config.requests or config.duration
@@ -281,6 +291,25 @@ def _with_progress(console: Any, config: BenchConfig, mode: str, level: float, b
                             info=f"{done} ok, {errors} errors, {done / elapsed if elapsed else 0:.0f} req/s")
 
         return body(tick)
+
+
+def _plain_progress(console: Any, config: BenchConfig, mode: str, level: float, body: Any, multi: bool) -> Any:
+    label = f"{mode} {level:g}"
+    window = f"{config.requests} requests" if config.requests else f"{config.duration:g} s"
+    console.print(f"{label}: warm-up {config.warmup:g} s, then measuring {window}"
+                  + (f" over {config.processes} processes" if multi else ""))
+    if multi:
+        return body(None)
+    last = [0.0]
+
+    def tick(recorder: Recorder, elapsed: float) -> None:
+        if elapsed - last[0] < 1.0:
+            return
+        last[0] = elapsed
+        done, errors = len(recorder.latencies), sum(recorder.errors.values())
+        console.print(f"{label}: {elapsed:.0f} s, {done} ok, {errors} errors, {done / elapsed:.0f} req/s")
+
+    return body(tick)
 
 
 # -- a server to bench, when asked to start one --------------------------------------------------------

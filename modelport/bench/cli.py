@@ -1,4 +1,9 @@
-"""The ``modelport bench`` command line: flags in, tables and files out."""
+"""The ``modelport bench`` command line: flags in, tables and files out.
+
+rich (the live line, the table) and matplotlib (``--plot``) come with the ``bench`` extra; without
+rich the same facts print as plain lines and a plain table. The first line is printed before any of
+the load code is imported, so the user sees at once what is being measured.
+"""
 
 from __future__ import annotations
 
@@ -37,18 +42,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    # The first line, before the load code (numpy, httpx, rich) is imported: what is being measured.
+    where = f"a server started from {args.serve}" if args.serve else (args.grpc if args.protocol == "grpc" else args.url)
+    window = f"{args.requests} requests" if args.requests else f"{args.duration:g} s"
+    levels_text = f"request rate {args.request_rate}" if args.request_rate else f"concurrency {args.concurrency}"
+    print(f"modelport bench: {args.model} on {where} over {args.protocol}; {levels_text}; "
+          f"{args.warmup:g} s warm-up + {window} per step", flush=True)
 
     from . import BenchConfig, parse_levels, run_bench, start_server
-    from .report import markdown, plot, table, to_json, write_csv
 
-    console = Console() if sys.stdout.isatty() else Console(width=160)
     try:
         rates = parse_levels(args.request_rate, float) if args.request_rate else None
         levels = parse_levels(args.concurrency, int)
     except ValueError as exc:
         print(f"modelport bench: {exc}", file=sys.stderr)
         return 2
+    from .report import console_for, markdown, plot, table, to_json, write_csv
+
+    console = console_for(sys.stdout)
     server = None
     url, grpc = args.url, args.grpc
     if args.serve:

@@ -109,19 +109,62 @@ def perf_text(step: StepResult) -> str:
     return "\n".join(lines)
 
 
+class PlainConsole:
+    """What the bench prints through, without rich: plain lines (rich markup is not used here)."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def print(self, *objects: Any) -> None:
+        print(*objects, file=self.stream, flush=True)
+
+
+def console_for(stream: Any) -> Any:
+    """rich's Console when rich is installed (the ``bench`` extra), else :class:`PlainConsole`."""
+    try:
+        from rich.console import Console
+    except ImportError:
+        return PlainConsole(stream)
+    return Console(file=stream) if stream.isatty() else Console(file=stream, width=160)
+
+
+_COLUMNS = ("req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "errors", "server ms", "queue ms", "compute ms")
+
+
+def _rows(steps: list[StepResult]) -> list[list[str]]:
+    rows = []
+    for s in steps:
+        errors = ", ".join(f"{c}:{n}" for c, n in sorted(s.errors.items())) or "0"
+        srv = s.server
+        rows.append([f"{s.level:g}", f"{s.throughput:.1f}", *(f"{s.latency_ms[k]:.2f}" for k in ("p50", "p90", "p95", "p99")),
+                     errors, *((f"{srv[k]:.2f}" for k in ("request_ms", "queue_ms", "compute_ms")) if srv else ("-",) * 3)])
+    return rows
+
+
+def plain_table(steps: list[StepResult], title: str = "modelport bench") -> str:
+    """The table as aligned plain text (no rich)."""
+    mode = steps[0].mode if steps else "concurrency"
+    head = ["concurrency" if mode == "concurrency" else "rate (req/s)", *_COLUMNS]
+    rows = [head, *_rows(steps)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = [title] + ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
 def table(steps: list[StepResult], title: str = "modelport bench") -> Any:
-    from rich.table import Table
+    """A rich Table (with the ``bench`` extra), else the plain-text table."""
+    try:
+        from rich.table import Table
+    except ImportError:
+        return plain_table(steps, title)
 
     t = Table(title=title)
     mode = steps[0].mode if steps else "concurrency"
     t.add_column("concurrency" if mode == "concurrency" else "rate (req/s)", justify="right")
-    for name in ("req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "errors", "server ms", "queue ms", "compute ms"):
+    for name in _COLUMNS:
         t.add_column(name, justify="right")
-    for s in steps:
-        errors = ", ".join(f"{c}:{n}" for c, n in sorted(s.errors.items())) or "0"
-        srv = s.server
-        t.add_row(f"{s.level:g}", f"{s.throughput:.1f}", *(f"{s.latency_ms[k]:.2f}" for k in ("p50", "p90", "p95", "p99")),
-                  errors, *((f"{srv[k]:.2f}" for k in ("request_ms", "queue_ms", "compute_ms")) if srv else ("-",) * 3))
+    for row in _rows(steps):
+        t.add_row(*row)
     return t
 
 
@@ -154,6 +197,10 @@ def write_csv(steps: list[StepResult], path: str) -> None:
                         *(round(srv.get(k, 0.0), 3) for k in ("requests", "request_ms", "queue_ms", "compute_ms"))])
 
 
+# One colour per line of the plot (matplotlib's tab10 palette).
+PLOT_COLORS = {"throughput": "tab:blue", "p50": "tab:orange", "p95": "tab:green", "p99": "tab:red"}
+
+
 def plot(steps: list[StepResult], path: str, title: str = "modelport bench") -> None:
     """Throughput and latency percentiles against concurrency (or rate). Needs matplotlib."""
     try:
@@ -163,19 +210,29 @@ def plot(steps: list[StepResult], path: str, title: str = "modelport bench") -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig = figure(steps, title)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def figure(steps: list[StepResult], title: str = "modelport bench") -> Any:
+    """The plot's matplotlib Figure (the caller saves and closes it)."""
+    import matplotlib.pyplot as plt
+
     x = [s.level for s in steps]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    ax.plot(x, [s.throughput for s in steps], "o-", color="tab:blue", label="throughput")
+    ax.plot(x, [s.throughput for s in steps], "o-", color=PLOT_COLORS["throughput"], label="throughput")
     ax.set_xlabel("concurrency" if steps and steps[0].mode == "concurrency" else "request rate (req/s)")
-    ax.set_ylabel("requests / s", color="tab:blue")
+    ax.set_ylabel("requests / s", color=PLOT_COLORS["throughput"])
     if len(x) > 1 and min(x) > 0 and max(x) / min(x) >= 8:
         ax.set_xscale("log", base=2)
-        ax.set_xticks(x, [f"{v:g}" for v in x])
-        ax.minorticks_off()
+    # Ticks at the measured levels only (1, 2, 4, not 1.0, 1.5, 2.0), labelled as given.
+    ax.set_xticks(x, [f"{v:g}" for v in x])
+    ax.minorticks_off()
     ax.set_ylim(bottom=0)
-    ax2 = ax.twinx()
+    ax2 = ax.twinx()  # a twin axis restarts matplotlib's colour cycle: every line names its colour
     for key, style in (("p50", "s--"), ("p95", "^--"), ("p99", "v--")):
-        ax2.plot(x, [s.latency_ms[key] for s in steps], style, label=f"{key} latency")
+        ax2.plot(x, [s.latency_ms[key] for s in steps], style, color=PLOT_COLORS[key], label=f"{key} latency")
     ax2.set_ylabel("latency (ms)")
     ax2.set_ylim(bottom=0)
     lines = ax.get_legend_handles_labels()
@@ -183,5 +240,4 @@ def plot(steps: list[StepResult], path: str, title: str = "modelport bench") -> 
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig

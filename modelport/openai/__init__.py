@@ -2,7 +2,7 @@
 base class. Routes live in :mod:`modelport.openai.routes` (wired by the REST app). Needs pydantic
 (``pip install modelport[openai]``)."""
 
-from .generation import SamplingParams, TextGenerationModel
+from .generation import SamplingParams, TextGenerationModel, TokenLogprob, TokenText
 from .model import ChatPrompt, OpenAIChatAdapterModel, OpenAIEncoderModel, OpenAIGenerativeModel, OpenAIModel
 from .types import (
     ChatCompletion,
@@ -38,5 +38,7 @@ __all__ = [
     "OpenAIModel",
     "SamplingParams",
     "TextGenerationModel",
+    "TokenLogprob",
+    "TokenText",
     "Usage",
 ]

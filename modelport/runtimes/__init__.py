@@ -4,7 +4,7 @@ Each framework is an optional extra, imported only when a model that needs it lo
 package imports no framework. A model names its runtime with ``implementation`` in
 model-settings.json, as
 
-* an alias: ``sklearn``, ``xgboost``, ``lightgbm``, ``onnx``, ``torch``, ``huggingface`` (and a few
+* an alias: ``sklearn``, ``xgboost``, ``lightgbm``, ``onnx``, ``torch``, ``huggingface``, ``mlflow`` (and a few
   spellings of each, see ``ALIASES``);
 * an MLServer or KServe class path (``mlserver_sklearn.SKLearnModel``, ``xgbserver.XGBoostModel``,
   ...), mapped to the built-in runtime so that an MLServer model folder moves over unchanged;
@@ -39,6 +39,7 @@ RUNTIMES: dict[str, str] = {
     "onnx": "modelport.runtimes.onnx.ONNXModel",
     "torch": "modelport.runtimes.torch.TorchModel",
     "huggingface": "modelport.runtimes.huggingface.HuggingFaceModel",
+    "mlflow": "modelport.runtimes.mlflow.MLflowModel",
 }
 
 # Other names for the built-in runtimes (compared lower-cased): short names, and the class paths of
@@ -61,6 +62,8 @@ ALIASES: dict[str, str] = {
     "mlserver_lightgbm.lightgbmmodel": "lightgbm",
     "mlserver_onnx.onnxmodel": "onnx",
     "mlserver_huggingface.huggingfaceruntime": "huggingface",
+    "mlserver_mlflow.mlflowruntime": "mlflow",
+    "pyfunc": "mlflow",
     "sklearnserver.sklearnmodel": "sklearn",
     "xgbserver.xgboostmodel": "xgboost",
     "lgbserver.lightgbmmodel": "lightgbm",
@@ -89,6 +92,8 @@ _SUFFIXES: dict[str, str] = {
 }
 # Files that never are a model by themselves.
 _NOT_MODELS = {"model-settings.json", "settings.json"}
+# An MLflow model folder: this file, whatever else the folder holds (its model.pkl is MLflow's to load).
+_MLMODEL = "MLmodel"
 # A Hugging Face folder: config.json and one of these tokenizer files.
 _HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "merges.txt")
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
@@ -96,7 +101,7 @@ _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", 
 SUPPORTED_FILES = (
     "model.joblib / *.pkl / *.pickle (sklearn), *.json with an XGBoost signature / *.ubj / *.bst (xgboost), "
     "*.txt LightGBM model (lightgbm), *.onnx (onnx), *.pt / *.pth TorchScript and *.pt2 torch.export "
-    "(torch), a folder with config.json and tokenizer files (huggingface)"
+    "(torch), a folder with config.json and tokenizer files (huggingface), a folder with an MLmodel file (mlflow)"
 )
 
 
@@ -180,6 +185,8 @@ def _is_huggingface(folder: Path) -> bool:
 
 def _scan(folder: Path) -> dict[str, list[Path]]:
     """Runtime -> candidate files in ``folder`` (top level only)."""
+    if (folder / _MLMODEL).is_file():  # MLflow's folder, whatever model files it holds
+        return {"mlflow": [folder]}
     found: dict[str, list[Path]] = {}
     if _is_huggingface(folder):
         found["huggingface"] = [folder]
@@ -212,6 +219,8 @@ def detect_runtime(path: str | os.PathLike) -> str:
     if not path.exists():
         raise SettingsError(f"{path} does not exist")
     if path.is_file():
+        if path.name == _MLMODEL:
+            return "mlflow"
         runtime = _classify(path)
         if runtime is None:
             raise SettingsError(f"cannot tell which runtime serves {path}; {_supported()}")
@@ -236,6 +245,8 @@ def detect_runtime(path: str | os.PathLike) -> str:
 def find_model_file(path: str | os.PathLike, runtime: str) -> Path:
     """The file ``runtime`` should load from a local file or folder (a folder for huggingface)."""
     path = Path(path)
+    if runtime == "mlflow":  # the folder holding MLmodel (given, or the MLmodel file itself)
+        return path.parent if path.is_file() else _model_folder(path) if path.is_dir() else path
     if path.is_file() or runtime == "huggingface":
         return path.parent if runtime == "huggingface" and path.is_file() else path
     if not path.is_dir():

@@ -20,7 +20,7 @@ import threading
 from typing import Any, Iterator
 
 from ..errors import InvalidInput
-from ..openai.generation import SamplingParams
+from ..openai.generation import SamplingParams, TokenLogprob, TokenText
 
 _END = object()
 AHEAD = 4  # tokens a sequence may have made that its reader has not taken yet
@@ -103,6 +103,18 @@ class CausalLM:
             probs = torch.zeros_like(probs).scatter(-1, order, ordered)
         return int(torch.multinomial(probs, 1, generator=generator))
 
+    def piece(self, text: str, logits: Any, token: int, params: SamplingParams) -> str:
+        """The token's text, with its log probability when the request asks for them (OpenAI's
+        logprobs: the model's log-softmax, before temperature and top_p reshape it)."""
+        if params.logprobs is None:
+            return text
+        logprobs = self.torch.log_softmax(logits.float(), dim=-1)
+        top: tuple = ()
+        if params.logprobs:
+            values, ids = logprobs.topk(params.logprobs)
+            top = tuple((self.tokenizer.decode([i]), float(v)) for v, i in zip(values.tolist(), ids.tolist()))
+        return TokenText(text, TokenLogprob(self.tokenizer.decode([token]), float(logprobs[token]), top))
+
     def generator(self, seed: int | None) -> Any:
         if seed is None:
             return None
@@ -147,7 +159,7 @@ def stream_tokens(lm: CausalLM, prompt: Any, params: SamplingParams) -> Iterator
         token = lm.sample(logits, params, generator)
         if token == lm.eos:
             return
-        yield text.add(token)
+        yield lm.piece(text.add(token), logits, token, params)
         with torch.inference_mode():
             kv, logits = lm.step_one(kv, token)
 
@@ -291,7 +303,7 @@ class BatchEngine:
             return False
         seq.left -= 1
         seq.next_token = token
-        seq.push(seq.text.add(token))
+        seq.push(self.lm.piece(seq.text.add(token), logits, token, seq.params))
         if seq.left <= 0:
             seq.push(_END)
             return False

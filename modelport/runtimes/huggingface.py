@@ -77,6 +77,7 @@ class HuggingFaceModel(TextGenerationModel, OpenAIEncoderModel):
     """Serves a local transformers model for text classification, sentence embeddings or text generation."""
 
     _engine: Any = None
+    reports_logprobs = True  # generation yields TokenText pieces when a request asks for logprobs (hf_generate.py)
 
     # One input is taken under any name, as KServe's and MLServer's servers do; metadata keeps the declared one.
     single_input_any_name = True
@@ -221,9 +222,22 @@ class HuggingFaceModel(TextGenerationModel, OpenAIEncoderModel):
         texts = [t if isinstance(t, str) else self._tokenizer.decode(t) for t in request.inputs]
         vectors, tokens = self._embed(texts)
         if request.dimensions is not None:
-            vectors = vectors[:, : request.dimensions]
+            vectors = self._shorten(vectors, request.dimensions)
         data = [EmbeddingData(index=i, embedding=_encode_vector(v, request.encoding_format)) for i, v in enumerate(vectors)]
         return Embedding(data=data, model=request.model, usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
+
+    def _shorten(self, vectors: np.ndarray, dimensions: int) -> np.ndarray:
+        """The first ``dimensions`` values of each vector, scaled back to unit length as OpenAI's are
+        (when the model's vectors are unit vectors: ``extra.normalize``, the default)."""
+        if dimensions > vectors.shape[1]:
+            error = InvalidInput(f"dimensions is {dimensions}; model {self.name} makes vectors of {vectors.shape[1]}")
+            error.param = "dimensions"  # type: ignore[attr-defined]
+            raise error
+        vectors = vectors[:, :dimensions]
+        if not self._normalize:
+            return vectors
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1, norms)
 
     def _embed(self, texts: list[str]) -> tuple[np.ndarray, int]:
         torch = self._torch

@@ -23,6 +23,7 @@ from ..observability.setup import Observability
 from ..routing import compose as routing
 from ..settings import ModelParameters, ModelSettings, ServerSettings
 from ..transports.rest import RestApp
+from ..transports.rest.mlflow_scoring import mount_mlflow_scoring
 
 
 def build(server: Any, s: ServerSettings) -> None:
@@ -49,6 +50,7 @@ def build(server: Any, s: ServerSettings) -> None:
         server.dataplane, server.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
     )
     # Mounts: route trees beside the inference routes, each with its own declared doors.
+    mount_mlflow_scoring(server)  # MLflow's /invocations, /ping, /health, /version
     server.console = None
     if s.enable_ui:  # the console at /ui
         from ..ui import mount_console

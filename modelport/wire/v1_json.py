@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidInput
+from ..errors import InferenceError, InvalidInput
+from .jsonable import Unencodable
 from .v2_json import dumps, loads
 
 
@@ -28,7 +29,17 @@ def check_request(doc: Any) -> None:
 
 
 def encode_response(result: Any) -> bytes:
-    return dumps(result)
+    """The V1 body; Decimal, pandas, sets, bytes, numpy datetimes and scalars are written as
+    wire/jsonable.py says, and anything else is a 500 that names the type."""
+    try:
+        return dumps(result)
+    except TypeError as exc:  # orjson.JSONEncodeError; its cause is jsonable's Unencodable
+        cause = exc.__cause__ if isinstance(exc.__cause__, Unencodable) else None
+        what = cause.type_name if cause is not None else str(exc)
+        raise InferenceError(
+            f"The model's result holds a value of type {what}, which cannot be sent as JSON; return numbers, "
+            "text, lists, dicts, numpy arrays, pandas objects, Decimal, sets or bytes"
+        ) from None
 
 
 def encode_request(instances: list) -> bytes:

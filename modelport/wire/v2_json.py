@@ -28,6 +28,7 @@ from ..types import (
     to_np_dtype,
 )
 from .raw import array_from_raw, array_to_raw
+from . import jsonable
 
 HEADER_LENGTH = "inference-header-content-length"
 _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -223,14 +224,8 @@ def _parts(doc: dict, chunks: list) -> tuple[list, int | None]:
     return [head, *chunks], (len(head) if chunks else None)
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+# Types orjson does not know (Decimal, pandas, sets, bytes, numpy datetimes, ...): see jsonable.py.
+_default = jsonable.default
 
 
 def encode_response(response: InferResponse, binary_outputs: bool = False) -> tuple[bytes, int | None]:

@@ -14,6 +14,8 @@ import grpc.aio
 import httpx
 import pytest
 
+from modelport import Model
+
 from ..grpc_helpers import write_model
 from ..helpers import make_server
 from ..openai.models import ToyEncoder, ToyLM
@@ -43,6 +45,17 @@ class Served:
     server: Any = None  # the ModelServer when it runs in this process (what a test may inspect)
 
 
+class Scorer(Model):
+    """Answers MLflow's /invocations (a model with an ``invocations`` method is an MLflow model there)."""
+
+    def load(self) -> bool:
+        self.ready = True
+        return True
+
+    def invocations(self, body: bytes, content_type: str) -> tuple[int, bytes, str]:
+        return 200, b'{"predictions": [0]}', "application/json"
+
+
 def model_folder(root) -> str:
     """sum, other and spare (for load/unload), and ver (version 1) for the versioned routes."""
     for name in ("sum", "other", "spare"):
@@ -54,7 +67,7 @@ def model_folder(root) -> str:
 async def _in_process(tmp_path, opened: list, **settings) -> Served:
     settings.setdefault("model_repository", model_folder(tmp_path / "models"))
     server = make_server(enable_grpc=True, **settings)
-    await server.start_async([ToyLM("toy", length=3), ToyEncoder("encoder")])
+    await server.start_async([ToyLM("toy", length=3), ToyEncoder("encoder"), Scorer("scorer")])
     http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     opened.append((server, http, channel))

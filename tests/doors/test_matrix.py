@@ -76,6 +76,10 @@ REST_SAMPLES = {
     "ui.model": ("/ui/api/models/sum", None, 200),
     "ui.history": ("/ui/api/history", None, 200),
     "ui.model_history": ("/ui/api/history/sum", None, 200),
+    "mlflow.invocations": ("/invocations", {"dataframe_records": [{"x": 1.0}]}, 200),  # the scorer fixture
+    "mlflow.ping": ("/ping", None, 200),
+    "mlflow.health": ("/health", None, 200),
+    "mlflow.version": ("/version", None, 200),
     "ui.static": ("/ui/static/app.js", None, 200),
 }
 
@@ -208,8 +212,8 @@ async def test_served_routes_and_methods_are_exactly_the_declared_ones(start):
     served = await start(enable_ui=True)
     app = served.server.rest_app
     # REST: the router is the only dispatch; everything in it is a declared door (built-in or a mount's).
-    assert set(app.router.doors) == set(doors.REST) | set(doors.CONSOLE)
-    assert [prefix for prefix, _ in app.mounts] == ["/ui"]
+    assert set(app.router.doors) == set(doors.REST) | set(doors.CONSOLE) | set(doors.MLFLOW)
+    assert sorted(prefix for prefix, _ in app.mounts) == sorted(["/ui", *(d.path for d in doors.MLFLOW)])
     # gRPC: every method of every registered service is declared, and nothing is declared that is not served.
     assert set(served_methods()) == set(doors.GRPC_BY_METHOD)
     # Not declared: refused, never treated as inference.

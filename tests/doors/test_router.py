@@ -66,7 +66,7 @@ def test_declarations_are_checked_when_made():
     with pytest.raises(ValueError, match="name\\}:verb"):
         RestRouter([(doors.Door("x", "GET", "/a/{model_name}predict", doors.READ, "path"), None)])
     # The tables themselves: unique names, unique (method, path), every door with a summary.
-    every = [*doors.REST, *doors.CONSOLE, *doors.GRPC]
+    every = [*doors.REST, *doors.CONSOLE, *doors.MLFLOW, *doors.GRPC]
     assert len({d.name for d in every}) == len(every)
     assert len({(d.method, d.path) for d in every}) == len(every)
     assert all(d.summary for d in every)

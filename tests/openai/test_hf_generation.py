@@ -146,6 +146,22 @@ async def test_embeddings_over_openai_match_v2(served):
     assert models == ["embedder", "lm", "lm-plain"]
 
 
+async def test_embedding_dimensions_are_unit_vectors_of_the_first_values(served):
+    import numpy as np
+
+    server, client, oa = served
+    full = (await oa.embeddings.create(model="embedder", input=["a b c", "hello"])).data
+    short = (await oa.embeddings.create(model="embedder", input=["a b c", "hello"], dimensions=8)).data
+    for whole, cut in zip(full, short):
+        whole, cut = np.array(whole.embedding), np.array(cut.embedding)
+        assert cut.shape == (8,) and np.linalg.norm(cut) == pytest.approx(1.0, abs=1e-6)
+        assert cut == pytest.approx(whole[:8] / np.linalg.norm(whole[:8]), abs=1e-6)  # same direction
+    size = len(full[0].embedding)
+    with pytest.raises(openai.BadRequestError) as info:
+        await oa.embeddings.create(model="embedder", input="x", dimensions=size + 1)
+    assert info.value.body["param"] == "dimensions"
+
+
 async def test_tokens_stream_over_grpc_decoupled(served):
     import numpy as np
 
@@ -184,3 +200,78 @@ async def test_engine_keeps_a_lagging_reader_at_most_two_tokens_ahead(repo):
         assert lagging.pushed == len(got) > AHEAD
     finally:
         engine.stop()
+
+
+def reference_logprobs(folder, prompt, steps, k):
+    """Greedy tokens and their log-softmax, and the top k, straight from transformers."""
+    import torch
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True).eval()
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    out = []
+    with torch.inference_mode():
+        for _ in range(steps):
+            logprobs = torch.log_softmax(model(ids).logits[0, -1].float(), -1)
+            token = int(logprobs.argmax())
+            if token == tokenizer.eos_token_id:
+                break
+            values, top = logprobs.topk(k)
+            out.append((tokenizer.decode([token]), float(logprobs[token]),
+                        [(tokenizer.decode([i]), float(v)) for v, i in zip(values.tolist(), top.tolist())]))
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    return out
+
+
+@pytest.mark.parametrize("model", ["lm", "lm-plain"])
+async def test_logprobs_are_the_models_own(served, repo, model):
+    server, client, oa = served
+    want = await asyncio.to_thread(reference_logprobs, repo / "lm", PROMPTS[1], 6, 3)
+    chat_prompt = PROMPTS[1]
+    done = await oa.completions.create(model=model, prompt=chat_prompt, max_tokens=6, temperature=0, logprobs=3)
+    got = done.choices[0].logprobs
+    assert got.tokens == [t for t, _, _ in want]
+    assert got.token_logprobs == pytest.approx([lp for _, lp, _ in want], abs=1e-4)
+    # OpenAI's legacy format keys the alternatives by text (tokens that decode alike share a key)
+    assert got.top_logprobs == [pytest.approx(dict(top), abs=1e-4) for _, _, top in want]
+    assert got.text_offset[0] == 0 and got.text_offset == sorted(got.text_offset)
+    # Streamed: the chunks' logprobs add up to the same tokens
+    stream = await oa.completions.create(model=model, prompt=chat_prompt, max_tokens=6, temperature=0, logprobs=0, stream=True)
+    tokens = [t async for chunk in stream for c in chunk.choices if c.logprobs for t in c.logprobs.tokens]
+    assert tokens == [t for t, _, _ in want]
+    # Chat: logprobs true, top_logprobs k; each entry has bytes, and top alternatives ranked
+    chat = await oa.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=4,
+                                            temperature=0, logprobs=True, top_logprobs=2)
+    content = chat.choices[0].logprobs.content
+    assert 0 < len(content) <= 4
+    for entry in content:
+        assert entry.bytes == list(entry.token.encode()) and len(entry.top_logprobs) == 2
+        assert entry.top_logprobs[0].logprob >= entry.top_logprobs[1].logprob and entry.logprob <= 0
+        assert entry.top_logprobs[0].logprob == pytest.approx(entry.logprob, abs=1e-5)  # greedy: the top one
+    stream = await oa.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=4,
+                                              temperature=0, logprobs=True, stream=True)
+    streamed = [e.token async for chunk in stream for c in chunk.choices if c.logprobs for e in c.logprobs.content]
+    assert streamed == [e.token for e in content]
+    # Without logprobs: none; bad values: a 400 naming the parameter
+    plain = await oa.completions.create(model=model, prompt=chat_prompt, max_tokens=2, temperature=0)
+    assert plain.choices[0].logprobs is None
+    for kwargs, param in (({"logprobs": 6}, "logprobs"),):
+        with pytest.raises(openai.BadRequestError) as info:
+            await oa.completions.create(model=model, prompt="x", max_tokens=2, **kwargs)
+        assert info.value.body["param"] == param
+    with pytest.raises(openai.BadRequestError) as info:
+        await oa.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}], top_logprobs=2)
+    assert info.value.body["param"] == "top_logprobs"
+
+
+async def test_generation_refuses_what_it_cannot_honour(served):
+    server, client, oa = served
+    with pytest.raises(openai.BadRequestError) as info:
+        await oa.chat.completions.create(model="lm", messages=[{"role": "user", "content": "x"}],
+                                         response_format={"type": "json_object"})
+    assert info.value.body["param"] == "response_format"
+    with pytest.raises(openai.BadRequestError) as info:
+        await oa.chat.completions.create(model="lm", messages=[{"role": "user", "content": "x"}], tools=[
+            {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}])
+    assert info.value.body["param"] == "tools"

@@ -171,3 +171,50 @@ async def test_kserve_style_framed_chunks_pass_through_with_one_done(serve):
     assert "".join(c.choices[0].text for c in chunks) == "one two "
     raw = await client.post("/openai/v1/completions", json={"model": "kserve-style", "prompt": "x", "stream": True})
     assert raw.text.count("[DONE]") == 1 and raw.text.endswith("data: [DONE]\n\n")
+
+
+CHAT = [{"role": "user", "content": "x"}]
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+
+
+@pytest.mark.parametrize("call, param", [
+    (lambda c: c.chat.completions.create(model="toy", messages=CHAT, tools=[TOOL]), "tools"),
+    (lambda c: c.chat.completions.create(model="toy", messages=CHAT, tool_choice="required"), "tool_choice"),
+    (lambda c: c.chat.completions.create(model="toy", messages=CHAT, response_format={"type": "json_object"}), "response_format"),
+    (lambda c: c.chat.completions.create(
+        model="toy", messages=CHAT, response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
+     "response_format"),
+    (lambda c: c.chat.completions.create(model="toy", messages=CHAT, logprobs=True, top_logprobs=2), "logprobs"),
+    (lambda c: c.completions.create(model="toy", prompt="x", logprobs=2), "logprobs"),
+    (lambda c: c.completions.create(model="toy", prompt="x", echo=True), "echo"),
+    (lambda c: c.completions.create(model="toy", prompt="x", suffix="end"), "suffix"),
+    (lambda c: c.chat.completions.create(model="atoy", messages=CHAT, tools=[TOOL], stream=True), "tools"),
+])
+def test_parameters_a_model_cannot_honour_are_a_400_naming_them(client, call, param):
+    with pytest.raises(openai.BadRequestError) as info:
+        call(client)
+    assert info.value.body["param"] == param and param in info.value.body["message"]
+    assert info.value.body["type"] == "invalid_request_error"
+
+
+def test_parameters_that_change_nothing_are_accepted(client):
+    done = client.chat.completions.create(model="toy", messages=CHAT, max_tokens=2, temperature=0,
+                                          response_format={"type": "text"}, logprobs=False, tool_choice="none")
+    assert done.choices[0].message.content == "alpha beta "
+
+
+@pytest.mark.parametrize("kind", [ToyLM, AsyncToyLM])
+async def test_every_chunk_of_a_stream_has_the_same_created(serve, kind):
+    """A stream that runs over a second boundary (30 tokens, 50 ms apart) still has one `created`."""
+    server, _ = await serve([kind("slow", delay=0.05)])
+    async with openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.http_port}/openai/v1", api_key="x", max_retries=0) as oa:
+        stream = await oa.completions.create(model="slow", prompt="x", max_tokens=30, temperature=0, stream=True,
+                                             stream_options={"include_usage": True})
+        completion = [chunk async for chunk in stream]
+        stream = await oa.chat.completions.create(model="slow", messages=CHAT, max_tokens=30, temperature=0, stream=True,
+                                                  stream_options={"include_usage": True})
+        chat = [chunk async for chunk in stream]
+    for chunks in (completion, chat):
+        assert len(chunks) > 30 and chunks[-1].usage is not None
+        assert {c.created for c in chunks} == {chunks[0].created}
+        assert {c.id for c in chunks} == {chunks[0].id}

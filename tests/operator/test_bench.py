@@ -138,3 +138,84 @@ def test_accepted_connections_have_tcp_nodelay():
         client.get(f"http://127.0.0.1:{server.http_port}/v2/health/live")
         socks = [c.transport.get_extra_info("socket") for c in server._http.server_state.connections]
         assert socks and all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in socks)
+
+
+# -- without the bench extra, the first line, the plot ----------------------------------------------
+HIDE_EXTRAS = '''
+import importlib.abc, sys
+class _Hidden(importlib.abc.MetaPathFinder):
+    """The bench extra is not installed: rich and matplotlib cannot be imported."""
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("rich", "matplotlib"):
+            raise ImportError(f"No module named {name!r}")
+        return None
+sys.meta_path.insert(0, _Hidden())
+'''
+
+
+def _bench_cli(tmp_path, *args, hide=True):
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(HIDE_EXTRAS if hide else "")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    return subprocess.run([sys.executable, "-m", "modelport.cli", "bench", *args], capture_output=True, text=True,
+                          env=env, timeout=100)
+
+
+def test_bench_without_rich_or_matplotlib_prints_plain_text(server, tmp_path):
+    done = _bench_cli(tmp_path, "sleeper", "--url", server.url, "--concurrency", "1,2", "--duration", "1.2",
+                      "--warmup", "0.2")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "rich" not in done.stdout
+    lines = done.stdout.splitlines()
+    # What is measured comes first, then each step's progress lines, its summary, and the plain table.
+    assert lines[0].startswith("modelport bench: sleeper on http://127.0.0.1:") and "concurrency 1,2" in lines[0]
+    assert lines[1] == "concurrency 1: warm-up 0.2 s, then measuring 1.2 s"
+    assert any(line.startswith("concurrency 1: 1 s, ") and "req/s" in line for line in lines)
+    first, second = lines.index("Request concurrency: 1"), lines.index("Request concurrency: 2")
+    assert 1 < first < lines.index("concurrency 2: warm-up 0.2 s, then measuring 1.2 s") < second
+    header = lines.index("sleeper over rest-v2")
+    assert header > second and lines[header + 1].split() == ["concurrency", "req/s", "p50", "ms", "p90", "ms", "p95", "ms",
+                                                             "p99", "ms", "errors", "server", "ms", "queue", "ms", "compute", "ms"]
+    assert [line.split()[0] for line in lines[header + 2:header + 4]] == ["1", "2"]
+    # --plot names the extra it needs; the results were printed before that.
+    done = _bench_cli(tmp_path, "sleeper", "--url", server.url, "--requests", "5", "--warmup", "0", "--plot",
+                      str(tmp_path / "p.png"))
+    assert done.returncode == 1 and "pip install 'modelport[bench]'" in done.stderr and "Traceback" not in done.stderr
+    assert "Request concurrency: 1" in done.stdout and not (tmp_path / "p.png").exists()
+
+
+def test_bench_prints_what_it_measures_before_anything_else(tmp_path):
+    """The first line comes before the load code runs: here the server is unreachable, and the line is
+    still first, followed by the error."""
+    done = _bench_cli(tmp_path, "m", "--url", "http://127.0.0.1:9", "--concurrency", "4", hide=False)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == ("modelport bench: m on http://127.0.0.1:9 over rest-v2; concurrency 4; "
+                                           "1 s warm-up + 5 s per step")
+    assert done.stderr.startswith("modelport bench:") and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("levels, log", [([1, 2, 4, 8, 16], True), ([1, 2, 3], False), ([3, 6, 9, 12], False)])
+def test_plot_has_integer_ticks_at_the_levels_and_one_colour_per_line(levels, log):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from modelport.bench.report import figure
+
+    steps = [summarize("concurrency", c, np.array([1_000_000 * c, 2_000_000 * c]), {}, 1.0) for c in levels]
+    fig = figure(steps, "t")
+    try:
+        ax, ax2 = fig.axes
+        assert [t.get_text() for t in ax.get_xticklabels()] == [str(c) for c in levels]
+        assert list(ax.get_xticks()) == levels
+        assert (ax.get_xscale() == "log") is log
+        lines = ax.get_lines() + ax2.get_lines()
+        assert [line.get_label() for line in lines] == ["throughput", "p50 latency", "p95 latency", "p99 latency"]
+        colours = [to_hex(line.get_color()) for line in lines]
+        assert len(set(colours)) == 4, colours
+    finally:
+        plt.close(fig)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+from decimal import Decimal
+
+import orjson
 
 import numpy as np
 import pytest
@@ -177,3 +181,100 @@ def test_dataframe_gives_one_output_per_column():
 def test_result_without_a_datatype_is_rejected():
     with pytest.raises(InvalidInput, match="complex128"):
         outputs_from_result(np.array([1 + 2j]))
+
+
+# -- rich Python results (wire/jsonable.py) -------------------------------------------------------
+def _v1_body(result):
+    from modelport.wire import v1_json
+
+    return orjson.loads(v1_json.encode_response(get_predict_response({"instances": [1]}, result, "m")))
+
+
+def test_v1_results_of_python_types_orjson_does_not_know():
+    pd = pytest.importorskip("pandas")
+    assert _v1_body(Decimal("3")) == {"predictions": 3} and type(_v1_body(Decimal("3"))["predictions"]) is int
+    assert _v1_body(Decimal("2.50")) == {"predictions": 2.5}
+    assert _v1_body([Decimal("0.1"), Decimal("1E+2")]) == {"predictions": [0.1, 100]}
+    assert _v1_body(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})) == {"predictions": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]}
+    assert _v1_body({"p": pd.DataFrame({"a": [0.5]})}) == {"predictions": {"p": [{"a": 0.5}]}}  # nested too
+    assert _v1_body(pd.Series([3, 1])) == {"predictions": [3, 1]}
+    assert _v1_body({"b", "a", "c"}) == {"predictions": ["a", "b", "c"]}  # sorted
+    assert sorted(_v1_body({1, "a"})["predictions"], key=str) == [1, "a"]  # unsortable: as a list
+    assert _v1_body(b"caf\xc3\xa9") == {"predictions": "café"}  # UTF-8 text
+    assert _v1_body(b"\xff\x00\x01") == {"predictions": base64.b64encode(b"\xff\x00\x01").decode()}  # else base64
+    assert _v1_body(np.datetime64("2024-05-06T07:08:09")) == {"predictions": "2024-05-06T07:08:09"}
+    assert _v1_body(np.array(["2024-01-01", "NaT"], dtype="datetime64[D]")) == {"predictions": ["2024-01-01", None]}
+    assert _v1_body(pd.Timestamp("2024-01-02 03:04:05")) == {"predictions": "2024-01-02T03:04:05"}
+    assert _v1_body([pd.NaT, pd.NA, np.timedelta64(90, "s")]) == {"predictions": [None, None, 90.0]}
+    assert _v1_body([np.int8(3), np.float32(0.5), np.bool_(True)]) == {"predictions": [3, 0.5, True]}
+
+
+def test_v1_result_of_an_unknown_type_is_a_500_naming_the_type():
+    from modelport.errors import InferenceError
+    from modelport.wire import v1_json
+
+    class Opaque:
+        pass
+
+    with pytest.raises(InferenceError, match=r"type tests\.unit\.test_payloads\.Opaque|Opaque") as caught:
+        v1_json.encode_response({"predictions": [Opaque()]})
+    assert "Opaque" in str(caught.value) and "cannot be sent as JSON" in str(caught.value)
+
+
+def test_v2_results_of_python_types_become_typed_tensors():
+    pd = pytest.importorskip("pandas")
+    request = InferRequest("m", [InferInput("x", [1], "FP32", [1.0])])
+
+    def only(result):
+        (out,) = get_predict_response(request, result, "m").outputs
+        return out.datatype, out.shape, out.as_numpy().tolist()
+
+    assert only([Decimal("1.5"), Decimal("2")]) == ("FP64", [2], [1.5, 2.0])
+    assert only(pd.Series([1.5, 2.5])) == ("FP64", [2], [1.5, 2.5])
+    assert only({3, 1, 2}) == ("INT64", [3], [1, 2, 3])
+    assert only(b"\x00raw") == ("BYTES", [1], [b"\x00raw"])
+    kind, shape, values = only(np.array(["2024-01-01", "NaT"], dtype="datetime64[s]"))
+    assert (kind, shape, values) == ("BYTES", [2], [b"2024-01-01T00:00:00", b""])
+
+
+async def test_rich_results_over_a_real_server(serve):
+    """A V1 model returning Decimal, pandas, sets, bytes and numpy datetimes, as a user's model would."""
+    pd = pytest.importorskip("pandas")
+    from modelport import Model
+
+    results = {
+        "decimal": Decimal("19.99"),
+        "frame": pd.DataFrame({"label": ["cat"], "score": [0.9]}),
+        "series": pd.Series([1, 2]),
+        "set": {"b", "a"},
+        "bytes": b"\x89PNG",
+        "when": np.datetime64("2024-05-06"),
+        "scalar": np.float32(0.25),
+    }
+
+    class Rich(Model):
+        def load(self):
+            self.ready = True
+            return True
+
+        def predict(self, payload, headers=None):
+            kind = payload["instances"][0]
+            if kind == "opaque":
+                return {"predictions": object()}
+            return get_predict_response(payload, results[kind], self.name)
+
+    server, client = await serve([Rich("rich")])
+    answers = {}
+    for kind in results:
+        r = await client.post("/v1/models/rich:predict", json={"instances": [kind]})
+        assert r.status_code == 200, r.text
+        answers[kind] = r.json()["predictions"]
+    assert answers == {
+        "decimal": 19.99, "frame": [{"label": "cat", "score": 0.9}], "series": [1, 2], "set": ["a", "b"],
+        "bytes": base64.b64encode(b"\x89PNG").decode(), "when": "2024-05-06T00:00:00", "scalar": 0.25,
+    }
+    r = await client.post("/v1/models/rich:predict", json={"instances": ["opaque"]})
+    assert r.status_code == 500 and "type object" in r.json()["error"], r.text
+    assert "Traceback" not in r.text
+    r = await client.post("/v1/models/rich:predict", json={"instances": ["set"]})
+    assert r.status_code == 200  # and the server keeps serving

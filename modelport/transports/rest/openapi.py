@@ -317,7 +317,9 @@ _ANSWERS = {
 }
 _OPENAI_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["message"]}}}
 # Doors that answer something other than JSON.
-_MEDIA = {"docs": "text/html", "ui.page": "text/html", "docs.asset": "*/*", "ui.static": "*/*"}
+# MLflow answers /ping and /version with text labelled application/json, as MLflow's scoring server does.
+_MEDIA = {"docs": "text/html", "ui.page": "text/html", "docs.asset": "*/*", "ui.static": "*/*",
+          "mlflow.ping": "*/*", "mlflow.health": "*/*", "mlflow.version": "*/*"}
 
 
 def _door_operation(door: Door, name: dict) -> dict[str, Any]:
