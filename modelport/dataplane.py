@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import random
 import time
+import uuid
 from typing import Any
 
 import numpy as np
@@ -144,6 +146,8 @@ class DataPlane:
         response.model_version = entry.version
         if request.id is not None:
             response.id = request.id
+        elif response.id is None:  # clients read it; KServe and MLServer always send one
+            response.id = _response_id()
         if request.request_outputs:
             response.outputs = _select_outputs(response, request)
         return response
@@ -426,6 +430,11 @@ async def _settle(pending: Any) -> Any:
     while inspect.isawaitable(result):  # a sync method that returned a coroutine
         result = await result
     return result
+
+
+def _response_id() -> str:
+    """A uuid4 (as KServe and MLServer make), from Python's generator: no system call per response."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _request_id(fallback: str | None) -> str:

@@ -47,7 +47,8 @@ def discover(models_dir: str, strict: bool = False) -> FolderContents:
             runtime = detect_runtime(folder)
         except SettingsError as exc:
             return str(exc)
-        params = ModelParameters(uri=str(folder), version=version)
+        # Absolute: a relative URI would be resolved against ``folder`` a second time ("bare/skl/bare/skl").
+        params = ModelParameters(uri=str(folder.absolute()), version=version)
         return ModelSettings(name=name, implementation=RUNTIMES[runtime], parameters=params, folder=str(folder))
 
     subfolders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith((".", "_"))]

@@ -278,11 +278,22 @@ class _Tensor:
 
     @property
     def data(self) -> Any:
-        """The data as a (flat or nested) list, as it appears in the JSON protocol."""
+        """The data as a (flat or nested) list, as it arrived: JSON values from REST JSON, and for a
+        BYTES tensor from gRPC or binary data, ``bytes`` elements (as KServe gives them)."""
         if self._data is None and self._array is not None:
             arr = self._array
-            self._data = [_json_item(v) for v in arr.ravel()] if arr.dtype.kind in "OSU" else arr.ravel().tolist()
+            if arr.dtype.kind in "OSU":  # from the wire: bytes; set from numpy by code: text, as in JSON
+                self._data = [(_plain if self._binary is None else _json_item)(v) for v in arr.ravel()]
+            else:
+                self._data = arr.ravel().tolist()
         return self._data
+
+    def _json_data(self) -> Any:
+        """:attr:`data` fit for JSON: BYTES elements as UTF-8 text."""
+        data = self.data
+        if self._datatype == "BYTES" and isinstance(data, list):
+            return [_json_item(v) for v in _flatten(data)] if _has_bytes(data) else data
+        return data
 
     # -- numpy -------------------------------------------------------------------------------
     def as_numpy(self) -> np.ndarray:
@@ -336,7 +347,7 @@ class _Tensor:
         params = {k: v for k, v in self._parameters.items() if k not in ("binary_data", "binary_data_size")}
         if params:
             out["parameters"] = params
-        out["data"] = self.data
+        out["data"] = self._json_data()
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -351,6 +362,14 @@ class _Tensor:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name!r}, shape={self._shape}, datatype={self._datatype!r})"
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _has_bytes(data: list) -> bool:
+    return any(isinstance(v, (bytes, bytearray)) for v in _flatten(data))
 
 
 def _json_item(value: Any) -> Any:

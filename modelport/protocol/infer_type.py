@@ -14,3 +14,8 @@ __all__ = [
     "deserialize_bytes_tensor",
     "serialize_byte_tensor",
 ]
+
+
+def _contains_fp16_datatype(infer_response: InferResponse) -> bool:
+    """Whether any output is FP16 (KServe sends those as binary data over REST)."""
+    return any(output.datatype == "FP16" for output in infer_response.outputs)

@@ -257,12 +257,16 @@ class ModelServer:
         self.repository.update(model)
 
     # -- blocking entry point -------------------------------------------------------------------
-    def start(self, models: Iterable[Model] | None = None) -> None:
+    def start(self, models: Iterable[Model] = ()) -> None:
         """Serve until SIGTERM or SIGINT, then drain and return.
 
         Started from a script (``python model.py --http_port 8085``), this reads KServe's flags from
         ``sys.argv`` and ``MODELPORT_*`` from the environment, and sets up logging, as KServe's does.
+        ``models=None`` or a non-model item raises RuntimeError before anything listens, as in KServe.
         """
+        from ..compat.kserve import check_models
+
+        check_models(models)
         if not self._settings_given and not self._in_worker:
             self._configure_from_argv()
         if self.settings.workers > 1 and not self._in_worker:

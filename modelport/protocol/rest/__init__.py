@@ -1,0 +1,1 @@
+"""``kserve.protocol.rest`` under modelport (see :mod:`modelport.protocol.rest.v2_datamodels`)."""
