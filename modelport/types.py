@@ -235,7 +235,7 @@ def _array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> n
 class _Tensor:
     """What InferInput and InferOutput share: a named, typed, shaped tensor with parameters."""
 
-    __slots__ = ("_name", "_shape", "_datatype", "_data", "_array", "_parameters", "_binary")
+    __slots__ = ("_name", "_shape", "_datatype", "_data", "_array", "_parameters", "_binary", "_grpc_bytes")
 
     def __init__(self, name: str, shape: list[int], datatype: str, data: Any = None, parameters: Parameters | None = None):
         self._name = name
@@ -247,6 +247,8 @@ class _Tensor:
         # The sender's wish to send this tensor as binary data (set_data_from_numpy); a client
         # honours it, a server answers as the request asked.
         self._binary: bool | None = None
+        # A BYTES tensor decoded from a gRPC message: ``data`` gives its elements as bytes.
+        self._grpc_bytes = False
         if isinstance(data, np.ndarray):
             self._array = data
         else:
@@ -278,12 +280,12 @@ class _Tensor:
 
     @property
     def data(self) -> Any:
-        """The data as a (flat or nested) list, as it arrived: JSON values from REST JSON, and for a
-        BYTES tensor from gRPC or binary data, ``bytes`` elements (as KServe gives them)."""
+        """The data as a (flat or nested) list: JSON values, except that a BYTES tensor that came
+        over gRPC gives ``bytes`` elements (as KServe gives them; REST gives text)."""
         if self._data is None and self._array is not None:
             arr = self._array
-            if arr.dtype.kind in "OSU":  # from the wire: bytes; set from numpy by code: text, as in JSON
-                self._data = [(_plain if self._binary is None else _json_item)(v) for v in arr.ravel()]
+            if arr.dtype.kind in "OSU":  # text, as JSON has it; from gRPC, bytes (as KServe gives them)
+                self._data = [(_plain if self._grpc_bytes else _json_item)(v) for v in arr.ravel()]
             else:
                 self._data = arr.ravel().tolist()
         return self._data
