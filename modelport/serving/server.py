@@ -197,6 +197,10 @@ class ModelServer:
         self.app = self.rest_app = RestApp(
             self.dataplane, self.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
         )
+        from ..compat.mlserver_handlers import CustomRoutes
+
+        # MLServer runtimes' @custom_handler endpoints: mounts too, added as such models are registered.
+        self.custom_routes = CustomRoutes(self.rest_app, self.repository)
         if s.enable_ui:  # the console at /ui: a mount on the REST app, off the inference routes
             from ..ui import mount_console
 
@@ -216,6 +220,7 @@ class ModelServer:
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
         self.controls.prepare(model, settings)  # its cache, contract and rate limit (bad ones fail the model)
+        self.custom_routes.add(model)
         # Transformer mode; KServe-style scripts set self.predictor_host (and self.protocol) in __init__.
         if s.predictor_host or model.predictor_config is not None or getattr(model, "predictor_host", None):
             from ..predictor import attach_predictor
