@@ -22,7 +22,7 @@ from .observability import context as request_context
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
 from .routing.router import VERSION_HEADER
-from .streaming import ResponseStream, is_stream
+from .streaming import ResponseStream, is_stream, stream_requested
 from .types import InferOutput, InferRequest, InferResponse
 
 # Error codes that are the client's doing: they do not count against a model version.
@@ -165,7 +165,11 @@ class DataPlane:
             model = entry.model
             _check_request(request, model)
             timeout = self._deadline(headers, request.parameters)
-            result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
+            asked = stream_requested.set(True)
+            try:
+                result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
+            finally:
+                stream_requested.reset(asked)
         except BaseException as exc:
             self._failed(entry, "v2", exc, policy)
             self._leave(entry, "v2", started)

@@ -68,10 +68,13 @@ class CustomRoutes:
         self._asgi: Any = None
 
     def add(self, model: Any) -> None:
-        """The routes ``model`` declares (an MLServer runtime behind its adapter), if any."""
+        """The routes ``model`` declares (an MLServer runtime behind its adapter), if any; it also gets the
+        server's metrics registry for its custom metrics (``mlserver.log``)."""
         mlmodel = getattr(model, "mlmodel", None)
         if mlmodel is None:
             return
+        metrics = getattr(self.rest_app, "metrics", None)
+        model.metrics_registry = metrics.registry if metrics is not None else None  # for mlserver.log
         for handler, endpoint in get_custom_handlers(mlmodel):
             key = (handler.rest_method, handler.rest_path)
             self.routes[key] = CustomRoute(handler.rest_method, handler.rest_path, model.name, endpoint)
