@@ -155,9 +155,9 @@ class _CodecRegistry:
     def _lookup(codecs: Dict[str, Any], content_type: Optional[str], payload: Any, type_hint: Any) -> Any:
         if content_type:
             return codecs.get(content_type)
-        if payload:
+        if payload is not None:  # MLServer tests truthiness, which an array refuses
             return _first(c for c in codecs.values() if c.can_encode(payload))
-        if type_hint:
+        if type_hint is not None:
             return _first(c for c in codecs.values() if c.TypeHint == type_hint)
         return None
 
