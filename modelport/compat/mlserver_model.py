@@ -35,7 +35,8 @@ def _mlserver_settings(settings: ModelSettings, implementation: type) -> Any:
 
     p = settings.parameters
     params = ModelParameters(
-        uri=p.uri, version=p.version, content_type=p.content_type, format=p.format,
+        # No uri: the model's own folder, as MLServer's repository sets it.
+        uri=p.uri or (os.path.abspath(settings.folder) if settings.folder else None), version=p.version, content_type=p.content_type, format=p.format,
         environment_path=p.environment_path, extra=dict(p.extra or {}),
     )
     ml = MLSettings(
