@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 from datetime import datetime
 from functools import wraps
-from typing import Any, Callable, Dict, List, Optional, Type, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Dict, List, Optional, Type, Union, get_args, get_origin
 
 import numpy as np
 
@@ -645,6 +646,8 @@ def encode_inference_response(payload: Any, model_settings: Any) -> Optional[Inf
 def _hint_list(hint: Any) -> list:
     if hint is None:
         return []
+    if isinstance(hint, tuple):  # `-> (np.ndarray, pd.DataFrame)`, as MLServer accepts
+        return list(hint)
     if get_origin(hint) is tuple:
         return list(get_args(hint))
     return [hint]
@@ -672,7 +675,8 @@ class SignatureCodec(RequestCodec):
     """Maps a predict method's type hints to codecs (what ``decode_args`` uses)."""
 
     def __init__(self, predict: Callable):
-        hints = {k: _unwrap_optional(v) for k, v in get_type_hints(predict).items()}
+        # inspect, not typing.get_type_hints: a plain tuple `-> (a, b)` is no type to the latter.
+        hints = {k: _unwrap_optional(v) for k, v in inspect.get_annotations(predict, eval_str=True).items()}
         self._output_hints = _hint_list(hints.pop("return", None))
         self._input_codecs = {name: _codec_for(name, hint, True) for name, hint in hints.items()}
         self._output_codecs = [_codec_for(None, hint, False) for hint in self._output_hints]

@@ -104,3 +104,15 @@ async def test_get_model_uri_finds_a_relative_file(tmp_path, monkeypatch):
     (tmp_path / "w.json").write_text("{}")
     settings = ModelSettings(name="m", implementation="modelport.mlserver.MLModel", parameters=ModelParameters(uri="w.json"))
     assert await get_model_uri(settings) == "w.json"
+
+
+def test_decode_args_takes_a_plain_tuple_return_annotation():
+    from modelport.mlserver.codecs import SignatureCodec
+
+    def predict(foo: pd.DataFrame) -> (np.ndarray, pd.DataFrame):
+        return np.array([2]), pd.DataFrame({"bar": [2]})
+
+    codec = SignatureCodec(predict)
+    assert codec._output_codecs == [NumpyCodec, PandasCodec]
+    response = codec.encode_response("m", predict(None))
+    assert [o.name for o in response.outputs] == ["output-0", "bar"]
