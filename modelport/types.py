@@ -505,12 +505,11 @@ class InferRequest:
         return request_from_dict(doc, model_name)
 
     def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
-        """The REST V2 body: a dict, or bytes and the JSON part's length when inputs are binary."""
-        from .wire.v2_json import encode_request, loads
+        """The REST V2 body as KServe builds it: a dict, or bytes and the JSON part's length when an
+        input was set with ``binary_data=True`` (see :mod:`modelport.compat.kserve_rest`)."""
+        from .compat.kserve_rest import request_to_rest
 
-        binary = any(t.parameters.get("binary_data") for t in self.inputs)
-        body, json_length = encode_request(self, binary_inputs=binary)
-        return (body, json_length) if json_length is not None else (loads(body), None)
+        return request_to_rest(self)
 
     def to_grpc(self) -> Any:
         from .wire.grpc.convert import request_to_proto
@@ -596,11 +595,11 @@ class InferResponse:
         return decode_response(res_bytes, json_length)
 
     def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
-        """The REST V2 body: a dict, or bytes and the JSON part's length when outputs are binary."""
-        from .wire.v2_json import encode_response, loads
+        """The REST V2 body as KServe builds it: a dict, or bytes and the JSON part's length when
+        outputs are binary (see :mod:`modelport.compat.kserve_rest`)."""
+        from .compat.kserve_rest import response_to_rest
 
-        body, json_length = encode_response(self, self.use_binary_outputs)
-        return (body, json_length) if json_length is not None else (loads(body), None)
+        return response_to_rest(self)
 
     def to_grpc(self) -> Any:
         from .wire.grpc.convert import response_to_proto

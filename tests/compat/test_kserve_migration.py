@@ -290,3 +290,44 @@ def test_serve_relative_folder_of_bare_model_files(tmp_path):
         proc.terminate()
         proc.wait(30)
         proc.stdout.close()
+
+
+# -- KServe's REST document from InferRequest/InferResponse.to_rest() ------------------------------
+def test_request_to_rest_is_kserves_document():
+    from modelport import InferInput
+
+    x = InferInput("x", [2], "INT32")
+    x.set_data_from_numpy(np.array([1, 2], np.int32), binary_data=False)
+    s = InferInput("s", [1], "BYTES")
+    s.set_data_from_numpy(np.array([b"ab"], dtype=object), binary_data=True)
+    body, length = InferRequest("m", [x, s], request_id="r", parameters={"p": 1}).to_rest()
+    head = b'{"id":"r","model_name":"m","inputs":[{"name":"x","shape":[2],"datatype":"INT32","data":[1,2]},' \
+           b'{"name":"s","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":6}}],"parameters":{"p":1}}'
+    assert (body, length) == (head + b"\x02\x00\x00\x00ab", len(head))
+    doc, length = InferRequest("m", [x]).to_rest()  # no id: a fresh one, as KServe
+    assert length is None and UUID4.match(doc["id"]) and list(doc) == ["id", "model_name", "inputs"]
+
+
+def test_response_to_rest_is_kserves_document():
+    from modelport import RequestedOutput
+    from modelport.errors import InvalidInput
+
+    y = InferOutput("y", [2], "FP32")
+    y.set_data_from_numpy(np.array([0.5, 1.5], np.float32))
+    doc, length = InferResponse("1", "m", [y]).to_rest()
+    assert (doc, length) == ({"id": "1", "model_name": "m", "model_version": None,
+                              "outputs": [{"name": "y", "shape": [2], "datatype": "FP32", "data": [0.5, 1.5]}]}, None)
+    body, length = InferResponse("1", "m", [y], requested_outputs=[RequestedOutput("y", {"binary_data": True})]).to_rest()
+    assert body[length:] == np.array([0.5, 1.5], "<f4").tobytes()
+    half = InferOutput("h", [1], "FP16", np.array([1.0], np.float16))
+    with pytest.raises(InvalidInput, match="FP16 data via JSON is not supported"):
+        InferResponse("1", "m", [half]).to_rest()
+
+
+def test_serialize_byte_tensor_as_kserve_returns_it():
+    from modelport.protocol.infer_type import deserialize_bytes_tensor, serialize_byte_tensor
+
+    packed = serialize_byte_tensor(np.array([b"cat", "dög"], dtype=object))
+    assert packed.dtype == object and packed.item() == b"\x03\x00\x00\x00cat\x04\x00\x00\x00d\xc3\xb6g"
+    assert deserialize_bytes_tensor(packed.item()).tolist() == [b"cat", "dög".encode()]
+    assert serialize_byte_tensor(np.array([], dtype=object)).shape == (0,)
