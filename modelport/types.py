@@ -502,6 +502,11 @@ class InferRequest:
         from .wire.v2_json import request_from_dict
 
         doc = request.model_dump(exclude_none=True) if hasattr(request, "model_dump") else request
+        for tensor in doc.get("inputs") or () if isinstance(doc, dict) else ():
+            if isinstance(tensor, dict) and tensor.get("datatype") == "FP16" and tensor.get("data"):
+                raise InvalidInput(  # as KServe: FP16 has no JSON form
+                    f"Sending FP16 data via JSON is not supported. Please use the binary data format for input {tensor.get('name')}"
+                )
         return request_from_dict(doc, model_name)
 
     def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:

@@ -331,3 +331,15 @@ def test_serialize_byte_tensor_as_kserve_returns_it():
     assert packed.dtype == object and packed.item() == b"\x03\x00\x00\x00cat\x04\x00\x00\x00d\xc3\xb6g"
     assert deserialize_bytes_tensor(packed.item()).tolist() == [b"cat", "dög".encode()]
     assert serialize_byte_tensor(np.array([], dtype=object)).shape == (0,)
+
+
+def test_from_inference_request_refuses_fp16_json_as_kserve():
+    from modelport.errors import InvalidInput
+    from modelport.protocol.rest.v2_datamodels import InferenceRequest, RequestInput
+
+    with pytest.raises(InvalidInput, match="FP16 data via JSON"):
+        InferRequest.from_inference_request(
+            InferenceRequest(inputs=[RequestInput(name="h", shape=[1], datatype="FP16", data=[1.0])]), "m")
+    ok = InferRequest.from_inference_request(
+        InferenceRequest(id="i", inputs=[RequestInput(name="x", shape=[2], datatype="INT32", data=[1, 2])]), "m")
+    assert (ok.id, ok.model_name, ok.inputs[0].as_numpy().tolist()) == ("i", "m", [1, 2])
