@@ -23,13 +23,20 @@ from .types import InferInput, InferOutput, InferRequest, InferResponse, Request
 
 # KServe's top-level client names, imported on first use (they pull in httpx and grpc).
 _LAZY = {"InferenceRESTClient": "client", "InferenceGRPCClient": "client", "RESTConfig": "client"}
+# KServe's module paths that ``import kserve`` makes attributes (``kserve.model_server.parser``), loaded
+# on first use so that ``import modelport`` stays light.
+_SUBMODULES = frozenset(
+    ("model_server", "model_repository", "constants", "utils", "logging", "errors", "protocol", "metrics", "model")
+)
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

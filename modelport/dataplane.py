@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import random
 import time
+import uuid
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ from .observability import context as request_context
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
 from .routing.router import VERSION_HEADER
-from .streaming import ResponseStream, is_stream
+from .streaming import ResponseStream, is_stream, stream_requested
 from .types import InferOutput, InferRequest, InferResponse
 
 # Error codes that are the client's doing: they do not count against a model version.
@@ -172,6 +174,8 @@ class DataPlane:
         response.model_version = entry.version
         if request.id is not None:
             response.id = request.id
+        elif response.id is None:  # clients read it; KServe and MLServer always send one
+            response.id = response_id()
         if request.request_outputs:
             response.outputs = _select_outputs(response, request)
         return response
@@ -189,7 +193,11 @@ class DataPlane:
             model = entry.model
             _check_request(request, model)
             timeout = self._deadline(headers, request.parameters)
-            result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
+            asked = stream_requested.set(True)
+            try:
+                result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
+            finally:
+                stream_requested.reset(asked)
         except BaseException as exc:
             self._failed(entry, "v2", exc, policy)
             self._leave(entry, "v2", started)
@@ -480,6 +488,11 @@ async def _settle(pending: Any) -> Any:
     while inspect.isawaitable(result):  # a sync method that returned a coroutine
         result = await result
     return result
+
+
+def response_id() -> str:
+    """A uuid4 (as KServe and MLServer make), from Python's generator: no system call per response."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _request_id(fallback: str | None) -> str:

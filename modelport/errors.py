@@ -149,6 +149,38 @@ class StorageError(ModelportError):
     code = ErrorCode.UNAVAILABLE
 
 
+class ModelMissingError(ModelportError):
+    """A model's files are not where its load hook looked (KServe's name; ``str()`` is the path)."""
+
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, path: str | os.PathLike = ""):
+        super().__init__(os.fspath(path))
+        self.path = path
+
+
+class NoModelReady(ModelportError):
+    """None of the models given to the server is ready (KServe's name)."""
+
+    code = ErrorCode.NOT_READY
+
+    def __init__(self, models: list, detail: str | None = None):
+        self.models = models
+        self.detail = detail
+        names = [getattr(m, "name", str(m)) for m in models]
+        text = f"Model with name {names[0]} is not ready." if len(names) == 1 else f"Models with names {','.join(names)} are not ready."
+        super().__init__(text + (f" {detail}" if detail else ""))
+
+
+class WorkersShouldBeLessThanMaxWorkersError(ModelportError):
+    """More workers asked for than the server allows (KServe's name)."""
+
+    code = ErrorCode.INVALID_INPUT
+
+    def __init__(self, max_workers: int | None = None):
+        super().__init__(f"Workers cannot be greater than {max_workers}")
+
+
 # An absolute POSIX path inside a message (not the path part of a URL): "/srv/models/x/w.bin".
 _ABS_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"`:,;()\[\]{}<>/]+/)+[^\s'\"`:,;()\[\]{}<>/]*")
 
@@ -189,4 +221,7 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "StorageError",
+    "ModelMissingError",
+    "NoModelReady",
+    "WorkersShouldBeLessThanMaxWorkersError",
 ]

@@ -14,11 +14,16 @@ the client left is made, and then the generator's ``finally`` blocks run.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import threading
 from typing import Any, Awaitable, Callable
 
 _END = object()
+
+# Set while a request arrived on a streaming route (/infer_stream, /generate_stream, ModelStreamInfer),
+# for models that answer differently then (an MLServer runtime's predict_stream).
+stream_requested: contextvars.ContextVar[bool] = contextvars.ContextVar("stream_requested", default=False)
 
 
 def is_stream(value: Any) -> bool:
@@ -132,4 +137,4 @@ async def first_item(stream: ResponseStream) -> tuple[bool, Any]:
         return False, None
 
 
-__all__ = ["ResponseStream", "is_stream", "first_item"]
+__all__ = ["ResponseStream", "is_stream", "first_item", "stream_requested"]

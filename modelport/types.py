@@ -235,7 +235,7 @@ def _array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> n
 class _Tensor:
     """What InferInput and InferOutput share: a named, typed, shaped tensor with parameters."""
 
-    __slots__ = ("_name", "_shape", "_datatype", "_data", "_array", "_parameters", "_binary")
+    __slots__ = ("_name", "_shape", "_datatype", "_data", "_array", "_parameters", "_binary", "_grpc_bytes")
 
     def __init__(self, name: str, shape: list[int], datatype: str, data: Any = None, parameters: Parameters | None = None):
         self._name = name
@@ -247,6 +247,8 @@ class _Tensor:
         # The sender's wish to send this tensor as binary data (set_data_from_numpy); a client
         # honours it, a server answers as the request asked.
         self._binary: bool | None = None
+        # A BYTES tensor decoded from a gRPC message: ``data`` gives its elements as bytes.
+        self._grpc_bytes = False
         if isinstance(data, np.ndarray):
             self._array = data
         else:
@@ -278,11 +280,22 @@ class _Tensor:
 
     @property
     def data(self) -> Any:
-        """The data as a (flat or nested) list, as it appears in the JSON protocol."""
+        """The data as a (flat or nested) list: JSON values, except that a BYTES tensor that came
+        over gRPC gives ``bytes`` elements (as KServe gives them; REST gives text)."""
         if self._data is None and self._array is not None:
             arr = self._array
-            self._data = [_json_item(v) for v in arr.ravel()] if arr.dtype.kind in "OSU" else arr.ravel().tolist()
+            if arr.dtype.kind in "OSU":  # text, as JSON has it; from gRPC, bytes (as KServe gives them)
+                self._data = [(_plain if self._grpc_bytes else _json_item)(v) for v in arr.ravel()]
+            else:
+                self._data = arr.ravel().tolist()
         return self._data
+
+    def _json_data(self) -> Any:
+        """:attr:`data` fit for JSON: BYTES elements as UTF-8 text."""
+        data = self.data
+        if self._datatype == "BYTES" and isinstance(data, list):
+            return [_json_item(v) for v in _flatten(data)] if _has_bytes(data) else data
+        return data
 
     # -- numpy -------------------------------------------------------------------------------
     def as_numpy(self) -> np.ndarray:
@@ -336,7 +349,7 @@ class _Tensor:
         params = {k: v for k, v in self._parameters.items() if k not in ("binary_data", "binary_data_size")}
         if params:
             out["parameters"] = params
-        out["data"] = self.data
+        out["data"] = self._json_data()
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -351,6 +364,14 @@ class _Tensor:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name!r}, shape={self._shape}, datatype={self._datatype!r})"
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _has_bytes(data: list) -> bool:
+    return any(isinstance(v, (bytes, bytearray)) for v in _flatten(data))
 
 
 def _json_item(value: Any) -> Any:
@@ -481,15 +502,19 @@ class InferRequest:
         from .wire.v2_json import request_from_dict
 
         doc = request.model_dump(exclude_none=True) if hasattr(request, "model_dump") else request
+        for tensor in doc.get("inputs") or () if isinstance(doc, dict) else ():
+            if isinstance(tensor, dict) and tensor.get("datatype") == "FP16" and tensor.get("data"):
+                raise InvalidInput(  # as KServe: FP16 has no JSON form
+                    f"Sending FP16 data via JSON is not supported. Please use the binary data format for input {tensor.get('name')}"
+                )
         return request_from_dict(doc, model_name)
 
     def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
-        """The REST V2 body: a dict, or bytes and the JSON part's length when inputs are binary."""
-        from .wire.v2_json import encode_request, loads
+        """The REST V2 body as KServe builds it: a dict, or bytes and the JSON part's length when an
+        input was set with ``binary_data=True`` (see :mod:`modelport.compat.kserve_rest`)."""
+        from .compat.kserve_rest import request_to_rest
 
-        binary = any(t.parameters.get("binary_data") for t in self.inputs)
-        body, json_length = encode_request(self, binary_inputs=binary)
-        return (body, json_length) if json_length is not None else (loads(body), None)
+        return request_to_rest(self)
 
     def to_grpc(self) -> Any:
         from .wire.grpc.convert import request_to_proto
@@ -575,11 +600,11 @@ class InferResponse:
         return decode_response(res_bytes, json_length)
 
     def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
-        """The REST V2 body: a dict, or bytes and the JSON part's length when outputs are binary."""
-        from .wire.v2_json import encode_response, loads
+        """The REST V2 body as KServe builds it: a dict, or bytes and the JSON part's length when
+        outputs are binary (see :mod:`modelport.compat.kserve_rest`)."""
+        from .compat.kserve_rest import response_to_rest
 
-        body, json_length = encode_response(self, self.use_binary_outputs)
-        return (body, json_length) if json_length is not None else (loads(body), None)
+        return response_to_rest(self)
 
     def to_grpc(self) -> Any:
         from .wire.grpc.convert import response_to_proto

@@ -90,6 +90,19 @@ FLAGS: dict[str, tuple[Any, Any, str | None]] = {
 }
 
 
+def check_models(models: Any) -> None:
+    """What KServe's ``ModelServer.start`` refuses: no collection at all, or an item that is no model."""
+    from ..model import Model
+
+    if models is None or isinstance(models, (str, bytes, Model)) or not hasattr(models, "__iter__"):
+        raise RuntimeError("Unknown model collection type")
+    if not isinstance(models, (list, tuple)):
+        return  # a generator: checked as it is consumed by the server
+    for model in models:
+        if not isinstance(model, Model):
+            raise RuntimeError(f"Model type should be 'Model', got {type(model).__name__}")
+
+
 def build_parser(defaults: bool = True) -> argparse.ArgumentParser:
     """KServe's flags; with ``defaults=False`` a flag not on the command line is absent from the result."""
     parser = argparse.ArgumentParser(add_help=False, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -128,6 +141,7 @@ __all__ = [
     "MAX_GRPC_MESSAGE_LENGTH",
     "PredictorProtocol",
     "build_parser",
+    "check_models",
     "cpu_count",
     "generate_uuid",
     "is_v1",

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import InvalidInput
 from ..model import Model
 from ..settings import ModelSettings
+from ..streaming import stream_requested
 from ..types import InferOutput, InferRequest, InferResponse, _flatten, array_from_json, bytes_array
 
 
@@ -34,7 +35,8 @@ def _mlserver_settings(settings: ModelSettings, implementation: type) -> Any:
 
     p = settings.parameters
     params = ModelParameters(
-        uri=p.uri, version=p.version, content_type=p.content_type, format=p.format,
+        # No uri: the model's own folder, as MLServer's repository sets it.
+        uri=p.uri or (os.path.abspath(settings.folder) if settings.folder else None), version=p.version, content_type=p.content_type, format=p.format,
         environment_path=p.environment_path, extra=dict(p.extra or {}),
     )
     ml = MLSettings(
@@ -49,6 +51,13 @@ def _mlserver_settings(settings: ModelSettings, implementation: type) -> Any:
     return ml
 
 
+def _overrides(mlmodel: Any, method: str) -> bool:
+    """Whether the runtime defines ``method`` itself rather than inheriting MLModel's."""
+    from ..mlserver.model import MLModel
+
+    return getattr(type(mlmodel), method) is not getattr(MLModel, method)
+
+
 def wrap_mlmodel(cls: type, settings: ModelSettings) -> "MLModelAdapter":
     return MLModelAdapter(cls(_mlserver_settings(settings, cls)), settings)
 
@@ -61,10 +70,22 @@ class MLModelAdapter(Model):
         self.version = settings.version
         self.platform = settings.platform
 
+        # The server's Prometheus registry, for the runtime's custom metrics (set when it is registered).
+        self.metrics_registry: Any = None
+        self._metadata: dict[str, Any] | None = None
+
+    def _context(self) -> Any:
+        from .mlserver_metrics import model_context
+
+        return model_context(self.name, self.version, self.metrics_registry)
+
     # -- lifecycle -----------------------------------------------------------------------------
     async def load(self) -> bool:
-        ready = bool(await self.mlmodel.load())
+        with self._context():
+            ready = bool(await self.mlmodel.load())
         self.mlmodel.ready = self.ready = ready
+        if ready and _overrides(self.mlmodel, "metadata"):  # the runtime's own answer, asked once
+            self._metadata = (await self.mlmodel.metadata()).model_dump(exclude_none=True, mode="json")
         return ready
 
     async def stop(self) -> None:
@@ -81,14 +102,34 @@ class MLModelAdapter(Model):
         request = to_inference_request(payload, headers)
         # MLServer hands the requested outputs to the runtime and sends back what it returns, unfiltered.
         payload.request_outputs = None
-        response = await self.mlmodel.predict(request)
+        if stream_requested.get() and _overrides(self.mlmodel, "predict_stream"):
+            return self._stream(request)
+        with self._context():
+            response = await self.mlmodel.predict(request)
         params = response.parameters
         if params is not None and params.headers and response_headers is not None:
             response_headers.update({str(k): str(v) for k, v in params.headers.items()})
         return from_inference_response(response, self.name)
 
+    async def _stream(self, request: Any) -> Any:
+        """The runtime's predict_stream over a stream of one request (what modelport's doors carry)."""
+
+        async def requests() -> Any:
+            yield request
+
+        responses = self.mlmodel.predict_stream(requests())
+        while True:
+            with self._context():  # per step: each may run in another task's context
+                try:
+                    response = await responses.__anext__()
+                except StopAsyncIteration:
+                    return
+            yield from_inference_response(response, self.name)
+
     # -- metadata -----------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
+        if self._metadata is not None:
+            return self._metadata
         ml = self.mlmodel.settings
         out: dict[str, Any] = {"name": self.name, "versions": list(ml.versions or []), "platform": ml.platform or ""}
         out["inputs"] = [t.model_dump() for t in (self.mlmodel.inputs or [])]

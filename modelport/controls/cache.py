@@ -25,6 +25,7 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
+from ..dataplane import response_id
 from ..settings import SettingsError
 from ..types import InferRequest, InferResponse, to_np_dtype
 from ..wire.raw import array_to_raw
@@ -186,9 +187,10 @@ class ResponseCache:
 
 
 def hit_response(stored: InferResponse, request: InferRequest) -> InferResponse:
-    """A cached answer as this request's response: its own id, the stored tensors (never mutated)."""
+    """A cached answer as this request's response: its own id (a new one when it sent none, as every
+    V2 answer has), the stored tensors (never mutated)."""
     return InferResponse(
-        request.id, stored.model_name, list(stored.outputs), model_version=stored.model_version,
+        request.id or response_id(), stored.model_name, list(stored.outputs), model_version=stored.model_version,
         parameters=dict(stored.parameters),
     )
 

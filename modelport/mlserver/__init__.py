@@ -10,7 +10,8 @@ A thin facade: the runtime is served by modelport's own data plane through one a
 """
 
 from . import codecs, errors, settings, types, utils
+from ..compat.mlserver_metrics import log, register
 from .model import MLModel
 from .settings import ModelParameters, ModelSettings, Settings
 
-__all__ = ["MLModel", "ModelParameters", "ModelSettings", "Settings", "codecs", "errors", "settings", "types", "utils"]
+__all__ = ["log", "register", "MLModel", "ModelParameters", "ModelSettings", "Settings", "codecs", "errors", "settings", "types", "utils"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 from datetime import datetime
 from functools import wraps
-from typing import Any, Callable, Dict, List, Optional, Type, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Dict, List, Optional, Type, Union, get_args, get_origin
 
 import numpy as np
 
@@ -83,6 +84,23 @@ class InputCodec:
     def decode_input(cls, request_input: RequestInput) -> Any:
         raise NotImplementedError()
 
+    # MLServer's old names, kept there with a warning.
+    @classmethod
+    def encode(cls, name: str, payload: Any) -> ResponseOutput:
+        _deprecated("encode", "encode_output")
+        return cls.encode_output(name, payload)
+
+    @classmethod
+    def decode(cls, request_input: RequestInput) -> Any:
+        _deprecated("decode", "decode_input")
+        return cls.decode_input(request_input)
+
+
+def _deprecated(old: str, new: str) -> None:
+    from .logging import logger
+
+    logger.warning(f"DEPRECATED! The {old}() method is now deprecated. Use {new}() instead.")
+
 
 class RequestCodec:
     ContentType: Optional[str] = None
@@ -108,47 +126,84 @@ class RequestCodec:
     def decode_request(cls, request: InferenceRequest) -> Any:
         raise NotImplementedError()
 
+    @classmethod
+    def encode(cls, model_name: str, payload: Any, model_version: Optional[str] = None) -> InferenceResponse:
+        _deprecated("encode", "encode_response")
+        return cls.encode_response(model_name, payload, model_version)
+
+    @classmethod
+    def decode(cls, request: InferenceRequest) -> Any:
+        _deprecated("decode", "decode_request")
+        return cls.decode_request(request)
+
 
 InputCodecLike = Union[Type[InputCodec], InputCodec]
 RequestCodecLike = Union[Type[RequestCodec], RequestCodec]
-_input_codecs: Dict[str, Any] = {}
-_request_codecs: Dict[str, Any] = {}
+class _CodecRegistry:
+    """Codecs by content type, found by content type, payload or type hint (MLServer's registry)."""
+
+    def __init__(self, input_codecs: Optional[Dict[str, Any]] = None, request_codecs: Optional[Dict[str, Any]] = None):
+        self._input_codecs: Dict[str, Any] = {} if input_codecs is None else input_codecs
+        self._request_codecs: Dict[str, Any] = {} if request_codecs is None else request_codecs
+
+    def register_input_codec(self, content_type: str, codec: Any) -> None:
+        self._input_codecs[content_type] = codec
+
+    def register_request_codec(self, content_type: str, codec: Any) -> None:
+        self._request_codecs[content_type] = codec
+
+    @staticmethod
+    def _lookup(codecs: Dict[str, Any], content_type: Optional[str], payload: Any, type_hint: Any) -> Any:
+        if content_type:
+            return codecs.get(content_type)
+        if payload is not None:  # MLServer tests truthiness, which an array refuses
+            return _first(c for c in codecs.values() if c.can_encode(payload))
+        if type_hint is not None:
+            return _first(c for c in codecs.values() if c.TypeHint == type_hint)
+        return None
+
+    def find_input_codec(self, content_type: Optional[str] = None, payload: Any = None, type_hint: Any = None) -> Optional[InputCodecLike]:
+        return self._lookup(self._input_codecs, content_type, payload, type_hint)
+
+    def find_request_codec(self, content_type: Optional[str] = None, payload: Any = None, type_hint: Any = None) -> Optional[RequestCodecLike]:
+        return self._lookup(self._request_codecs, content_type, payload, type_hint)
+
+    def find_input_codec_by_payload(self, payload: Any) -> Optional[InputCodecLike]:
+        return _first(c for c in self._input_codecs.values() if c.can_encode(payload))
+
+    def find_request_codec_by_payload(self, payload: Any) -> Optional[RequestCodecLike]:
+        return _first(c for c in self._request_codecs.values() if c.can_encode(payload))
+
+    def find_input_codec_by_type_hint(self, type_hint: Any) -> Optional[InputCodecLike]:
+        return _first(c for c in self._input_codecs.values() if c.TypeHint == type_hint)
+
+    def find_request_codec_by_type_hint(self, type_hint: Any) -> Optional[RequestCodecLike]:
+        return _first(c for c in self._request_codecs.values() if c.TypeHint == type_hint)
+
+
+def _first(codecs: Any) -> Any:
+    return next(iter(codecs), None)
+
+
+_codec_registry = _CodecRegistry()
+find_input_codec = _codec_registry.find_input_codec
+find_request_codec = _codec_registry.find_request_codec
+find_input_codec_by_payload = _codec_registry.find_input_codec_by_payload
+find_request_codec_by_payload = _codec_registry.find_request_codec_by_payload
+find_input_codec_by_type_hint = _codec_registry.find_input_codec_by_type_hint
+find_request_codec_by_type_hint = _codec_registry.find_request_codec_by_type_hint
 
 
 def register_input_codec(codec: Any) -> Any:
     if codec.ContentType is not None:
-        _input_codecs[codec.ContentType] = codec
+        _codec_registry.register_input_codec(codec.ContentType, codec)
     return codec
 
 
 def register_request_codec(codec: Any) -> Any:
     if codec.ContentType is not None:
-        _request_codecs[codec.ContentType] = codec
+        _codec_registry.register_request_codec(codec.ContentType, codec)
     return codec
-
-
-def _find(registry: Dict[str, Any], content_type: Optional[str], type_hint: Any) -> Any:
-    if content_type is not None:
-        return registry.get(content_type)
-    if type_hint is not None:
-        return next((c for c in registry.values() if c.TypeHint is not None and c.TypeHint == type_hint), None)
-    return None
-
-
-def find_input_codec(content_type: Optional[str] = None, type_hint: Any = None) -> Optional[InputCodecLike]:
-    return _find(_input_codecs, content_type, type_hint)
-
-
-def find_request_codec(content_type: Optional[str] = None, type_hint: Any = None) -> Optional[RequestCodecLike]:
-    return _find(_request_codecs, content_type, type_hint)
-
-
-def find_input_codec_by_payload(payload: Any) -> Optional[InputCodecLike]:
-    return next((c for c in _input_codecs.values() if c.can_encode(payload)), None)
-
-
-def find_request_codec_by_payload(payload: Any) -> Optional[RequestCodecLike]:
-    return next((c for c in _request_codecs.values() if c.can_encode(payload)), None)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -225,9 +280,9 @@ def to_dtype(tensor: InputOrOutput) -> np.dtype:
     return np.dtype(_TO_NUMPY[datatype])
 
 
-def to_datatype(dtype: np.dtype) -> str:
+def to_datatype(dtype: np.dtype) -> Datatype:
     name = str(dtype)
-    return _FROM_NUMPY[name] if name in _FROM_NUMPY else _FROM_NUMPY[dtype.kind]
+    return Datatype(_FROM_NUMPY[name] if name in _FROM_NUMPY else _FROM_NUMPY[dtype.kind])
 
 
 def _encode_str(value: str) -> bytes:
@@ -246,8 +301,8 @@ def _nan_to_none(value: Any) -> Any:
     return None if isinstance(value, float) and value != value else value
 
 
-def _encode_array(array: np.ndarray, datatype: str) -> list:
-    if datatype == "BYTES":
+def _encode_array(array: np.ndarray, datatype: Any) -> list:
+    if _datatype(datatype) == "BYTES":
         if array.dtype.kind == "U":
             return [_encode_str(v) for v in array.ravel().tolist()]
         if array.dtype.kind == "S":
@@ -473,6 +528,10 @@ class StringRequestCodec(SingleInputRequestCodec):
 
 
 def _series(tensor: InputOrOutput) -> Any:
+    if tensor.parameters is not None and tensor.parameters.content_type == PandasCodec.JsonContentType:
+        from .codecs.json import decode_json_input_or_output
+
+        return _pd.Series(decode_json_input_or_output(tensor))
     payload = get_decoded_or_raw(tensor)
     payload = _raw(payload)
     if _datatype(tensor.datatype) == "BYTES":
@@ -483,7 +542,7 @@ def _series(tensor: InputOrOutput) -> Any:
 
 
 def _column_output(series: Any, use_bytes: bool) -> ResponseOutput:
-    datatype = to_datatype(series.dtype)
+    datatype = to_datatype(series.dtype).value
     data = series.tolist()
     if series.isnull().any():
         data = [_nan_to_none(v) for v in data]
@@ -492,8 +551,11 @@ def _column_output(series: Any, use_bytes: bool) -> ResponseOutput:
         if all(isinstance(v, (str, bytes)) for v in data):
             content_type = StringCodec.ContentType
             data = [_encode_str(v) if isinstance(v, str) and use_bytes else v for v in data]
-        else:
-            raise CodecError(f"Column {series.name!r} mixes text with other values; the pd codec sends text columns only")
+        else:  # a column of mixed values: each one as a JSON document
+            from .codecs.json import encode_to_json
+
+            content_type = PandasCodec.JsonContentType
+            data = [encode_to_json(v, use_bytes) for v in data]
     return ResponseOutput(name=str(series.name), shape=inject_batch_dimension(list(series.shape)), data=data,
                           datatype=datatype, parameters=Parameters(content_type=content_type) if content_type else None)
 
@@ -584,6 +646,8 @@ def encode_inference_response(payload: Any, model_settings: Any) -> Optional[Inf
 def _hint_list(hint: Any) -> list:
     if hint is None:
         return []
+    if isinstance(hint, tuple):  # `-> (np.ndarray, pd.DataFrame)`, as MLServer accepts
+        return list(hint)
     if get_origin(hint) is tuple:
         return list(get_args(hint))
     return [hint]
@@ -611,7 +675,8 @@ class SignatureCodec(RequestCodec):
     """Maps a predict method's type hints to codecs (what ``decode_args`` uses)."""
 
     def __init__(self, predict: Callable):
-        hints = {k: _unwrap_optional(v) for k, v in get_type_hints(predict).items()}
+        # inspect, not typing.get_type_hints: a plain tuple `-> (a, b)` is no type to the latter.
+        hints = {k: _unwrap_optional(v) for k, v in inspect.get_annotations(predict, eval_str=True).items()}
         self._output_hints = _hint_list(hints.pop("return", None))
         self._input_codecs = {name: _codec_for(name, hint, True) for name, hint in hints.items()}
         self._output_codecs = [_codec_for(None, hint, False) for hint in self._output_hints]
@@ -668,6 +733,6 @@ __all__ = [
     "RequestCodecLike", "SignatureCodec", "SingleInputRequestCodec", "StringCodec", "StringRequestCodec",
     "decode_args", "decode_inference_request", "decode_request_input", "encode_inference_response",
     "encode_response_output", "find_input_codec", "find_input_codec_by_payload", "find_request_codec",
-    "find_request_codec_by_payload", "get_decoded", "get_decoded_or_raw", "has_decoded",
+    "find_request_codec_by_payload", "find_input_codec_by_type_hint", "find_request_codec_by_type_hint", "get_decoded", "get_decoded_or_raw", "has_decoded",
     "inject_batch_dimension", "register_input_codec", "register_request_codec", "to_datatype", "to_dtype",
 ]

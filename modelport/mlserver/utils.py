@@ -5,18 +5,19 @@ from __future__ import annotations
 import os
 import urllib.parse
 import uuid
-from typing import List
+from typing import Any, Dict, List, Optional
 
 from .errors import InvalidModelURI
 from .settings import ModelSettings
 
 
 def to_absolute_path(model_settings: ModelSettings, uri: str) -> str:
-    """``uri`` resolved against the folder of the model's model-settings.json (or the working folder)."""
+    """``uri`` resolved against the folder of the model's model-settings.json; without one, unchanged
+    (relative to the working folder), as MLServer does."""
     source = model_settings._source
-    if os.path.isabs(uri) or not source:
-        return os.path.abspath(uri)
-    return os.path.abspath(os.path.join(os.path.dirname(source), uri))
+    if not source:
+        return uri
+    return os.path.normpath(os.path.join(os.path.dirname(source), uri))
 
 
 async def get_model_uri(settings: ModelSettings, wellknown_filenames: List[str] = []) -> str:  # noqa: B006 - MLServer's signature
@@ -40,8 +41,40 @@ async def get_model_uri(settings: ModelSettings, wellknown_filenames: List[str] 
     raise InvalidModelURI(settings.name, path)
 
 
+def insert_headers(inference_request: Any, headers: Dict[str, str]) -> Any:
+    """``headers`` put into the request's ``parameters.headers`` (where a runtime reads them)."""
+    from .types import Parameters
+
+    if inference_request.parameters is None:
+        inference_request.parameters = Parameters()
+    inference_request.parameters.headers = headers
+    return inference_request
+
+
+def install_uvloop_event_loop() -> None:
+    """uvloop as the event loop policy, when it is installed (modelport's server uses it anyway)."""
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def extract_headers(inference_response: Any) -> Optional[Dict[str, str]]:
+    """The headers a runtime put in ``parameters.headers``, taken out of the response (MLServer sends
+    them as HTTP headers or gRPC metadata, not in the body)."""
+    parameters = inference_response.parameters
+    if parameters is None or getattr(parameters, "headers", None) is None:
+        return None
+    headers = parameters.headers
+    parameters.headers = None
+    return headers
+
+
 def generate_uuid() -> str:
     return str(uuid.uuid4())
 
 
-__all__ = ["generate_uuid", "get_model_uri", "to_absolute_path"]
+__all__ = ["extract_headers", "insert_headers", "install_uvloop_event_loop", "generate_uuid", "get_model_uri", "to_absolute_path"]

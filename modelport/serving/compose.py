@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import residency, storage
+from ..compat.mlserver_handlers import CustomRoutes
 from ..controls import Controls, Cors
 from ..controls.dataplane import GuardedDataPlane
 from ..execution.hook_threads import HookThreads
@@ -51,6 +52,8 @@ def build(server: Any, s: ServerSettings) -> None:
     )
     # Mounts: route trees beside the inference routes, each with its own declared doors.
     mount_mlflow_scoring(server)  # MLflow's /invocations, /ping, /health, /version
+    # MLServer runtimes' @custom_handler endpoints: mounts too, added as such models are registered.
+    server.custom_routes = CustomRoutes(server.rest_app, server.repository)
     server.console = None
     if s.enable_ui:  # the console at /ui
         from ..ui import mount_console

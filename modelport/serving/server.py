@@ -168,6 +168,7 @@ class ModelServer:
     def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
         s = self.settings
         self.controls.prepare(model, settings)  # its cache, contract and rate limit (bad ones fail the model)
+        self.custom_routes.add(model)
         # Transformer mode; KServe-style scripts set self.predictor_host (and self.protocol) in __init__.
         if s.predictor_host or model.predictor_config is not None or getattr(model, "predictor_host", None):
             from ..predictor import attach_predictor
@@ -209,12 +210,16 @@ class ModelServer:
         self.repository.update(model)
 
     # -- blocking entry point -------------------------------------------------------------------
-    def start(self, models: Iterable[Model] | None = None) -> None:
+    def start(self, models: Iterable[Model] = ()) -> None:
         """Serve until SIGTERM or SIGINT, then drain and return.
 
         Started from a script (``python model.py --http_port 8085``), this reads KServe's flags from
         ``sys.argv`` and ``MODELPORT_*`` from the environment, and sets up logging, as KServe's does.
+        ``models=None`` or a non-model item raises RuntimeError before anything listens, as in KServe.
         """
+        from ..compat.kserve import check_models
+
+        check_models(models)
         if not self._settings_given and not self._in_worker:
             self._configure_from_argv()
         if self.settings.workers > 1 and not self._in_worker:

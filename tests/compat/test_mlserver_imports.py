@@ -24,12 +24,14 @@ SUPPORTED = [
     ("utils", "get_model_uri"), ("utils", "generate_uuid"),
     ("settings", "ModelSettings"), ("settings", "ModelParameters"), ("settings", "Settings"),
     ("logging", "logger"),
+    ("", "register"), ("", "log"), ("handlers", "custom_handler"), ("handlers.custom", "custom_handler"),
+    ("codecs.utils", "Codec"), ("codecs.json", "JSONEncoderWithArray"), ("codecs.lists", "is_list_of"),
+    ("codecs.lists", "as_list"), ("codecs.base", "InputCodec"), ("utils", "extract_headers"),
+    ("utils", "insert_headers"),
 ]
 # Not provided, with the reason (README, "Migrating from MLServer").
 MISSING = [
     ("", "MLServer"),  # the server object: use `modelport serve` or modelport.ModelServer
-    ("", "register"), ("", "log"),  # custom metrics: use prometheus_client in the model
-    ("handlers", "custom_handler"),  # custom REST endpoints are not supported
     ("grpc", "dataplane_pb2"),  # MLServer's gRPC stubs: use modelport.client or tritonclient
 ]
 

@@ -51,7 +51,7 @@ async def test_json_binary_and_grpc_share_one_entry(both):
     body, headers = binary_body(X)
     r = await http.post("/v2/models/double/infer", content=body, headers=headers)
     assert r.status_code == 200 and r.headers["x-modelport-cache"] == "hit"
-    assert r.json()["outputs"][0]["data"] == [2.0, 4.0, 6.0] and "id" not in r.json()
+    assert r.json()["outputs"][0]["data"] == [2.0, 4.0, 6.0] and len(r.json()["id"]) == 36  # a new uuid4
     call = stub.ModelInfer(grpc_infer("double", id="g1"))
     reply = await call
     assert dict(await call.trailing_metadata())["x-modelport-cache"] == "hit" and reply.id == "g1"

@@ -12,9 +12,11 @@ from modelport.errors import (
     ErrorCode,
     InferenceError,
     InvalidInput,
+    ModelMissingError,
     ModelNotFound,
     ModelNotReady,
     ModelportError,
+    NoModelReady,
     Overloaded,
     PayloadTooLarge,
     PermissionDenied,
@@ -26,6 +28,7 @@ from modelport.errors import (
     Unauthenticated,
     Unimplemented,
     UnsupportedProtocol,
+    WorkersShouldBeLessThanMaxWorkersError,
 )
 from modelport.settings import SettingsError
 from modelport.transports.rest.errors import HTTP_STATUS, MethodNotAllowed, RouteNotFound, error_response
@@ -48,6 +51,10 @@ EXPECTED_CODES = {
     SettingsError: ErrorCode.INVALID_INPUT,
     Unauthenticated: ErrorCode.UNAUTHENTICATED,
     PermissionDenied: ErrorCode.PERMISSION_DENIED,
+    # KServe's names (kserve.errors)
+    ModelMissingError: ErrorCode.NOT_FOUND,
+    NoModelReady: ErrorCode.NOT_READY,
+    WorkersShouldBeLessThanMaxWorkersError: ErrorCode.INVALID_INPUT,
     RateLimited: ErrorCode.RESOURCE_EXHAUSTED,
 }
 
@@ -136,7 +143,8 @@ def test_rest_table_covers_every_error_code():
 
 
 @pytest.mark.parametrize(
-    "cls", [c for c in EXPECTED_CODES if c not in (ModelNotFound, ModelNotReady, UnsupportedProtocol)]
+    "cls", [c for c in EXPECTED_CODES if c not in (ModelNotFound, ModelNotReady, UnsupportedProtocol, NoModelReady,
+                                                  WorkersShouldBeLessThanMaxWorkersError)]
 )
 def test_rest_error_response_uses_the_table(cls, caplog):
     exc = cls("reason text")

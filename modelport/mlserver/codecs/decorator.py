@@ -1,5 +1,7 @@
 """`mlserver.codecs.decorator`, as MLServer code imports it."""
 
-from .._codecs import decode_args, SignatureCodec
+from .._codecs import SignatureCodec, decode_args
+from .._codecs import _hint_list as _as_list  # a return annotation's parts: Tuple[a, b] or (a, b) -> [a, b]
 
-__all__ = ["decode_args", "SignatureCodec"]
+
+__all__ = ["SignatureCodec", "decode_args"]

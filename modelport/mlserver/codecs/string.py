@@ -1,5 +1,7 @@
 """`mlserver.codecs.string`, as MLServer code imports it."""
 
 from .._codecs import StringCodec, StringRequestCodec
+from .._codecs import _decode_str as decode_str
+from .._codecs import _encode_str as encode_str
 
-__all__ = ["StringCodec", "StringRequestCodec"]
+__all__ = ["StringCodec", "StringRequestCodec", "decode_str", "encode_str"]

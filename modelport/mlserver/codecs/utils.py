@@ -1,5 +1,26 @@
 """`mlserver.codecs.utils`, as MLServer code imports it."""
 
-from .._codecs import SingleInputRequestCodec, DecodedParameterName, decode_inference_request, decode_request_input, encode_inference_response, encode_response_output, get_decoded, get_decoded_or_raw, has_decoded, inject_batch_dimension
+from typing import Union
 
-__all__ = ["SingleInputRequestCodec", "DecodedParameterName", "decode_inference_request", "decode_request_input", "encode_inference_response", "encode_response_output", "get_decoded", "get_decoded_or_raw", "has_decoded", "inject_batch_dimension"]
+from .._codecs import (
+    DecodedParameterName,
+    InputCodecLike,
+    InputOrOutput,
+    RequestCodecLike,
+    SingleInputRequestCodec,
+    _save_decoded,
+    decode_inference_request,
+    decode_request_input,
+    encode_inference_response,
+    encode_response_output,
+    get_decoded,
+    get_decoded_or_raw,
+    has_decoded,
+    inject_batch_dimension,
+)
+
+Codec = Union[InputCodecLike, RequestCodecLike]
+
+__all__ = ["Codec", "DecodedParameterName", "InputOrOutput", "SingleInputRequestCodec", "decode_inference_request",
+           "decode_request_input", "encode_inference_response", "encode_response_output", "get_decoded",
+           "get_decoded_or_raw", "has_decoded", "inject_batch_dimension"]

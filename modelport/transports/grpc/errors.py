@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from ...compat.http_exception import http_exception
 from ...errors import ErrorCode, InferenceError, ModelportError, RateLimited, internal_error_message
 from ...observability import context as request_context
 from .intercept import WrappingInterceptor
@@ -55,11 +56,15 @@ def code_for(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, ModelportError):
         code = GRPC_STATUS[exc.code]
         if isinstance(exc, InferenceError) and exc.status:
-            code = _FROM_HTTP.get(
-                exc.status, grpc.StatusCode.INTERNAL if exc.status >= 500 else grpc.StatusCode.INVALID_ARGUMENT
-            )
+            code = _from_http(exc.status)
         return code
+    if (http := http_exception(exc)) is not None:  # fastapi's HTTPException from a hook
+        return _from_http(http[0])
     return grpc.StatusCode.INTERNAL
+
+
+def _from_http(status: int) -> grpc.StatusCode:
+    return _FROM_HTTP.get(status, grpc.StatusCode.INTERNAL if status >= 500 else grpc.StatusCode.INVALID_ARGUMENT)
 
 
 def status_for(exc: BaseException, method: str, request: Any = None) -> tuple[grpc.StatusCode, str]:
@@ -69,6 +74,8 @@ def status_for(exc: BaseException, method: str, request: Any = None) -> tuple[gr
         if code is grpc.StatusCode.INTERNAL:
             logger.error("%s failed: %s", method, exc, exc_info=exc)
         return code, exc.reason
+    if (http := http_exception(exc)) is not None:
+        return _from_http(http[0]), str(http[1])
     model = getattr(request, "model_name", None) or None
     info = request_context.current.get()  # the id in the x-request-id trailing metadata (observability.edge)
     request_id = getattr(request, "id", None) or (info.request_id if info is not None else uuid.uuid4().hex[:16])

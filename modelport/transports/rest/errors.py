@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from ...compat.http_exception import http_exception
 from ...errors import ErrorCode, ModelportError, RateLimited, internal_error_message
 from ...observability import context as request_context
 from ...wire.v2_json import dumps
@@ -53,6 +54,10 @@ def error_response(exc: BaseException, scope: dict) -> tuple[int, bytes, list[tu
             status = exc.status
         if status >= 500 and exc.code is ErrorCode.INTERNAL:
             logger.error("%s %s failed: %s", scope["method"], scope["path"], exc, exc_info=exc)
+    elif (http := http_exception(exc)) is not None:  # fastapi's HTTPException from a hook, as KServe answers it
+        status, detail, extra = http
+        headers += [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in extra.items()]
+        return status, dumps({"detail": detail}), headers
     else:
         # Unexpected: the client gets an id to quote, the log gets the traceback under that id.
         status = 500

@@ -39,6 +39,9 @@ class MLflowScoring:
     async def __call__(self, door: Door, params: dict, scope: dict, receive: Callable) -> tuple:
         from .app import _headers
 
+        custom = getattr(self.server, "custom_routes", None)
+        if custom is not None and (door.method, door.path) in custom.routes:  # an MLServer runtime's own
+            return await custom.dispatch(door, params, scope, receive)  # endpoint here (mlserver-mlflow)
         if door.name == "mlflow.invocations":
             return await self._invocations(_headers(scope), receive)
         if door.name in ("mlflow.ping", "mlflow.health"):

@@ -164,7 +164,9 @@ def _tensors_from_proto(cls: type, kind: str, tensors: Iterable[Any], raw: Any, 
             data = array_from_raw(raw[i], t.datatype, shape, name)
         else:
             data = _array_from_contents(kind, name, t.datatype, shape, t.contents)
-        out.append(cls(name, shape, t.datatype, data, parameters_from_proto(t.parameters)))
+        tensor = cls(name, shape, t.datatype, data, parameters_from_proto(t.parameters))
+        tensor._grpc_bytes = t.datatype == "BYTES"
+        out.append(tensor)
     names = [t.name for t in out]
     if len(set(names)) != len(names):
         raise InvalidInput(f"{kind} names must be unique")
