@@ -38,6 +38,7 @@ GRPC_SERVICER = "modelport.wire.grpc.grpc_predict_v2_pb2_grpc.add_GRPCInferenceS
 DEPLOYMENT_OPTIONS = (
     "num_replicas", "autoscaling_config", "max_ongoing_requests", "max_queued_requests", "ray_actor_options",
     "health_check_period_s", "health_check_timeout_s", "graceful_shutdown_timeout_s", "graceful_shutdown_wait_loop_s",
+    "max_replicas_per_node", "placement_group_bundles", "placement_group_strategy",
 )
 # Ray's own knobs outside the deployment (``run``): where proxies run, and the local cluster's CPUs.
 PROXY_LOCATIONS = ("EveryNode", "HeadOnly", "Disabled")
