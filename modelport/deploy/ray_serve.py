@@ -40,6 +40,11 @@ DEPLOYMENT_OPTIONS = (
     "health_check_period_s", "health_check_timeout_s", "graceful_shutdown_timeout_s", "graceful_shutdown_wait_loop_s",
     "max_replicas_per_node", "placement_group_bundles", "placement_group_strategy",
 )
+# Requests a replica takes at once. Ray's default (5) suits a replica that runs one request at a time; a
+# modelport replica is asynchronous (its own queue, batching and threads), and with more clients than that
+# Ray's router backs off and retries: 32 connections on one replica of an I/O-bound model gave 15 req/s at
+# 5 and 268 req/s at 64 (smoke runs of bench/ray_scaling.py). Ray options may set their own.
+DEFAULT_MAX_ONGOING_REQUESTS = 64
 # Ray's own knobs outside the deployment (``run``): where proxies run, and the local cluster's CPUs.
 PROXY_LOCATIONS = ("EveryNode", "HeadOnly", "Disabled")
 
@@ -303,6 +308,7 @@ def deployment_options(
             )
         chosen = next(iter(per_model.values()), {})
     chosen.setdefault("ray_actor_options", {"num_cpus": 1})
+    chosen.setdefault("max_ongoing_requests", DEFAULT_MAX_ONGOING_REQUESTS)
     # Ray waits this long for a stopping replica's requests: the server's own grace period.
     chosen.setdefault("graceful_shutdown_timeout_s", settings.grace_period)
     return chosen
