@@ -5,7 +5,7 @@ Each replica of the one deployment (``modelport``) is a whole modelport server w
 ASGI app (``server.app``: request edge, controls, CORS, the REST routes, the console) is what Ray's HTTP
 proxy calls. So API keys, rate limits, CORS, the access log, tracing and the console apply under Ray as
 on one server, and a request crosses one Ray hop (proxy → replica), not two. gRPC comes through Ray's
-gRPC proxy to the same replicas (``GRPCInferenceService``, unary RPCs), behind the same controls.
+gRPC proxy to the same replicas (``GRPCInferenceService``, ModelStreamInfer too), behind the same controls.
 
 Ray's options for the deployment (``num_replicas``, ``autoscaling_config``, ``max_ongoing_requests``,
 ``ray_actor_options``, ...) come from ``ray_options`` (``--ray-options``), else from the ``ray`` key of
@@ -173,6 +173,21 @@ class _Aborted(Exception):
     pass
 
 
+def _grpc_tables() -> tuple[dict, dict, Any, Any]:
+    """What a replica's RPCs look up per call, made once: each method's kind and empty answer."""
+    from ..controls.grpc import _model, classify
+    from ..transports.grpc.errors import code_for
+    from ..wire.grpc import grpc_predict_v2_pb2 as pb
+
+    methods = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods
+    kinds = {m.name: classify(f"/inference.GRPCInferenceService/{m.name}") for m in methods}
+    empty = {m.name: getattr(pb, m.output_type.name) for m in methods}
+    return kinds, empty, _model, code_for
+
+
+_GRPC_KINDS, _GRPC_EMPTY, _grpc_model, _grpc_code = _grpc_tables()
+
+
 class ModelportReplica:
     """One replica: a whole modelport server (data plane, runners, controls, edge, REST, console)."""
 
@@ -214,25 +229,19 @@ class ModelportReplica:
 
     async def _rpc(self, method: str, request: Any, grpc_context: Any) -> Any:
         """One unary RPC of GRPCInferenceService from Ray's gRPC proxy, behind the same controls."""
-        from ..controls.grpc import _model, classify
-        from ..transports.grpc.errors import code_for
-        from ..wire.grpc import grpc_predict_v2_pb2 as pb
-
-        context = _GrpcContext(grpc_context)
         try:
             if self._controls is not None:
                 headers = {k.lower(): v if isinstance(v, str) else v.decode("latin-1") for k, v in grpc_context.invocation_metadata()}
                 peer = grpc_context.peer() or ""
                 client = peer.partition(":")[2].rpartition(":")[0].strip("[]") or None
-                self._controls.check(classify(f"/inference.GRPCInferenceService/{method}"), _model(request), headers, client)
-            return await getattr(self._grpc, method)(request, context)
+                self._controls.check(_GRPC_KINDS[method], _grpc_model(request), headers, client)
+            return await getattr(self._grpc, method)(request, _GrpcContext(grpc_context))
         except _Aborted:
             pass
         except ModelportError as exc:
-            grpc_context.set_code(code_for(exc))
+            grpc_context.set_code(_grpc_code(exc))
             grpc_context.set_details(str(exc))
-        output = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name[method].output_type.name
-        return getattr(pb, output)()
+        return _GRPC_EMPTY[method]()
 
     # The unary RPCs of inference.GRPCInferenceService, by name, as Ray's gRPC proxy calls them.
     async def ServerLive(self, request: Any, grpc_context: Any) -> Any:
@@ -252,6 +261,32 @@ class ModelportReplica:
 
     async def ModelInfer(self, request: Any, grpc_context: Any) -> Any:
         return await self._rpc("ModelInfer", request, grpc_context)
+
+    async def ModelStreamInfer(self, request_stream: Any, grpc_context: Any) -> Any:
+        """The bidirectional stream, through Ray's gRPC proxy: authenticated when it opens, each message
+        checked (and counted) as it is read; a refused message ends the stream with its status."""
+        context = _GrpcContext(grpc_context)
+        headers = client = None
+        try:
+            if self._controls is not None:
+                headers = {k.lower(): v if isinstance(v, str) else v.decode("latin-1") for k, v in grpc_context.invocation_metadata()}
+                peer = grpc_context.peer() or ""
+                client = peer.partition(":")[2].rpartition(":")[0].strip("[]") or None
+                self._controls.check("infer", None, headers, client, count=False)
+
+            async def checked():
+                async for request in request_stream:
+                    if self._controls is not None:
+                        self._controls.check("infer", _grpc_model(request), headers, client)
+                    yield request
+
+            async for response in self._grpc.ModelStreamInfer(checked(), context):
+                yield response
+        except ModelportError as exc:
+            grpc_context.set_code(_grpc_code(exc))
+            grpc_context.set_details(str(exc))
+            # A stream ends with its status only by raising: Ray answers with the code and details set above.
+            raise _Aborted() from None
 
     async def ModelStatistics(self, request: Any, grpc_context: Any) -> Any:
         return await self._rpc("ModelStatistics", request, grpc_context)

@@ -94,3 +94,31 @@ def test_the_controls_guard_grpc_through_ray(grpc_url):
     assert _status(lambda: client.unload_model("iris", headers={"x-api-key": "admin-key"})) == "StatusCode.PERMISSION_DENIED"
     assert client.get_model_repository_index(headers={"x-api-key": "admin-key"}).models
     assert client.infer("iris", [_iris_input()], headers={"x-api-key": "iris-key"}).as_numpy("predict").tolist() == [2]
+
+
+def _stream(grpc_url: str, headers: dict | None, model: str = "iris", count: int = 3) -> list:
+    import queue
+
+    client = triton.InferenceServerClient(grpc_url)
+    answers: queue.Queue = queue.Queue()
+    client.start_stream(callback=lambda result, error: answers.put((result, error)), headers=headers)
+    try:
+        for _ in range(count):
+            client.async_stream_infer(model, [_iris_input()])
+        out = [answers.get(timeout=60)]
+        while out[-1][1] is None and len(out) < count:
+            out.append(answers.get(timeout=60))
+        return out
+    finally:
+        client.stop_stream(cancel_requests=True)
+
+
+def test_model_stream_infer_through_ray_behind_the_controls(grpc_url):
+    answers = _stream(grpc_url, {"x-api-key": "iris-key"})
+    assert [(r.as_numpy("predict").tolist(), e) for r, e in answers] == [([2], None)] * 3
+    result, error = _stream(grpc_url, None)[0]
+    assert result is None and error.status() == "StatusCode.UNAUTHENTICATED"
+    result, error = _stream(grpc_url, {"x-api-key": "iris-key"}, model="slow")[0]
+    assert result is None and error.status() == "StatusCode.PERMISSION_DENIED"
+    client = triton.InferenceServerClient(grpc_url)
+    assert client.infer("iris", [_iris_input()], headers={"x-api-key": "iris-key"}).as_numpy("predict").tolist() == [2]
