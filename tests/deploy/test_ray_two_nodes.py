@@ -163,8 +163,8 @@ def test_a_node_lost_under_load(tmp_path):
         after = [s for t, s in samples if t > killed_at]
         recovery = max((t for t, _ in failures), default=killed_at) - killed_at
         print(f"two nodes, raylet of node 2 killed under load (4 clients, 20 s): {len(samples)} answers, "
-              f"{len(failures)} lost (statuses {sorted({s for _, s in failures})}), the last failure {recovery:.2f} s "
-              f"after the kill, {len(after)} answers after it")
+              f"{len(failures)} lost (statuses {sorted({s for _, s in failures})}); recovery (kill to the last failed "
+              f"answer, 0 when none failed) {recovery:.2f} s; {len(after)} answers after the kill")
         assert len(after) > 50 and after[-20:] == [200] * 20, "serving again, from the surviving node"
         assert len(failures) <= 40, failures
         assert recovery < 30
