@@ -30,6 +30,16 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
@@ -88,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "model-name", help="the name to serve a single model file or --model-dir under")
     serve.add_argument("--ray", action="store_true", help="run the models as a Ray Serve application (extra: ray)")
     serve.add_argument("--ray-address", "--address", dest="ray_address", help="Ray cluster to join (default: start one here)")
+    serve.add_argument("--ray-options", dest="ray_options", type=_json_object,
+                       help='Ray Serve deployment options as JSON, e.g. \'{"num_replicas": 2, "max_ongoing_requests": 16}\'')
+    serve.add_argument("--ray-proxy-location", dest="ray_proxy_location", choices=("EveryNode", "HeadOnly", "Disabled"),
+                       help="where Ray runs its HTTP/gRPC proxies (default: every node with a replica)")
+    serve.add_argument("--ray-num-cpus", dest="ray_num_cpus", type=float, help="CPUs of the Ray cluster started here")
     _flag(serve, "load-models-at-startup", type=_bool, help="false: start with no models; load them through the repository API")
     _flag(serve, "strict-settings", type=_bool, help="unknown keys in settings files are errors, not warnings")
     # Production controls (modelport.controls); keys themselves belong in a file or the environment, not argv.
@@ -168,7 +183,8 @@ def serve(args: argparse.Namespace) -> int:
     # The folder: the argument, else MODELPORT_MODEL_REPOSITORY / MLSERVER_MODELS_DIR, else the examples.
     from_env = os.environ.get("MODELPORT_MODEL_REPOSITORY") or os.environ.get("MLSERVER_MODELS_DIR")
     target = Path(args.models or args.model_dir or from_env or EXAMPLES)
-    own = ("command", "models", "settings", "model_dir", "model_name", "ray", "ray_address")
+    own = ("command", "models", "settings", "model_dir", "model_name", "ray", "ray_address", "ray_options",
+           "ray_proxy_location", "ray_num_cpus")
     overrides = {k: v for k, v in vars(args).items() if k not in own and v is not None}
     # One model: a file, a --model_dir without model-settings.json (KServe), or any folder given --model_name.
     single_file = target.is_file() or (
@@ -206,7 +222,8 @@ def serve(args: argparse.Namespace) -> int:
             from .ray import run
 
             log.info("Serving %s on Ray Serve", target)
-            run(None if single_file else str(target), models, settings, address=args.ray_address)
+            run(None if single_file else str(target), models, settings, address=args.ray_address,
+                ray_options=args.ray_options, proxy_location=args.ray_proxy_location, num_cpus=args.ray_num_cpus)
             return 0
         server = ModelServer(settings=settings)
         log.info("Serving %s", target)

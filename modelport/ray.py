@@ -5,6 +5,6 @@ from ._optional import import_optional
 
 import_optional("ray.serve", "ray")  # a clear "pip install 'modelport[ray]'" when Ray is missing
 
-from .deploy.ray_serve import APP_NAME, REPLICA_HEADER, build_app, run  # noqa: E402
+from .deploy.ray_serve import APP_NAME, DEPLOYMENT_NAME, REPLICA_HEADER, UNDER_RAY, build_app, check_settings, run  # noqa: E402
 
-__all__ = ["APP_NAME", "REPLICA_HEADER", "build_app", "run"]
+__all__ = ["APP_NAME", "DEPLOYMENT_NAME", "REPLICA_HEADER", "UNDER_RAY", "build_app", "check_settings", "run"]

@@ -20,7 +20,7 @@ from ..errors import Unimplemented
 from ..transports.grpc.intercept import WrappingInterceptor
 from .guard import Controls
 
-def _model_reader(door: Door) -> Callable[[Any], str | None]:
+def model_reader(door: Door) -> Callable[[Any], str | None]:
     """How the door's request message names its model (read from the declaration once per method)."""
     field = door.field
     if field is None:
@@ -33,13 +33,13 @@ def _model_reader(door: Door) -> Callable[[Any], str | None]:
     return model
 
 
-def _headers(context: grpc.aio.ServicerContext) -> dict[str, str]:
+def call_headers(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {
         k.lower(): v if isinstance(v, str) else v.decode("latin-1") for k, v in context.invocation_metadata() or ()
     }
 
 
-def _client(context: grpc.aio.ServicerContext) -> str | None:
+def call_client(context: grpc.aio.ServicerContext) -> str | None:
     peer = context.peer() or ""  # "ipv4:127.0.0.1:5678", "ipv6:[::1]:5678"
     kind, _, rest = peer.partition(":")
     host = rest.rpartition(":")[0] if kind in ("ipv4", "ipv6") else rest
@@ -59,7 +59,7 @@ class ControlsInterceptor(WrappingInterceptor):
 
     def _wrap(self, handler: Any, door: Door) -> Any:
         check = self.controls.check
-        model_of = _model_reader(door)
+        model_of = model_reader(door)
         kind = next(k for k in _SHAPES if getattr(handler, k) is not None)
         fn = getattr(handler, kind)
         streamed_requests = kind.startswith("stream_")
@@ -80,12 +80,12 @@ class ControlsInterceptor(WrappingInterceptor):
             wrapper = wrapped
 
         def _checked_one(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            check(door, model_of(request), _headers(context), _client(context))
+            check(door, model_of(request), call_headers(context), call_client(context))
             return request
 
         def _checked(requests: Any, context: grpc.aio.ServicerContext) -> Any:
             # A stream authenticates when it opens, then each message is checked (and counted) as read.
-            headers, client = _headers(context), _client(context)
+            headers, client = call_headers(context), call_client(context)
             check(door, None, headers, client, count=False)
 
             async def each():
@@ -120,4 +120,4 @@ def _refuse(handler: Any, method: str) -> Any:
     return handler._replace(stream_unary=refuse)
 
 
-__all__ = ["ControlsInterceptor"]
+__all__ = ["ControlsInterceptor", "call_client", "call_headers", "model_reader"]

@@ -24,6 +24,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     k8s.add_argument("--target", choices=["kserve", "runtime", "modelmesh", "plain", "all"], default="kserve",
                      help="kserve: InferenceService; runtime: (Cluster)ServingRuntime; modelmesh: ModelMesh ServingRuntime; "
                           "plain: Deployment + Service + HPA (default kserve)")
+    k8s.add_argument("--kserve-mode", choices=["serverless", "raw"], default="serverless",
+                     help="kserve target: serverless (default; applies in either KServe mode, no drain settings) or raw "
+                          "(the RawDeployment annotation, with the preStop pause and terminationGracePeriodSeconds)")
     k8s.add_argument("--name", help="resource name (default: from the folder's name)")
     k8s.add_argument("--namespace", help="namespace to set on the resources")
     k8s.add_argument("--replicas", type=int, default=1, help="Deployment replicas (plain)")
@@ -80,7 +83,7 @@ def k8s(args: argparse.Namespace) -> int:
         options = K8sOptions(
             image=args.image, namespace=args.namespace, replicas=args.replicas, min_replicas=args.min_replicas,
             max_replicas=args.max_replicas, target_cpu_utilization=args.target_cpu, cpu=args.cpu, memory=args.memory,
-            gpus=args.gpus,
+            gpus=args.gpus, kserve_mode=args.kserve_mode,
         )
         targets = TARGETS if args.target == "all" else (args.target,)
         docs = [doc for target in targets for doc in resources(plan, options, target)]

@@ -3,16 +3,22 @@
 Four targets, each a list of plain dicts (YAML on output):
 
 * ``kserve``: a KServe ``InferenceService`` with a custom predictor container (and a transformer
-  container when the folder is a transformer pair);
-* ``runtime``: a KServe ``ServingRuntime`` and ``ClusterServingRuntime`` whose container serves whatever
-  the storage initializer puts in ``/mnt/models`` (``--model_name``/``--model_dir``, as KServe's own
-  runtimes are called), with ``supportedModelFormats`` from the folder's runtimes;
+  container when the folder is a transformer pair). By default it is serverless-safe: nothing that
+  Knative's field mask rejects (no ``lifecycle``, ``startupProbe`` or ``terminationGracePeriodSeconds``;
+  one ``http1`` port), so it applies in either KServe mode. ``kserve_mode="raw"`` adds the
+  ``serving.kserve.io/deploymentMode: RawDeployment`` annotation and the drain settings (``preStop``
+  pause, ``terminationGracePeriodSeconds``, startup probe), which only a raw deployment honours;
+* ``runtime``: a KServe ``ServingRuntime`` and ``ClusterServingRuntime`` (distinct names: apply one) whose
+  container serves whatever the storage initializer puts in ``/mnt/models`` (``--model_name``/``--model_dir``,
+  as KServe's own runtimes are called) on one HTTP port, with ``supportedModelFormats`` from the folder's
+  runtimes at a priority above the stock runtimes';
 * ``modelmesh``: a ModelMesh ``ServingRuntime`` with ``builtInAdapter`` (serverType ``mlserver``) and the
-  ``MLSERVER_*`` environment that makes modelport answer that adapter as MLServer does;
+  ``MLSERVER_*`` environment that makes modelport answer that adapter as MLServer does, on loopback only;
 * ``plain``: a ``Deployment``, a ``Service`` and a ``HorizontalPodAutoscaler``.
 
-Probes use the real live/ready endpoints; ``terminationGracePeriodSeconds`` and the ``preStop`` pause
-cover the server's drain (``drain_delay`` + ``grace_period``); ports come from the folder's settings.
+Probes use the real live/ready endpoints; where the mode allows them (plain, KServe raw),
+``terminationGracePeriodSeconds`` and the ``preStop`` pause cover the server's drain (``drain_delay`` +
+``grace_period``); ports come from the folder's settings.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from .image import serve_path
 from .plan import DeployPlan
 
 TARGETS = ("kserve", "runtime", "modelmesh", "plain")
+KSERVE_MODES = ("serverless", "raw")
+DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
+# Stock KServe runtimes rank formats at priority 1 to 3 (config/runtimes); the admission webhook refuses two
+# auto-selected runtimes of one kind with the same format, protocol and priority. Above them all:
+RUNTIME_PRIORITY = 10
 Resource = dict[str, Any]
 
 # The ModelMesh MLServer adapter's ports and the environment its stock MLServer runtime sets.
@@ -47,12 +58,15 @@ class K8sOptions:
     memory_limit: str | None = None
     gpus: int = 0
     prestop_seconds: int = 5  # time for endpoints to drop the pod before SIGTERM reaches the server
+    kserve_mode: str = "serverless"  # the InferenceService: "serverless" (safe in both modes) or "raw"
 
     def validate(self) -> None:
         if not self.image:
             raise InvalidInput("An image is needed (--image), e.g. the tag given to `modelport build`")
         if self.replicas < 0 or self.min_replicas < 1 or self.max_replicas < self.min_replicas:
             raise InvalidInput("Replicas: need 0 <= replicas and 1 <= min_replicas <= max_replicas")
+        if self.kserve_mode not in KSERVE_MODES:
+            raise InvalidInput(f"kserve_mode must be one of {', '.join(KSERVE_MODES)}, not {self.kserve_mode!r}")
         if not 1 <= self.target_cpu_utilization <= 100:
             raise InvalidInput("target_cpu_utilization must be a percentage (1-100)")
 
@@ -148,30 +162,38 @@ _SCRAPE = {"prometheus.io/scrape": "true", "prometheus.io/path": "/metrics"}
 
 
 # -- KServe ---------------------------------------------------------------------------------------
+def _knative_safe(container: Resource) -> Resource:
+    """The container without what Knative's field mask rejects (lifecycle; startupProbe on older Knative)."""
+    container.pop("lifecycle", None)
+    container.pop("startupProbe", None)
+    return container
+
+
 def inference_service(plan: DeployPlan, options: K8sOptions) -> Resource:
     s = plan.settings
+    raw = options.kserve_mode == "raw"
     annotations = {"prometheus.kserve.io/port": str(s.http_port), "prometheus.kserve.io/path": "/metrics"}
+    if raw:  # the drain settings below need a plain Deployment: Knative refuses them
+        annotations[DEPLOYMENT_MODE] = "RawDeployment"
     # KServe routes one port per component; gRPC clients use a separate InferenceService with h2c.
     http_only = [{"name": "http1", "containerPort": s.http_port, "protocol": "TCP"}]
-    predictor = {
-        "minReplicas": options.min_replicas,
-        "maxReplicas": options.max_replicas,
-        "terminationGracePeriodSeconds": _grace_seconds(plan, options),
-        "containers": [_container(plan, options, "kserve-container", [serve_path(plan, "predictor")], ports=http_only)],
-        "volumes": [_TMP_VOLUME],
-    }
-    spec: Resource = {"predictor": predictor}
+
+    def component(p: DeployPlan, container: Resource) -> Resource:
+        out: Resource = {"minReplicas": options.min_replicas, "maxReplicas": options.max_replicas}
+        if raw:
+            out["terminationGracePeriodSeconds"] = _grace_seconds(p, options)
+        out["containers"] = [container if raw else _knative_safe(container)]
+        out["volumes"] = [_TMP_VOLUME]
+        return out
+
+    spec: Resource = {"predictor": component(
+        plan, _container(plan, options, "kserve-container", [serve_path(plan, "predictor")], ports=http_only))}
     if plan.transformer is not None:
         t = plan.transformer
-        spec["transformer"] = {
-            "minReplicas": options.min_replicas,
-            "maxReplicas": options.max_replicas,
-            "terminationGracePeriodSeconds": _grace_seconds(t, options),
-            # KServe appends --model_name and --predictor_host to a transformer's arguments.
-            "containers": [_container(t, options, "kserve-container", [serve_path(plan, "transformer")], ports=http_only,
-                                      env=[{"name": "MODELPORT_PREDICTOR_PROTOCOL", "value": t.settings.predictor_protocol}])],
-            "volumes": [_TMP_VOLUME],
-        }
+        # KServe appends --model_name and --predictor_host to a transformer's arguments.
+        spec["transformer"] = component(t, _container(
+            t, options, "kserve-container", [serve_path(plan, "transformer")], ports=http_only,
+            env=[{"name": "MODELPORT_PREDICTOR_PROTOCOL", "value": t.settings.predictor_protocol}]))
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -181,20 +203,23 @@ def inference_service(plan: DeployPlan, options: K8sOptions) -> Resource:
 
 
 def serving_runtime(plan: DeployPlan, options: K8sOptions, cluster: bool = False) -> Resource:
+    """One HTTP port (KServe routes one per component, and Knative allows one), so gRPC stays off."""
     s = plan.settings
     formats = plan.model_formats or ["custom"]
     args = ["/mnt/models", "--model_name={{.Name}}", "--model_dir=/mnt/models", f"--http_port={s.http_port}",
-            f"--grpc_port={s.grpc_port}"]
-    container = _container(plan, options, "kserve-container", args, probes=False)
-    container.pop("lifecycle")
+            "--enable_grpc=false"]
+    ports = [{"name": "http1", "containerPort": s.http_port, "protocol": "TCP"}]
+    container = _knative_safe(_container(plan, options, "kserve-container", args, ports=ports, probes=False))
+    name = f"{plan.name}-cluster-runtime" if cluster else f"{plan.name}-runtime"
     return {
         "apiVersion": "serving.kserve.io/v1alpha1",
         "kind": "ClusterServingRuntime" if cluster else "ServingRuntime",
-        "metadata": {**_metadata(f"{plan.name}-runtime", options, cluster=cluster),
+        "metadata": {**_metadata(name, options, cluster=cluster),
                      "annotations": {"prometheus.kserve.io/port": str(s.http_port), "prometheus.kserve.io/path": "/metrics"}},
         "spec": {
-            "supportedModelFormats": [{"name": f, "version": "1", "autoSelect": True, "priority": 1} for f in formats],
-            "protocolVersions": ["v1", "v2", "grpc-v2"],
+            "supportedModelFormats": [
+                {"name": f, "version": "1", "autoSelect": True, "priority": RUNTIME_PRIORITY} for f in formats],
+            "protocolVersions": ["v1", "v2"],
             "multiModel": False,
             "containers": [container],
             "volumes": [_TMP_VOLUME],
@@ -212,11 +237,13 @@ def modelmesh_runtime(plan: DeployPlan, options: K8sOptions) -> Resource:
         {"name": "MLSERVER_HOST", "value": "127.0.0.1"},
         {"name": "MLSERVER_GRPC_MAX_MESSAGE_LENGTH", "value": "-1"},
     ]
+    # MODELPORT_* outranks MLSERVER_* in the settings: say the adapter's host under modelport's name too, so an
+    # image whose environment sets MODELPORT_HOST=0.0.0.0 still listens on loopback only, as the adapter expects.
+    env.append({"name": "MODELPORT_HOST", "value": "127.0.0.1"})
     container = _container(plan, options, "mlserver", ["/models/_mlserver_models/"], env=env, ports=[], probes=False)
-    container["env"] = env  # the adapter reaches the runtime on loopback: no MODELPORT_HOST=0.0.0.0
-    container["volumeMounts"] = []  # ModelMesh mounts /models itself
+    container["env"] = env
     container.pop("ports")
-    container.pop("lifecycle")
+    container.pop("lifecycle")  # ModelMesh mounts /models itself; /tmp (the model cache) is ours to make writable
     return {
         "apiVersion": "serving.kserve.io/v1alpha1",
         "kind": "ServingRuntime",
@@ -228,6 +255,7 @@ def modelmesh_runtime(plan: DeployPlan, options: K8sOptions) -> Resource:
             "grpcEndpoint": f"port:{MODELMESH_ADAPTER_PORT}",
             "grpcDataEndpoint": f"port:{MODELMESH_GRPC_PORT}",
             "containers": [container],
+            "volumes": [_TMP_VOLUME],
             "builtInAdapter": {
                 "serverType": "mlserver",
                 "runtimeManagementPort": MODELMESH_GRPC_PORT,

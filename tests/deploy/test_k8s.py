@@ -13,8 +13,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from modelport.deploy.k8s import K8sOptions, resources
+from modelport.deploy.image import dockerfile
+from modelport.deploy.k8s import DEPLOYMENT_MODE, K8sOptions, resources
 from modelport.deploy.plan import plan_folder
+
+from .knative_rules import component_violations, pod_violations, runtime_violations
 
 REPO = Path(__file__).resolve().parents[2]
 PAIR = REPO / "examples" / "transformer"
@@ -77,8 +80,61 @@ def test_inference_service_shape():
     predictor, transformer = isvc["spec"]["predictor"], isvc["spec"]["transformer"]
     assert predictor["containers"][0]["args"] == ["/opt/modelport/models/predictor"]
     assert transformer["containers"][0]["args"] == ["/opt/modelport/models/transformer"]
+
+
+def test_the_default_inference_service_passes_knatives_rules():
+    """Serverless-safe by default: it applies whichever mode the KServe install defaults to."""
+    isvc = emit(str(PAIR), "--image", "x:1", "--target", "kserve")[0]
+    assert DEPLOYMENT_MODE not in isvc["metadata"]["annotations"]
+    for part in ("predictor", "transformer"):
+        assert component_violations(isvc["spec"][part], f"{part}.") == []
+        container = isvc["spec"][part]["containers"][0]
+        assert [p["name"] for p in container["ports"]] == ["http1"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+def test_the_raw_inference_service_carries_its_mode_and_the_drain_settings():
+    plan = plan_folder(PAIR)
+    isvc = emit(str(PAIR), "--image", "x:1", "--target", "kserve", "--kserve-mode", "raw")[0]
+    assert isvc["metadata"]["annotations"][DEPLOYMENT_MODE] == "RawDeployment"
+    predictor = isvc["spec"]["predictor"]
+    container = predictor["containers"][0]
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
     # The pod outlives the preStop pause plus the server's whole drain.
     assert predictor["terminationGracePeriodSeconds"] >= 5 + plan.settings.grace_period
+    assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/live"
+    # The checks are not a rubber stamp: Knative refuses exactly these fields, which is why raw says so.
+    found = component_violations(predictor, "predictor.")
+    assert "predictor.terminationGracePeriodSeconds: not allowed in a Knative revision" in found
+    assert "predictor.containers[0].lifecycle: not allowed" in found
+
+
+def test_knative_rules_catch_ports_env_and_mounts():
+    pod = {"containers": [
+        {"name": "queue-proxy", "image": "x", "ports": [{"name": "web", "containerPort": 8012}],
+         "env": [{"name": "PORT", "value": "1"}], "volumeMounts": [{"name": "v", "mountPath": "/dev/"}],
+         "readinessProbe": {"httpGet": {"path": "/", "port": 9000}}},
+        {"name": "b", "image": "x", "ports": [{"containerPort": 8081}]}],
+        "volumes": [{"name": "v", "hostPath": {"path": "/"}}]}
+    found = "\n".join(pod_violations(pod))
+    for fragment in ("queue-proxy is reserved", "name 'web'", "8012 is a reserved port", "env PORT: reserved",
+                     "/dev/: reserved path", "port 9000 must match", "more than one container port", "hostPath"):
+        assert fragment in found, fragment
+
+
+def test_runtime_targets_have_distinct_names_one_port_and_a_priority_above_the_stock_runtimes():
+    namespaced, cluster = emit(str(PAIR), "--image", "x:1", "--target", "runtime")
+    assert (namespaced["kind"], cluster["kind"]) == ("ServingRuntime", "ClusterServingRuntime")
+    assert namespaced["metadata"]["name"] != cluster["metadata"]["name"]
+    for runtime in (namespaced, cluster):
+        spec = runtime["spec"]
+        assert runtime_violations(runtime) == []
+        assert [p["name"] for p in spec["containers"][0]["ports"]] == ["http1"]
+        assert "--enable_grpc=false" in spec["containers"][0]["args"]  # nothing listens that is not declared
+        assert spec["protocolVersions"] == ["v1", "v2"]
+        # KServe's stock runtimes rank sklearn at 1 (sklearnserver), 2 (mlserver) and 3 (predictiveserver).
+        assert all(f["priority"] > 3 and f["autoSelect"] for f in spec["supportedModelFormats"])
 
 
 def test_modelmesh_runtime_has_the_adapter_contract():
@@ -87,8 +143,52 @@ def test_modelmesh_runtime_has_the_adapter_contract():
     assert spec["multiModel"] is True and spec["protocolVersions"] == ["grpc-v2"]
     assert spec["builtInAdapter"]["serverType"] == "mlserver"
     assert spec["builtInAdapter"]["runtimeManagementPort"] == 8001 and spec["grpcDataEndpoint"] == "port:8001"
-    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    container = spec["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MLSERVER_GRPC_PORT"] == "8001" and env["MLSERVER_LOAD_MODELS_AT_STARTUP"] == "false"
+    # A read-only root with a writable /tmp (the model cache lives there).
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"] and {"name": "tmp", "emptyDir": {}} in spec["volumes"]
+
+
+def test_the_modelmesh_runtime_listens_where_the_adapter_says(tmp_path):
+    """The image's environment, then the runtime's container env, as Kubernetes merges them: the server
+    listens on the adapter's loopback host, even for an image that still sets MODELPORT_HOST=0.0.0.0."""
+    plan = plan_folder(PAIR)
+    image_env = _dockerfile_env(dockerfile(plan))
+    assert "MODELPORT_HOST" not in image_env
+    runtime = resources(plan, K8sOptions(image="x:1"), "modelmesh")[0]
+    pod_env = {e["name"]: e["value"] for e in runtime["spec"]["containers"][0]["env"]}
+    # Ports 0 (the test's own rule) and a temp folder for the models; host and everything else as generated.
+    overrides = {"MLSERVER_HTTP_PORT": "0", "MLSERVER_GRPC_PORT": "0", "MLSERVER_MODELS_DIR": str(tmp_path)}
+    for old_image in ({}, {"MODELPORT_HOST": "0.0.0.0"}):
+        env = {**os.environ, **image_env, **old_image, **pod_env, **overrides, "PYTHONPATH": str(REPO),
+               "MODELPORT_MODEL_CACHE": str(tmp_path / "cache")}
+        env.pop("MODELPORT_MODEL_REPOSITORY", None)
+        proc = subprocess.Popen([sys.executable, "-m", "modelport.cli", "serve", str(tmp_path)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            line = ""
+            for line in proc.stdout:
+                if "Listening for HTTP" in line:
+                    break
+            assert "Listening for HTTP on http://127.0.0.1:" in line, line
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            proc.stdout.close()
+
+
+def _dockerfile_env(text: str) -> dict[str, str]:
+    """The ENV instruction of a generated Dockerfile, as KEY=VALUE pairs."""
+    joined = text.replace("\\\n", " ")
+    env = {}
+    for line in joined.splitlines():
+        if line.startswith("ENV "):
+            for pair in line[4:].split():
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
 
 
 async def test_probes_point_at_real_endpoints(serve):

@@ -98,7 +98,9 @@ async def test_concurrent_first_requests_across_doors_share_one_load(serve, tmp_
 def test_ray_mode_refuses_the_limits():
     pytest.importorskip("ray")
     from modelport.deploy.ray_serve import build_app
+    from modelport.errors import StartupError
     from modelport.settings import ServerSettings
 
-    with pytest.raises(SettingsError, match="not honoured with --ray"):
-        build_app(settings=ServerSettings(memory_budget="1GiB"))
+    for setting in ({"memory_budget": "1GiB"}, {"max_loaded_models": 3}):
+        with pytest.raises(StartupError, match=f"{next(iter(setting))}.*cannot be used with Ray"):
+            build_app(settings=ServerSettings(**setting))
