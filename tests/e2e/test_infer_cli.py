@@ -116,6 +116,8 @@ def test_grpc(run, grpc, url, tmp_path):
     npy = write_npy(tmp_path, np.array([[1, 2, 3]], np.uint16))
     _, over_grpc, _ = run("echo", "--grpc", grpc, "--npy", npy)
     _, over_rest, _ = run("echo", "--url", url, "--npy", npy)
+    # The same answer either way, but for the response id each one is given (a fresh uuid4 apiece).
+    assert over_grpc.pop("id") != over_rest.pop("id")
     assert over_grpc == over_rest and over_grpc["outputs"][0]["data"] == [1, 2, 3]
 
 

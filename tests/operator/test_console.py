@@ -195,7 +195,7 @@ async def test_enable_ui_off(serve):
     server, client = await serve([DeclaredModel("declared")], enable_ui=False)
     assert (await client.get("/ui")).status_code == 404
     assert (await client.get("/ui/api/stats")).status_code == 404
-    assert server.app.mounts == []
+    assert not any(prefix.startswith("/ui") for prefix, _ in server.app.mounts)
 
 
 def test_version_flag():
