@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
-from ..transports.rest.app import MATCH
+from ..transports.rest.app import MATCH, _headers
 from .cors import Cors
 from .guard import Controls
 
@@ -30,7 +30,7 @@ class GuardedRestApp:
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope)  # decoded once: the REST app's handlers reuse it
         cors = self.cors
         origin = headers.get("origin") if cors is not None else None
         if origin is not None and scope["method"] == "OPTIONS" and "access-control-request-method" in headers:

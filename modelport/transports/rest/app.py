@@ -376,6 +376,7 @@ _HANDLERS = {
 }
 # Where the controls leave the door they matched (the REST app then does not match again).
 MATCH = "modelport.door"
+HEADERS = "modelport.headers"  # the request's headers decoded to text, shared by the controls and the handlers
 
 
 def _v2_event(response: Any) -> bytes:
@@ -428,7 +429,11 @@ async def _send_parts(send: Callable, status: int, content_type: bytes, headers:
 
 
 def _headers(scope: dict) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    """The request's headers as text, decoded once per request (the controls may have done it already)."""
+    headers = scope.get(HEADERS)
+    if headers is None:
+        headers = scope[HEADERS] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    return headers
 
 
 def _encode_headers(headers: dict[str, str]) -> Headers:
