@@ -37,8 +37,9 @@ SIDES = {
 }
 
 
-def start(name: str, work: Path) -> tuple[subprocess.Popen, int]:
+def start(name: str, work: Path, extra: dict) -> tuple[subprocess.Popen, int]:
     model, server, _, _ = SIDES[name]
+    server = {**server, **extra}
     folder = work / name
     (folder / "iris").mkdir(parents=True, exist_ok=True)
     (folder / "iris" / "model-settings.json").write_text(json.dumps(model))
@@ -69,7 +70,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--loop-budget-ms", type=float, default=None,
+                        help="the same loop_budget_ms on both sides (0: hooks always in threads), so the sides differ "
+                             "by the controls alone, not by where the loop budget let each one's hooks run")
     args = parser.parse_args()
+    extra = {} if args.loop_budget_ms is None else {"loop_budget_ms": args.loop_budget_ms}
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk (Debian: apt-get install wrk)")
     runs: dict[str, list[dict]] = {"off": [], "on": []}
@@ -78,7 +83,7 @@ def main() -> int:
         servers = {}
         try:
             for name in SIDES:
-                servers[name] = start(name, work)
+                servers[name] = start(name, work, extra)
             for round_ in range(args.rounds):
                 for name in (("off", "on") if round_ % 2 == 0 else ("on", "off")):
                     r = measure(name, *servers[name], args, work)
