@@ -202,7 +202,12 @@ GRPC: tuple[Door, ...] = (
     Door("health.Check", "RPC", _HEALTH + "Check", PUBLIC, summary="gRPC health checking", protected_by="auth_health"),
     Door("health.Watch", "STREAM", _HEALTH + "Watch", PUBLIC, stream=True, summary="gRPC health watch",
          protected_by="auth_health"),
+    # Served by grpcio-health-checking 1.85 and later (the health service lists every service's status).
+    Door("health.List", "RPC", _HEALTH + "List", PUBLIC, summary="gRPC health: every service's status",
+         protected_by="auth_health"),
 )
+# Declared methods an older release of a library we register may not serve (its descriptor lacks them).
+OPTIONAL_GRPC = frozenset((_HEALTH + "List",))
 GRPC_BY_METHOD: dict[str, Door] = {d.path: d for d in GRPC}
 
 
@@ -325,6 +330,6 @@ def _walk(node: _Node, segments: list[str], i: int, params: dict[str, str]) -> _
 
 
 __all__ = [
-    "ADMIN", "CONSOLE", "Door", "MLFLOW", "GRPC", "GRPC_BY_METHOD", "INFER", "KINDS", "PUBLIC", "READ", "REST",
+    "ADMIN", "CONSOLE", "Door", "MLFLOW", "OPTIONAL_GRPC", "GRPC", "GRPC_BY_METHOD", "INFER", "KINDS", "PUBLIC", "READ", "REST",
     "RestRouter", "RouteMiss",
 ]

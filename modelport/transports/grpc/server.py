@@ -33,6 +33,15 @@ def served_methods() -> list[str]:
     return [f"/{service.full_name}/{method.name}" for service in SERVICES for method in service.methods]
 
 
+class _HealthServicer(health.aio.HealthServicer):
+    """grpc_health's asyncio servicer, with List (grpcio-health-checking 1.85 declares it in the service
+    but its asyncio servicer leaves it unimplemented): every service's status, as Check answers each."""
+
+    async def List(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return health_pb2.HealthListResponse(statuses={
+            name: health_pb2.HealthCheckResponse(status=status) for name, status in self._server_status.items()})
+
+
 class GrpcServer:
     """What the composition root holds: the bound port and a graceful stop."""
 
@@ -75,7 +84,7 @@ async def start_grpc_server(
     # The services in SERVICES, in that order.
     add_inference_service(InferenceServicer(dataplane, edge), server)
     add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = _HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
