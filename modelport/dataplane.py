@@ -10,7 +10,6 @@ import asyncio
 import inspect
 import random
 import time
-import uuid
 from typing import Any
 
 import numpy as np
@@ -490,9 +489,16 @@ async def _settle(pending: Any) -> Any:
     return result
 
 
+# uuid4's fixed bits (RFC 4122): version 4 in bits 76-79, variant 10 in bits 62-63.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def response_id() -> str:
-    """A uuid4 (as KServe and MLServer make), from Python's generator: no system call per response."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    """A uuid4 (as KServe and MLServer make), from Python's generator: no system call per response, and
+    formatted directly (uuid.UUID's constructor and str() cost about 5 µs of the hot path)."""
+    h = "%032x" % (random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _request_id(fallback: str | None) -> str:
