@@ -12,6 +12,16 @@ from pathlib import Path
 
 import httpx
 import joblib
+import pytest
+
+# Every Ray test module's marks: Ray starts slowly, and its own imports warn about its dependencies.
+RAY_TEST_MARKS = [
+    pytest.mark.timeout(300),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+]
 
 IRIS_ROW = {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [6.7, 3.0, 5.2, 2.3]}]}
 SLOW_MODEL = '''

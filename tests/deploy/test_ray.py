@@ -26,7 +26,7 @@ import pytest
 from modelport.errors import StartupError
 from modelport.settings import ServerSettings, SettingsError
 
-from .ray_cluster import IRIS_ROW, free_port, load, make_folder, temp_dir
+from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, free_port, load, make_folder, temp_dir
 
 with warnings.catch_warnings():  # Ray's own imports warn about its dependencies: not ours to fix
     warnings.simplefilter("ignore")
@@ -35,13 +35,7 @@ with warnings.catch_warnings():  # Ray's own imports warn about its dependencies
 
     from modelport.ray import DEPLOYMENT_NAME, REPLICA_HEADER, UNDER_RAY, build_app, check_settings, run
 
-pytestmark = [
-    pytest.mark.timeout(300),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
-]
+pytestmark = RAY_TEST_MARKS
 
 SMALL = {"ray_actor_options": {"num_cpus": 0.1}, "health_check_period_s": 1}
 KEYS = [

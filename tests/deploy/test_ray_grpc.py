@@ -14,7 +14,7 @@ import pytest
 
 from modelport.settings import ServerSettings
 
-from .ray_cluster import free_port, make_folder, temp_dir
+from .ray_cluster import RAY_TEST_MARKS, free_port, make_folder, temp_dir
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -25,13 +25,7 @@ with warnings.catch_warnings():
 
     from modelport.ray import run
 
-pytestmark = [
-    pytest.mark.timeout(300),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
-]
+pytestmark = RAY_TEST_MARKS
 
 KEYS = [
     {"name": "iris-only", "key": "iris-key", "scopes": ["infer"], "models": ["iris"]},

@@ -19,21 +19,14 @@ import warnings
 from pathlib import Path
 
 import httpx
-import pytest
 
-from .ray_cluster import IRIS_ROW, free_port, load, make_folder, temp_dir
+from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, free_port, load, make_folder, temp_dir
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from modelport.ray import REPLICA_HEADER
 
-pytestmark = [
-    pytest.mark.timeout(300),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
-]
+pytestmark = RAY_TEST_MARKS
 
 RAY = str(Path(sys.executable).with_name("ray"))
 REPO = Path(__file__).resolve().parents[2]
