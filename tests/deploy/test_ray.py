@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import pytest
 from modelport.errors import StartupError
 from modelport.settings import ServerSettings, SettingsError
 
-from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, free_port, load, make_folder, temp_dir
+from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, RayNode, driver, free_port, load, make_folder
 
 with warnings.catch_warnings():  # Ray's own imports warn about its dependencies: not ours to fix
     warnings.simplefilter("ignore")
@@ -68,17 +67,14 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     folder = make_folder(tmp_path_factory.mktemp("ray-models"))
-    ray_dir = temp_dir("mpray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False,
-             _temp_dir=ray_dir, _node_ip_address="127.0.0.1")
+    node = RayNode.head("ray")
     try:
-        c = Cluster(folder, free_port())
-        c.deploy({"num_replicas": 2})
-        yield c
+        with driver(node):
+            c = Cluster(folder, free_port())
+            c.deploy({"num_replicas": 2})
+            yield c
     finally:
-        serve.shutdown()
-        ray.shutdown()
-        shutil.rmtree(ray_dir, ignore_errors=True)
+        node.stop()
 
 
 def _non_default(value):

@@ -6,7 +6,6 @@ its few seconds; the cluster itself stays on loopback with its own temp dir.
 
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import numpy as np
@@ -14,13 +13,11 @@ import pytest
 
 from modelport.settings import ServerSettings
 
-from .ray_cluster import RAY_TEST_MARKS, free_port, make_folder, temp_dir
+from .ray_cluster import RAY_TEST_MARKS, RayNode, driver, free_port, make_folder
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    import ray
     import tritonclient.grpc as triton
-    from ray import serve
     from tritonclient.utils import InferenceServerException
 
     from modelport.ray import run
@@ -36,18 +33,15 @@ KEYS = [
 @pytest.fixture(scope="module")
 def grpc_url(tmp_path_factory):
     folder = make_folder(tmp_path_factory.mktemp("ray-grpc"), ("iris", "slow"))
-    ray_dir = temp_dir("mpgrpc")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False,
-             _temp_dir=ray_dir, _node_ip_address="127.0.0.1")
+    node = RayNode.head("grpc")
     try:
-        port = free_port()
-        settings = ServerSettings(host="0.0.0.0", http_port=free_port(), grpc_port=port, api_keys=KEYS)
-        run(str(folder), settings=settings, blocking=False, ray_options={"ray_actor_options": {"num_cpus": 0.1}})
-        yield f"127.0.0.1:{port}"
+        with driver(node):
+            port = free_port()
+            settings = ServerSettings(host="0.0.0.0", http_port=free_port(), grpc_port=port, api_keys=KEYS)
+            run(str(folder), settings=settings, blocking=False, ray_options={"ray_actor_options": {"num_cpus": 0.1}})
+            yield f"127.0.0.1:{port}"
     finally:
-        serve.shutdown()
-        ray.shutdown()
-        shutil.rmtree(ray_dir, ignore_errors=True)
+        node.stop()
 
 
 def _iris_input():
