@@ -207,6 +207,8 @@ class Residency:
                     return
                 before = rss_bytes()
                 model = entry.model
+                if entry.runner is None:  # registered: its runner (stats, observers, threads) from its first load
+                    entry.runner = repo.build_runner(model, entry.settings)
                 ready = model.ready or await entry.runner.load()
                 if ready and repo.before_ready is not None:  # warmup, graph binding: still LOADING
                     await repo.before_ready(entry)
@@ -311,16 +313,25 @@ class Residency:
 
     def _fresh(self, entry: ModelEntry) -> None:
         """Replace a model built from settings with a new, unloaded instance, so that what the old one
-        held is freed (a model built in code is kept: its stop hook must free what it holds)."""
+        held is freed (a model built in code is kept: its stop hook must free what it holds). Its runner
+        goes with it (the new instance gets one at its next load), so nothing keeps the old one."""
         settings = entry.settings
         if settings is None or getattr(entry.model, "settings", None) is not settings:
             return
+        repo = self.repository
         try:
             model = build_model(settings)
-            entry.runner = self.repository._runner_factory(model, settings)
-            entry.model = model
+            if repo.prepare_model is not None and repo.build_runner is not None:
+                repo.prepare_model(model, settings)
+                runner = None  # made at its next load
+            else:
+                runner = repo._runner_factory(model, settings)
         except Exception as exc:  # noqa: BLE001 - the next load reports it
             logger.error("Model %s cannot be rebuilt: %s", _label(entry), exc)
+            return
+        if repo.release_runner is not None and entry.runner is not None:
+            repo.release_runner(entry.runner)
+        entry.model, entry.runner = model, runner
 
     def _trim(self, exclude: ModelEntry | None = None) -> None:
         """After a load measured more than estimated: evict idle LRU models until within the limits."""

@@ -50,3 +50,40 @@ async def test_load_evict_churn_keeps_memory_flat(serve, tmp_path, iris_bytes):
     text = (await client.get("/metrics")).text
     assert metric(text, 'modelport_model_evictions_total{reason="LRU"}') >= CYCLES
     assert {m["state"] for m in index_of(server).values()} == {"READY", "EVICTED"}
+
+
+async def test_evicted_instances_are_freed_with_their_controls(serve, tmp_path, iris_bytes):
+    """A response cache, a rate limit and a payload logger belong to a model instance: an eviction
+    drops them with it (its cache is empty after the reload; one payload logger per model lives on)."""
+    events = tmp_path / "events.jsonl"
+    folder = sklearn_folder(tmp_path / "models", iris_bytes, 2, response_cache=True, rate_limit="100000/second",
+                            payload_log={"file": str(events), "mode": "request"})
+    server, client = await serve(model_repository=str(folder), max_loaded_models=1)
+    instances: weakref.WeakSet = weakref.WeakSet()
+    for i in range(40):
+        r = await client.post(f"/v2/models/m{i % 2}/infer", json=v2_body())
+        assert r.status_code == 200, r.text
+        assert r.headers["x-modelport-cache"] == "miss"  # evicted with its cache: answered by a fresh load
+        instances.update(server.repository._find(f"m{n}", None).model for n in range(2))
+    gc.collect()
+    assert len(instances) <= 2
+    assert len(server.controls.models) == 2  # one per model: the live instance's
+    assert len(server.observability._payload_loggers) <= 2  # the evicted runners' loggers are closed and gone
+    assert events.exists()
+
+
+async def test_registering_makes_no_runner_or_series_until_the_first_load(serve, tmp_path, iris_bytes):
+    """Registering thousands of models is cheap: a model's runner, statistics and metric series appear
+    at its first load, not before (with 2,000 models they were ~12 KB each and 6 MB of /metrics)."""
+    folder = sklearn_folder(tmp_path / "models", iris_bytes, 50)
+    server, client = await serve(model_repository=str(folder), max_loaded_models=5)
+    text = (await client.get("/metrics")).text
+    assert 'model="m7"' not in text
+    assert all(server.repository._find(f"m{i}", None).runner is None for i in range(50))
+    r = await client.post("/v2/models/m7/infer", json=v2_body())
+    assert r.status_code == 200, r.text
+    text = (await client.get("/metrics")).text
+    assert 'modelport_inference_stats_count_total{kind="success",model="m7",version=""} 1.0' in text
+    assert 'model="m8"' not in text
+    stats = (await client.get("/v2/models/m8/stats")).json()  # a model never loaded: zeros, not an error
+    assert stats["model_stats"][0]["inference_count"] == 0
