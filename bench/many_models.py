@@ -235,10 +235,19 @@ async def run(args, work: Path) -> str:
         allowed = budget / 2**20 + rss_ready
         peak = max((r for _, r in result["rss"]), default=float("nan"))
         evictions = sum(v for k, v in m.items() if k.startswith("modelport_model_evictions_total"))
+        # Flat or growing: RSS over the second half of the run, when the hot set is loaded (a leak per
+        # load and eviction shows here as a steady climb).
+        samples = [r for _, r in result["rss"]]
+        half = samples[len(samples) // 2] if samples else float("nan")
+        # Each model that has served keeps its statistics and metric series (counters must not reset on
+        # eviction): overhead per model served, bounded by the models registered.
+        served = len({n for _, n in schedule})
         rows.append(row("modelport, memory_budget", ready, result, rss_ready,
                         f"budget {budget / 2**20:.1f} MiB; peak RSS − (budget + RSS at ready, libraries imported) = "
-                        f"{peak - allowed:+.1f} MiB; {evictions:.0f} evictions, "
-                        f"0 of busy models (errors {len(result['errors'])})"))
+                        f"{peak - allowed:+.1f} MiB over {served:,} models served "
+                        f"({(peak - allowed) * 1024 / max(1, served):.1f} KiB each); "
+                        f"RSS over the second half {half:.0f} → {samples[-1] if samples else float('nan'):.0f} MiB; "
+                        f"{evictions:.0f} evictions, 0 of busy models (errors {len(result['errors'])})"))
         rss_lines = [f"| {t:.1f} | {r:.0f} |" for t, r in result["rss"][:: max(1, len(result["rss"]) // 30)]]
         for e in result["errors"][:5]:
             log(f"  error: {e}")

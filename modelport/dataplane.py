@@ -376,6 +376,8 @@ class DataPlane:
         """Requests being served per model (for the metrics gauge)."""
         counts: dict[str, int] = {}
         for entry in self.repository.entries():
+            if entry.runner is None and not entry.in_flight:  # registered, not loaded (residency.py): no series
+                continue
             counts[entry.name] = counts.get(entry.name, 0) + entry.in_flight
         return counts
 

@@ -110,6 +110,14 @@ class ModelRepository:
         self._entries: dict[str, dict[str | None, ModelEntry]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model))
+        # The runner factory in two steps, set by the server: what a model needs from the moment it is
+        # registered (its controls and custom routes), and its runner (stats, observers, batcher, threads).
+        # A model registered to load on demand gets its runner at its first load, so registering
+        # thousands stays cheap; release_runner lets go of a runner dropped with its model instance (an
+        # evicted model's, see residency.py).
+        self.prepare_model: Callable[[Model, ModelSettings | None], None] | None = None
+        self.build_runner: RunnerFactory | None = None
+        self.release_runner: Callable[[ModelRunner], None] | None = None
         # Awaited after a model's load hook and before it is marked READY (warmup, graph binding).
         self.before_ready: Callable[[ModelEntry], Any] | None = None
         # More models than memory (residency.py): set when max_loaded_models or memory_budget is.
@@ -138,11 +146,14 @@ class ModelRepository:
         self._entries.setdefault(model.name, {})[entry.version] = entry
         return entry
 
-    def _new_entry(self, model: Model, settings: ModelSettings | None) -> ModelEntry:
+    def _new_entry(self, model: Model, settings: ModelSettings | None, on_demand: bool = False) -> ModelEntry:
         version = getattr(model, "version", None)
         entry = ModelEntry(name=model.name, version=version, model=model, settings=settings)
         entry.max_queue_size = model_option(model, settings, "max_queue_size", 0)
-        entry.runner = self._runner_factory(model, settings)
+        if on_demand and self.prepare_model is not None and self.build_runner is not None:
+            self.prepare_model(model, settings)  # its runner is made at its first load (residency.py)
+        else:
+            entry.runner = self._runner_factory(model, settings)
         entry.state = ModelState.READY if model.ready else ModelState.LOADING
         return entry
 
@@ -222,7 +233,7 @@ class ModelRepository:
 
         ``register=False`` loads it aside (for a swap, see ``replace_model``)."""
         try:
-            entry = self._new_entry(model, settings)
+            entry = self._new_entry(model, settings, on_demand=register and self.residency is not None and not model.ready)
         except Exception as exc:  # noqa: BLE001 - e.g. a process pool for a model that cannot be pickled
             logger.error("Model %s cannot be served: %s", model.name, exc)
             entry = ModelEntry(model.name, getattr(model, "version", None), model=model, settings=settings,

@@ -145,6 +145,8 @@ class ModelServer:
         self._settings_given = settings is not None
         self.repository = registered_models or ModelRepository(s.model_repository)
         self.repository._runner_factory = self._make_runner
+        self.repository.prepare_model, self.repository.build_runner = self._prepare_model, self._build_runner
+        self.repository.release_runner = self._release_runner
         self._registered_models = registered_models
         self._tracer_provider = tracer_provider
         self._build(s)
@@ -165,10 +167,25 @@ class ModelServer:
         """The parts made from the settings (again when start() reads flags and env): see compose.py."""
         build(self, s)
 
-    def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
-        s = self.settings
+    def _prepare_model(self, model: Model, settings: ModelSettings | None) -> None:
+        """What a registered model needs before it loads: the controls are checked before a request
+        reaches it (and a bad one fails the model), its custom routes answer from the start."""
         self.controls.prepare(model, settings)  # its cache, contract and rate limit (bad ones fail the model)
         self.custom_routes.add(model)
+
+    def _release_runner(self, runner: ModelRunner) -> None:
+        """A runner dropped with its model instance (an eviction): its payload logger, closed by the
+        runner's stop, leaves the list closed at shutdown. (Controls are keyed weakly by the instance.)"""
+        payload_log = getattr(runner, "payload_log", None)
+        if payload_log is not None and payload_log in self.observability._payload_loggers:
+            self.observability._payload_loggers.remove(payload_log)
+
+    def _make_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
+        self._prepare_model(model, settings)
+        return self._build_runner(model, settings)
+
+    def _build_runner(self, model: Model, settings: ModelSettings | None) -> ModelRunner:
+        s = self.settings
         # Transformer mode; KServe-style scripts set self.predictor_host (and self.protocol) in __init__.
         if s.predictor_host or model.predictor_config is not None or getattr(model, "predictor_host", None):
             from ..predictor import attach_predictor

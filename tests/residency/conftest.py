@@ -120,3 +120,34 @@ def metric(text: str, sample: str) -> float:
         if line.split(" ")[0] == sample:
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{sample} not in /metrics")
+
+
+def xgboost_model(root: Path, name: str) -> Path:
+    """An iris XGBoost classifier (20 rounds) saved as model.json in ``root/name``."""
+    xgboost = pytest.importorskip("xgboost")
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    folder = root / name
+    folder.mkdir(parents=True)
+    xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y).save_model(folder / "model.json")
+    (folder / "model-settings.json").write_text(json.dumps({"name": name, "implementation": "xgboost"}))
+    return folder
+
+
+def malloc_in_use() -> int | None:
+    """Bytes the C allocator has handed out and not had back (every arena, mmapped blocks included):
+    what native libraries hold, which tracemalloc does not see. None without glibc's mallinfo2."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = MallInfo2
+    info = mallinfo2()
+    return info.uordblks + info.hblkhd
