@@ -25,6 +25,7 @@ from ._common import checked_fast_path
 
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_COPY_BYTES = 4096  # inputs up to this size are copied rather than addressed in place (see _raw)
 
 
 class DensePredictor:
@@ -52,6 +53,7 @@ class DensePredictor:
             "missing": missing, "strict_shape": False, "cache_id": 0,
         }).encode()
         self.trees = _tree_count(booster, begin_end)
+        self._typestr = {dtype: dtype.str.encode() for dtype in _FLOATS}
 
     @classmethod
     def build(cls, xgb: Any, model: Any, booster: Any) -> DensePredictor | None:
@@ -88,18 +90,28 @@ class DensePredictor:
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
         """XGBoosterPredictFromDense, as Booster.inplace_predict calls it; the result copied out of
-        XGBoost's per-thread buffer (the next prediction on this thread reuses it)."""
-        data, _readonly = X.__array_interface__["data"]
+        XGBoost's per-thread buffer (the next prediction on this thread reuses it). A few rows go in
+        as a ctypes copy (reading an ndarray's own address through __array_interface__ costs more than
+        copying them); the answer comes back in a ctypes array numpy wraps, for the same reason."""
+        if X.nbytes <= _COPY_BYTES:
+            rows = ctypes.create_string_buffer(X.tobytes(), X.nbytes)
+            address, readonly = ctypes.addressof(rows), False
+        else:
+            address, readonly = X.__array_interface__["data"]
         interface = b'{"data": [%d, %s], "shape": [%d, %d], "strides": null, "typestr": "%s", "version": 3}' % (
-            data, b"true" if _readonly else b"false", X.shape[0], X.shape[1], X.dtype.str.encode())
+            address, b"true" if readonly else b"false", X.shape[0], X.shape[1], self._typestr[X.dtype])
         shape = ctypes.POINTER(self._ulong)()
         dims = self._ulong()
         preds = ctypes.POINTER(ctypes.c_float)()
         self._check(self._fn(self._handle, interface, self._args, None, ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(preds)))
-        out = np.empty(tuple(shape[i] for i in range(dims.value)), dtype=np.float32)
-        if out.size:
-            ctypes.memmove(out.ctypes.data, preds, out.nbytes)
-        return out
+        dims = tuple(shape[i] for i in range(dims.value))
+        size = 1
+        for d in dims:
+            size *= d
+        out = (ctypes.c_float * size)()
+        if size:
+            ctypes.memmove(out, preds, size * 4)
+        return np.frombuffer(out, dtype=np.float32).reshape(dims)
 
     # XGBClassifier.predict / predict_proba after their in-place prediction (xgboost/sklearn.py), step by step.
     def _labels(self, probs: np.ndarray) -> np.ndarray:

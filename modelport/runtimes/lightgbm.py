@@ -6,7 +6,9 @@ runtime: V1 rows, one V2 tensor [rows, features], or one tensor per column with 
 
 A dense float array of the model's width goes straight to the C prediction ``Booster.predict`` makes
 for it (``LGBM_BoosterPredictForMat``, no Dataset) without its ~10 µs of per-call Python
-(``_lightgbm_dense.py``); other inputs take ``Booster.predict``. ``parameters.extra.num_threads``:
+(``_lightgbm_dense.py``); one row goes through LightGBM's single-row API
+(``LGBM_BoosterPredictForMatSingleRowFast``, its parameters parsed once at load); other inputs take
+``Booster.predict``. ``parameters.extra.num_threads``:
 LightGBM's threads per prediction (default 1: a server already predicts for several requests at once,
 and LightGBM's OpenMP pool on a busy machine turned a ~20 µs one-row prediction into 0.35-0.5 ms;
 0: LightGBM's default, every core).

@@ -148,12 +148,19 @@ def test_predict_inline_only_for_a_few_rows_of_a_small_model(models, tmp_path):
 
 
 def test_a_predictor_that_disagrees_with_lightgbm_is_not_used(models):
-    from modelport.runtimes._lightgbm_dense import DensePredictor
+    from modelport.runtimes._lightgbm_dense import DensePredictor, _SingleRow
 
     model = models["iris"][0]
     predictor = DensePredictor(lgb, model._booster, model._params)
     assert predictor._agrees_with(model._booster, model._params)
     predictor._num_iteration = 2  # the first two rounds instead of all twenty: caught
+    assert not predictor._agrees_with(model._booster, model._params)
+    # one row: a single-row predictor that stops early (after the first round) is caught too
+    predictor = DensePredictor(lgb, model._booster, model._params)
+    early = b"num_threads=1 pred_early_stop=true pred_early_stop_freq=1 pred_early_stop_margin=0.0"
+    predictor._single = _SingleRow(lgb.basic, model._booster._handle, early, predictor._num_iteration, 4)
+    row = IRIS_X[50:51].copy()
+    assert not np.array_equal(predictor.predict(row), model._booster.predict(row))
     assert not predictor._agrees_with(model._booster, model._params)
 
 
@@ -180,3 +187,44 @@ async def test_rest_answers_and_errors(serve, models):
     assert r.status_code == 400 and r.json()["error"]
     r = await client.post("/v1/models/iris:predict", json={"instances": [[1.0, 2.0, 3.0, 4.0]]})
     assert r.status_code == 200
+
+
+def test_one_row_takes_the_single_row_api(models):
+    """One row goes through LGBM_BoosterPredictForMatSingleRowFast (parameters parsed once at load)."""
+    for name in estimators():
+        predictor = models[name][0]._fast
+        assert predictor._single is not None, name
+        row = models[name][3][:1].copy()
+        assert predictor._single.predict(row) is not None
+
+
+@pytest.mark.parametrize("name", list(estimators()))
+def test_random_rows_match_booster_predict(models, name):
+    """Random inputs (NaN and values far outside the training range included), one row and several,
+    float32 and float64: the runtime's answer is Booster.predict's, value for value, shape for shape."""
+    model, _, booster, data, _ = models[name]
+    rng = np.random.default_rng(7)
+    scale = np.abs(data).max(axis=0) * 2
+    for dtype in (np.float64, np.float32):
+        batch = (rng.uniform(-1, 1, (64, data.shape[1])) * scale).astype(dtype)
+        batch[rng.random(batch.shape) < 0.1] = np.nan
+        expect = booster.predict(batch, num_threads=1)
+        for rows in (batch[i : i + 1] for i in range(len(batch))):
+            got = answer(model.predict(v2(rows)))
+            expect_rows = booster.predict(rows)
+            assert got.shape == expect_rows.shape
+            np.testing.assert_array_equal(got, expect_rows)
+        for k in (2, 3, 17, 64):
+            np.testing.assert_array_equal(answer(model.predict(v2(batch[:k]))), expect[:k])
+
+
+def test_threads_share_the_single_row_predictor(models):
+    """Hook threads predicting one row at a time, all at once, each get their own row's answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, _, booster, data, _ = models["iris"]
+    rows = [data[i : i + 1].astype(np.float32) for i in range(len(data))]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda r: answer(model.predict(v2(r))), rows * 4))
+    for row, answer_ in zip(rows * 4, got):
+        np.testing.assert_array_equal(answer_, booster.predict(row))

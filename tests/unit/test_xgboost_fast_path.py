@@ -139,6 +139,27 @@ def test_whole_dataset_matches_xgboost(models, name, dtype):
 
 
 @pytest.mark.parametrize("name", FAST)
+def test_random_rows_match_xgboost(models, name):
+    """Random inputs (NaN and values far outside the training range included), one row and several
+    (copied in: up to _COPY_BYTES; addressed in place: more), float32 and float64: XGBoost's own
+    answers, value for value, dtype and shape."""
+    from modelport.runtimes._xgboost_dense import _COPY_BYTES
+
+    model, est, data, _ = models[name]
+    methods = methods_of(est)
+    rng = np.random.default_rng(11)
+    scale = np.abs(data).max(axis=0) * 2
+    for dtype in (np.float64, np.float32):
+        many = max(40, _COPY_BYTES // (data.shape[1] * np.dtype(dtype).itemsize) + 5)
+        batch = (rng.uniform(-1, 1, (many, data.shape[1])) * scale).astype(dtype)
+        batch[rng.random(batch.shape) < 0.1] = np.nan
+        for i in range(40):
+            assert_same(model._fast.outputs(batch[i : i + 1], set(methods)), own_answers(est, batch[i : i + 1], methods))
+        for k in (2, 7, _COPY_BYTES // (data.shape[1] * np.dtype(dtype).itemsize), many):
+            assert_same(outputs(model.predict(v2(batch[:k], methods))), own_answers(est, batch[:k], methods))
+
+
+@pytest.mark.parametrize("name", FAST)
 def test_missing_and_infinite_values_answer_as_xgboost_does(models, name):
     # NaN is XGBoost's "missing" (the default): it answers, and so does the runtime. XGBoost takes inf as a value.
     model, est, data, _ = models[name]
