@@ -37,7 +37,10 @@ def request_size(payload: Any) -> int:
     """A cheap measure of how much work a request asks for: tensor elements, V1 instances, bytes."""
     kind = type(payload)
     if kind is InferRequest:
-        return sum(math.prod(t.shape) for t in payload.inputs)
+        inputs = payload.inputs
+        if len(inputs) == 1:
+            return math.prod(inputs[0].shape)
+        return sum(math.prod(t.shape) for t in inputs)
     if kind is dict:
         rows = payload.get("instances", payload.get("inputs"))
         return len(rows) if type(rows) is list else 1

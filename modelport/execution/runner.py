@@ -45,12 +45,13 @@ class _Hook:
     def call(self, value: Any, headers: dict | None, response_headers: dict) -> Any:
         if self.validates and type(value) is dict:
             check_request(value)
-        kwargs: dict[str, Any] = {}
-        if self.takes_headers:
-            kwargs["headers"] = headers
         if self.takes_response_headers:
-            kwargs["response_headers"] = response_headers
-        return self.fn(value, **kwargs)
+            if self.takes_headers:
+                return self.fn(value, headers=headers, response_headers=response_headers)
+            return self.fn(value, response_headers=response_headers)
+        if self.takes_headers:
+            return self.fn(value, headers=headers)
+        return self.fn(value)
 
 
 _worker_loop: asyncio.AbstractEventLoop | None = None
