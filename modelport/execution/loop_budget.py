@@ -10,14 +10,14 @@ must then prove itself for longer (four times as many calls each time), so a mod
 does not flip back and forth.
 
 Wall time alone misjudges a cheap chain under load: in a thread it also counts the waits for the GIL
-while the loop serves other requests (up to the 5 ms switch interval each time the hook releases it, as
-numpy does), and anywhere it counts the OS running other processes. Measured at 8 connections on a
-busy machine, about one 0.2 ms scikit-learn predict in ten took over 1 ms in a thread that way, so 32 fast calls in a row never
-came and the model stayed in threads for good; on the loop one in forty did, and the strikes sent it
-back. So a call over the budget also reports its own CPU time (the thread's): within the budget, it
-*waited* (for the GIL, the CPU, or I/O). In a thread a wait says nothing either way and is skipped; on
-the loop it is a quarter strike (a hook that blocks on I/O every call still leaves after a few calls)
-unless it is far over the budget, which leaves at once as before.
+while the loop serves other requests (up to the 5 ms switch interval each time the hook releases it,
+as numpy does), and anywhere it counts the OS running other processes. Measured at 8 connections on a
+busy machine, about one 0.2 ms scikit-learn predict in ten took over 1 ms in a thread that way, so 32
+fast calls in a row never came and the model stayed in threads for good; on the loop one in forty did,
+and the strikes sent it back. So a call over the budget also reports its own CPU time (the thread's):
+within the budget, it *waited* (for the GIL, the CPU, or I/O). In a thread a wait says nothing either
+way and is skipped; on the loop it is a quarter strike (a hook that blocks on I/O every call still
+leaves after a few calls) unless it is far over the budget, which leaves at once as before.
 """
 
 from __future__ import annotations

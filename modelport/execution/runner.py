@@ -231,7 +231,9 @@ class ModelRunner:
         budget.record(seconds, size, False, cpu)
         return result
 
-    def _run_sync_chain_timed(self, value: Any, headers: dict | None, response_headers: dict) -> tuple[Any, float, float | None]:
+    def _run_sync_chain_timed(
+        self, value: Any, headers: dict | None, response_headers: dict
+    ) -> tuple[Any, float, float | None]:
         """The result, the wall time and, when that is over the budget, the thread's CPU time (loop_budget.py)."""
         start, cpu = time.perf_counter(), time.thread_time()
         value = self._run_sync_chain(value, headers, response_headers)

@@ -378,7 +378,8 @@ _HANDLERS = {
 }
 # Where the controls leave the door they matched (the REST app then does not match again).
 MATCH = "modelport.door"
-# HEADERS (observability/edge.py): the request's headers decoded to text, shared by the edge, the controls and the handlers.
+# HEADERS (observability/edge.py): the request's headers decoded to text, shared by the edge, the
+# controls and the handlers.
 
 
 def _v2_event(response: Any) -> bytes:
@@ -420,7 +421,9 @@ async def _routing_admin(dataplane: DataPlane, name: str, action: str, body: byt
     return await dataplane.rollback(name)
 
 
-async def _send_parts(send: Callable, status: int, content_type: bytes, headers: Headers, parts: list, extra: Any = ()) -> None:
+async def _send_parts(
+    send: Callable, status: int, content_type: bytes, headers: Headers, parts: list, extra: Any = ()
+) -> None:
     """One response body written as consecutive parts (the JSON, then each tensor's buffer)."""
     size = sum(len(p) for p in parts)
     headers = [*headers, (b"content-type", content_type), (b"content-length", str(size).encode()), *extra]
