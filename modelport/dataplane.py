@@ -24,6 +24,8 @@ from .routing.router import VERSION_HEADER
 from .streaming import ResponseStream, is_stream, stream_requested
 from .types import InferOutput, InferRequest, InferResponse
 
+# What hooks return that is one answer, never a stream (skips is_stream's checks on the hot path).
+_ANSWERS = frozenset((InferResponse, dict, list, np.ndarray, str, bytes))
 # Error codes that are the client's doing: they do not count against a model version.
 _CLIENT_CODES = {"invalid_input", "not_found", "payload_too_large", "resource_exhausted", "deadline_exceeded"}
 
@@ -141,14 +143,14 @@ class DataPlane:
         ok = False
         try:
             model = entry.model
-            payload_log = getattr(entry.runner, "payload_log", None)
+            payload_log = entry.runner.payload_log
             if payload_log is not None:
                 request_id = _request_id(request.id)
                 payload_log.request(request_id, request)
             _check_request(request, model)
             timeout = self._deadline(headers, request.parameters)
             result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
-            if is_stream(result):
+            if type(result) is not InferResponse and is_stream(result):
                 await ResponseStream(result, entry.runner.in_thread).aclose()
                 raise InvalidInput(
                     f"Model {model.name} streams its responses; use /infer_stream, /generate_stream or gRPC ModelStreamInfer"
@@ -250,12 +252,12 @@ class DataPlane:
         ok = False
         try:
             call = entry.runner.explain if verb == "explain" else entry.runner.infer
-            payload_log = getattr(entry.runner, "payload_log", None)
+            payload_log = entry.runner.payload_log
             if payload_log is not None:
                 request_id = _request_id(None)
                 payload_log.request(request_id, payload)
             result, response_headers = await _with_deadline(call(payload, headers), self._deadline(headers, None))
-            if is_stream(result):  # the REST door sends it as server-sent events
+            if type(result) not in _ANSWERS and is_stream(result):  # the REST door sends it as server-sent events
                 stream = ResponseStream(result, entry.runner.in_thread, _v1_item, self._closer(entry, "v1", started), response_headers)
                 entry = None  # the stream releases the request when it closes
                 return stream, response_headers
@@ -305,7 +307,7 @@ class DataPlane:
             self._latency(entry.name, protocol).observe(seconds)
             if entry.version is not None and self.router is not None and self.router.metrics is not None:
                 self.router.metrics.version_latency.labels(entry.name, entry.version).observe(seconds)
-        recorder = getattr(entry.runner, "stats", None)
+        recorder = entry.runner.stats
         if recorder is not None:
             recorder.request(now - started, ok)
         info = request_context.current.get()
@@ -356,6 +358,8 @@ class DataPlane:
 
     def _deadline(self, headers: dict | None, parameters: dict | None) -> float | None:
         """Seconds this request may take: the server default, lowered by the request's own ask."""
+        if self.request_timeout <= 0 and not parameters and (not headers or "x-request-timeout" not in headers):
+            return None  # the common case: no deadline at all
         candidates = [self.request_timeout] if self.request_timeout > 0 else []
         if headers:
             raw = headers.get("x-request-timeout")
@@ -533,33 +537,62 @@ async def _with_deadline(call: Any, timeout: float | None) -> Any:
 
 def _check_request(request: InferRequest, model: Any) -> None:
     """A V2 request against the model's declared inputs and outputs (when it declares them)."""
-    if model.inputs:
-        _check_inputs(request, model.inputs, getattr(model, "single_input_any_name", False))
+    declared = model.inputs
+    if declared:
+        check = getattr(model, "_modelport_input_check", None)
+        if check is None or check.declared is not declared or check.count != len(declared):
+            # Built once per declared list (at the first request), not per request; a model that
+            # replaces or extends its list gets a new one.
+            check = _InputCheck(declared)
+            try:
+                model._modelport_input_check = check
+            except AttributeError:  # a model object that takes no new attributes: built per request
+                pass
+        check(request, getattr(model, "single_input_any_name", False))
     if request.request_outputs and model.outputs:
         _check_requested(request, {o["name"] for o in model.outputs})
 
 
-def _check_inputs(request: InferRequest, declared: list[dict], any_name: bool = False) -> None:
-    """Check names, datatypes and shapes against the model's declared inputs (-1 matches any size).
+class _InputCheck:
+    """Names, datatypes and shapes against a model's declared inputs (-1 matches any size).
 
-    ``any_name`` (built-in runtimes): a lone input sent under another name is the model's one input.
+    Called with ``any_name`` (built-in runtimes): a lone input sent under another name is the model's one input.
     """
-    if any_name and len(declared) == 1 and len(request.inputs) == 1 and request.inputs[0].name != declared[0]["name"]:
-        request.inputs[0]._name = declared[0]["name"]
-    by_name = {d["name"]: d for d in declared}
-    for tensor in request.inputs:
-        spec = by_name.get(tensor.name)
-        if spec is None:
-            raise InvalidInput(f"Unknown input {tensor.name!r}; model {request.model_name} expects {', '.join(by_name)}")
-        want = spec.get("datatype")
-        if want and want != tensor.datatype:
-            raise InvalidInput(f"Input {tensor.name!r} has datatype {tensor.datatype}, model expects {want}")
-        shape = spec.get("shape")
-        if shape and not _shape_matches(tensor.shape, shape):
-            raise InvalidInput(f"Input {tensor.name!r} has shape {tensor.shape}, model expects {shape}")
-    missing = [name for name, spec in by_name.items() if not spec.get("optional") and request.get_input_by_name(name) is None]
-    if missing:
-        raise InvalidInput(f"Missing input(s) {', '.join(repr(m) for m in missing)} for model {request.model_name}")
+
+    __slots__ = ("declared", "count", "by_name", "required")
+
+    def __init__(self, declared: list[dict]):
+        self.declared = declared
+        self.count = len(declared)
+        self.by_name = {d["name"]: d for d in declared}
+        self.required = [name for name, spec in self.by_name.items() if not spec.get("optional")]
+
+    def __call__(self, request: InferRequest, any_name: bool = False) -> None:
+        declared, by_name = self.declared, self.by_name
+        inputs = request.inputs
+        if any_name and len(declared) == 1 and len(inputs) == 1 and inputs[0].name != declared[0]["name"]:
+            inputs[0]._name = declared[0]["name"]
+        for tensor in inputs:
+            spec = by_name.get(tensor.name)
+            if spec is None:
+                raise InvalidInput(f"Unknown input {tensor.name!r}; model {request.model_name} expects {', '.join(by_name)}")
+            want = spec.get("datatype")
+            if want and want != tensor.datatype:
+                raise InvalidInput(f"Input {tensor.name!r} has datatype {tensor.datatype}, model expects {want}")
+            shape = spec.get("shape")
+            if shape and not _shape_matches(tensor.shape, shape):
+                raise InvalidInput(f"Input {tensor.name!r} has shape {tensor.shape}, model expects {shape}")
+        if self.count == 1 and inputs:  # the one declared input was sent (the loop above knows every name)
+            return
+        sent = {t.name for t in inputs}
+        missing = [name for name in self.required if name not in sent]
+        if missing:
+            raise InvalidInput(f"Missing input(s) {', '.join(repr(m) for m in missing)} for model {request.model_name}")
+
+
+def _check_inputs(request: InferRequest, declared: list[dict], any_name: bool = False) -> None:
+    """Check a request against ``declared`` inputs (see :class:`_InputCheck`; kept for callers outside)."""
+    _InputCheck(declared)(request, any_name)
 
 
 def _shape_matches(actual: list[int], declared: list[int]) -> bool:

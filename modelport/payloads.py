@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import InvalidInput
 from .wire import jsonable
-from .types import InferOutput, InferRequest, InferResponse, array_from_json, from_np_dtype
+from .types import InferOutput, InferRequest, InferResponse, array_from_json, from_np_dtype, output_of
 
 
 def get_predict_input(payload: dict | InferRequest, columns: list[str] | None = None, *, dtype: Any = None) -> Any:
@@ -99,10 +99,4 @@ def _as_array(value: Any) -> np.ndarray:
 def _output(name: str, array: np.ndarray) -> InferOutput:
     if array.dtype.kind == "M":  # numpy datetimes: ISO 8601 text (NaT: empty), as BYTES
         array = np.where(np.isnat(array), "", np.datetime_as_string(array)).astype(object)
-    if array.dtype.kind == "U" or (array.dtype.kind == "O"):
-        datatype = "BYTES"
-    else:
-        datatype = from_np_dtype(array.dtype)
-    out = InferOutput(name=name, shape=list(array.shape), datatype=datatype)
-    out.set_data_from_numpy(array, binary_data=False)
-    return out
+    return output_of(name, array)  # text and objects are BYTES

@@ -53,7 +53,8 @@ def to_np_dtype(datatype: str) -> np.dtype:
 
 
 def from_np_dtype(dtype: np.dtype) -> str:
-    dtype = np.dtype(dtype)
+    if not isinstance(dtype, np.dtype):
+        dtype = np.dtype(dtype)
     name = _V2_DATATYPES.get(dtype)
     if name is None and dtype.byteorder not in "=|":
         name = _V2_DATATYPES.get(dtype.newbyteorder("="))  # e.g. big-endian '>f4' is still FP32
@@ -395,6 +396,20 @@ class InferOutput(_Tensor):
     """One output tensor of an inference response."""
 
     __slots__ = ()
+
+
+def output_of(name: str, array: np.ndarray, binary_data: bool = False) -> InferOutput:
+    """``InferOutput(name, shape, datatype)`` with ``set_data_from_numpy(array, binary_data)``, in one
+    step: the datatype worked out once, the shape copied once (a model's result, on every response)."""
+    datatype = from_np_dtype(array.dtype)
+    if datatype == "BYTES":
+        array = bytes_array(array.ravel(), array.shape)
+    elif not array.dtype.isnative:  # e.g. big-endian: the codecs and orjson expect native order
+        array = array.astype(array.dtype.newbyteorder("="))
+    out = InferOutput.__new__(InferOutput)
+    out._name, out._shape, out._datatype, out._parameters = name, list(array.shape), datatype, {}
+    out._array, out._data, out._binary, out._grpc_bytes = array, None, bool(binary_data), False
+    return out
 
 
 class RequestedOutput:

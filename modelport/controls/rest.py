@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
+from ..observability.edge import RESPONSE_HEADERS
 from ..transports.rest.app import MATCH, _headers
 from .cors import Cors
 from .guard import Controls
@@ -36,7 +37,8 @@ class GuardedRestApp:
         if origin is not None and scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             allowed = cors.allows(origin)
             extra = cors.preflight_headers(origin) if allowed else []
-            return await _send(send, 204 if allowed else 403, b"" if allowed else b'{"error":"CORS origin not allowed"}', extra)
+            return await _send(send, 204 if allowed else 403, b"" if allowed else b'{"error":"CORS origin not allowed"}', extra,
+                               scope.get(RESPONSE_HEADERS, ()))
         extra = cors.response_headers(origin) if origin is not None and cors.allows(origin) else None
         if self.controls is not None:
             try:
@@ -47,7 +49,7 @@ class GuardedRestApp:
                                     client[0] if client else None)
             except Exception as exc:  # noqa: BLE001 - a refusal is an error response like any other
                 status, body, err_headers = self.app.error(exc, scope)
-                return await _send(send, status, body, err_headers + (extra or []))
+                return await _send(send, status, body, err_headers + (extra or []), scope.get(RESPONSE_HEADERS, ()))
         if extra is None:
             return await self.app(scope, receive, send)
 
@@ -59,8 +61,9 @@ class GuardedRestApp:
         await self.app(scope, receive, send_with_cors)
 
 
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    headers = headers + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]], extra: Any = ()) -> None:
+    """An answer of the controls' own (a refusal, a preflight); ``extra``: the request edge's headers."""
+    headers = [*headers, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

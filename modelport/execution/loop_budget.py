@@ -8,6 +8,16 @@ row; then requests no larger than the largest one seen finishing in time run on 
 over the budget on the loop close together, or one far over it, send the chain back to threads, and it
 must then prove itself for longer (four times as many calls each time), so a model whose cost swings
 does not flip back and forth.
+
+Wall time alone misjudges a cheap chain under load: in a thread it also counts the waits for the GIL
+while the loop serves other requests (up to the 5 ms switch interval each time the hook releases it,
+as numpy does), and anywhere it counts the OS running other processes. Measured at 8 connections on a
+busy machine, about one 0.2 ms scikit-learn predict in ten took over 1 ms in a thread that way, so 32
+fast calls in a row never came and the model stayed in threads for good; on the loop one in forty did,
+and the strikes sent it back. So a call over the budget also reports its own CPU time (the thread's):
+within the budget, it *waited* (for the GIL, the CPU, or I/O). In a thread a wait says nothing either
+way and is skipped; on the loop it is a quarter strike (a hook that blocks on I/O every call still
+leaves after a few calls) unless it is far over the budget, which leaves at once as before.
 """
 
 from __future__ import annotations
@@ -20,13 +30,17 @@ from ..types import InferRequest
 LEARN_CALLS = 32
 MAX_LEARN_CALLS = 1 << 14
 STRIKE_DECAY = 1 / 16  # a strike is forgotten after 16 calls within the budget
+WAIT_STRIKE = 1 / 4  # a call on the loop over the budget in wall time only
 
 
 def request_size(payload: Any) -> int:
     """A cheap measure of how much work a request asks for: tensor elements, V1 instances, bytes."""
     kind = type(payload)
     if kind is InferRequest:
-        return sum(math.prod(t.shape) for t in payload.inputs)
+        inputs = payload.inputs
+        if len(inputs) == 1:
+            return math.prod(inputs[0].shape)
+        return sum(math.prod(t.shape) for t in inputs)
     if kind is dict:
         rows = payload.get("instances", payload.get("inputs"))
         return len(rows) if type(rows) is list else 1
@@ -49,7 +63,9 @@ class LoopBudget:
         """May a request of this size run on the loop?"""
         return self.on_loop and size <= self.largest
 
-    def record(self, seconds: float, size: int, was_on_loop: bool) -> None:
+    def record(self, seconds: float, size: int, was_on_loop: bool, cpu: float | None = None) -> None:
+        """One call's wall time; for a call over the budget, ``cpu`` (its own CPU time, if known)
+        tells work from waiting."""
         if seconds <= self.budget:
             if size > self.largest:
                 self.largest = size
@@ -60,13 +76,16 @@ class LoopBudget:
                 if self._fast >= self.learn_calls:
                     self.on_loop, self._strikes = True, 0.0
             return
+        waited = cpu is not None and cpu <= self.budget
+        if not was_on_loop and waited:
+            return  # neither fast nor slow: the hook did not run for most of that time
         if not was_on_loop:  # slow in a thread: this size is not cheap (yet); learning starts over
             self.largest = min(self.largest, size - 1)
             self._fast = 0
             return
         # Slow on the loop. One stray call (a GC pass, the OS preempting us) is forgiven; a second
         # soon after, or one far over the budget, sends the chain back to threads.
-        self._strikes += 1
+        self._strikes += WAIT_STRIKE if waited else 1
         if self._strikes >= 2 or seconds > 10 * self.budget:
             self.on_loop, self._fast = False, 0
             self.largest = min(self.largest, size - 1)

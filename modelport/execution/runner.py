@@ -45,12 +45,13 @@ class _Hook:
     def call(self, value: Any, headers: dict | None, response_headers: dict) -> Any:
         if self.validates and type(value) is dict:
             check_request(value)
-        kwargs: dict[str, Any] = {}
-        if self.takes_headers:
-            kwargs["headers"] = headers
         if self.takes_response_headers:
-            kwargs["response_headers"] = response_headers
-        return self.fn(value, **kwargs)
+            if self.takes_headers:
+                return self.fn(value, headers=headers, response_headers=response_headers)
+            return self.fn(value, response_headers=response_headers)
+        if self.takes_headers:
+            return self.fn(value, headers=headers)
+        return self.fn(value)
 
 
 _worker_loop: asyncio.AbstractEventLoop | None = None
@@ -213,7 +214,7 @@ class ModelRunner:
     async def _run_sync_within_budget(self, payload: Any, headers: dict | None, response_headers: dict) -> Any:
         budget, size = self._budget, request_size(payload)
         if budget.fits(size):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 result = self._run_sync_chain(payload, headers, response_headers)
             except RuntimeError as exc:
@@ -223,16 +224,21 @@ class ModelRunner:
                 logger.info("Model %s: its sync hooks run their own event loop; they stay in threads", self.model.name)
                 budget.never()
                 return await self._in_thread(self._run_sync_chain, payload, headers, response_headers)
-            budget.record(time.perf_counter() - start, size, True)
+            seconds = time.perf_counter() - start
+            budget.record(seconds, size, True, time.thread_time() - cpu if seconds > budget.budget else None)
             return result
-        result, seconds = await self._in_thread(self._run_sync_chain_timed, payload, headers, response_headers)
-        budget.record(seconds, size, False)
+        result, seconds, cpu = await self._in_thread(self._run_sync_chain_timed, payload, headers, response_headers)
+        budget.record(seconds, size, False, cpu)
         return result
 
-    def _run_sync_chain_timed(self, value: Any, headers: dict | None, response_headers: dict) -> tuple[Any, float]:
-        start = time.perf_counter()
+    def _run_sync_chain_timed(
+        self, value: Any, headers: dict | None, response_headers: dict
+    ) -> tuple[Any, float, float | None]:
+        """The result, the wall time and, when that is over the budget, the thread's CPU time (loop_budget.py)."""
+        start, cpu = time.perf_counter(), time.thread_time()
         value = self._run_sync_chain(value, headers, response_headers)
-        return value, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        return value, seconds, time.thread_time() - cpu if seconds > self._budget.budget else None
 
     def _run_sync_chain(self, value: Any, headers: dict | None, response_headers: dict) -> Any:
         observe = self._observe

@@ -2,8 +2,10 @@
 ``x-request-id`` or made, and echoed), the access log (off by default, sampled) and, when tracing is
 on, the request span with its ``traceparent`` in and out.
 
-With the access log and tracing off this is one header scan, one small object and one context
-variable per request, nothing more."""
+With the access log and tracing off this is one decoding of the headers (kept in the scope for every
+layer below: ``scope[HEADERS]``), one small object and one context variable per request, and the
+headers to echo handed down in ``scope[RESPONSE_HEADERS]`` for whoever starts the answer: no wrapper
+around ``send``."""
 
 from __future__ import annotations
 
@@ -17,7 +19,12 @@ from .logs import ACCESS_LOGGER
 
 _RID = REQUEST_ID_HEADER.encode()
 MAX_ID = 128  # longest request id taken from a client
-_TRACE_HEADERS = (b"traceparent", b"tracestate")
+_TRACE_HEADERS = ("traceparent", "tracestate")
+# Scope keys. The request's headers as text, decoded once here and read by the controls and handlers.
+HEADERS = "modelport.headers"
+# Headers every answer carries (the request id, the traceparent): whoever sends http.response.start
+# appends them (transports/rest, controls/rest). Absent while the edge wraps send itself (access log, tracing).
+RESPONSE_HEADERS = "modelport.response_headers"
 # Probes and scrapes are not traced: a span every few seconds per pod says nothing.
 _UNTRACED = ("/v2/health/", "/metrics")
 
@@ -32,14 +39,15 @@ class RequestEdge:
 
     # -- REST ----------------------------------------------------------------------------------
     def begin_rest(self, scope: dict) -> RequestInfo:
-        rid = None
+        headers = scope.get(HEADERS)
+        if headers is None:
+            headers = scope[HEADERS] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        rid = headers.get(REQUEST_ID_HEADER)
+        if rid is not None and not 0 < len(rid) <= MAX_ID:  # a longer one is replaced, not echoed
+            rid = None
         carrier = None
-        for key, value in scope["headers"]:
-            if key == _RID:
-                if 0 < len(value) <= MAX_ID:  # a longer one is replaced, not echoed
-                    rid = value.decode("latin-1")
-            elif key in _TRACE_HEADERS and self.tracing is not None:
-                (carrier := carrier or {})[key.decode()] = value.decode("latin-1")
+        if self.tracing is not None:
+            carrier = {k: headers[k] for k in _TRACE_HEADERS if k in headers}
         info = begin(rid, "rest")
         if self._timed:
             info.start = time.perf_counter()
@@ -115,13 +123,16 @@ class EdgeApp:
         edge = self.edge
         info = edge.begin_rest(scope)
         extra = edge.rest_headers(info)
+        if not edge._timed:  # nothing to see of the answer: its sender appends the headers (no wrapper)
+            scope[RESPONSE_HEADERS] = extra
+            return await self.app(scope, receive, send)
         answer = [499, 0]  # status, body bytes (499: the client went away before an answer)
 
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":
                 answer[0] = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
-            elif edge._timed:
+            else:
                 answer[1] += len(message.get("body", b""))
             await send(message)
 

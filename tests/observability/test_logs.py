@@ -80,6 +80,46 @@ async def test_rest_request_id_taken_or_made_and_echoed(serve):
     assert (await client.post("/v2/models/sum/infer", json=V2)).status_code == 200
 
 
+
+class CountModel(Model):
+    """Streams ``n`` V2 responses when asked to (/infer_stream); answers once otherwise."""
+
+    def __init__(self, name="count"):
+        super().__init__(name)
+        self.ready = True
+
+    def predict(self, payload, headers=None):
+        x = np.asarray(get_predict_input(payload))
+        for i in range(2):
+            yield get_predict_response(payload, x + i, self.name)
+
+
+@pytest.mark.parametrize("access_log", [False, True])
+async def test_every_kind_of_answer_echoes_the_request_id(serve, access_log):
+    # Each layer that starts an answer adds the id: the REST app (JSON and binary parts), the stream
+    # sender, the controls' refusals and CORS preflights; with the access log on, the edge wraps send instead.
+    server, client = await serve([SumModel("sum"), CountModel()], access_log=access_log, api_keys=["k" * 24],
+                                 cors_origins=["https://ui.example"])
+    key = {"authorization": "Bearer " + "k" * 24}
+    r = await client.post("/v2/models/sum/infer", json=V2, headers={**key, "x-request-id": "json-1"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "json-1"
+    assert r.headers.get_list("x-request-id") == ["json-1"], "sent once"
+    binary = {**V2, "parameters": {"binary_data_output": True}}
+    r = await client.post("/v2/models/sum/infer", json=binary, headers={**key, "x-request-id": "bin-1"})
+    assert r.status_code == 200 and "inference-header-content-length" in r.headers
+    assert r.headers.get_list("x-request-id") == ["bin-1"]
+    r = await client.post("/v2/models/count/infer_stream", json=V2, headers={**key, "x-request-id": "sse-1"})
+    assert r.status_code == 200 and r.text.count("data:") == 2
+    assert r.headers.get_list("x-request-id") == ["sse-1"]
+    r = await client.post("/v2/models/sum/infer", json=V2, headers={"x-request-id": "no-key-1"})
+    assert r.status_code == 401 and r.headers.get_list("x-request-id") == ["no-key-1"]
+    r = await client.options("/v2/models/sum/infer", headers={"origin": "https://ui.example", "x-request-id": "pre-1",
+                                                              "access-control-request-method": "POST"})
+    assert r.status_code == 204 and r.headers.get_list("x-request-id") == ["pre-1"]
+    r = await client.post("/v2/models/sum/infer", json=V2, headers={**key, "origin": "https://ui.example", "x-request-id": "cors-1"})
+    assert r.status_code == 200 and r.headers.get_list("x-request-id") == ["cors-1"]
+    assert r.headers["access-control-allow-origin"] == "https://ui.example"
+
 async def test_grpc_request_id_in_trailing_metadata(serve):
     server, _ = await serve([SumModel("sum"), FailingModel()], enable_grpc=True)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:

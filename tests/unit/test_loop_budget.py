@@ -42,6 +42,38 @@ def test_a_slow_call_in_a_thread_starts_the_learning_over():
     assert budget.fits(1)
 
 
+def test_a_thread_call_slow_only_from_waiting_neither_counts_nor_resets():
+    # Under load a cheap hook in a thread waits for the GIL while the loop serves others: its wall time
+    # is over the budget, its own CPU time is not. That says nothing about the hook; real work does.
+    budget = LoopBudget(BUDGET, learn_calls=4)
+    for _ in range(3):
+        budget.record(0.0002, 1, was_on_loop=False, cpu=0.0002)
+    budget.record(0.006, 1, was_on_loop=False, cpu=0.0002)
+    assert not budget.fits(1), "a wait does not count as a fast call"
+    budget.record(0.0002, 1, was_on_loop=False, cpu=0.0002)
+    assert budget.fits(1), "nor does it start the learning over"
+    slow = LoopBudget(BUDGET, learn_calls=4)
+    for _ in range(3):
+        slow.record(0.0002, 1, was_on_loop=False, cpu=0.0002)
+    slow.record(0.006, 1, was_on_loop=False, cpu=0.005)
+    slow.record(0.0002, 1, was_on_loop=False, cpu=0.0002)
+    assert not slow.fits(1), "a call that worked over the budget still starts it over"
+
+
+def test_on_the_loop_a_wait_is_a_quarter_strike_and_work_a_whole_one():
+    budget = LoopBudget(BUDGET, learn_calls=1)
+    budget.record(0.0002, 1, was_on_loop=False)
+    for _ in range(7):  # the OS ran someone else mid-call: the hook worked 0.2 ms
+        budget.record(0.004, 1, was_on_loop=True, cpu=0.0002)
+    assert budget.fits(1), "a few waits keep the loop"
+    budget.record(0.004, 1, was_on_loop=True, cpu=0.0002)
+    assert not budget.fits(1), "a hook that waits every call (blocking I/O) still leaves"
+    far = LoopBudget(BUDGET, learn_calls=1)
+    far.record(0.0002, 1, was_on_loop=False)
+    far.record(0.05, 1, was_on_loop=True, cpu=0.0002)
+    assert not far.fits(1), "far over the budget leaves at once, waiting or not"
+
+
 def test_one_stray_slow_call_on_the_loop_is_forgiven_two_are_not():
     budget = LoopBudget(BUDGET, learn_calls=2)
     budget.record(0.0001, 1, False)

@@ -19,6 +19,7 @@ from ...doors import RestRouter, RouteMiss
 from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge, Unimplemented
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...metrics import Metrics
+from ...observability.edge import HEADERS, RESPONSE_HEADERS
 from ...streaming import ResponseStream, first_item
 from ...wire import generate, v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
@@ -77,7 +78,7 @@ class RestApp:
         try:
             answer = await self._route(scope, receive)
             if isinstance(answer, Streamed):
-                await send_stream(answer, receive, send)
+                await send_stream(answer, receive, send, scope.get(RESPONSE_HEADERS, ()))
                 return
             status, body, content_type, headers = answer
         except _ClientDisconnected:
@@ -86,10 +87,12 @@ class RestApp:
             status, body, headers = self.error(exc, scope)
             content_type = JSON
         if type(body) is list:  # binary tensors: written as they are, after the JSON (no joined copy)
-            await _send_parts(send, status, content_type, headers, body)
+            await _send_parts(send, status, content_type, headers, body, scope.get(RESPONSE_HEADERS, ()))
             return
-        # A new list: canned responses (_ALIVE, _EMPTY_OK) share theirs across requests.
-        headers = headers + [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        # A new list: canned responses (_ALIVE, _EMPTY_OK) share theirs across requests. Last, the
+        # request edge's headers (the request id), as it hands them down.
+        headers = [*headers, (b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+                   *scope.get(RESPONSE_HEADERS, ())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -182,7 +185,7 @@ class RestApp:
     async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:
         headers = _headers(scope)
         body = await self._read_body(headers, receive)
-        header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
+        header_length = _header_length(scope, headers)
         self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
         if header_length is None and self.offload.wants(body):
             request = await self.offload.decode_request(body, name, version, header_length)
@@ -190,7 +193,7 @@ class RestApp:
             request = v2_json.decode_request(body, name, version, header_length)
         response, response_headers = await self.dataplane.infer(request, headers)
         parts, json_length = v2_json.encode_response_parts(response, request.use_binary_outputs)
-        extra = _encode_headers(response_headers)
+        extra = _encode_headers(response_headers) if response_headers else []
         if json_length is None:
             return 200, parts[0], JSON, extra
         extra.append((b"inference-header-content-length", str(json_length).encode()))
@@ -202,8 +205,7 @@ class RestApp:
         body = await self._read_body(headers, receive)
         self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
         if action == "infer_stream":
-            header_length = v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
-            request = v2_json.decode_request(body, name, version, header_length)
+            request = v2_json.decode_request(body, name, version, _header_length(scope, headers))
             encode = _v2_event  # events are JSON: SSE is text
         else:
             declared = self.dataplane.model_metadata(name, version).get("inputs")
@@ -262,7 +264,7 @@ class RestApp:
         if event is not None:
             body, content_type, ce_headers = cloudevents.encode(name, result, event)
             return 200, body, content_type, _encode_headers(response_headers) + ce_headers
-        return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers)
+        return 200, v1_json.encode_response(result), JSON, _encode_headers(response_headers) if response_headers else []
 
     # -- the repository API and routing policies (admin) ---------------------------------------
     async def _admin_body(self, scope: dict, receive: Callable) -> bytes:
@@ -376,7 +378,8 @@ _HANDLERS = {
 }
 # Where the controls leave the door they matched (the REST app then does not match again).
 MATCH = "modelport.door"
-HEADERS = "modelport.headers"  # the request's headers decoded to text, shared by the controls and the handlers
+# HEADERS (observability/edge.py): the request's headers decoded to text, shared by the edge, the
+# controls and the handlers.
 
 
 def _v2_event(response: Any) -> bytes:
@@ -418,10 +421,12 @@ async def _routing_admin(dataplane: DataPlane, name: str, action: str, body: byt
     return await dataplane.rollback(name)
 
 
-async def _send_parts(send: Callable, status: int, content_type: bytes, headers: Headers, parts: list) -> None:
+async def _send_parts(
+    send: Callable, status: int, content_type: bytes, headers: Headers, parts: list, extra: Any = ()
+) -> None:
     """One response body written as consecutive parts (the JSON, then each tensor's buffer)."""
     size = sum(len(p) for p in parts)
-    headers = headers + [(b"content-type", content_type), (b"content-length", str(size).encode())]
+    headers = [*headers, (b"content-type", content_type), (b"content-length", str(size).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     last = len(parts) - 1
     for i, part in enumerate(parts):
@@ -434,6 +439,14 @@ def _headers(scope: dict) -> dict[str, str]:
     if headers is None:
         headers = scope[HEADERS] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     return headers
+
+
+def _header_length(scope: dict, headers: dict[str, str]) -> int | None:
+    """Inference-Header-Content-Length (binary tensors), or None. Read from the raw headers only when
+    present: a header sent twice is refused, and the decoded dict keeps one of them."""
+    if v2_json.HEADER_LENGTH not in headers:
+        return None
+    return v2_json.parse_header_length([v for k, v in scope["headers"] if k == b"inference-header-content-length"])
 
 
 def _encode_headers(headers: dict[str, str]) -> Headers:

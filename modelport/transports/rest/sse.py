@@ -67,8 +67,9 @@ def default_error(exc: BaseException, model: str | None = None) -> bytes:
     return event(dumps({"error": error_message(exc, model)}), "error")
 
 
-async def send_stream(streamed: Streamed, receive: Callable, send: Callable) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": streamed.headers + SSE_HEADERS})
+async def send_stream(streamed: Streamed, receive: Callable, send: Callable, extra: list | tuple = ()) -> None:
+    """Send the stream's events; ``extra``: headers every answer carries (the request edge's)."""
+    await send({"type": "http.response.start", "status": 200, "headers": [*streamed.headers, *SSE_HEADERS, *extra]})
     pump = asyncio.ensure_future(_pump(streamed, send))
     watch = asyncio.ensure_future(_wait_disconnect(receive))
     try:
