@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("foundation", ["_version", "_optional", "errors", "redact", "doors"]),
     ("types", ["types"]),
     ("wire", ["wire"]),
-    ("model and configuration", ["model", "models", "payloads", "settings", "storage", "streaming", "observability", "metrics", "openai"]),
+    ("model and configuration", ["model", "models", "payloads", "settings", "storage", "streaming", "observability", "metrics", "openai", "shm"]),
     ("execution and repository", ["execution", "repository", "discovery", "residency", "runtimes"]),
     ("data plane", ["dataplane"]),
     ("routing", ["routing"]),
@@ -102,13 +102,23 @@ def graph_without_allowed(edges: list[import_graph.Edge]) -> dict[str, set[str]]
     return graph
 
 
+def gone_allowed() -> list[tuple[str, str]]:
+    """Entries naming a module that no longer exists (a branch removed or moved it): inert, and dropped by
+    the regroup script; not a failure, so that merging such a branch does not turn this test red."""
+    known = import_graph.modules()
+    return [key for key in ALLOWED if key[0] not in known or key[1] not in known]
+
+
 def stale_allowed() -> list[tuple[str, str]]:
     """Entries whose import is gone or no longer breaks a rule (neither upward nor closing a cycle)."""
     edges = import_graph.edges()
     pairs = {(e.source, e.target) for e in edges}
     upward = upward_edges(edges)
+    gone = set(gone_allowed())
     stale = []
     for key in ALLOWED:
+        if key in gone:
+            continue
         if key not in pairs:
             stale.append(key)
         elif key not in upward:
