@@ -23,6 +23,8 @@ from modelport import InferInput, InferRequest, Model, ModelServer
 from modelport.client import AsyncRESTClient, RESTClient, RESTConfig, ServerError
 from modelport.model import PredictorConfig
 
+from ..gated_models import AsyncGatedModel
+from ..ports import refused_port
 from ..fixture_models import AsyncSlowModel, PickyModel, SumModel
 from .serving import BAD_SIGNS, Served, wait_ready
 
@@ -162,6 +164,7 @@ X = InferRequest("m", [InferInput("x", [1, 2], "FP32", np.array([[1, 2]], np.flo
 
 
 def free_port() -> int:
+    """For test_retries_setting only: a predictor must come up later on a number known in advance."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -193,22 +196,25 @@ async def client():
 
 @pytest.mark.parametrize("protocol", ["v2", "grpc-v2"])
 async def test_timeout_setting(pair, client, protocol):
-    url, _, _ = await pair([AsyncSlowModel("m", delay=0.5)], protocol, predictor_request_timeout_seconds=0.1)
-    started = time.perf_counter()
+    held = AsyncGatedModel("m")  # the predictor never answers until released
+    url, _, _ = await pair([held], protocol, predictor_request_timeout_seconds=0.1)
     with pytest.raises(ServerError) as info:
         await client.infer(url, X)
-    assert info.value.status == 504 and time.perf_counter() - started < 0.4
+    # The transformer answered 504 on its own deadline while the predictor still held the request.
+    assert info.value.status == 504 and held.max_active == 1
+    held.release()
 
 
 @pytest.mark.parametrize("protocol", ["v1", "v2", "grpc-v2"])
 async def test_unreachable_predictor_is_503(pair, client, protocol):
-    url, _, _ = await pair([SumModel("m")], protocol, host=f"127.0.0.1:{free_port()}")
-    with pytest.raises(ServerError) as info:
-        if protocol == "v1":
-            async with AsyncRESTClient(RESTConfig(protocol="v1", retries=0)) as v1:
-                await v1.infer(url, {"instances": [[1, 2]]}, "m")
-        else:
-            await client.infer(url, X)
+    with refused_port() as port:
+        url, _, _ = await pair([SumModel("m")], protocol, host=f"127.0.0.1:{port}")
+        with pytest.raises(ServerError) as info:
+            if protocol == "v1":
+                async with AsyncRESTClient(RESTConfig(protocol="v1", retries=0)) as v1:
+                    await v1.infer(url, {"instances": [[1, 2]]}, "m")
+            else:
+                await client.infer(url, X)
     assert info.value.status == 503 and "Cannot reach" in info.value.message
 
 

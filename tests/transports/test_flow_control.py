@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 
 from ..fixture_models import AsyncSlowModel, SumModel
+from ..gated_models import AsyncGatedModel
 from ..unit.test_batching import RowModel
 
 
@@ -41,8 +42,8 @@ async def test_batching_over_rest_v1_and_v2(serve):
 
 
 async def test_overload_answers_429_at_once(serve):
-    # The two first requests hold the model for 2 s; everything below happens while they are inside it.
-    slow = AsyncSlowModel("aslow", delay=2.0)
+    # The two first requests stay inside the model until released; everything below happens meanwhile.
+    slow = AsyncGatedModel("aslow")
     slow.max_queue_size = 2
     server, client = await serve([slow, SumModel("sum")])
     first = [asyncio.ensure_future(client.post("/v2/models/aslow/infer", json=body([[1]]))) for _ in range(2)]
@@ -51,12 +52,13 @@ async def test_overload_answers_429_at_once(serve):
     while server.dataplane.in_flight().get("aslow", 0) < 2:  # both are in the model (no fixed sleep)
         assert loop.time() < deadline, "the first two requests never reached the model"
         await asyncio.sleep(0.01)
-    start = loop.time()
     r = await client.post("/v2/models/aslow/infer", json=body([[1]]))
     assert r.status_code == 429 and "max_queue_size" in r.json()["error"]
-    assert loop.time() - start < 1.0  # refused at once, not after waiting for the model (2 s)
     r = await client.post("/v1/models/aslow:predict", json={"instances": [[1]]})
     assert r.status_code == 429
+    # Refused at once: both answers came while the first two were still held inside the model.
+    assert slow.active == 2 and not any(f.done() for f in first)
+    slow.release()
     assert all(r.status_code == 200 for r in await asyncio.gather(*first))
     assert (await client.post("/v2/models/aslow/infer", json=body([[1]]))).status_code == 200
 

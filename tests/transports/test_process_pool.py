@@ -37,13 +37,17 @@ async def test_inference_runs_in_worker_processes(serve, tmp_path):
 async def test_loop_answers_while_workers_burn_cpu(serve, tmp_path):
     write_pid_model(tmp_path, workers=1)
     server, client = await serve(model_repository=str(tmp_path))
-    busy = [asyncio.ensure_future(client.post("/v2/models/pid/infer", json=infer_body(burn=0.5))) for _ in range(3)]
-    await asyncio.sleep(0.1)
+    # One worker, four requests burning 0.6 s each: the worker is busy for over 2 s.
+    busy = [asyncio.ensure_future(client.post("/v2/models/pid/infer", json=infer_body(burn=0.6))) for _ in range(4)]
     loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while server.dataplane.in_flight().get("pid", 0) < 4:
+        assert loop.time() < deadline, "the requests never reached the data plane"
+        await asyncio.sleep(0.01)
     for _ in range(5):
-        start = loop.time()
         assert (await client.get("/v2/health/live")).status_code == 200
-        assert loop.time() - start < 0.2
+    # The health answers came while the worker was still burning: the loop never waited for it.
+    assert not all(b.done() for b in busy)
     assert all(r.status_code == 200 for r in await asyncio.gather(*busy))
 
 

@@ -13,6 +13,7 @@ import pytest
 from modelport import ModelRepository
 from modelport.wire import v2_json
 
+from ..gated_models import AsyncGatedModel, GatedModel
 from ..fixture_models import (
     AsyncSlowModel,
     BrokenLoadModel,
@@ -420,27 +421,28 @@ async def test_code_registered_model_can_be_reloaded(serve):
 # -- sync models never block the loop ------------------------------------------------------------
 
 async def test_health_answers_while_sync_model_busy(serve):
-    slow = SlowModel("slow", delay=1.0)
-    server, client = await serve([SumModel("sum"), slow])
+    gated = GatedModel("slow")  # stays in predict until released: health must answer meanwhile
+    server, client = await serve([SumModel("sum"), gated])
     infer = asyncio.ensure_future(client.post("/v2/models/slow/infer", json={"inputs": [v2("x", [1], "FP32", [1])]}))
-    while slow.active == 0:
-        await asyncio.sleep(0.01)
     loop = asyncio.get_running_loop()
-    start = loop.time()
+    deadline = loop.time() + 30
+    while gated.active == 0:
+        assert loop.time() < deadline, "the request never reached the model"
+        await asyncio.sleep(0.01)
     assert (await client.get("/v2/health/live")).status_code == 200
-    assert loop.time() - start < 0.5
-    assert not infer.done()
-    await infer
+    assert gated.active == 1 and not infer.done()
+    gated.release.set()
+    assert (await infer).status_code == 200
 
 
 async def test_async_and_sync_models_serve_concurrently(serve):
-    server, client = await serve([AsyncSlowModel("aslow", delay=0.3), SumModel("sum")])
+    # The model answers only once all ten are inside it together: run one at a time, none would answer.
+    gated = AsyncGatedModel("aslow", open_at=10)
+    server, client = await serve([gated, SumModel("sum")])
     body = {"inputs": [v2("x", [1], "FP32", [1])]}
-    loop = asyncio.get_running_loop()
-    start = loop.time()
     results = await asyncio.gather(*(client.post("/v2/models/aslow/infer", json=body) for _ in range(10)))
     assert all(r.status_code == 200 for r in results)
-    assert loop.time() - start < 2.0  # ten 0.3 s sleeps overlapped
+    assert gated.max_active == 10
 
 
 # -- metrics, OpenAPI, docs -----------------------------------------------------------------------

@@ -24,20 +24,20 @@ async def test_threads_are_capped_and_run_in_parallel():
     threads = HookThreads(3)
     active, peak = 0, 0
     lock = threading.Lock()
+    # Each call waits until three are running together: run one at a time, they would break the barrier.
+    together = threading.Barrier(3, timeout=30)
 
     def work():
         nonlocal active, peak
         with lock:
             active += 1
             peak = max(peak, active)
-        time.sleep(0.1)
+        together.wait()
         with lock:
             active -= 1
 
-    start = time.monotonic()
     await asyncio.gather(*(threads.run(work) for _ in range(9)))
-    assert peak == 3 and len(threads._threads) == 3
-    assert time.monotonic() - start < 0.9  # three at a time, not one
+    assert peak == 3 and len(threads._threads) == 3 and not together.broken
     threads.shutdown()
 
 
