@@ -1,7 +1,8 @@
 """The gRPC door: decode → data plane → encode, nothing else.
 
-Errors are not handled here: they propagate to the interceptor in :mod:`.errors`, except in
-ModelStreamInfer, where a failed request answers ``error_message`` and the stream goes on.
+Errors are not handled here: they propagate to the one wrapper of every handler (:mod:`.calls`),
+which maps them with :mod:`.errors`; except in ModelStreamInfer, where a failed request answers
+``error_message`` and the stream goes on.
 """
 
 from __future__ import annotations
