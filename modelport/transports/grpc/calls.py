@@ -26,6 +26,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from ...doors import GRPC_BY_METHOD
 from ...errors import StartupError
 from .errors import abort_with
 
@@ -47,7 +48,11 @@ class CallGuard:
 
     # -- registration ----------------------------------------------------------------------------
     def register(self, server: grpc.aio.Server, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
-        """Add one service's handlers to ``server``, each wrapped."""
+        """Add one service's handlers to ``server``, each wrapped. A method without a declared door
+        (modelport/doors.py) stops the server from starting: deny by default."""
+        undeclared = [f"/{service}/{name}" for name in handlers if f"/{service}/{name}" not in GRPC_BY_METHOD]
+        if undeclared:
+            raise StartupError(f"gRPC methods without a declared door (modelport/doors.py): {', '.join(undeclared)}")
         wrapped = {name: self.wrap(handler, f"/{service}/{name}") for name, handler in handlers.items()}
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, wrapped),))
         server.add_registered_method_handlers(service, wrapped)
