@@ -83,9 +83,9 @@ async def start_grpc_server(
     server = grpc.aio.server(options=options)
     # The services in SERVICES, in that order.
     add_inference_service(InferenceServicer(dataplane, edge), server, guard)
-    add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), guard.registrar(server))  # MLServer's
+    guard.add_service(server, add_ModelRepositoryServiceServicer_to_server, ModelRepositoryServicer(dataplane))  # MLServer's
     health_servicer = _HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guard.registrar(server))
+    guard.add_service(server, health_pb2_grpc.add_HealthServicer_to_server, health_servicer)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
