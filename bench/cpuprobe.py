@@ -16,7 +16,8 @@ printed too but means little while other work shares the cores.
 ``model.joblib`` and no implementation: the built-in sklearn runtime). ``grpc-floor`` is
 bench/grpc_floor.py with ``--predict`` (grpc.aio, FP32 contents -> numpy -> the same predict) and
 ``grpc-canned`` the same server answering a canned response (grpc.aio's own cost per call);
-``grpc-floor-sync`` and ``grpc-canned-sync`` run both on grpc's sync server (``--sync``).
+``grpc-floor-sync`` and ``grpc-canned-sync`` run both on grpc's sync server (``--sync``), and
+``grpc-floor-generic`` / ``grpc-canned-generic`` register generic handlers only (``--generic``), as modelport does.
 
 gRPC load comes from a grpc.aio client in this process (N calls), or with ``--h2load S`` from h2load
 replaying one framed ModelInferRequest (FP32 ``contents``, as the bench harness sends) for S seconds:
@@ -88,6 +89,8 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
             argv.append("--predict")
         if server.endswith("-sync"):
             argv.append("--sync")
+        if server.endswith("-generic"):
+            argv.append("--generic")
     elif server == "floor":
         argv = [python, "-m", "uvicorn", "floor_app:app", "--app-dir", str(BENCH), "--loop", "uvloop",
                 "--http", "httptools", "--no-access-log", "--host", "127.0.0.1", "--port", str(http), "--log-level", "warning"]
@@ -316,7 +319,8 @@ def pyspy(pid: int, out: str):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--server", choices=["floor", "grpc-floor", "grpc-canned", "grpc-floor-sync", "grpc-canned-sync", "modelport"], default="modelport")
+    ap.add_argument("--server", choices=["floor", "grpc-floor", "grpc-canned", "grpc-floor-sync", "grpc-canned-sync",
+                                             "grpc-floor-generic", "grpc-canned-generic", "modelport"], default="modelport")
     ap.add_argument("--model-dir")
     ap.add_argument("--model", default="iris")
     ap.add_argument("--proto", default="v2,v1")
