@@ -224,7 +224,11 @@ def _packed(field_number: int, array: np.ndarray, dtype: np.dtype) -> bytes:
 
 
 def _send_raw(raw: bool, tensors: Iterable[Any]) -> bool:
-    return raw or any(t.datatype in RAW_ONLY for t in tensors)
+    if not raw:
+        for t in tensors:
+            if t.datatype in RAW_ONLY:
+                return True
+    return raw
 
 
 # -- inference messages -------------------------------------------------------------------------
@@ -268,10 +272,12 @@ def response_to_proto(response: InferResponse, raw: bool, buffers: bool = False)
     )
     if response.parameters:
         parameters_to_proto(response.parameters, msg.parameters)
-    raw = _send_raw(raw, response.outputs)
-    raw_list: Any = [] if raw and buffers else msg.raw_output_contents
-    for tensor in response.outputs:
-        _tensor_to_proto(tensor, msg.outputs, raw, raw_list)
+    outputs = response.outputs
+    raw = _send_raw(raw, outputs)
+    raw_list: Any = ([] if buffers else msg.raw_output_contents) if raw else None
+    tensors = msg.outputs
+    for tensor in outputs:
+        _tensor_to_proto(tensor, tensors, raw, raw_list)
     if raw and buffers:
         return RawInferResponse(msg, raw_list)
     return msg
