@@ -7,10 +7,21 @@ printed too but means little while other work shares the cores.
 
     python bench/cpuprobe.py --server floor --proto v2 -n 5000 -c 8
     python bench/cpuprobe.py --server modelport --model-dir bench/models/iris --proto v1
+    python bench/cpuprobe.py --server modelport --proto grpc --h2load 5 -c 8    # gRPC under h2load
+    python bench/cpuprobe.py --server grpc-floor --proto grpc --h2load 5 -c 8   # grpc.aio + predict
+    python bench/cpuprobe.py --server grpc-canned --proto grpc --h2load 5 -c 8  # grpc.aio alone
 
 ``--server modelport`` runs ``python -m modelport.cli serve`` with this checkout on PYTHONPATH;
 ``--model-dir`` picks the model folder (bench/models/iris: plain predict; a folder with
-``model.joblib`` and no implementation: the built-in sklearn runtime).
+``model.joblib`` and no implementation: the built-in sklearn runtime). ``grpc-floor`` is
+bench/grpc_floor.py with ``--predict`` (grpc.aio, FP32 contents -> numpy -> the same predict) and
+``grpc-canned`` the same server answering a canned response (grpc.aio's own cost per call);
+``grpc-floor-sync`` and ``grpc-canned-sync`` run both on grpc's sync server (``--sync``), and
+``grpc-floor-generic`` / ``grpc-canned-generic`` register generic handlers only (``--generic``), as modelport does.
+
+gRPC load comes from a grpc.aio client in this process (N calls), or with ``--h2load S`` from h2load
+replaying one framed ModelInferRequest (FP32 ``contents``, as the bench harness sends) for S seconds:
+a C client that takes much less of the shared CPU than the Python one, and batches as real load does.
 """
 
 from __future__ import annotations
@@ -20,9 +31,11 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -33,6 +46,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 TICK = os.sysconf("SC_CLK_TCK")
+GRPC_FLOORS = ("grpc-floor", "grpc-canned")  # bench/grpc_floor.py with and without --predict (-sync: --sync)
 
 
 def free_port() -> int:
@@ -68,9 +82,15 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
     http, grpc = free_port(), free_port()
     env = dict(os.environ, BENCH_IRIS_JOBLIB=str(iris_joblib()))
     tmp = Path(tempfile.mkdtemp(prefix="cpuprobe-"))
-    if server == "grpc-floor":
+    if server.startswith(GRPC_FLOORS):
         env["PYTHONPATH"] = str(REPO)
         argv = [python, os.environ.get("GRPC_FLOOR_SCRIPT", str(BENCH / "grpc_floor.py")), str(grpc)]
+        if server.startswith("grpc-floor"):
+            argv.append("--predict")
+        if server.endswith("-sync"):
+            argv.append("--sync")
+        if server.endswith("-generic"):
+            argv.append("--generic")
     elif server == "floor":
         argv = [python, "-m", "uvicorn", "floor_app:app", "--app-dir", str(BENCH), "--loop", "uvloop",
                 "--http", "httptools", "--no-access-log", "--host", "127.0.0.1", "--port", str(http), "--log-level", "warning"]
@@ -91,7 +111,7 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited: {(tmp / 'server.log').read_text()[-3000:]}")
-        if server == "grpc-floor":
+        if server.startswith(GRPC_FLOORS):
             try:
                 socket.create_connection(("127.0.0.1", grpc), timeout=1).close()
                 return proc, http, grpc, tmp
@@ -198,7 +218,50 @@ async def drive_grpc_stream(port: int, total: int, conns: int, rows: list) -> di
     return statuses
 
 
-def measure_grpc(pid: int, port: int, rows: list, n: int, conns: int, stream: bool = False) -> dict:
+def grpc_request(rows: list, model: str = "iris") -> bytes:
+    """One ModelInferRequest (FP32 ``contents`` [rows,4]) in its 5-byte gRPC frame: h2load's body."""
+    from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
+
+    req = pb.ModelInferRequest(model_name=model)
+    t = req.inputs.add(name="input-0", datatype="FP32", shape=[len(rows), len(rows[0])])
+    t.contents.fp32_contents.extend(v for r in rows for v in r)
+    message = req.SerializeToString()
+    return struct.pack(">BI", 0, len(message)) + message
+
+
+def measure_h2load(pid: int, port: int, rows: list, seconds: float, conns: int) -> dict:
+    """A saturating gRPC load (h2load, one thread, one stream per connection) for `seconds`; CPU ÷ the
+    calls h2load completed. h2load sees HTTP/2 statuses only (gRPC errors travel in trailers): the
+    caller checks one call with a real client first."""
+    frame = Path(tempfile.mkstemp(suffix=".bin")[1])
+    frame.write_bytes(grpc_request(rows))
+    url = f"http://127.0.0.1:{port}/inference.GRPCInferenceService/ModelInfer"
+
+    def h2load(duration: float) -> str:
+        cmd = ["h2load", "-t1", f"-c{conns}", "-m1", f"-D{max(1, int(duration))}",
+               "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(frame), url]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+
+    h2load(1)  # warm-up
+    (u0, s0), t0 = cpu_times(pid), time.perf_counter()
+    out = h2load(seconds)
+    (u1, s1), t1 = cpu_times(pid), time.perf_counter()
+    frame.unlink()
+    req = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
+    if not req:
+        raise SystemExit(f"h2load failed: {out[-800:]}")
+    n = int(req.group(1))
+    return {"n": n, "cpu_us_per_req": round((u1 - u0 + s1 - s0) / n * 1e6, 1), "sys_us_per_req": round((s1 - s0) / n * 1e6, 1),
+            "req_s_wall": round(n / (t1 - t0)), "errors": n - int(req.group(2)) + int(req.group(3)),
+            "rss_mib": round(rss_mib(pid), 1)}
+
+
+def measure_grpc(pid: int, port: int, rows: list, n: int, conns: int, stream: bool = False, h2load: float = 0) -> dict:
+    if h2load and not stream:
+        statuses = asyncio.run(drive_grpc(port, 1, 1, rows))  # a real call: errors would hide in h2load's trailers
+        if statuses != {"OK": 1}:
+            raise SystemExit(f"the check call failed: {statuses}")
+        return measure_h2load(pid, port, rows, h2load, conns)
     drive = drive_grpc_stream if stream else drive_grpc
     asyncio.run(drive(port, max(200, n // 10), conns, rows))
     (u0, s0), t0 = cpu_times(pid), time.perf_counter()
@@ -256,7 +319,8 @@ def pyspy(pid: int, out: str):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--server", choices=["floor", "grpc-floor", "modelport"], default="modelport")
+    ap.add_argument("--server", choices=["floor", "grpc-floor", "grpc-canned", "grpc-floor-sync", "grpc-canned-sync",
+                                             "grpc-floor-generic", "grpc-canned-generic", "modelport"], default="modelport")
     ap.add_argument("--model-dir")
     ap.add_argument("--model", default="iris")
     ap.add_argument("--proto", default="v2,v1")
@@ -265,6 +329,8 @@ def main() -> None:
     ap.add_argument("-c", "--conns", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3, help="measured runs per protocol (the minimum is reported)")
     ap.add_argument("--wrk", type=float, default=0, help="saturate with wrk for this many seconds instead of N requests")
+    ap.add_argument("--h2load", type=float, default=0, help="gRPC: saturate with h2load for this many seconds instead "
+                    "of N calls from a grpc.aio client")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--callgrind", help="run the server under valgrind's callgrind, instrumenting only the measured "
                     "requests; writes this file and reports instructions per request (deterministic)")
@@ -300,13 +366,14 @@ def main() -> None:
         for proto in args.proto.split(","):
             if proto in ("grpc", "grpc-stream"):
                 stream = proto == "grpc-stream"
-                runs = [measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, stream) for _ in range(args.repeat)]
+                runs = [measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, stream, args.h2load)
+                        for _ in range(args.repeat)]
                 print(json.dumps({"server": args.server, "model_dir": args.model_dir, "proto": proto, "rows": args.rows,
                                   "conns": args.conns, **min(runs, key=lambda r: r["cpu_us_per_req"]),
                                   "all_cpu_us": [r["cpu_us_per_req"] for r in runs]}), flush=True)
                 if args.pyspy:
                     with pyspy(proc.pid, f"{args.pyspy}.{proto}.txt"):
-                        measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, stream)
+                        measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, stream, args.h2load)
                 continue
             raw = request_bytes(proto, args.model, rows, http)
             runs = [measure(proc.pid, http, raw, args.n, args.conns, args.wrk) for _ in range(args.repeat)]

@@ -2,11 +2,16 @@
 
     python bench/grpc_floor.py PORT                       # a canned response: no decoding, no model
     python bench/grpc_floor.py PORT --predict --http P2   # decode FP32 -> numpy -> predict -> encode
+    python bench/grpc_floor.py PORT --predict --sync      # the same on grpc's sync server (a thread pool)
+    python bench/grpc_floor.py PORT --generic             # generic handlers only, no registered methods
 
 Canned, whatever a server spends per call beyond this is its own work; the rest is grpc.aio itself.
 With ``--predict`` it does for gRPC what bench/floor_app.py does for REST (the same scikit-learn
 ``predict`` on bench/.work/iris.joblib, or $BENCH_IRIS_JOBLIB), so a server's distance from it is its
-overhead on the same model. ``--http`` answers 200 to any HTTP request on that port, for the bench
+overhead on the same model. ``--sync`` serves the same handler from ``grpc.server`` (sync handlers
+on a thread pool, no asyncio): the floor of the "sync server" alternative (issue 24). ``--generic`` registers the service as generic
+handlers only, as modelport does: grpc.aio waits on one pending future per *registered* method on every
+call, which the generated registration pays for the service's 11 methods. ``--http`` answers 200 to any HTTP request on that port, for the bench
 harness's readiness check. Uses modelport's generated Open Inference Protocol stubs only.
 """
 
@@ -31,6 +36,9 @@ class Floor(pbg.GRPCInferenceServiceServicer):
         self.clf = clf
 
     async def ModelInfer(self, request, context):
+        return self.infer(request)
+
+    def infer(self, request):
         if self.clf is None:
             return CANNED
         tensor = request.inputs[0]
@@ -48,6 +56,44 @@ class Floor(pbg.GRPCInferenceServiceServicer):
         return pb.ServerReadyResponse(ready=True)
 
 
+class SyncFloor(pbg.GRPCInferenceServiceServicer):
+    def __init__(self, floor: Floor):
+        self.floor = floor
+
+    def ModelInfer(self, request, context):
+        return self.floor.infer(request)
+
+    def ServerReady(self, request, context):
+        return pb.ServerReadyResponse(ready=True)
+
+
+def load_clf(predict: bool):
+    if not predict:
+        return None
+    import joblib
+
+    return joblib.load(os.environ.get("BENCH_IRIS_JOBLIB", str(Path(__file__).parent / ".work" / "iris.joblib")))
+
+
+def main_sync(args: argparse.Namespace) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=args.threads))
+    pbg.add_GRPCInferenceServiceServicer_to_server(SyncFloor(Floor(load_clf(args.predict))), server)
+    server.add_insecure_port(f"127.0.0.1:{args.port}")
+    server.start()
+    if args.http:
+        import threading
+
+        threading.Thread(target=lambda: asyncio.run(_serve_http(args.http)), daemon=True).start()
+    server.wait_for_termination()
+
+
+async def _serve_http(port: int) -> None:
+    server = await asyncio.start_server(_http_ok, "127.0.0.1", port)
+    await server.serve_forever()
+
+
 async def _http_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while await reader.readuntil(b"\r\n\r\n"):
@@ -58,14 +104,22 @@ async def _http_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
         writer.close()
 
 
-async def main(args: argparse.Namespace) -> None:
-    clf = None
-    if args.predict:
-        import joblib
+class _GenericOnly:
+    """Hands the generated registration's generic handler to the server, and drops its registered methods."""
 
-        clf = joblib.load(os.environ.get("BENCH_IRIS_JOBLIB", str(Path(__file__).parent / ".work" / "iris.joblib")))
+    def __init__(self, server):
+        self.server = server
+
+    def add_generic_rpc_handlers(self, handlers):
+        self.server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service, handlers):
+        pass
+
+
+async def main(args: argparse.Namespace) -> None:
     server = grpc.aio.server()
-    pbg.add_GRPCInferenceServiceServicer_to_server(Floor(clf), server)
+    pbg.add_GRPCInferenceServiceServicer_to_server(Floor(load_clf(args.predict)), _GenericOnly(server) if args.generic else server)
     server.add_insecure_port(f"127.0.0.1:{args.port}")
     await server.start()
     if args.http:
@@ -78,7 +132,13 @@ if __name__ == "__main__":
     ap.add_argument("port", type=int)
     ap.add_argument("--predict", action="store_true", help="run the iris predict instead of a canned answer")
     ap.add_argument("--http", type=int, help="answer 200 to HTTP requests on this port (readiness)")
+    ap.add_argument("--sync", action="store_true", help="grpc's sync server (handlers on a thread pool) instead of grpc.aio")
+    ap.add_argument("--threads", type=int, default=8, help="--sync: the thread pool's size")
+    ap.add_argument("--generic", action="store_true", help="generic handlers only (no registered methods), as modelport")
     args = ap.parse_args()
+    if args.sync:
+        main_sync(args)
+        raise SystemExit(0)
     try:
         import uvloop  # modelport serves gRPC on uvloop too
 

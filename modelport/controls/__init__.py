@@ -2,7 +2,7 @@
 contracts, and the admin request rules (``origin``).
 
 The composition root (``modelport.serving.compose``) builds one :class:`Controls` from the server settings and
-plugs it in three places, each deciding per request from the door's declaration (``modelport.doors``): :class:`GuardedRestApp` (REST door), :class:`ControlsInterceptor` (gRPC door)
+plugs it in three places, each deciding per request from the door's declaration (``modelport.doors``): :class:`GuardedRestApp` (REST door), :class:`GrpcControls` (gRPC door: checks run by its one handler wrapper)
 and :class:`GuardedDataPlane` (per-model rate limit, contract and cache around inference).
 """
 

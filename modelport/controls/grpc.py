@@ -1,15 +1,15 @@
-"""The controls at the gRPC door: one server interceptor, composed by the server.
+"""The controls at the gRPC door: the checks the door's one wrapper (transports/grpc/calls.py) runs
+before each handler, composed by the composition root.
 
-Each method is wrapped once, from its declared door (modelport/doors.py): the wrapper reads the model
-name from the message field the door names and runs ``Controls.check`` before the handler. A method
-no door declares answers UNIMPLEMENTED, whatever the key. ModelStreamInfer authenticates when the stream opens and
+Each method's check is built once, from its declared door (modelport/doors.py): it reads the model
+name from the message field the door names and runs ``Controls.check``. A method no door declares
+answers UNIMPLEMENTED, whatever the key. ModelStreamInfer authenticates when the stream opens and
 checks (and counts) each message as it is read; a refused message ends the stream with its status.
-Errors raised here reach the error interceptor, which maps them like any other.
+What the checks raise reaches the wrapper's error table, which maps it like any other error.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 import grpc
@@ -17,8 +17,8 @@ import grpc.aio
 
 from ..doors import GRPC_BY_METHOD, Door
 from ..errors import Unimplemented
-from ..transports.grpc.intercept import WrappingInterceptor
 from .guard import Controls
+
 
 def model_reader(door: Door) -> Callable[[Any], str | None]:
     """How the door's request message names its model (read from the declaration once per method)."""
@@ -46,78 +46,56 @@ def call_client(context: grpc.aio.ServicerContext) -> str | None:
     return host.strip("[]") or None
 
 
-class ControlsInterceptor(WrappingInterceptor):
+class GrpcControls:
+    """What runs before each method's handler, built once per method (the gRPC door's wrapper,
+    transports/grpc/calls.py, asks when the server registers the method)."""
+
     def __init__(self, controls: Controls):
-        super().__init__()
         self.controls = controls
 
-    def wrap(self, handler: Any, method: str) -> Any:
+    def _client(self, context: grpc.aio.ServicerContext) -> str | None:
+        # The address only matters to the per-client rate limit: no peer() per call without one.
+        return call_client(context) if self.controls.clients is not None else None
+
+    def unary(self, method: str) -> Callable[[Any, grpc.aio.ServicerContext], None]:
+        """``check(request, context)``: raises the refusal, or returns."""
         door = GRPC_BY_METHOD.get(method)
         if door is None:  # deny by default: a method nobody declared is never served
-            return _refuse(handler, method)
-        return self._wrap(handler, door)
+            return _refuse(method)
+        check, model_of, client = self.controls.check, model_reader(door), self._client
 
-    def _wrap(self, handler: Any, door: Door) -> Any:
-        check = self.controls.check
-        model_of = model_reader(door)
-        kind = next(k for k in _SHAPES if getattr(handler, k) is not None)
-        fn = getattr(handler, kind)
-        streamed_requests = kind.startswith("stream_")
-        # The wrapper keeps the handler's style: an async generator, or a coroutine that writes with
-        # context.write (grpc_health's Watch).
-        if inspect.isasyncgenfunction(fn):
+        def checked_one(request: Any, context: grpc.aio.ServicerContext) -> None:
+            check(door, model_of(request), call_headers(context), client(context))
 
-            async def wrapped_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                async for item in fn(_checked(request, context) if streamed_requests else _checked_one(request, context), context):
-                    yield item
+        return checked_one
 
-            wrapper: Any = wrapped_stream
-        else:
+    def stream(self, method: str) -> Callable[[Any, grpc.aio.ServicerContext], Any]:
+        """``checked(requests, context)``: the stream authenticates when it opens, then each message is
+        checked (and counted) as it is read; a refused message ends the stream with its status."""
+        door = GRPC_BY_METHOD.get(method)
+        if door is None:
+            return _refuse(method)
+        check, model_of, client = self.controls.check, model_reader(door), self._client
 
-            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                return await fn(_checked(request, context) if streamed_requests else _checked_one(request, context), context)
-
-            wrapper = wrapped
-
-        def _checked_one(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            check(door, model_of(request), call_headers(context), call_client(context))
-            return request
-
-        def _checked(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            # A stream authenticates when it opens, then each message is checked (and counted) as read.
-            headers, client = call_headers(context), call_client(context)
-            check(door, None, headers, client, count=False)
+        def checked(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            headers, address = call_headers(context), client(context)
+            check(door, None, headers, address, count=False)
 
             async def each():
                 async for request in requests:
-                    check(door, model_of(request), headers, client)
+                    check(door, model_of(request), headers, address)
                     yield request
 
             return each()
 
-        return handler._replace(**{kind: wrapper})
+        return checked
 
 
-_SHAPES = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
-
-
-def _refuse(handler: Any, method: str) -> Any:
-    """A handler of the same shape that answers UNIMPLEMENTED."""
-
-    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+def _refuse(method: str) -> Callable[[Any, grpc.aio.ServicerContext], Any]:
+    def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
         raise Unimplemented(f"{method} is not a declared method of this server")
 
-    async def refuse_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        raise Unimplemented(f"{method} is not a declared method of this server")
-        yield  # pragma: no cover - makes this an async generator
-
-    if handler.unary_unary is not None:
-        return handler._replace(unary_unary=refuse)
-    if handler.unary_stream is not None:
-        return handler._replace(unary_stream=refuse_stream)
-    if handler.stream_stream is not None:
-        return handler._replace(stream_stream=refuse_stream)
-    return handler._replace(stream_unary=refuse)
+    return refuse
 
 
-__all__ = ["ControlsInterceptor", "call_client", "call_headers", "model_reader"]
+__all__ = ["GrpcControls", "call_client", "call_headers", "model_reader"]

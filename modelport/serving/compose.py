@@ -4,7 +4,7 @@
 server: ``metrics``, ``observability``, ``threads``, ``controls``, ``dataplane`` (with routing attached),
 ``rest_app`` (the REST door, dispatching by the declared doors of modelport/doors.py, with its mounts)
 and ``app``: the complete outermost ASGI app (request edge → controls and CORS → REST app). The gRPC
-server is built from the same pieces when it starts (:func:`grpc_interceptors`). ``ModelServer``
+server is built from the same pieces when it starts (:func:`grpc_checks`). ``ModelServer``
 calls this (again when ``start()`` reads flags and environment); every mode that serves the REST app
 (one process, ``--workers N``, Ray replicas through ``ModelServer(settings=...).app``) gets the same stack.
 """
@@ -70,13 +70,14 @@ def build(server: Any, s: ServerSettings) -> None:
     server.app = EdgeApp(server.app, server.observability.edge)
 
 
-def grpc_interceptors(server: Any) -> list:
-    """The gRPC door's controls (after the drain and error interceptors the gRPC server adds itself)."""
+def grpc_checks(server: Any) -> Any:
+    """The gRPC door's controls: what runs before each method's handler (None: no controls at the edge).
+    The gRPC server wraps each handler once with the drain, the error table and these."""
     if not server.controls.at_edge:
-        return []
-    from ..controls.grpc import ControlsInterceptor
+        return None
+    from ..controls.grpc import GrpcControls
 
-    return [ControlsInterceptor(server.controls)]
+    return GrpcControls(server.controls)
 
 
 def _repository(server: Any, s: ServerSettings) -> None:
@@ -92,4 +93,4 @@ def _repository(server: Any, s: ServerSettings) -> None:
         )
 
 
-__all__ = ["build", "grpc_interceptors"]
+__all__ = ["build", "grpc_checks"]

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import uvicorn
 
 from . import allocator
-from .compose import build, grpc_interceptors
+from .compose import build, grpc_checks
 from ..errors import StartupError
 from ..model import Model, PredictorConfig
 from ..repository import ModelRepository
@@ -352,7 +352,7 @@ class ModelServer:
 
             self._grpc = await start_grpc_server(
                 self.dataplane, s.host, s.grpc_port, s.grpc_max_message_size, reuse_port=self._in_worker,
-                interceptors=grpc_interceptors(self), edge=self.observability.edge,
+                checks=grpc_checks(self), edge=self.observability.edge,
             )
             self.grpc_port = self._grpc.port
         # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).

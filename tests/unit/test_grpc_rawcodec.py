@@ -9,7 +9,14 @@ from google.protobuf.message import DecodeError
 from modelport.types import InferOutput, InferResponse
 from modelport.wire.grpc import convert
 from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
-from modelport.wire.grpc.rawcodec import RawInferRequest, RawInferResponse, parse_infer_request, serialize_infer_response
+from modelport.wire.grpc.rawcodec import (
+    SCAN_FROM,
+    RawInferRequest,
+    RawInferResponse,
+    parse_infer_request,
+    scan_infer_request,
+    serialize_infer_response,
+)
 
 from ..grpc_helpers import infer_request
 
@@ -47,10 +54,24 @@ def test_raw_fields_anywhere_in_the_message_are_found_in_order():
     t.shape.append(1)
     data = pb.ModelInferRequest(raw_input_contents=[b"\x01\x02"]).SerializeToString() + head.SerializeToString()
     data += pb.ModelInferRequest(raw_input_contents=[b"\x03"], id="x").SerializeToString()
-    parsed = parse_infer_request(data)
+    parsed = scan_infer_request(data)
     assert [bytes(v) for v in parsed.raw_input_contents] == [b"\x01\x02", b"\x03"]
     assert (parsed.model_name, parsed.id, [i.name for i in parsed.inputs]) == ("m", "x", ["a", "b"])
     assert not parsed.message.raw_input_contents
+
+
+def test_small_requests_are_protobufs_to_parse_at_once():
+    # Under SCAN_FROM bytes, copying the tensors costs less than scanning for them; the answer is the same.
+    message = infer_request("m", ("x", "FP32", np.ones((2, 2), np.float32)), ("t", "BYTES", np.array([b"a"], dtype=object)))
+    data = message.SerializeToString()
+    assert len(data) < SCAN_FROM
+    parsed = parse_infer_request(data)
+    assert type(parsed) is pb.ModelInferRequest and parsed == message
+    ours, scanned = convert.request_from_proto(parsed), convert.request_from_proto(scan_infer_request(data))
+    assert convert.uses_raw(parsed) and convert.uses_raw(scan_infer_request(data))
+    for mine, expected in zip(ours.inputs, scanned.inputs, strict=True):
+        assert (mine.name, mine.datatype, mine.shape) == (expected.name, expected.datatype, expected.shape)
+        np.testing.assert_array_equal(mine.as_numpy(), expected.as_numpy())
 
 
 def test_requests_without_raw_contents_or_malformed_are_protobufs_to_parse():
@@ -58,10 +79,11 @@ def test_requests_without_raw_contents_or_malformed_are_protobufs_to_parse():
     parsed = parse_infer_request(typed.SerializeToString())
     assert type(parsed) is pb.ModelInferRequest and parsed == typed
     data = infer_request("m", ("x", "FP32", np.ones((2, 2), np.float32))).SerializeToString()
-    with pytest.raises(DecodeError):
-        parse_infer_request(data[:-3])  # the raw entry overruns the message
-    with pytest.raises(DecodeError):
-        parse_infer_request(data + b"\xff")  # a truncated varint key
+    for parse in (parse_infer_request, scan_infer_request):
+        with pytest.raises(DecodeError):
+            parse(data[:-3])  # the raw entry overruns the message
+        with pytest.raises(DecodeError):
+            parse(data + b"\xff")  # a truncated varint key
 
 
 def _response(*arrays) -> InferResponse:

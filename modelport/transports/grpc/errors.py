@@ -1,14 +1,12 @@
-"""The gRPC error table: one map from error code to gRPC status, and the one interceptor that
-turns any exception a handler raises into that status. Unexpected exceptions answer INTERNAL with
-an id and a pointer to the log, where their traceback is written under that id; never the
-exception's class or text."""
+"""The gRPC error table: one map from error code to gRPC status, and :func:`abort_with`, with which the
+one wrapper of every handler (``calls.py``) turns any exception a handler raises into that status.
+Unexpected exceptions answer INTERNAL with an id and a pointer to the log, where their traceback is
+written under that id; never the exception's class or text."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -17,7 +15,6 @@ import grpc.aio
 from ...compat.http_exception import http_exception
 from ...errors import ErrorCode, InferenceError, ModelportError, RateLimited, internal_error_message
 from ...observability import context as request_context
-from .intercept import WrappingInterceptor
 
 logger = logging.getLogger("modelport")
 
@@ -83,52 +80,11 @@ def status_for(exc: BaseException, method: str, request: Any = None) -> tuple[gr
     return grpc.StatusCode.INTERNAL, internal_error_message(model, request_id)
 
 
-class ErrorInterceptor(WrappingInterceptor):
-    """Wraps every handler (ours and the health service's) so that no exception escapes unmapped."""
-
-    def wrap(self, handler: Any, method: str) -> Any:
-        return _guard(handler, method)
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str, request: Any = None) -> None:
+async def abort_with(context: grpc.aio.ServicerContext, exc: Exception, method: str, request: Any = None) -> None:
+    """End the call with the status ``exc`` maps to (raises grpc.aio.AbortError, as context.abort does)."""
     if isinstance(exc, RateLimited):  # REST's Retry-After, as trailing metadata
         context.set_trailing_metadata((("retry-after", str(exc.retry_after)),))
     await context.abort(*status_for(exc, method, request))
 
 
-def _guard(handler: Any, method: str) -> Any:
-    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-        fn = getattr(handler, kind)
-        if fn is not None:
-            return handler._replace(**{kind: _guarded(fn, method)})
-    return handler
-
-
-def _guarded(fn: Callable, method: str) -> Callable:
-    if inspect.isasyncgenfunction(fn):
-
-        async def stream(request: Any, context: grpc.aio.ServicerContext):
-            try:
-                async for item in fn(request, context):
-                    yield item
-            except grpc.aio.AbortError:  # the handler chose its status already
-                raise
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a status
-                await _abort(context, exc, method)
-
-        return stream
-    if inspect.iscoroutinefunction(fn):
-
-        async def unary(request: Any, context: grpc.aio.ServicerContext):
-            try:
-                return await fn(request, context)
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                await _abort(context, exc, method, request)
-
-        return unary
-    return fn  # sync handlers run in gRPC's executor; none are registered
-
-
-__all__ = ["GRPC_STATUS", "ErrorInterceptor", "status_for"]
+__all__ = ["GRPC_STATUS", "abort_with", "code_for", "status_for"]

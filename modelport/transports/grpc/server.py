@@ -14,8 +14,8 @@ from ...errors import StartupError
 from ...wire.grpc import grpc_predict_v2_pb2 as pb
 from ...wire.grpc import model_repository_pb2 as mr
 from ...wire.grpc.rawcodec import parse_infer_request, serialize_infer_response
-from .drain import DrainInterceptor, drain_and_stop
-from .errors import ErrorInterceptor
+from .calls import CallGuard
+from .drain import drain_and_stop
 from ...wire.grpc.model_repository_pb2_grpc import add_ModelRepositoryServiceServicer_to_server
 from .servicer import InferenceServicer, ModelRepositoryServicer
 
@@ -46,12 +46,12 @@ class GrpcServer:
     """What the composition root holds: the bound port and a graceful stop."""
 
     def __init__(
-        self, server: grpc.aio.Server, port: int, health_servicer: health.aio.HealthServicer, drain: DrainInterceptor
+        self, server: grpc.aio.Server, port: int, health_servicer: health.aio.HealthServicer, guard: CallGuard
     ):
         self.server = server
         self.port = port
         self._health = health_servicer
-        self._drain = drain
+        self._guard = guard
 
     async def not_serving(self) -> None:
         """Health checkers see NOT_SERVING (calls are still served); readiness is the data plane's flag."""
@@ -60,13 +60,14 @@ class GrpcServer:
     async def stop(self, grace: float) -> None:
         """Refuse new RPCs (UNAVAILABLE), give in-flight ones ``grace`` seconds to finish, then stop."""
         await self.not_serving()
-        await drain_and_stop(self.server, self._drain, grace)
+        await drain_and_stop(self.server, self._guard, grace)
 
 
 async def start_grpc_server(
     dataplane: DataPlane, host: str, port: int, max_message_size: int, reuse_port: bool = False,
-    interceptors: list | None = None, edge: Any = None,
+    checks: Any = None, edge: Any = None,
 ) -> GrpcServer:
+    """``checks``: the controls' per-method checks (controls.grpc.GrpcControls), or None."""
     options = [
         ("grpc.max_send_message_length", max_message_size),
         ("grpc.max_receive_message_length", max_message_size),
@@ -77,15 +78,14 @@ async def start_grpc_server(
     undeclared = [m for m in served_methods() if m not in GRPC_BY_METHOD]
     if undeclared:  # deny by default: a method without a declared kind is a bug, caught before serving
         raise StartupError(f"gRPC methods without a declared door (modelport/doors.py): {', '.join(undeclared)}")
-    drain = DrainInterceptor()
-    # The drain comes first (it answers UNAVAILABLE itself); then the error interceptor, so it maps
-    # what the others (e.g. the controls) raise too.
-    server = grpc.aio.server(interceptors=[drain, ErrorInterceptor(), *(interceptors or [])], options=options)
+    # No interceptors: every handler is wrapped once, here, with the drain, the errors and the checks.
+    guard = CallGuard(checks)
+    server = grpc.aio.server(options=options)
     # The services in SERVICES, in that order.
-    add_inference_service(InferenceServicer(dataplane, edge), server)
-    add_ModelRepositoryServiceServicer_to_server(ModelRepositoryServicer(dataplane), server)  # MLServer's
+    add_inference_service(InferenceServicer(dataplane, edge), server, guard)
+    guard.add_service(server, add_ModelRepositoryServiceServicer_to_server, ModelRepositoryServicer(dataplane))  # MLServer's
     health_servicer = _HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    guard.add_service(server, health_pb2_grpc.add_HealthServicer_to_server, health_servicer)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
@@ -98,13 +98,14 @@ async def start_grpc_server(
 
         raise StartupError(f"Cannot listen for gRPC on {host}:{port}: {reason}")
     await server.start()
-    return GrpcServer(server, bound, health_servicer, drain)
+    return GrpcServer(server, bound, health_servicer, guard)
 
 
-def add_inference_service(servicer: Any, server: grpc.aio.Server) -> None:
+def add_inference_service(servicer: Any, server: grpc.aio.Server, guard: CallGuard) -> None:
     """The generated ``add_GRPCInferenceServiceServicer_to_server``, except that ModelInfer's raw
     tensors travel as buffers (wire/grpc/rawcodec.py): its request and response each skip protobuf's
-    copies of the tensor bytes."""
+    copies of the tensor bytes. A method of the service is served by the servicer's method of the
+    same name (a new RPC: one method on the servicer and its door in modelport/doors.py)."""
     handlers = {}
     for method in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods:
         deserialize = getattr(pb, method.input_type.name).FromString
@@ -118,8 +119,7 @@ def add_inference_service(servicer: Any, server: grpc.aio.Server) -> None:
             getattr(servicer, method.name), request_deserializer=deserialize, response_serializer=serialize
         )
     servicer.raw_buffers = True
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
-    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+    guard.register(server, SERVICE_NAME, handlers)
 
 
 __all__ = ["GrpcServer", "SERVICES", "add_inference_service", "served_methods", "start_grpc_server"]

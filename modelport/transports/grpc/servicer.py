@@ -1,7 +1,8 @@
 """The gRPC door: decode → data plane → encode, nothing else.
 
-Errors are not handled here: they propagate to the interceptor in :mod:`.errors`, except in
-ModelStreamInfer, where a failed request answers ``error_message`` and the stream goes on.
+Errors are not handled here: they propagate to the one wrapper of every handler (:mod:`.calls`),
+which maps them with :mod:`.errors`; except in ModelStreamInfer, where a failed request answers
+``error_message`` and the stream goes on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ Context = grpc.aio.ServicerContext
 _LIVE = pb.ServerLiveResponse(live=True)
 _LOADED = pb.RepositoryModelLoadResponse()
 _UNLOADED = pb.RepositoryModelUnloadResponse()
+_MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 # Metadata keys that belong to the HTTP/2 and gRPC framing, never to a model.
 _RESERVED = ("content-type", "te", "user-agent")
 
@@ -75,15 +77,19 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             context.set_trailing_metadata(edge.grpc_metadata(info))
             raise
         finally:
-            edge.end_grpc(info, "/inference.GRPCInferenceService/ModelInfer", code, context.peer(), size)
+            # The peer only for the access log: context.peer() builds a string in grpc's core per call.
+            edge.end_grpc(info, _MODEL_INFER, code, context.peer() if edge.access_log else "-", size)
 
     async def _infer(self, request: pb.ModelInferRequest, headers: dict, context: Context, metadata: tuple) -> pb.ModelInferResponse:
+        raw = convert.uses_raw(request)
         self.dataplane.check_model(request.model_name, request.model_version or None)  # before decoding
         infer_request = convert.request_from_proto(request)
         response, response_headers = await self.dataplane.infer(infer_request, headers)
-        if response_headers or metadata:
+        if response_headers:
             context.set_trailing_metadata(_metadata(response_headers) + metadata)
-        return convert.response_to_proto(response, convert.uses_raw(request), buffers=self.raw_buffers)
+        elif metadata:
+            context.set_trailing_metadata(metadata)
+        return convert.response_to_proto(response, raw, buffers=self.raw_buffers)
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: Context

@@ -27,7 +27,7 @@ from ...types import (
 )
 from ..raw import array_from_raw, array_to_raw
 from . import grpc_predict_v2_pb2 as pb
-from .rawcodec import RawInferResponse, read_varint, varint
+from .rawcodec import RawInferRequest, RawInferResponse, read_varint, varint
 
 # The InferTensorContents field each datatype's typed data travels in, and that field's dtype.
 CONTENTS_FIELD: dict[str, str] = {
@@ -104,17 +104,20 @@ def _set_parameter(param: Any, key: str, value: Any) -> None:
 # -- tensors ------------------------------------------------------------------------------------
 def _array_from_contents(kind: str, name: str, datatype: str, shape: list[int], contents: Any) -> np.ndarray:
     dtype = to_np_dtype(datatype)  # rejects unknown datatypes with the list of known ones
-    present = [field.name for field, _ in contents.ListFields()]
+    present = contents.ListFields()  # [(field, values)]: the typed fields that carry data
     expected = math.prod(shape)
     if datatype in RAW_ONLY:
         if present or expected:
             raise InvalidInput(f"{kind} {name!r}: {datatype} data has no typed field; send it in raw contents")
         return np.empty(shape, dtype)
     field = CONTENTS_FIELD[datatype]
-    wrong = [f for f in present if f != field]
-    if wrong:
-        raise InvalidInput(f"{kind} {name!r}: {datatype} data belongs in contents.{field}, not {', '.join(wrong)}")
-    values = getattr(contents, field)
+    if len(present) == 1 and present[0][0].name == field:
+        values = present[0][1]
+    else:
+        wrong = [f.name for f, _ in present if f.name != field]
+        if wrong:
+            raise InvalidInput(f"{kind} {name!r}: {datatype} data belongs in contents.{field}, not {', '.join(wrong)}")
+        values = ()  # nothing sent
     if len(values) != expected:
         raise InvalidInput(
             f"{kind} {name!r}: shape {shape} needs {expected} elements, but contents.{field} has {len(values)}"
@@ -123,68 +126,80 @@ def _array_from_contents(kind: str, name: str, datatype: str, shape: list[int], 
         array = np.empty(len(values), dtype=np.object_)
         array[:] = list(values)
         return array.reshape(shape)
-    if field in _PACKED_FIELD_NUMBER:
-        return _unpacked(contents, _FIELD_DTYPE[field], expected).astype(dtype, copy=False).reshape(shape)
-    wide = np.array(values, dtype=_FIELD_DTYPE[field])
-    if dtype.itemsize < wide.itemsize and wide.size:
-        info = np.iinfo(dtype)
-        if wide.min() < info.min or wide.max() > info.max:
-            raise InvalidInput(f"{kind} {name!r}: values out of range for datatype {datatype}")
-    return wide.astype(dtype, copy=False).reshape(shape)
+    wide_dtype = _FIELD_DTYPE[field]
+    if expected > _SMALL and field in _PACKED_FIELD_NUMBER:
+        wide = _unpacked(contents, wide_dtype, expected)
+    else:
+        wide = np.array(values[:], dtype=wide_dtype)  # from a list: numpy's fast path
+    if wide_dtype is not dtype:  # a narrower datatype travels in a wider field (INT8 in int_contents)
+        if dtype.itemsize < wide.itemsize and wide.size:
+            info = np.iinfo(dtype)
+            if wide.min() < info.min or wide.max() > info.max:
+                raise InvalidInput(f"{kind} {name!r}: values out of range for datatype {datatype}")
+        wide = wide.astype(dtype, copy=False)
+    return wide.reshape(shape)
+
+
+# Up to this many elements, np.array over the repeated field beats serializing it (_unpacked).
+_SMALL = 64
 
 
 def _unpacked(contents: Any, dtype: np.dtype, count: int) -> np.ndarray:
     """The one fixed-width field of ``contents`` read from its packed encoding (tag, length, data):
     one copy, where np.array over the repeated field converts element by element (8.9 ms against
     0.06 ms for a [1,3,224,224] FP32 tensor). The copy keeps the array writable, as before."""
-    if not count:
-        return np.empty(0, dtype)
     data = contents.SerializeToString()
     _, start = read_varint(data, 1)  # after the one-byte tag (field numbers below 16): the length
     return np.frombuffer(bytearray(memoryview(data)[start:]), dtype=np.dtype(dtype).newbyteorder("<"), count=count)
 
 
-def _tensors_from_proto(cls: type, kind: str, tensors: Iterable[Any], raw: Any, raw_field: str) -> list:
-    tensors = list(tensors)
+def _tensors_from_proto(cls: type, kind: str, tensors: Any, raw: Any, raw_field: str) -> list:
     if raw and len(raw) != len(tensors):
         raise InvalidInput(
             f"{raw_field} has {len(raw)} entries for {len(tensors)} {kind.lower()}s; send one per {kind.lower()}, in order"
         )
     out = []
+    names = set()
     for i, t in enumerate(tensors):
         name = t.name
         if not name:
             raise InvalidInput(f"{kind} {i} needs a name")
-        shape = check_shape(name, list(t.shape))
+        if name in names:
+            raise InvalidInput(f"{kind} names must be unique")
+        names.add(name)
+        datatype = t.datatype
+        shape = check_shape(name, t.shape[:])  # a list of the protobuf field, checked
         if raw:
-            if t.contents.ListFields():
+            # HasField first: a raw tensor usually has no contents message at all (no ListFields call).
+            if t.HasField("contents") and t.contents.ListFields():
                 raise InvalidInput(
                     f"{kind} {name!r} has typed contents but the message uses {raw_field}; use one or the other"
                 )
-            data = array_from_raw(raw[i], t.datatype, shape, name)
+            data = array_from_raw(raw[i], datatype, shape, name)
         else:
-            data = _array_from_contents(kind, name, t.datatype, shape, t.contents)
-        tensor = cls(name, shape, t.datatype, data, parameters_from_proto(t.parameters))
-        tensor._grpc_bytes = t.datatype == "BYTES"
+            data = _array_from_contents(kind, name, datatype, shape, t.contents)
+        params = t.parameters
+        tensor = cls(name, shape, datatype, data, parameters_from_proto(params) if params else None)
+        tensor._grpc_bytes = datatype == "BYTES"
         out.append(tensor)
-    names = [t.name for t in out]
-    if len(set(names)) != len(names):
-        raise InvalidInput(f"{kind} names must be unique")
     return out
 
 
-def _tensor_to_proto(tensor: Any, target: Any, raw: bool, raw_list: Any) -> None:
+def _tensor_to_proto(tensor: Any, tensors: Any, raw: bool, raw_list: Any) -> None:
+    """Append ``tensor`` to ``tensors`` (a message's repeated inputs or outputs)."""
     datatype = tensor.datatype
     array = tensor.as_numpy()
     if datatype != "BYTES":
         # The declared datatype wins: its bytes are what the peer will read.
-        array = array.astype(to_np_dtype(datatype), copy=False)
-    target.name = tensor.name
-    target.datatype = datatype
-    target.shape.extend(array.shape)
-    params = {k: v for k, v in tensor.parameters.items() if k not in _REST_ONLY_PARAMETERS}
+        dtype = to_np_dtype(datatype)
+        if array.dtype is not dtype:
+            array = array.astype(dtype, copy=False)
+    target = tensors.add(name=tensor.name, datatype=datatype, shape=array.shape)
+    params = tensor.parameters
     if params:
-        parameters_to_proto(params, target.parameters)
+        params = {k: v for k, v in params.items() if k not in _REST_ONLY_PARAMETERS}
+        if params:
+            parameters_to_proto(params, target.parameters)
     if raw:
         chunk = array_to_raw(array, datatype)
         # A plain list (RawInferResponse) keeps the buffer as is; a protobuf field takes bytes only.
@@ -209,27 +224,31 @@ def _packed(field_number: int, array: np.ndarray, dtype: np.dtype) -> bytes:
 
 
 def _send_raw(raw: bool, tensors: Iterable[Any]) -> bool:
-    return raw or any(t.datatype in RAW_ONLY for t in tensors)
+    if not raw:
+        for t in tensors:
+            if t.datatype in RAW_ONLY:
+                return True
+    return raw
 
 
 # -- inference messages -------------------------------------------------------------------------
-def uses_raw(msg: pb.ModelInferRequest) -> bool:
+def uses_raw(msg: pb.ModelInferRequest | RawInferRequest) -> bool:
     """Whether a request carries raw contents; the response answers in kind (as Triton does)."""
+    if type(msg) is RawInferRequest:  # made only for a message with raw contents
+        return True
     return bool(msg.raw_input_contents) or not msg.inputs
 
 
-def request_from_proto(msg: pb.ModelInferRequest) -> InferRequest:
-    inputs = _tensors_from_proto(InferInput, "Input", msg.inputs, msg.raw_input_contents, "raw_input_contents")
-    requested = [RequestedOutput(o.name, parameters_from_proto(o.parameters)) for o in msg.outputs]
-    return InferRequest(
-        model_name=msg.model_name,
-        infer_inputs=inputs,
-        request_id=msg.id or None,
-        from_grpc=True,
-        parameters=parameters_from_proto(msg.parameters),
-        request_outputs=requested or None,
-        model_version=msg.model_version or None,
-    )
+def request_from_proto(msg: pb.ModelInferRequest | RawInferRequest) -> InferRequest:
+    raw = msg.raw_input_contents
+    if type(msg) is RawInferRequest:
+        msg = msg.message  # every other field from the protobuf message itself, not through the proxy
+    inputs = _tensors_from_proto(InferInput, "Input", msg.inputs, raw, "raw_input_contents")
+    outputs, params = msg.outputs, msg.parameters
+    requested = [RequestedOutput(o.name, parameters_from_proto(o.parameters)) for o in outputs] if outputs else None
+    # model_name, infer_inputs, request_id, raw_inputs, from_grpc, parameters, request_outputs, model_version
+    return InferRequest(msg.model_name, inputs, msg.id or None, None, True,
+                        parameters_from_proto(params) if params else None, requested, msg.model_version or None)
 
 
 def request_to_proto(request: InferRequest, raw: bool = True) -> pb.ModelInferRequest:
@@ -239,7 +258,7 @@ def request_to_proto(request: InferRequest, raw: bool = True) -> pb.ModelInferRe
     parameters_to_proto(request.parameters, msg.parameters)
     raw = _send_raw(raw, request.inputs)
     for tensor in request.inputs:
-        _tensor_to_proto(tensor, msg.inputs.add(), raw, msg.raw_input_contents)
+        _tensor_to_proto(tensor, msg.inputs, raw, msg.raw_input_contents)
     for out in request.request_outputs or []:
         parameters_to_proto(out.parameters, msg.outputs.add(name=out.name).parameters)
     return msg
@@ -251,11 +270,14 @@ def response_to_proto(response: InferResponse, raw: bool, buffers: bool = False)
     msg = pb.ModelInferResponse(
         model_name=response.model_name, model_version=response.model_version or "", id=response.id or ""
     )
-    parameters_to_proto(response.parameters, msg.parameters)
-    raw = _send_raw(raw, response.outputs)
-    raw_list: Any = [] if raw and buffers else msg.raw_output_contents
-    for tensor in response.outputs:
-        _tensor_to_proto(tensor, msg.outputs.add(), raw, raw_list)
+    if response.parameters:
+        parameters_to_proto(response.parameters, msg.parameters)
+    outputs = response.outputs
+    raw = _send_raw(raw, outputs)
+    raw_list: Any = ([] if buffers else msg.raw_output_contents) if raw else None
+    tensors = msg.outputs
+    for tensor in outputs:
+        _tensor_to_proto(tensor, tensors, raw, raw_list)
     if raw and buffers:
         return RawInferResponse(msg, raw_list)
     return msg

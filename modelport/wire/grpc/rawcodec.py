@@ -4,9 +4,11 @@ protobuf's Python runtime copies a ``bytes`` field when it parses a message, aga
 is read, again when one is appended and again when the message is serialized. For ModelInfer the
 server uses these (de)serializers instead (``transports/grpc/server.py`` registers them):
 
-- ``parse_infer_request``: the request's ``raw_input_contents`` (field 7) are cut out of the received
-  message as memoryviews of gRPC's own buffer; the rest (names, shapes, parameters: small) is parsed
-  by protobuf as usual. Anything unusual (no raw contents, a malformed message) is left to protobuf.
+- ``parse_infer_request``: in a request of ``SCAN_FROM`` bytes or more, the ``raw_input_contents``
+  (field 7) are cut out of the received message as memoryviews of gRPC's own buffer; the rest (names,
+  shapes, parameters: small) is parsed by protobuf as usual. Anything unusual (no raw contents, a
+  malformed message) is left to protobuf. A smaller request is protobuf's to parse at once: its copies
+  cost less than the scan, and its typed contents are not read twice.
 - ``RawInferResponse``: protobuf serializes everything but the raw outputs; each raw output follows
   as a field-6 entry written here. Concatenated protobuf messages parse as one (repeated fields
   append), so the result is the message protobuf itself would have written, up to field order.
@@ -63,8 +65,20 @@ class RawInferRequest:
         return getattr(self.message, name)
 
 
+# Below this size a request's tensor bytes cost less to copy than the scan for them costs.
+SCAN_FROM = 32 * 1024
+
+
 def parse_infer_request(data: bytes) -> pb.ModelInferRequest | RawInferRequest:
-    """gRPC's request deserializer for ModelInfer (top-level fields only are scanned; a handful)."""
+    """gRPC's request deserializer for ModelInfer."""
+    if len(data) < SCAN_FROM:
+        return pb.ModelInferRequest.FromString(data)
+    return scan_infer_request(data)
+
+
+def scan_infer_request(data: bytes) -> pb.ModelInferRequest | RawInferRequest:
+    """The raw contents cut out as views, the rest parsed by protobuf (top-level fields only are
+    scanned; a handful)."""
     view = memoryview(data)
     raws: list[memoryview] = []
     kept: list[memoryview] = []
@@ -134,4 +148,5 @@ def serialize_infer_response(response: pb.ModelInferResponse | RawInferResponse)
     return response.SerializeToString()
 
 
-__all__ = ["RawInferRequest", "RawInferResponse", "parse_infer_request", "serialize_infer_response"]
+__all__ = ["SCAN_FROM", "RawInferRequest", "RawInferResponse", "parse_infer_request", "scan_infer_request",
+           "serialize_infer_response"]
