@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc.aio
 
+from ... import shm
 from ...controls.auth import may_see
 from ...dataplane import DataPlane
 from ...observability.context import REQUEST_ID_HEADER, begin
@@ -19,6 +20,7 @@ from ...wire.grpc import grpc_predict_v2_pb2 as pb
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
 from ...wire.grpc import model_repository_pb2 as mr
 from ...wire.grpc import model_repository_pb2_grpc as mr_grpc
+from ...errors import Unimplemented
 from .errors import code_for, status_for
 
 Context = grpc.aio.ServicerContext
@@ -80,9 +82,12 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     async def _infer(self, request: pb.ModelInferRequest, headers: dict, context: Context, metadata: tuple) -> pb.ModelInferResponse:
         self.dataplane.check_model(request.model_name, request.model_version or None)  # before decoding
         infer_request = convert.request_from_proto(request)
+        shared = shm.bind(self.dataplane.shared_memory, infer_request, lambda: shm.is_local_peer(context.peer()))
         response, response_headers = await self.dataplane.infer(infer_request, headers)
         if response_headers or metadata:
             context.set_trailing_metadata(_metadata(response_headers) + metadata)
+        if shared is not None:  # outputs written to shared memory; answered raw, as tritonclient reads them
+            return convert.response_to_proto(shared.write(response), True, buffers=self.raw_buffers)
         return convert.response_to_proto(response, convert.uses_raw(request), buffers=self.raw_buffers)
 
     async def ModelStreamInfer(
@@ -100,7 +105,9 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             stream = None
             try:
                 self.dataplane.check_model(request.model_name, request.model_version or None)
-                stream = await self.dataplane.infer_stream(convert.request_from_proto(request), headers)
+                infer_request = convert.request_from_proto(request)
+                shm.refuse(infer_request, "ModelStreamInfer")
+                stream = await self.dataplane.infer_stream(infer_request, headers)
                 raw = convert.uses_raw(request)
                 async for response in stream:
                     answer = convert.response_to_proto(response, raw)
@@ -122,6 +129,26 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         if not request.name:  # every model: the caller's only (a key limited to some models)
             stats = [m for m in stats if may_see(m["name"])]
         return convert.statistics_to_proto(stats)
+
+    # -- system shared-memory extension (modelport/shm.py) -----------------------------------------
+    async def SystemSharedMemoryStatus(self, request: Any, context: Context) -> Any:
+        regions = self._shared_memory(context).status(request.name or None)
+        return pb.SystemSharedMemoryStatusResponse(regions={r["name"]: r for r in regions})
+
+    async def SystemSharedMemoryRegister(self, request: Any, context: Context) -> Any:
+        self._shared_memory(context).register(request.name, request.key, request.offset, request.byte_size)
+        return pb.SystemSharedMemoryRegisterResponse()
+
+    async def SystemSharedMemoryUnregister(self, request: Any, context: Context) -> Any:
+        self._shared_memory(context).unregister(request.name or None)
+        return pb.SystemSharedMemoryUnregisterResponse()
+
+    def _shared_memory(self, context: Context) -> Any:
+        shared = self.dataplane.shared_memory
+        if shared is None:
+            raise Unimplemented("System shared memory is not served here")
+        shared.admit(shm.is_local_peer(context.peer()))
+        return shared
 
     # -- repository extension ----------------------------------------------------------------
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Context) -> pb.RepositoryIndexResponse:
