@@ -9,10 +9,14 @@ process, so /proc/self/maps shows its mappings (the client's own mapping of an o
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+
+from modelport import InferOutput, InferResponse, Model
 
 from ..fixture_models import EchoModel
 from ..helpers import server_in_thread
@@ -31,9 +35,29 @@ STATUS = {
 }
 
 
+class GateEcho(Model):
+    """An echo that waits, once it has its input, until the test lets it answer."""
+
+    def __init__(self):
+        super().__init__("gate")
+        self.ready = True
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def predict(self, payload, headers=None):
+        self.entered.set()
+        assert self.release.wait(60), "the test never released the model"
+        tensor = payload.inputs[0]
+        out = InferOutput(tensor.name, tensor.shape, tensor.datatype)
+        out.set_data_from_numpy(tensor.as_numpy() * 2, binary_data=False)
+        return InferResponse(payload.id, self.name, [out])
+
+
+GATE = GateEcho()
+
+
 @pytest.fixture(scope="module")
 def server():
-    with server_in_thread([EchoModel()], enable_grpc=True, system_shared_memory="local") as server:
+    with server_in_thread([EchoModel(), GATE], enable_grpc=True, system_shared_memory="local") as server:
         yield server
 
 
@@ -168,6 +192,42 @@ def test_unregister_unmaps_the_region(triton, regions):
     assert mappings(key) == alone
 
 
+def test_a_request_in_flight_keeps_its_regions_through_unregister(triton, regions, server):
+    """Unregistered while the model runs: the request still reads and writes its regions; they are
+    unmapped once it is answered."""
+    client, module, _ = triton
+    data = np.arange(16, dtype=np.float32).reshape(4, 4)
+    (inp, in_key), (out, out_key) = regions(data.nbytes), regions(data.nbytes)
+    shm.set_shared_memory_region(inp, [data])
+    client.register_system_shared_memory("gin", in_key, data.nbytes)
+    client.register_system_shared_memory("gout", out_key, data.nbytes)
+    alone = mappings(in_key), mappings(out_key)
+    GATE.entered.clear()
+    GATE.release.clear()
+    address = f"127.0.0.1:{server.http_port if module is httpclient else server.grpc_port}"
+
+    def infer_in_flight() -> None:  # its own client: tritonclient's HTTP client stays on its thread (gevent)
+        own = module.InferenceServerClient(address)
+        try:
+            in_x = module.InferInput("x", [4, 4], "FP32")
+            in_x.set_shared_memory("gin", data.nbytes)
+            out_x = module.InferRequestedOutput("x")
+            out_x.set_shared_memory("gout", data.nbytes)
+            own.infer("gate", [in_x], outputs=[out_x])
+        finally:
+            own.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(infer_in_flight)
+        assert GATE.entered.wait(30)
+        client.unregister_system_shared_memory()  # every region, while the request is in flight
+        assert _names(client, module) == []
+        GATE.release.set()
+        answer.result(timeout=60)
+    np.testing.assert_array_equal(shm.get_contents_as_numpy(out, np.float32, [4, 4]), data * 2)
+    assert (mappings(in_key), mappings(out_key)) == (alone[0] - 1, alone[1] - 1)  # unmapped once answered
+
+
 def test_registration_refusals(triton, regions, tmp_path):
     client, module, protocol = triton
     want = STATUS[protocol]
@@ -257,6 +317,30 @@ def test_stream_doors_refuse_tensors_in_shared_memory(server, regions):
                             "parameters": {"shared_memory_region": "s", "shared_memory_byte_size": 8}}]}
         r = httpx.post(f"http://127.0.0.1:{server.http_port}/v2/models/echo/infer_stream", json=body)
         assert r.status_code == 400 and "infer only" in r.json()["error"]
+    finally:
+        client.unregister_system_shared_memory()
+        client.close()
+
+
+def test_grpc_stream_refuses_tensors_in_shared_memory(server, regions):
+    import grpc
+
+    from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
+
+    _, key = regions(4096)
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+    client.register_system_shared_memory("gs", key, 4096)
+    request = pb.ModelInferRequest(model_name="echo")
+    tensor = request.inputs.add(name="x", datatype="FP32", shape=[1, 2])
+    tensor.parameters["shared_memory_region"].string_param = "gs"
+    tensor.parameters["shared_memory_byte_size"].int64_param = 8
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            call = channel.stream_stream("/inference.GRPCInferenceService/ModelStreamInfer",
+                                         request_serializer=pb.ModelInferRequest.SerializeToString,
+                                         response_deserializer=pb.ModelStreamInferResponse.FromString)
+            replies = list(call(iter([request]), timeout=30))
+        assert len(replies) == 1 and "infer only" in replies[0].error_message
     finally:
         client.unregister_system_shared_memory()
         client.close()
