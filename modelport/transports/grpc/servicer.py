@@ -20,8 +20,8 @@ from ...wire.grpc import grpc_predict_v2_pb2 as pb
 from ...wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
 from ...wire.grpc import model_repository_pb2 as mr
 from ...wire.grpc import model_repository_pb2_grpc as mr_grpc
-from ...errors import Unimplemented
 from .errors import code_for, status_for
+from .shared_memory import SharedMemoryMethods
 
 Context = grpc.aio.ServicerContext
 
@@ -32,7 +32,7 @@ _UNLOADED = pb.RepositoryModelUnloadResponse()
 _RESERVED = ("content-type", "te", "user-agent")
 
 
-class InferenceServicer(GRPCInferenceServiceServicer):
+class InferenceServicer(SharedMemoryMethods, GRPCInferenceServiceServicer):
     def __init__(self, dataplane: DataPlane, edge: Any = None):
         self.dataplane = dataplane
         # observability.edge.RequestEdge: request id, access log, tracing (None: none of them).
@@ -129,26 +129,6 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         if not request.name:  # every model: the caller's only (a key limited to some models)
             stats = [m for m in stats if may_see(m["name"])]
         return convert.statistics_to_proto(stats)
-
-    # -- system shared-memory extension (modelport/shm.py) -----------------------------------------
-    async def SystemSharedMemoryStatus(self, request: Any, context: Context) -> Any:
-        regions = self._shared_memory(context).status(request.name or None)
-        return pb.SystemSharedMemoryStatusResponse(regions={r["name"]: r for r in regions})
-
-    async def SystemSharedMemoryRegister(self, request: Any, context: Context) -> Any:
-        self._shared_memory(context).register(request.name, request.key, request.offset, request.byte_size)
-        return pb.SystemSharedMemoryRegisterResponse()
-
-    async def SystemSharedMemoryUnregister(self, request: Any, context: Context) -> Any:
-        self._shared_memory(context).unregister(request.name or None)
-        return pb.SystemSharedMemoryUnregisterResponse()
-
-    def _shared_memory(self, context: Context) -> Any:
-        shared = self.dataplane.shared_memory
-        if shared is None:
-            raise Unimplemented("System shared memory is not served here")
-        shared.admit(shm.is_local_peer(context.peer()))
-        return shared
 
     # -- repository extension ----------------------------------------------------------------
     async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, context: Context) -> pb.RepositoryIndexResponse:
