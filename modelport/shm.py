@@ -242,6 +242,8 @@ def bind(shared: SharedMemory | None, request: InferRequest, local: Any = True) 
         params = tensor.parameters
         if REGION not in params:
             continue
+        if tensor._array is not None or tensor._data is not None:  # as Triton refuses it
+            raise InvalidInput(f"Input {tensor.name!r} has data and a shared memory region; send one or the other")
         region, offset, byte_size = _where(shared, tensor.name, params)
         array = array_from_raw(region.span(tensor.name, offset, byte_size), tensor.datatype, tensor.shape, tensor.name)
         if array.dtype.kind != "O":

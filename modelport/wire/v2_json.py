@@ -117,6 +117,8 @@ def _tensor(cls: type, item: Any, index: int, reader: _BinaryReader, kind: str):
         raise InvalidInput(f"{kind} {name!r} needs a \"shape\"")
     shape = check_shape(name, item["shape"])
     params = _parameters(item.get("parameters"), f"{kind} {name!r}")
+    if SHARED_MEMORY in params and ("data" in item or "binary_data_size" in params):
+        raise InvalidInput(f"{kind} {name!r} has data and a shared memory region; send one or the other")
     if "binary_data_size" in params:
         params = dict(params)
         chunk = reader.take(name, params.pop("binary_data_size"))

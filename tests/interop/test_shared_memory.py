@@ -346,6 +346,37 @@ def test_grpc_stream_refuses_tensors_in_shared_memory(server, regions):
         client.close()
 
 
+def test_data_and_a_region_for_one_input_is_refused(server, regions):
+    import grpc
+    import httpx
+
+    from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
+
+    _, key = regions(4096)
+    client = httpclient.InferenceServerClient(f"127.0.0.1:{server.http_port}")
+    client.register_system_shared_memory("both", key, 4096)
+    region = {"shared_memory_region": "both", "shared_memory_byte_size": 8}
+    try:
+        body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [1, 2], "parameters": region}]}
+        r = httpx.post(f"http://127.0.0.1:{server.http_port}/v2/models/echo/infer", json=body)
+        assert r.status_code == 400 and "one or the other" in r.json()["error"]
+        request = pb.ModelInferRequest(model_name="echo")
+        tensor = request.inputs.add(name="x", datatype="FP32", shape=[1, 2])
+        tensor.contents.fp32_contents.extend([1.0, 2.0])
+        tensor.parameters["shared_memory_region"].string_param = "both"
+        tensor.parameters["shared_memory_byte_size"].int64_param = 8
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                       request_serializer=pb.ModelInferRequest.SerializeToString,
+                                       response_deserializer=pb.ModelInferResponse.FromString)
+            with pytest.raises(grpc.RpcError) as info:
+                call(request, timeout=30)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "one or the other" in info.value.details()
+    finally:
+        client.unregister_system_shared_memory()
+        client.close()
+
+
 def test_server_metadata_names_the_extension(triton):
     client, module, _ = triton
     meta = client.get_server_metadata()

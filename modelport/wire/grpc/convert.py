@@ -160,6 +160,8 @@ def _tensors_from_proto(cls: type, kind: str, tensors: Iterable[Any], raw: Any, 
             raise InvalidInput(f"{kind} {i} needs a name")
         shape = check_shape(name, list(t.shape))
         if SHARED_MEMORY in t.parameters:  # read by the server's shm extension (modelport/shm.py)
+            if t.contents.ListFields():
+                raise InvalidInput(f"{kind} {name!r} has contents and a shared memory region; send one or the other")
             data, j = None, j + (kind == "Output" and bool(raw))
         elif raw:
             if t.contents.ListFields():
