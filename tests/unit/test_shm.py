@@ -167,3 +167,27 @@ async def test_stopping_the_server_unmaps_every_region(shm_object):
         await server.stop(grace_period=0)
     gc.collect()
     assert mappings(key) == 0
+
+
+def test_the_codecs_send_no_data_for_a_tensor_in_shared_memory():
+    """REST JSON and gRPC: a tensor whose parameters name a region travels without data (Triton's rule),
+    and gRPC keeps one raw entry per output (empty for it), as tritonclient counts them."""
+    from modelport.wire import v2_json
+    from modelport.wire.grpc import convert
+
+    placed = InferOutput("a", [2, 2], "FP32", np.zeros((2, 2), np.float32), {shm.REGION: "r", shm.BYTE_SIZE: 16})
+    inline = InferOutput("b", [2], "FP32", np.array([1.0, 2.0], np.float32))
+    response = InferResponse("id", "m", [placed, inline])
+    body, _ = v2_json.encode_response(response)
+    doc = v2_json.loads(body)
+    assert doc["outputs"][0] == {"name": "a", "datatype": "FP32", "shape": [2, 2],
+                                 "parameters": {shm.REGION: "r", shm.BYTE_SIZE: 16}}
+    assert doc["outputs"][1]["data"] == [1.0, 2.0]
+    back = v2_json.response_from_dict(doc)
+    assert back.outputs[0].shape == [2, 2] and back.outputs[0].parameters[shm.REGION] == "r"
+    message = convert.response_to_proto(response, raw=True)
+    assert list(message.raw_output_contents) == [b"", np.array([1.0, 2.0], np.float32).tobytes()]
+    decoded = convert.response_from_proto(message)
+    np.testing.assert_array_equal(decoded.outputs[1].as_numpy(), [1.0, 2.0])
+    with pytest.raises(InvalidInput, match="no data"):
+        decoded.outputs[0].as_numpy()  # its data is in the region
