@@ -138,6 +138,26 @@ def test_round_trip_with_inputs_and_outputs_in_shared_memory(triton, regions, sh
             assert "data" not in output and "binary_data_size" not in params  # no data in the answer
 
 
+def test_bytes_tensors_through_shared_memory(triton, regions):
+    """BYTES: length-prefixed elements, as tritonclient serializes them into the region and reads them back."""
+    from tritonclient.utils import serialize_byte_tensor
+
+    client, module, _ = triton
+    words = np.array([b"shared", b"memory", b"\x00bytes"], dtype=np.object_)
+    packed = serialize_byte_tensor(words)
+    size = len(packed.item()) if packed.dtype == np.object_ else packed.nbytes  # the serialized bytes
+    (inp, in_key), (out, out_key) = regions(size), regions(size)
+    shm.set_shared_memory_region(inp, [packed])
+    client.register_system_shared_memory("bin", in_key, size)
+    client.register_system_shared_memory("bout", out_key, size)
+    tensor = module.InferInput("x", [3], "BYTES")
+    tensor.set_shared_memory("bin", size)
+    wanted = module.InferRequestedOutput("x")
+    wanted.set_shared_memory("bout", size)
+    client.infer("echo", [tensor], outputs=[wanted])
+    assert list(shm.get_contents_as_numpy(out, np.object_, [3])) == list(words)
+
+
 def test_one_input_in_shared_memory_one_inline_offsets_and_an_inline_output(triton, regions):
     """Mixed: input a from a region at an offset, b inline; output a into a region at an offset, b inline."""
     client, module, protocol = triton
