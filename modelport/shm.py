@@ -32,7 +32,6 @@ import stat
 import threading
 from typing import Any
 
-import numpy as np
 import orjson
 
 from .errors import ErrorCode, InvalidInput, ModelportError, PermissionDenied, Unimplemented
@@ -309,9 +308,8 @@ class Binding:
             params.update({REGION: region.name, BYTE_SIZE: len(raw)})
             if offset:
                 params[OFFSET] = offset
-            # The data is a zero-stride stand-in of the right shape: the encoders send none (REGION).
-            placeholder = np.broadcast_to(np.zeros((), array.dtype), array.shape)
-            outputs.append(InferOutput(tensor.name, list(array.shape), tensor.datatype, placeholder, params))
+            # No data: the encoders send a tensor that names a region without any (its shape is enough).
+            outputs.append(InferOutput(tensor.name, list(array.shape), tensor.datatype, None, params))
         return InferResponse(response.id, response.model_name, outputs, model_version=response.model_version,
                              parameters=response.parameters)
 
