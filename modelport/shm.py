@@ -21,7 +21,8 @@ in flight (or an array a model kept) lets go. Shutdown unregisters every region.
 
 Inputs are read-only views of the mapping (no copy), as binary REST inputs are views of the body;
 outputs are copied into the region once. The size of the underlying object is checked again on every
-use, so a client that shrank it gets an error rather than the server a SIGBUS.
+use, so a client that shrank it gets an error rather than the server a SIGBUS; one that shrinks it while
+a model reads it can still fault the server, which is why only trusted local clients may register.
 """
 
 from __future__ import annotations
