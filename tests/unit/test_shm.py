@@ -191,3 +191,18 @@ def test_the_codecs_send_no_data_for_a_tensor_in_shared_memory():
     np.testing.assert_array_equal(decoded.outputs[1].as_numpy(), [1.0, 2.0])
     with pytest.raises(InvalidInput, match="no data"):
         decoded.outputs[0].as_numpy()  # its data is in the region
+
+
+def test_serve_with_workers_refuses_shared_memory_by_name(tmp_path):
+    """A region is mapped by one process: `serve --workers 2` with the extension on stops before listening."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run(
+        [sys.executable, "-m", "modelport.cli", "serve", str(tmp_path), "--workers", "2", "--system-shared-memory", "local",
+         "--http-port", "0", "--grpc-port", "0"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": repo},
+    )
+    assert done.returncode != 0
+    assert "system_shared_memory" in done.stderr and "workers > 1" in done.stderr, done.stderr[-2000:]
