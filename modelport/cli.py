@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "rate-limit", help="per-client rate limit, e.g. 100/minute")
     _flag(serve, "rate-limit-model", help="per-model rate limit, e.g. 1000/hour")
     _flag(serve, "cors-origins", help="comma-separated origins allowed by CORS ('*' for any)")
+    _flag(serve, "system-shared-memory", choices=["off", "local", "on"],
+          help="Triton's system shared-memory extension: off (default), local (clients on this host only) or on")
+    _flag(serve, "shared-memory-max-bytes", type=int, help="most bytes the shared-memory regions map together (default 1 GiB)")
 
     infer = sub.add_parser("infer", help="send one inference request and print the response as JSON")
     infer.add_argument("model", help="model name")

@@ -68,6 +68,8 @@ class DataPlane:
         self.coordinator: Any = None
         # Routing (traffic policies, shadows, per-version metrics): set by the composition root.
         self.router: Any = None
+        # Triton's system shared-memory regions (shm.SharedMemory): set by the composition root.
+        self.shared_memory: Any = None
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -105,7 +107,8 @@ class DataPlane:
         return doc
 
     def server_metadata(self) -> dict[str, Any]:
-        return {"name": self.server_name, "version": __version__, "extensions": EXTENSIONS}
+        shared = self.shared_memory is not None and self.shared_memory.enabled
+        return {"name": self.server_name, "version": __version__, "extensions": [*EXTENSIONS, "system_shared_memory"] if shared else EXTENSIONS}
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
         """Whether a model serves now. Unknown: ModelNotFound; unloaded but known: False (as Triton answers)."""

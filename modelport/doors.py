@@ -91,6 +91,21 @@ def _v2_model_doors(prefix: str, suffix: str, what: str) -> list[Door]:
     ]
 
 
+def _shm_doors() -> list[Door]:
+    p = "/v2/systemsharedmemory"
+    return [
+        Door("shm.status", "GET", p + "/status", ADMIN, "every", summary="Every registered system shared-memory region"),
+        Door("shm.region_status", "GET", p + "/region/{region_name}/status", ADMIN, "every",
+             summary="One registered system shared-memory region"),
+        Door("shm.register", "POST", p + "/region/{region_name}/register", ADMIN, "every",
+             summary="Register a region of a shared-memory object under /dev/shm ({\"key\", \"offset\", \"byte_size\"})"),
+        Door("shm.unregister", "POST", p + "/region/{region_name}/unregister", ADMIN, "every",
+             summary="Unregister one system shared-memory region (unmapped once no request uses it)"),
+        Door("shm.unregister_all", "POST", p + "/unregister", ADMIN, "every",
+             summary="Unregister every system shared-memory region"),
+    ]
+
+
 _OPENAI = [
     ("completions", "/completions", "Completions"),
     ("chat_completions", "/chat/completions", "Chat completions"),
@@ -141,6 +156,10 @@ REST: tuple[Door, ...] = (
          summary="Send all traffic that names no version to one loaded version (blue-green)"),
     Door("routing.rollback", "POST", "/v2/repository/models/{model_name}/rollback", ADMIN, "path",
          summary="Restore the traffic policy before the last change"),
+    # Triton's system shared-memory extension (modelport/shm.py): off unless the server turns it on. Admin,
+    # status too: registering maps memory of the server's host, and the status lists the host's keys.
+    # Server-wide ("every"): a key limited to some models is refused. Tensors in a region go by infer.
+    *_shm_doors(),
 )
 
 # The console (modelport.ui), a mount at /ui: the page shell and its files public, its GET APIs read; it changes nothing itself
@@ -194,6 +213,13 @@ GRPC: tuple[Door, ...] = (
     Door("grpc.RepositoryModelUnload", "RPC", _INFERENCE + "RepositoryModelUnload", ADMIN, "message:model_name",
          summary="Unload a model"),
     # MLServer's (and ModelMesh's) repository service: the same operations, the same kinds.
+    # Triton's system shared-memory extension (modelport/shm.py): as the REST doors.
+    Door("grpc.SystemSharedMemoryStatus", "RPC", _INFERENCE + "SystemSharedMemoryStatus", ADMIN, "every",
+         summary="System shared-memory regions (an empty name: every one)"),
+    Door("grpc.SystemSharedMemoryRegister", "RPC", _INFERENCE + "SystemSharedMemoryRegister", ADMIN, "every",
+         summary="Register a system shared-memory region"),
+    Door("grpc.SystemSharedMemoryUnregister", "RPC", _INFERENCE + "SystemSharedMemoryUnregister", ADMIN, "every",
+         summary="Unregister a system shared-memory region (an empty name: every one)"),
     Door("mlserver.RepositoryIndex", "RPC", _MLSERVER + "RepositoryIndex", ADMIN, "all", summary="Repository index (MLServer)"),
     Door("mlserver.RepositoryModelLoad", "RPC", _MLSERVER + "RepositoryModelLoad", ADMIN, "message:model_name",
          summary="Load a model (MLServer)"),

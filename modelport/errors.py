@@ -25,6 +25,7 @@ class ErrorCode(enum.Enum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     UNAUTHENTICATED = "unauthenticated"
     PERMISSION_DENIED = "permission_denied"
+    ALREADY_EXISTS = "already_exists"
 
 
 class ModelportError(Exception):

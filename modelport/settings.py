@@ -161,6 +161,12 @@ class ServerSettings:
     max_concurrent_loads: int = 4  # on-demand loads running at once; more wait their turn
     load_retry_after: float = 5.0  # seconds before a model whose on-demand load failed is tried again
     eviction_wait: float = 10.0  # seconds a load waits for a busy model to go idle when full; then 503
+    # -- Triton's system shared-memory extension (modelport/shm.py) --
+    # "off": its doors and tensors in shared memory are refused (Triton's --allow-client-shm=false);
+    # "local": served to clients on this host only (loopback connections); "on": to any client the doors
+    # admit (register/unregister/status are admin doors). Regions map objects under /dev/shm only.
+    system_shared_memory: str = "off"
+    shared_memory_max_bytes: int = 1024**3  # most bytes the registered regions map together
 
 
 @dataclass
@@ -357,6 +363,13 @@ def validate_server_settings(s: ServerSettings) -> None:
         raise SettingsError(f"Setting log_level: {s.log_level!r} is not debug, info, warning, error or critical")
     if s.log_format not in ("text", "json"):
         raise SettingsError(f"Setting log_format: {s.log_format!r} is not 'text' or 'json'")
+    if s.system_shared_memory not in ("off", "local", "on"):
+        raise SettingsError(f"Setting system_shared_memory: {s.system_shared_memory!r} is not off, local or on")
+    if s.shared_memory_max_bytes < 1:
+        raise SettingsError("Setting shared_memory_max_bytes: must be at least 1")
+    if s.system_shared_memory != "off" and s.workers > 1:  # a region lives in the process that mapped it
+        raise SettingsError("Setting system_shared_memory: regions are mapped by one process, so it cannot be used "
+                            "with workers > 1 (a worker would not know another's regions); use workers 1")
     if s.model_control_mode not in ("none", "poll"):
         raise SettingsError(f"Setting model_control_mode: {s.model_control_mode!r} is not 'none' or 'poll'")
     if s.poll_interval <= 0:

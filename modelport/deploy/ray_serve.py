@@ -66,6 +66,9 @@ UNDER_RAY: dict[str, str] = {
     "metrics_port": "metrics are served at /metrics of each replica, and by Ray's own Prometheus endpoint",
     "access_log_format": "the access log has modelport's format (access_log)",
     "max_asyncio_workers": "a replica's event loop belongs to Ray",
+    **{name: ("a shared-memory region is mapped by the replica that registered it, and Ray spreads requests over "
+              "replicas (and hosts); serve without --ray for tensors in shared memory")
+       for name in ("system_shared_memory", "shared_memory_max_bytes")},
     **{name: ("every replica holds every model on Ray; serve the folder without --ray to load models on demand "
               "under a budget, or scale idle replicas down with Ray's autoscaling") for name in (
         "max_loaded_models", "memory_budget", "max_concurrent_loads", "load_retry_after", "eviction_wait")},

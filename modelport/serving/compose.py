@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import residency, storage
+from ..shm import SharedMemory
 from ..compat.mlserver_handlers import CustomRoutes
 from ..controls import Controls, Cors
 from ..controls.dataplane import GuardedDataPlane
@@ -47,6 +48,8 @@ def build(server: Any, s: ServerSettings) -> None:
     # Routing: traffic policies and graphs resolve in the data plane (see modelport/routing).
     routing.attach(server, s)
     residency.attach(server, s)  # more models than memory: load on demand, evict LRU (residency.py)
+    # Triton's system shared-memory regions (off unless system_shared_memory says otherwise).
+    server.dataplane.shared_memory = SharedMemory(s.system_shared_memory, s.shared_memory_max_bytes)
     server.app = server.rest_app = RestApp(
         server.dataplane, server.metrics, s.max_request_size, s.enable_docs, s.decode_offload_size
     )

@@ -430,6 +430,8 @@ class ModelServer:
         if self.console is not None:  # its chart sampler
             self.console.close()
         await self.repository.unload_all()
+        if self.dataplane.shared_memory is not None:
+            self.dataplane.shared_memory.close()  # unregister every shared-memory region
         await self.observability.close()
         self.threads.shutdown()
         logger.info("Server stopped")

@@ -31,6 +31,8 @@ from .raw import array_from_raw, array_to_raw
 from . import jsonable
 
 HEADER_LENGTH = "inference-header-content-length"
+# A tensor whose parameters name a shared-memory region carries no data here (Triton's shm extension).
+SHARED_MEMORY = "shared_memory_region"
 _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -115,12 +117,16 @@ def _tensor(cls: type, item: Any, index: int, reader: _BinaryReader, kind: str):
         raise InvalidInput(f"{kind} {name!r} needs a \"shape\"")
     shape = check_shape(name, item["shape"])
     params = _parameters(item.get("parameters"), f"{kind} {name!r}")
+    if SHARED_MEMORY in params and ("data" in item or "binary_data_size" in params):
+        raise InvalidInput(f"{kind} {name!r} has data and a shared memory region; send one or the other")
     if "binary_data_size" in params:
         params = dict(params)
         chunk = reader.take(name, params.pop("binary_data_size"))
         data = array_from_raw(chunk, datatype, shape, name)
     elif "data" in item:
         data = _array_from_json(name, datatype, shape, item["data"])  # shape checked above
+    elif SHARED_MEMORY in params:
+        data = None  # in a shared-memory region: read by the server's shm extension (modelport/shm.py)
     else:
         raise InvalidInput(f"{kind} {name!r} needs \"data\" (or binary_data_size in its parameters)")
     return cls(name, shape, datatype, data, params)
@@ -195,6 +201,9 @@ def _encode_tensors(tensors: list, default_binary: bool, use_hint: bool) -> tupl
     for t in tensors:
         doc: dict[str, Any] = {"name": t.name, "datatype": t.datatype}
         params = {k: v for k, v in t.parameters.items() if k not in ("binary_data", "binary_data_size")}
+        if SHARED_MEMORY in params:  # its data is in the region: none here
+            docs.append({**doc, "shape": list(t.shape), "parameters": params})
+            continue
         array = t.as_numpy()
         if t.datatype != "BYTES":
             # The declared datatype wins (as in the gRPC codec): its bytes are what the peer will read.

@@ -6,6 +6,8 @@ fails the suite."""
 
 from __future__ import annotations
 
+import os
+
 import grpc
 import pytest
 
@@ -22,6 +24,7 @@ from .conftest import CALLERS, KEYS, V2_BODY, key_headers, key_metadata
 import numpy as np
 
 GEN = {"text_input": "hi", "parameters": {"max_tokens": 2}}
+SHM_KEY = f"/mp_doors_{os.getpid()}"  # a shared-memory object the shm register samples name (shm_object makes it)
 # One request per REST door that passes every control: door name -> (path, JSON body or None, status).
 REST_SAMPLES = {
     "v1.alive": ("/", None, 200),
@@ -81,6 +84,12 @@ REST_SAMPLES = {
     "mlflow.health": ("/health", None, 200),
     "mlflow.version": ("/version", None, 200),
     "ui.static": ("/ui/static/app.js", None, 200),
+    # Triton's system shared memory (served: system_shared_memory "local"; these clients are on this host).
+    "shm.status": ("/v2/systemsharedmemory/status", None, 200),
+    "shm.region_status": ("/v2/systemsharedmemory/region/doors/status", None, 404),  # registered next
+    "shm.register": ("/v2/systemsharedmemory/region/doors/register", {"key": SHM_KEY, "offset": 0, "byte_size": 64}, 200),
+    "shm.unregister": ("/v2/systemsharedmemory/region/doors/unregister", None, 200),
+    "shm.unregister_all": ("/v2/systemsharedmemory/unregister", None, 200),
 }
 
 X = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
@@ -103,6 +112,11 @@ GRPC_SAMPLES = {
     "health.Check": (health_pb2.HealthCheckRequest(), health_pb2.HealthCheckResponse),
     "health.Watch": (health_pb2.HealthCheckRequest(), health_pb2.HealthCheckResponse),
     # grpcio-health-checking 1.85+ only (doors.OPTIONAL_GRPC); tried only where the installed one serves it.
+    "grpc.SystemSharedMemoryStatus": (pb.SystemSharedMemoryStatusRequest(), pb.SystemSharedMemoryStatusResponse),
+    "grpc.SystemSharedMemoryRegister": (pb.SystemSharedMemoryRegisterRequest(name="doors", key=SHM_KEY, byte_size=64),
+                                        pb.SystemSharedMemoryRegisterResponse),
+    "grpc.SystemSharedMemoryUnregister": (pb.SystemSharedMemoryUnregisterRequest(name="doors"),
+                                          pb.SystemSharedMemoryUnregisterResponse),
     **({"health.List": (health_pb2.HealthListRequest(), health_pb2.HealthListResponse)}
        if hasattr(health_pb2, "HealthListRequest") else {}),
 }
@@ -165,10 +179,20 @@ async def _grpc_code(served, door: doors.Door, key: str | None) -> tuple[grpc.St
 SETTINGS = [("on", False), ("off", False), ("on", True)]  # (repository_api, auth_health and auth_metrics)
 
 
+@pytest.fixture(autouse=True)
+def shm_object():
+    """The object SHM_KEY names, for the register samples."""
+    path = "/dev/shm/" + SHM_KEY.strip("/")
+    with open(path, "wb") as f:
+        f.write(bytes(4096))
+    yield
+    os.unlink(path)
+
+
 @pytest.mark.parametrize("repository_api, protected", SETTINGS)
 async def test_rest_matrix(start, repository_api, protected):
     served = await start(api_keys=KEYS, repository_api=repository_api, enable_ui=True,
-                         auth_health=protected, auth_metrics=protected)
+                         auth_health=protected, auth_metrics=protected, system_shared_memory="local")
     declared = served.server.rest_app.router.doors
     assert {d.name for d in declared} == set(REST_SAMPLES), "every door needs a sample request here"
     wrong = []
@@ -184,7 +208,8 @@ async def test_rest_matrix(start, repository_api, protected):
 
 @pytest.mark.parametrize("repository_api, protected", SETTINGS)
 async def test_grpc_matrix(start, repository_api, protected):
-    served = await start(api_keys=KEYS, repository_api=repository_api, auth_health=protected, auth_metrics=protected)
+    served = await start(api_keys=KEYS, repository_api=repository_api, auth_health=protected, auth_metrics=protected,
+                         system_shared_memory="local")
     offered = [d for d in doors.GRPC if d.path in served_methods()]  # an older library may lack an optional one
     assert set(GRPC_SAMPLES) == {d.name for d in offered}, "every gRPC door needs a sample request here"
     wrong = []

@@ -70,6 +70,7 @@ EXPECTED_HTTP = {
     ErrorCode.DEADLINE_EXCEEDED: 504,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.ALREADY_EXISTS: 400,  # a shared-memory region registered twice (Triton answers 400)
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc.aio
 
+from ... import shm
 from ...controls.auth import may_see
 from ...dataplane import DataPlane
 from ...observability.context import REQUEST_ID_HEADER, begin
@@ -21,6 +22,7 @@ from ...wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceServicer
 from ...wire.grpc import model_repository_pb2 as mr
 from ...wire.grpc import model_repository_pb2_grpc as mr_grpc
 from .errors import code_for, status_for
+from .shared_memory import SharedMemoryMethods
 
 Context = grpc.aio.ServicerContext
 
@@ -32,7 +34,7 @@ _MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 _RESERVED = ("content-type", "te", "user-agent")
 
 
-class InferenceServicer(GRPCInferenceServiceServicer):
+class InferenceServicer(SharedMemoryMethods, GRPCInferenceServiceServicer):
     def __init__(self, dataplane: DataPlane, edge: Any = None):
         self.dataplane = dataplane
         # observability.edge.RequestEdge: request id, access log, tracing (None: none of them).
@@ -84,11 +86,14 @@ class InferenceServicer(GRPCInferenceServiceServicer):
         raw = convert.uses_raw(request)
         self.dataplane.check_model(request.model_name, request.model_version or None)  # before decoding
         infer_request = convert.request_from_proto(request)
+        shared = shm.bind(self.dataplane.shared_memory, infer_request, lambda: shm.is_local_peer(context.peer()))
         response, response_headers = await self.dataplane.infer(infer_request, headers)
         if response_headers:
             context.set_trailing_metadata(_metadata(response_headers) + metadata)
         elif metadata:
             context.set_trailing_metadata(metadata)
+        if shared is not None:  # outputs written to shared memory; answered raw, as tritonclient reads them
+            return convert.response_to_proto(shared.write(response), True, buffers=self.raw_buffers)
         return convert.response_to_proto(response, raw, buffers=self.raw_buffers)
 
     async def ModelStreamInfer(
@@ -106,7 +111,9 @@ class InferenceServicer(GRPCInferenceServiceServicer):
             stream = None
             try:
                 self.dataplane.check_model(request.model_name, request.model_version or None)
-                stream = await self.dataplane.infer_stream(convert.request_from_proto(request), headers)
+                infer_request = convert.request_from_proto(request)
+                shm.refuse(infer_request, "ModelStreamInfer")
+                stream = await self.dataplane.infer_stream(infer_request, headers)
                 raw = convert.uses_raw(request)
                 async for response in stream:
                     answer = convert.response_to_proto(response, raw)

@@ -10,7 +10,7 @@ import logging
 import zlib
 from typing import Any, Awaitable, Callable, Iterable
 
-from ... import doors
+from ... import doors, shm
 from ...compat import cloudevents
 from ...dataplane import DataPlane
 from ...controls.auth import may_see, visible
@@ -191,7 +191,10 @@ class RestApp:
             request = await self.offload.decode_request(body, name, version, header_length)
         else:
             request = v2_json.decode_request(body, name, version, header_length)
+        shared = shm.bind(self.dataplane.shared_memory, request, lambda: _local(scope))  # None: no tensor in shared memory
         response, response_headers = await self.dataplane.infer(request, headers)
+        if shared is not None:
+            response = shared.write(response)
         parts, json_length = v2_json.encode_response_parts(response, request.use_binary_outputs)
         extra = _encode_headers(response_headers) if response_headers else []
         if json_length is None:
@@ -206,6 +209,7 @@ class RestApp:
         self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
         if action == "infer_stream":
             request = v2_json.decode_request(body, name, version, _header_length(scope, headers))
+            shm.refuse(request, action)
             encode = _v2_event  # events are JSON: SSE is text
         else:
             declared = self.dataplane.model_metadata(name, version).get("inputs")
@@ -298,6 +302,12 @@ class RestApp:
         action = scope["path"].rpartition("/")[2]  # traffic, promote or rollback (the door's last segment)
         return _json(await _routing_admin(self.dataplane, params["model_name"], action, body))
 
+    async def _shared_memory(self, scope: dict, receive: Callable, params: dict) -> Response:
+        """Triton's system shared-memory extension: status, register, unregister (modelport/shm.py)."""
+        body = await self._admin_body(scope, receive) if scope["method"] == "POST" else b""
+        action = scope["path"].rpartition("/")[2]  # status, register or unregister (the door's last segment)
+        return _json(shm.rest_action(self.dataplane.shared_memory, action, params.get("region_name"), body, _local(scope)))
+
     # -- simple GET endpoints ------------------------------------------------------------------
     async def _live(self, scope: dict, receive: Callable, params: dict) -> Response:
         return _json({"live": True})
@@ -375,11 +385,18 @@ _HANDLERS = {
     **{f"openai.{n}{alias}": "_openai" for n in ("completions", "chat_completions", "embeddings") for alias in ("", ".v1")},
     "repository.index": "_repository_index", "repository.load": "_load", "repository.unload": "_unload",
     "routing.traffic": "_routing", "routing.promote": "_routing", "routing.rollback": "_routing",
+    **{f"shm.{n}": "_shared_memory" for n in ("status", "region_status", "register", "unregister", "unregister_all")},
 }
 # Where the controls leave the door they matched (the REST app then does not match again).
 MATCH = "modelport.door"
 # HEADERS (observability/edge.py): the request's headers decoded to text, shared by the edge, the
 # controls and the handlers.
+
+
+def _local(scope: dict) -> bool:
+    """Whether the client is on this host (shared memory in mode "local")."""
+    client = scope.get("client")
+    return shm.is_local_address(client[0] if client else None)
 
 
 def _v2_event(response: Any) -> bytes:

@@ -24,6 +24,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.DEADLINE_EXCEEDED: 504,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.ALREADY_EXISTS: 400,  # as Triton's HTTP server answers it (gRPC: ALREADY_EXISTS)
 }
 
 

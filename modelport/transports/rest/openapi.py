@@ -283,9 +283,10 @@ def models_metadata(repository: Any) -> list[dict]:
 
 
 _TAGS = {"v2": "Open Inference Protocol (V2)", "v1": "KServe V1", "repository": "Model repository",
-         "routing": "Model repository", "openai": "OpenAI-compatible", "ui": "Console"}
+         "routing": "Model repository", "openai": "OpenAI-compatible", "ui": "Console", "shm": "System shared memory"}
 _PARAMS = {"model_version": _VERSION,
-           "asset": {"name": "asset", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 200}}}
+           "asset": {"name": "asset", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 200}},
+           "region_name": {"name": "region_name", "in": "path", "required": True, "schema": {"type": "string"}}}
 
 
 _V2_EXAMPLE = {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}
@@ -297,6 +298,7 @@ _REQUESTS = {
     "openai.completions": {"model": "my-llm", "prompt": "Say hello", "max_tokens": 8},
     "openai.chat_completions": {"model": "my-llm", "messages": [{"role": "user", "content": "Say hello"}]},
     "openai.embeddings": {"model": "my-encoder", "input": "Say hello"},
+    "shm.register": {"key": "/my_region", "offset": 0, "byte_size": 1048576},
 }
 _ANSWERS = {
     "v2.stats": _STATS_EXAMPLE, "v2.model_stats": _STATS_EXAMPLE,

@@ -56,6 +56,8 @@ _FIELD_DTYPE: dict[str, np.dtype] = {
 # Fixed-width fields whose packed wire form is the raw little-endian array: written in one merge.
 _PACKED_FIELD_NUMBER = {"fp32_contents": 6, "fp64_contents": 7}
 RAW_ONLY = frozenset({"FP16", "BF16"})
+# A tensor whose parameters name a shared-memory region carries no data here (Triton's shm extension).
+SHARED_MEMORY = "shared_memory_region"
 # REST's binary-extension flags mean nothing over gRPC.
 _REST_ONLY_PARAMETERS = ("binary_data", "binary_data_size")
 _INT64 = (-(2**63), 2**63)
@@ -154,12 +156,13 @@ def _unpacked(contents: Any, dtype: np.dtype, count: int) -> np.ndarray:
 
 
 def _tensors_from_proto(cls: type, kind: str, tensors: Any, raw: Any, raw_field: str) -> list:
-    if raw and len(raw) != len(tensors):
+    if raw and len(raw) != len(tensors) and not any(SHARED_MEMORY in t.parameters for t in tensors):
         raise InvalidInput(
             f"{raw_field} has {len(raw)} entries for {len(tensors)} {kind.lower()}s; send one per {kind.lower()}, in order"
         )
     out = []
     names = set()
+    j = 0  # the next raw entry: an input in shared memory has none (an output has an empty one), as in Triton
     for i, t in enumerate(tensors):
         name = t.name
         if not name:
@@ -169,25 +172,40 @@ def _tensors_from_proto(cls: type, kind: str, tensors: Any, raw: Any, raw_field:
         names.add(name)
         datatype = t.datatype
         shape = check_shape(name, t.shape[:])  # a list of the protobuf field, checked
-        if raw:
+        params = t.parameters
+        if params and SHARED_MEMORY in params:  # read by the server's shm extension (modelport/shm.py)
+            if t.HasField("contents") and t.contents.ListFields():
+                raise InvalidInput(f"{kind} {name!r} has contents and a shared memory region; send one or the other")
+            data, j = None, j + (kind == "Output" and bool(raw))
+        elif raw:
             # HasField first: a raw tensor usually has no contents message at all (no ListFields call).
             if t.HasField("contents") and t.contents.ListFields():
                 raise InvalidInput(
                     f"{kind} {name!r} has typed contents but the message uses {raw_field}; use one or the other"
                 )
-            data = array_from_raw(raw[i], datatype, shape, name)
+            if j >= len(raw):
+                raise InvalidInput(f"{raw_field} has no entry for {kind.lower()} {name!r}; send one per {kind.lower()}, in order")
+            data = array_from_raw(raw[j], datatype, shape, name)
+            j += 1
         else:
             data = _array_from_contents(kind, name, datatype, shape, t.contents)
-        params = t.parameters
         tensor = cls(name, shape, datatype, data, parameters_from_proto(params) if params else None)
         tensor._grpc_bytes = datatype == "BYTES"
         out.append(tensor)
+    if raw and j != len(raw):
+        raise InvalidInput(f"{raw_field} has {len(raw)} entries for {j} {kind.lower()}s that are not in shared memory")
     return out
 
 
 def _tensor_to_proto(tensor: Any, tensors: Any, raw: bool, raw_list: Any) -> None:
     """Append ``tensor`` to ``tensors`` (a message's repeated inputs or outputs)."""
     datatype = tensor.datatype
+    if tensor.parameters and SHARED_MEMORY in tensor.parameters:  # its data is in the region: none here
+        target = tensors.add(name=tensor.name, datatype=datatype, shape=tensor.shape)
+        parameters_to_proto({k: v for k, v in tensor.parameters.items() if k not in _REST_ONLY_PARAMETERS}, target.parameters)
+        if raw and isinstance(target, pb.ModelInferResponse.InferOutputTensor):
+            raw_list.append(b"")  # one raw entry per output, as Triton sends (tritonclient counts them)
+        return
     array = tensor.as_numpy()
     if datatype != "BYTES":
         # The declared datatype wins: its bytes are what the peer will read.
