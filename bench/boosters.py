@@ -19,7 +19,7 @@ import argparse
 import contextlib
 import json
 import os
-import signal
+import shutil
 import statistics
 import subprocess
 import sys
@@ -70,12 +70,8 @@ def one_run(server: str, framework: str, folder: Path, args) -> list[dict]:
             results.append({"framework": framework, "server": server, "proto": proto, **result})
             print(json.dumps(results[-1]), flush=True)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+        cpuprobe.stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 

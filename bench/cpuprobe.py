@@ -317,6 +317,15 @@ def pyspy(pid: int, out: str):
         spy.wait(30)
 
 
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a server started in its own process group: SIGTERM, then SIGKILL after 10 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", choices=["floor", "grpc-floor", "grpc-canned", "grpc-floor-sync", "grpc-canned-sync",
@@ -384,11 +393,7 @@ def main() -> None:
                 with pyspy(proc.pid, f"{args.pyspy}.{proto}.txt"):
                     measure(proc.pid, http, raw, args.n, args.conns, args.wrk)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
