@@ -9,6 +9,7 @@ Unloading waits for the model's in-flight requests before its stop hook runs.
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import importlib
 import itertools
@@ -107,6 +108,7 @@ class ModelRepository:
         self.default_model = default_model
         # Why parts of the folder yield no model, from the last read (logged, and shown by readiness).
         self.problems: list[str] = []
+        self._scanner: Any = None  # discovery.FolderScanner, made on the first read of the folder
         self._entries: dict[str, dict[str | None, ModelEntry]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._runner_factory = runner_factory or (lambda model, settings: ModelRunner(model))
@@ -190,6 +192,10 @@ class ModelRepository:
 
     def entries(self) -> list[ModelEntry]:
         return [e for versions in self._entries.values() for e in versions.values()]
+
+    def entries_of(self, name: str) -> list[ModelEntry]:
+        """Every version of ``name`` (empty when unknown): one lookup, where ``entries()`` walks them all."""
+        return list(self._entries.get(name, {}).values())
 
     def all_ready(self) -> bool:
         """True when every model this server was asked to serve is ready."""
@@ -319,7 +325,7 @@ class ModelRepository:
             raise SettingsError(f"Model {name} cannot be loaded: the models folder (model_repository) is missing")
         async with self._lock(name):
             specs, broken = self._scan_folder()
-            specs = [s for s in specs if s.name == name]
+            specs = [copy.deepcopy(s) for s in specs if s.name == name]  # the scanner's are shared: the model gets its own
             if name in broken:  # only this model's own broken settings file stops its load
                 logger.warning("Model %s cannot be loaded: %s", name, broken[name])
                 raise SettingsError(f"Model {name} cannot be loaded: {self._public(broken[name])}")
@@ -387,6 +393,7 @@ class ModelRepository:
         """
         built = []
         for spec in self._read_folder():
+            spec = copy.deepcopy(spec)  # the scanner's are shared: the model gets its own
             try:
                 built.append((build_model(spec), spec))
             except Exception as exc:
@@ -409,11 +416,9 @@ class ModelRepository:
         """The folder's models (model-settings.json files, and model files without one: see
         discovery.py), and a reason per model name whose settings cannot be used, so that one broken
         file never blocks loading the others. Folders that yield no model are logged unless ``quiet``."""
-        from .discovery import discover
-
         if not self.models_dir:
             return ([self.default_model] if self.default_model else []), {}
-        found = discover(self.models_dir, self.strict)
+        found = self._folder_scanner().scan()
         specs, broken = found.specs, found.broken
         if not specs and not broken and self.default_model is not None:
             specs, found.problems = [self.default_model], []
@@ -427,6 +432,16 @@ class ModelRepository:
                 broken[s.name] = f"version {s.version} is defined twice in the model folder"
             seen.add((s.name, s.version))
         return [s for s in specs if s.name not in broken], broken
+
+    def _folder_scanner(self) -> Any:
+        """The folder's reader, which keeps each settings file's parse until the file changes (an index
+        or a load by name then reads only what changed, not every model's file)."""
+        from .discovery import FolderScanner
+
+        scanner = self._scanner
+        if scanner is None or scanner.models_dir != self.models_dir or scanner.strict != self.strict:
+            scanner = self._scanner = FolderScanner(self.models_dir, self.strict)
+        return scanner
 
     def _public(self, text: str) -> str:
         return public_reason(text, self.models_dir)

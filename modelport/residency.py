@@ -280,7 +280,10 @@ class Residency:
         return sum(known) // len(known) if known else 0
 
     def bytes_in_use(self) -> int:
-        return sum(e.memory_bytes or self._estimate(e) for e in self._resident)
+        # What _estimate gives each entry not measured yet, with the mean taken once (not once per entry).
+        known = [e.memory_bytes for e in self._resident if e.memory_bytes]
+        mean = sum(known) // len(known) if known else 0
+        return sum(known) + mean * (len(self._resident) - len(known))
 
     def _victim(self, exclude: ModelEntry | None = None) -> ModelEntry | None:
         """The least recently used resident model that is idle and unpinned, or None."""

@@ -352,7 +352,7 @@ def _local_targets(spec: Any) -> set[str]:
 
 def _graph_spec(repository: Any, name: str) -> Any:
     """The graph spec of model ``name`` in the repository (any version), or None if it is not a graph."""
-    for entry in (e for e in repository.entries() if e.name == name):
+    for entry in repository.entries_of(name):
         spec = getattr(entry.model, "graph", None) or getattr(entry.settings, "graph", None)
         if spec:
             return spec

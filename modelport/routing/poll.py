@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import sys
@@ -97,7 +98,7 @@ class RepositoryPoller:
             logger.info("Model %s%s changed on disk; loading it", spec.name, f" (version {spec.version})" if spec.version else "")
             _forget_modules(spec.folder)  # a changed model.py is imported afresh
             async with repo._lock(spec.name):
-                await repo.replace_from_settings(spec)
+                await repo.replace_from_settings(copy.deepcopy(spec))  # the scanner's spec is shared
             if spec.traffic and self.router.describe(spec.name) != _policy_doc(spec):
                 try:
                     self.router.set_policy(spec.name, spec.traffic, check=False)

@@ -154,7 +154,7 @@ class Router:
         del history[:-32]  # a bounded history
 
     def _known(self, name: str) -> None:
-        if not any(e.name == name for e in self.repository.entries()):
+        if not self.repository.entries_of(name):
             raise ModelNotFound(name)
 
 

@@ -76,10 +76,10 @@ class Console:
         and a note when the models folder cannot be read."""
         items, note = self._index()
         items = [item for item in items if allowed(item["name"])]
-        by_key = {(e.name, e.version): e for e in self.server.repository.entries()}
+        repository = self.server.repository
         out = []
         for item in items:
-            entry = by_key.get((item["name"], item.get("version")))
+            entry = next((e for e in repository.entries_of(item["name"]) if e.version == item.get("version")), None)
             doc: dict[str, Any] = {"name": item["name"], "version": item.get("version"), "state": str(getattr(item["state"], "value", item["state"])),
                                    "reason": item.get("reason") or "", "platform": _platform(entry), "in_flight": 0}
             if entry is not None:
@@ -94,15 +94,14 @@ class Console:
 
     def model(self, name: str, version: str | None) -> dict | None:
         """Everything the detail view shows about one model, or None when the repository does not know it."""
-        summaries, _ = self.models()
-        versions = [m for m in summaries if m["name"] == name]
+        versions, _ = self.models(lambda n: n == name)  # one model's rows: no per-row work for the others
         if not versions:
             return None
         doc = next((m for m in versions if m["version"] == version), versions[-1] if version is None else None)
         if doc is None:
             return None
         doc.update(versions=[m["version"] for m in versions if m["version"] is not None], inputs=[], outputs=[], settings={})
-        entry = next((e for e in self.server.repository.entries() if e.name == name and e.version == doc["version"]), None)
+        entry = next((e for e in self.server.repository.entries_of(name) if e.version == doc["version"]), None)
         if entry is not None and entry.model is not None:
             try:
                 meta = entry.model.metadata()
@@ -238,7 +237,7 @@ class Console:
         from ..errors import ModelNotFound
 
         name = params.get("model_name", SERVER)
-        if name != SERVER and not any(e.name == name for e in self.server.repository.entries()):
+        if name != SERVER and not self.server.repository.entries_of(name):
             raise ModelNotFound(name, None)
         return _json({"model": name or None, "fields": list(FIELDS), **self.history.series(name)})
 

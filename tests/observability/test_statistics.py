@@ -213,3 +213,28 @@ def test_response_cache_hits_and_misses_in_statistics():
             assert stats.model_stats[0].inference_stats.cache_hit.count == 2
         finally:
             client.close()
+
+
+def test_one_models_statistics_among_many_read_only_its_series():
+    """Asked for one model among many, the statistics come from its own series (not a collect of every
+    model's) and say the same as the full read."""
+    from modelport.observability.stats import Statistics
+
+    stats = Statistics()
+    for i in range(40):
+        rec = stats.recorder(f"m{i}", "1" if i % 2 else None)
+        for j in range(i % 5):
+            rec.request(0.001 * (j + 1), ok=j != 2)
+        rec.stage("predict", 0.002)
+        rec.cache(i % 3 == 0, 0.0001)
+        rec.queued([0.001] * (i % 4))
+    keys = [("m7", "1"), ("m12", None), ("m13", "1"), ("missing", None)]
+    collected = []
+    stats.count.collect = lambda real=stats.count.collect: collected.append(1) or real()
+    few = stats.model_stats(keys)
+    assert collected == []  # the families of all 40 models were not collected
+    stats.sample_source = lambda: stats._own_samples()  # the full read, as with workers > 1
+    assert stats.model_stats(keys) == few and collected == [1]
+    assert [d["inference_count"] for d in few] == [2, 2, 2, 0]
+    assert [d["inference_stats"]["fail"]["count"] for d in few] == [0, 0, 1, 0]
+    assert few[0]["last_inference"] > 0 and few[3]["last_inference"] == 0
