@@ -110,11 +110,18 @@ class CustomRoutes:
             raise RouteNotFound(scope["path"])
         authorize_model(route.model)  # the edge checked the key's infer scope; it must also cover this model
         entry = self.repository._find(route.model, None)
+        residency = getattr(self.repository, "residency", None)
+        if entry is not None and entry.on_demand and residency is not None and entry.state.value != "READY":
+            await residency.admit(entry, None)  # loaded on demand, as at every other door (residency.py)
         if entry is None or entry.model is None or not entry.model.ready or entry.state.value != "READY":
             raise ModelNotReady(route.model)
         if self._asgi is None:
             self._asgi = self._build()
-        return await _call_asgi(self._asgi, scope, receive)
+        entry.enter()  # in flight: an eviction waits for this call, as for an inference
+        try:
+            return await _call_asgi(self._asgi, scope, receive)
+        finally:
+            entry.leave()
 
     def _build(self) -> Any:
         from .._optional import import_optional

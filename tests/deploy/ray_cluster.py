@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -86,6 +87,12 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # Our nodes use Ray's token auth (its default for a new cluster). A driver reads the mode once, when Ray
 # is imported, so it is set here: every Ray test module imports this one before Ray.
 os.environ["RAY_AUTH_MODE"] = "token"
+# `ray start` with token auth needs a token to exist already (only ray.init() makes one, in ~/.ray/auth_token):
+# on a machine where no Ray driver has run, every node failed to start. A token of this run's own, in the
+# environment every node and driver inherits, writes nothing outside the test.
+if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+        or (Path.home() / ".ray" / "auth_token").exists()):
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 
 def _children(pid: int) -> list[int]:

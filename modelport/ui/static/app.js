@@ -41,7 +41,8 @@
     return (i ? n.toFixed(n < 10 ? 1 : 0) : n) + " " + units[i];
   }
   const fmtNum = (v, d) => v === null || v === undefined ? "" : v.toFixed(d);
-  function memoryOf(m) {  // the repository index's memory figure, whatever it is called
+  function memoryOf(m) {  // the index's memory figure: residency's {memory: {bytes, source}}, or a *bytes number
+    if (m.memory && typeof m.memory.bytes === "number") return m.memory.bytes || null;  // 0: not measured yet
     if (typeof m.memory_bytes === "number") return m.memory_bytes;
     const k = Object.keys(m).find(k => /bytes$/.test(k) && typeof m[k] === "number");
     return k ? m[k] : null;
