@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -86,6 +87,10 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # Our nodes use Ray's token auth (its default for a new cluster). A driver reads the mode once, when Ray
 # is imported, so it is set here: every Ray test module imports this one before Ray.
 os.environ["RAY_AUTH_MODE"] = "token"
+# `ray start` under token auth refuses to start without a token, and only a local ray.init() writes one
+# (~/.ray/auth_token): on a machine where nothing did, no node starts. The run's own token, inherited by
+# every node, driver and `modelport serve --ray` the tests start.
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 
 def _children(pid: int) -> list[int]:
