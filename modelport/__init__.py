@@ -40,7 +40,8 @@ _LAZY = {
 # KServe's module paths that ``import kserve`` makes attributes (``kserve.model_server.parser``), loaded
 # on first use so that ``import modelport`` stays light.
 _SUBMODULES = frozenset(
-    ("model_server", "model_repository", "constants", "utils", "logging", "errors", "protocol", "metrics", "model")
+    ("model_server", "model_repository", "constants", "utils", "logging", "errors", "protocol", "metrics", "model",
+     "inference_client", "predictor_config")
 )
 
 

@@ -37,6 +37,7 @@ def test_import_modelport_exposes_kserve_module_paths_lazily():
         "modelport.constants.KSERVE_LOGLEVEL, modelport.utils.utils.get_predict_input, modelport.logging.logger\n"
         "modelport.errors.ModelMissingError, modelport.model_repository.MODEL_MOUNT_DIRS\n"
         "modelport.protocol.infer_type.InferRequest, modelport.protocol.rest.v2_datamodels.InferenceRequest\n"
+        "modelport.inference_client.InferenceRESTClient, modelport.predictor_config.PredictorConfig\n"
         "print(before)\n"
     )
     proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=60,

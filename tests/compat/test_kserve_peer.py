@@ -80,6 +80,37 @@ def test_the_import_list_is_kserves_own(kserve_python):
     assert proc.returncode == 0, proc.stderr
 
 
+# The Kubernetes client that KServe's package also carries: not a model server's (README: keep using
+# the kserve package for it).
+K8S_CLIENT_MODULES = {"api", "api_client", "configuration", "exceptions", "models", "rest"}
+# KServe modules with no modelport counterpart, and why (README: Migrating from KServe, "Not supported").
+MODULE_GAPS = {"context"}  # KServe's process-wide PredictorConfig holder; ModelServer(predictor_config=...) instead
+MODULE_ATTRIBUTES = ("import json, types, {0}\n"
+                     "print(json.dumps(sorted(n for n, v in vars({0}).items() if isinstance(v, types.ModuleType))))")
+
+
+def test_every_module_path_import_kserve_binds_is_an_attribute_of_modelport(kserve_python):
+    # Issue 21: after a bare `import kserve`, scripts reach kserve.<module>.<name>; the same paths on modelport.
+    import json
+    import os
+    import subprocess
+
+    from .kserve_peer import REPO
+
+    peer = subprocess.run([kserve_python, "-c", MODULE_ATTRIBUTES.format("kserve")], capture_output=True, text=True,
+                          timeout=110)
+    assert peer.returncode == 0, peer.stderr
+    wanted = sorted(set(json.loads(peer.stdout)) - K8S_CLIENT_MODULES - MODULE_GAPS)
+    assert {"model_server", "inference_client", "predictor_config"} <= set(wanted)
+    check = ("import json, types, modelport\n"
+             f"print(json.dumps([n for n in {wanted!r}\n"
+             "                  if not isinstance(getattr(modelport, n, None), types.ModuleType)]))")
+    ours = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=110,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert ours.returncode == 0, ours.stderr
+    assert json.loads(ours.stdout) == []
+
+
 def test_transformer_script_same_answer_as_kserve(both, kserve_python, tmp_path):
     # The LiftWing transformer on KServe (its --predictor_host flag) and on modelport (only its own
     # self.predictor_host), both in front of the modelport predictor.

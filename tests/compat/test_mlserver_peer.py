@@ -4,6 +4,7 @@ the same answers. MLServer lives in its own virtualenv (.venv-peers/mlserver, bu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -53,15 +54,22 @@ def _as_mlserver(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def mlserver_url(tmp_path_factory):
-    venv = ensure_mlserver_venv()
     folder = tmp_path_factory.mktemp("mlserver") / "runtimes"
     shutil.copytree(RUNTIMES, folder, ignore=shutil.ignore_patterns("__pycache__"))
     _as_mlserver(folder)
+    with mlserver_serving(folder) as (url, grpc_port, _):
+        yield url, grpc_port
+
+
+@contextlib.contextmanager
+def mlserver_serving(folder: Path, parallel_workers: int = 0):
+    """`mlserver start FOLDER` from the peer venv until the block ends: (REST URL, gRPC port, metrics URL)."""
+    venv = ensure_mlserver_venv()
     http, grpc_port, metrics = _free_port(), _free_port(), _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MLSERVER_", "PYTHON"))},
         "MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(http), "MLSERVER_GRPC_PORT": str(grpc_port),
-        "MLSERVER_METRICS_PORT": str(metrics), "MLSERVER_PARALLEL_WORKERS": "0",
+        "MLSERVER_METRICS_PORT": str(metrics), "MLSERVER_PARALLEL_WORKERS": str(parallel_workers),
     }
     log = open(folder.parent / "mlserver.log", "w+")
     proc = subprocess.Popen([str(venv / "bin" / "mlserver"), "start", str(folder)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(folder.parent))
@@ -78,7 +86,7 @@ def mlserver_url(tmp_path_factory):
                 log.seek(0)
                 raise AssertionError(f"mlserver did not become ready:\n{log.read()}")
             time.sleep(0.2)
-        yield url, grpc_port
+        yield url, grpc_port, f"http://127.0.0.1:{metrics}"
     finally:
         proc.terminate()
         try:

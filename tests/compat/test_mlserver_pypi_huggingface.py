@@ -54,7 +54,9 @@ def test_huggingface_runtime_answers(tmp_path, served):
     path = os.pathsep.join(map(str, [stack, pkgs, tmp_path / "standins", REPO]))
     server = served(str(tmp_path / "models"), "--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0",
                     env={"PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
-    url = server.http_url()
+    # The server listens once the runtime has loaded: importing torch and that transformers/optimum, then the
+    # model, takes over 30 s on a busy 2-core machine. A bound for a stuck start, as wait_ready's below.
+    url = server.http_url(timeout=300)
     try:
         wait_ready(url, timeout=120)
     except AssertionError:

@@ -87,12 +87,10 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # Our nodes use Ray's token auth (its default for a new cluster). A driver reads the mode once, when Ray
 # is imported, so it is set here: every Ray test module imports this one before Ray.
 os.environ["RAY_AUTH_MODE"] = "token"
-# `ray start` with token auth needs a token to exist already (only ray.init() makes one, in ~/.ray/auth_token):
-# on a machine where no Ray driver has run, every node failed to start. A token of this run's own, in the
-# environment every node and driver inherits, writes nothing outside the test.
-if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
-        or (Path.home() / ".ray" / "auth_token").exists()):
-    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+# `ray start` under token auth refuses to start without a token, and only a local ray.init() writes one
+# (~/.ray/auth_token): on a machine where nothing did, no node starts. The run's own token, inherited by
+# every node, driver and `modelport serve --ray` the tests start.
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 
 def _children(pid: int) -> list[int]:

@@ -92,7 +92,12 @@ def _stream(grpc_url: str, headers: dict | None, model: str = "iris", count: int
     client.start_stream(callback=lambda result, error: answers.put((result, error)), headers=headers)
     try:
         for _ in range(count):
-            client.async_stream_infer(model, [_iris_input()])
+            try:
+                client.async_stream_infer(model, [_iris_input()])
+            except InferenceServerException:
+                # The server already ended the stream (a refusal at open): tritonclient refuses to send more
+                # and hands the server's error to the callback, read below. Which comes first is a race.
+                break
         out = [answers.get(timeout=60)]
         while out[-1][1] is None and len(out) < count:
             out.append(answers.get(timeout=60))

@@ -53,8 +53,8 @@ class Served:
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {pattern!r}:\n{self.output}")
 
-    def http_url(self) -> str:
-        port = self.wait_for(r"Listening for HTTP on http://[^:]+:(\d+)").group(1)
+    def http_url(self, timeout: float = 30) -> str:
+        port = self.wait_for(r"Listening for HTTP on http://[^:]+:(\d+)", timeout).group(1)
         return f"http://127.0.0.1:{port}"
 
     def stop(self, timeout: float = 30) -> int:

@@ -1,0 +1,5 @@
+"""``kserve.predictor_config`` under modelport (see :class:`modelport.model.PredictorConfig`)."""
+
+from .model import PredictorConfig
+
+__all__ = ["PredictorConfig"]
