@@ -7,6 +7,7 @@ outputs, echoing the request id, turning whatever ``predict`` returned into the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import random
 import time
@@ -70,6 +71,8 @@ class DataPlane:
         self.router: Any = None
         # Triton's system shared-memory regions (shm.SharedMemory): set by the composition root.
         self.shared_memory: Any = None
+        # The heap freezer (serving/heap.Freezer) while the server keeps its heap frozen, else None.
+        self.freezer: Any = None
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -450,12 +453,15 @@ class DataPlane:
             if action == "traffic":
                 return router.set_policy(name, arg)
             return router.promote(name, arg) if action == "promote" else router.rollback(name)
-        if action == "unload":
-            await self.repository.unload(name, arg)
-            if self.router is not None and arg is None:
-                self.router.clear(name)
-            return None
-        if not await self.repository.load(name):
+        # The set of models changes: the frozen heap (serving/heap.py) is thawed meanwhile.
+        with self.freezer.changing() if self.freezer is not None else contextlib.nullcontext():
+            if action == "unload":
+                await self.repository.unload(name, arg)
+                if self.router is not None and arg is None:
+                    self.router.clear(name)
+                return None
+            ready = await self.repository.load(name)
+        if not ready:
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")
