@@ -17,7 +17,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented, public_reason
-from .metrics import Metrics
+from .metrics import Metrics, histogram_observer
 from .observability import context as request_context
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
@@ -310,7 +310,7 @@ class DataPlane:
         now = time.perf_counter()
         if self.metrics is not None:
             seconds = now - started
-            self._latency(entry.name, protocol).observe(seconds)
+            self._latency(entry.name, protocol)(seconds)
             if entry.version is not None and self.router is not None and self.router.metrics is not None:
                 self.router.metrics.version_latency.labels(entry.name, entry.version).observe(seconds)
         recorder = entry.runner.stats
@@ -376,11 +376,13 @@ class DataPlane:
         return min(candidates) if candidates else None
 
     def _latency(self, model: str, protocol: str) -> Any:
+        """``observe(seconds)`` into the request-latency histogram of (model, protocol), made once."""
         key = (model, protocol)
-        child = self._request_metrics.get(key)
-        if child is None:
-            child = self._request_metrics[key] = self.metrics.request_latency.labels(model, protocol)
-        return child
+        observe = self._request_metrics.get(key)
+        if observe is None:
+            child = self.metrics.request_latency.labels(model, protocol)
+            observe = self._request_metrics[key] = histogram_observer(child)
+        return observe
 
     def in_flight(self) -> dict[str, int]:
         """Requests being served per model (for the metrics gauge)."""
