@@ -155,7 +155,8 @@ class DataPlane:
                 payload_log.request(request_id, request)
             _check_request(request, model)
             timeout = self._deadline(headers, request.parameters)
-            result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
+            pending = entry.runner.infer(request, headers)
+            result, response_headers = await (pending if timeout is None else _with_deadline(pending, timeout))
             if type(result) is not InferResponse and is_stream(result):
                 await ResponseStream(result, entry.runner.in_thread).aclose()
                 raise InvalidInput(
@@ -262,7 +263,9 @@ class DataPlane:
             if payload_log is not None:
                 request_id = _request_id(None)
                 payload_log.request(request_id, payload)
-            result, response_headers = await _with_deadline(call(payload, headers), self._deadline(headers, None))
+            timeout = self._deadline(headers, None)
+            pending = call(payload, headers)
+            result, response_headers = await (pending if timeout is None else _with_deadline(pending, timeout))
             if type(result) not in _ANSWERS and is_stream(result):  # the REST door sends it as server-sent events
                 stream = ResponseStream(result, entry.runner.in_thread, _v1_item, self._closer(entry, "v1", started), response_headers)
                 entry = None  # the stream releases the request when it closes

@@ -48,9 +48,11 @@ class GuardedDataPlane(DataPlane):
         if mc.contract is not None:
             mc.contract.check_v2(request)
         cache = mc.cache
+        if cache is None:  # a rate limit or contract only: nothing more to decide here
+            return await super().infer(request, headers)
         # A request a traffic policy routes (routing) is not cached: the key would name the wrong version.
         routed = request.model_version is None and self.router is not None and self.router.describe(request.model_name)
-        if cache is None or routed or _bypass(headers, request):
+        if routed or _bypass(headers, request):
             return await super().infer(request, headers)
         started = time.perf_counter()
         if self.draining:
