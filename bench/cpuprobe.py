@@ -128,14 +128,15 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
     raise SystemExit("server not ready in 120 s")
 
 
-def request_bytes(proto: str, model: str, rows: list, port: int) -> bytes:
+def request_bytes(proto: str, model: str, rows: list, port: int, headers: list[str] = ()) -> bytes:
     if proto == "v1":
         path, body = f"/v1/models/{model}:predict", json.dumps({"instances": rows})
     else:
         flat = [v for r in rows for v in r]
         body = json.dumps({"inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP32", "data": flat}]})
         path = f"/v2/models/{model}/infer"
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+    extra = "".join(f"{h}\r\n" for h in headers)  # --header: e.g. an API key for a server with controls on
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
 
 
@@ -332,6 +333,8 @@ def main() -> None:
                                              "grpc-floor-generic", "grpc-canned-generic", "modelport"], default="modelport")
     ap.add_argument("--model-dir")
     ap.add_argument("--model", default="iris")
+    ap.add_argument("--header", action="append", default=[], help="an extra request header, 'Name: value' (REST; "
+                    "repeatable), e.g. the API key of a server given api_keys through MODELPORT_API_KEYS")
     ap.add_argument("--proto", default="v2,v1")
     ap.add_argument("--rows", type=int, default=1)
     ap.add_argument("-n", type=int, default=5000)
@@ -356,7 +359,7 @@ def main() -> None:
             if args.proto == "grpc":
                 run_n = lambda k: asyncio.run(drive_grpc(grpc_port, k, args.conns, rows))  # noqa: E731
             else:
-                raw = request_bytes(args.proto, args.model, rows, http)
+                raw = request_bytes(args.proto, args.model, rows, http, args.header)
                 run_n = lambda k: asyncio.run(drive(http, raw, k, args.conns))  # noqa: E731
             run_n(300)  # warm-up, uninstrumented
             subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
@@ -384,7 +387,7 @@ def main() -> None:
                     with pyspy(proc.pid, f"{args.pyspy}.{proto}.txt"):
                         measure_grpc(proc.pid, grpc_port, rows, args.n, args.conns, stream, args.h2load)
                 continue
-            raw = request_bytes(proto, args.model, rows, http)
+            raw = request_bytes(proto, args.model, rows, http, args.header)
             runs = [measure(proc.pid, http, raw, args.n, args.conns, args.wrk) for _ in range(args.repeat)]
             best = min(runs, key=lambda r: r["cpu_us_per_req"])
             print(json.dumps({"server": args.server, "model_dir": args.model_dir, "proto": proto, "rows": args.rows,

@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "max-connections", type=int, help="most HTTP connections per process; more get 503 (default: from the open-file limit)")
     _flag(serve, "drain-delay", type=float, help="seconds to keep serving, not ready, after SIGTERM (default 0)")
     _flag(serve, "decode-offload-size", type=int, help="V2 JSON bodies this large (bytes) decode in a helper process (default 8 MiB; 0: never)")
+    _flag(serve, "gc-freeze", type=_bool, help="after the models load, keep what exists out of the garbage collector's full passes (default true)")
     _flag(serve, "malloc-cache-size", type=int, help="freed memory (bytes) malloc keeps for reuse: large tensors skip page faults (default 64 MiB; 0: glibc's defaults)")
     _flag(serve, "log-level", help="debug, info, warning or error (default info)")
     _flag(serve, "log-format", choices=["text", "json"], help="text or json logs (default text)")

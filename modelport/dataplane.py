@@ -7,6 +7,7 @@ outputs, echoing the request id, turning whatever ``predict`` returned into the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import random
 import time
@@ -16,7 +17,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented, public_reason
-from .metrics import Metrics
+from .metrics import Metrics, histogram_observer
 from .observability import context as request_context
 from .payloads import get_predict_response
 from .repository import ModelEntry, ModelRepository, ModelState
@@ -70,6 +71,8 @@ class DataPlane:
         self.router: Any = None
         # Triton's system shared-memory regions (shm.SharedMemory): set by the composition root.
         self.shared_memory: Any = None
+        # The heap freezer (serving/heap.Freezer) while the server keeps its heap frozen, else None.
+        self.freezer: Any = None
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -152,7 +155,8 @@ class DataPlane:
                 payload_log.request(request_id, request)
             _check_request(request, model)
             timeout = self._deadline(headers, request.parameters)
-            result, response_headers = await _with_deadline(entry.runner.infer(request, headers), timeout)
+            pending = entry.runner.infer(request, headers)
+            result, response_headers = await (pending if timeout is None else _with_deadline(pending, timeout))
             if type(result) is not InferResponse and is_stream(result):
                 await ResponseStream(result, entry.runner.in_thread).aclose()
                 raise InvalidInput(
@@ -259,7 +263,9 @@ class DataPlane:
             if payload_log is not None:
                 request_id = _request_id(None)
                 payload_log.request(request_id, payload)
-            result, response_headers = await _with_deadline(call(payload, headers), self._deadline(headers, None))
+            timeout = self._deadline(headers, None)
+            pending = call(payload, headers)
+            result, response_headers = await (pending if timeout is None else _with_deadline(pending, timeout))
             if type(result) not in _ANSWERS and is_stream(result):  # the REST door sends it as server-sent events
                 stream = ResponseStream(result, entry.runner.in_thread, _v1_item, self._closer(entry, "v1", started), response_headers)
                 entry = None  # the stream releases the request when it closes
@@ -307,7 +313,7 @@ class DataPlane:
         now = time.perf_counter()
         if self.metrics is not None:
             seconds = now - started
-            self._latency(entry.name, protocol).observe(seconds)
+            self._latency(entry.name, protocol)(seconds)
             if entry.version is not None and self.router is not None and self.router.metrics is not None:
                 self.router.metrics.version_latency.labels(entry.name, entry.version).observe(seconds)
         recorder = entry.runner.stats
@@ -373,11 +379,13 @@ class DataPlane:
         return min(candidates) if candidates else None
 
     def _latency(self, model: str, protocol: str) -> Any:
+        """``observe(seconds)`` into the request-latency histogram of (model, protocol), made once."""
         key = (model, protocol)
-        child = self._request_metrics.get(key)
-        if child is None:
-            child = self._request_metrics[key] = self.metrics.request_latency.labels(model, protocol)
-        return child
+        observe = self._request_metrics.get(key)
+        if observe is None:
+            child = self.metrics.request_latency.labels(model, protocol)
+            observe = self._request_metrics[key] = histogram_observer(child)
+        return observe
 
     def in_flight(self) -> dict[str, int]:
         """Requests being served per model (for the metrics gauge)."""
@@ -450,12 +458,15 @@ class DataPlane:
             if action == "traffic":
                 return router.set_policy(name, arg)
             return router.promote(name, arg) if action == "promote" else router.rollback(name)
-        if action == "unload":
-            await self.repository.unload(name, arg)
-            if self.router is not None and arg is None:
-                self.router.clear(name)
-            return None
-        if not await self.repository.load(name):
+        # The set of models changes: the frozen heap (serving/heap.py) is thawed meanwhile.
+        with self.freezer.changing() if self.freezer is not None else contextlib.nullcontext():
+            if action == "unload":
+                await self.repository.unload(name, arg)
+                if self.router is not None and arg is None:
+                    self.router.clear(name)
+                return None
+            ready = await self.repository.load(name)
+        if not ready:
             entry = self.repository._find(name, None)
             reason = entry.reason if entry else "unknown"
             raise ModelportError(f"Model {name} failed to load: {reason}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from bisect import bisect_left
+from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -50,8 +51,8 @@ class Metrics:
         def observe(stage: str, seconds: float) -> None:
             child = children.get(stage)
             if child is None:
-                child = children[stage] = self.stage_latency.labels(model, stage)
-            child.observe(seconds)
+                child = children[stage] = histogram_observer(self.stage_latency.labels(model, stage))
+            child(seconds)
 
         return observe
 
@@ -71,6 +72,32 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def histogram_observer(child: Any) -> Callable[[float], None]:
+    """``child.observe`` for one label child of a Histogram, as the request path calls it per request:
+    the sum and the one bucket (found by bisection), without prometheus_client's per-call checks (a
+    child made by ``labels()`` is observable; a duration is never NaN). Exact, and the same values
+    underneath (with ``workers > 1`` the memory-mapped ones). Any other library layout: the public call."""
+    try:
+        bounds, incs, add = list(child._upper_bounds), [b.inc for b in child._buckets], child._sum.inc
+    except AttributeError:  # pragma: no cover - a prometheus_client without these internals
+        return child.observe
+    if len(bounds) != len(incs) or bounds[-1] != float("inf"):  # pragma: no cover - as above
+        return child.observe
+
+    def observe(amount: float) -> None:
+        add(amount)
+        incs[bisect_left(bounds, amount)](1)  # the first bucket whose bound is >= amount, as observe() picks
+
+    return observe
+
+
+def counter_adder(child: Any) -> Callable[[float], None]:
+    """``child.inc`` for one label child of a Counter, for amounts known to be >= 0 (counts, durations):
+    the value's own locked add, without the per-call checks. Any other layout: the public call."""
+    value = getattr(child, "_value", None)
+    return value.inc if value is not None and callable(getattr(value, "inc", None)) else child.inc
 
 
 class _Derived:

@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import InvalidInput
 from .wire import jsonable
-from .types import InferOutput, InferRequest, InferResponse, array_from_json, from_np_dtype, output_of
+from .types import InferOutput, InferRequest, InferResponse, _array_from_json, check_shape, from_np_dtype, output_of
 
 
 def get_predict_input(payload: dict | InferRequest, columns: list[str] | None = None, *, dtype: Any = None) -> Any:
@@ -40,7 +40,8 @@ def get_predict_input(payload: dict | InferRequest, columns: list[str] | None = 
         if dtype is None:
             return array
         datatype = from_np_dtype(np.dtype(dtype))
-        return array_from_json("instances", datatype, list(array.shape), instances)
+        # The V2 JSON rules for that datatype, on the array just made (not converted a second time).
+        return _array_from_json("instances", datatype, check_shape("instances", list(array.shape)), instances, array)
     raise InvalidInput(f"Unsupported payload type {type(payload).__name__}")
 
 

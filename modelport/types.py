@@ -170,8 +170,11 @@ def array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np
     return _array_from_json(name, datatype, check_shape(name, shape), data)
 
 
-def _array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarray:
-    """:func:`array_from_json` for a shape that :func:`check_shape` has already returned."""
+def _array_from_json(
+    name: str, datatype: str, shape: list[int], data: Any, parsed: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`array_from_json` for a shape that :func:`check_shape` has already returned; ``parsed``:
+    ``np.asarray(data)`` when the caller has made it already (it is not made twice)."""
     try:
         dtype = to_np_dtype(datatype)
     except InvalidInput as exc:
@@ -199,7 +202,7 @@ def _array_from_json(name: str, datatype: str, shape: list[int], data: Any) -> n
                     f"Input {name!r}: shape {shape} needs {expected} elements, but data has {len(flat)}"
                 )
             return bytes_array(flat, shape)
-        arr = np.asarray(data)
+        arr = np.asarray(data) if parsed is None else parsed
         if dtype.kind in "iu" and arr.dtype.kind in "fO" and all(type(v) is int for v in _flatten(data)):
             # Integers beyond int64 make numpy infer float64 or object; read them as the target type
             # directly (numpy refuses any that do not fit).

@@ -112,6 +112,13 @@ def load_keys(inline: Any = None, path: str | None = None) -> list[ApiKey]:
 class KeyStore:
     def __init__(self, keys: Iterable[ApiKey]):
         self.keys = tuple(keys)
+        # Key texts already found valid, so that a caller's next requests skip the hash and the
+        # comparisons. Only valid texts go in, and a key has one (another text with its digest would
+        # be a SHA-256 collision), so this stays as small as the key list whatever clients send. The
+        # look-up's timing says only whether a text is a valid key, as the answer does: str hashes are
+        # keyed per process, so no part of a key can be probed through it. Invalid texts take the
+        # hash-and-compare-all path every time.
+        self._valid: dict[str, ApiKey] = {}
 
     def __bool__(self) -> bool:
         return bool(self.keys)
@@ -121,13 +128,17 @@ class KeyStore:
         presented = _presented(headers)
         if presented is None:
             raise Unauthenticated("Missing API key: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+        found = self._valid.get(presented)
+        if found is not None:
+            return found
         d = digest(presented)
-        found = None
         for key in self.keys:  # every digest is compared: no early exit
             if hmac.compare_digest(d, key.digest):
                 found = key
         if found is None:
             raise Unauthenticated("Invalid API key")
+        if len(self._valid) < len(self.keys):
+            self._valid[presented] = found
         return found
 
 

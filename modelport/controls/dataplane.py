@@ -48,9 +48,11 @@ class GuardedDataPlane(DataPlane):
         if mc.contract is not None:
             mc.contract.check_v2(request)
         cache = mc.cache
+        if cache is None:  # a rate limit or contract only: nothing more to decide here
+            return await super().infer(request, headers)
         # A request a traffic policy routes (routing) is not cached: the key would name the wrong version.
         routed = request.model_version is None and self.router is not None and self.router.describe(request.model_name)
-        if cache is None or routed or _bypass(headers, request):
+        if routed or _bypass(headers, request):
             return await super().infer(request, headers)
         started = time.perf_counter()
         if self.draining:
@@ -64,7 +66,7 @@ class GuardedDataPlane(DataPlane):
             elapsed = time.perf_counter() - started
             controls.cache_hit_latency.labels(mc.name).observe(elapsed)
             if self.metrics is not None:  # a hit is still a request served
-                self._latency(entry.name, "v2").observe(elapsed)
+                self._latency(entry.name, "v2")(elapsed)
             if self.cache_observer is not None:
                 self.cache_observer(entry.name, entry.version, True, elapsed)
             # A hit waits for no load: the miss's x-modelport-load-seconds is not replayed.
@@ -78,7 +80,7 @@ class GuardedDataPlane(DataPlane):
         # Waited for an identical request that ran the model: a hit for this caller.
         controls.cache_hits.labels(mc.name).inc()
         if self.metrics is not None:
-            self._latency(entry.name, "v2").observe(time.perf_counter() - started)
+            self._latency(entry.name, "v2")(time.perf_counter() - started)
         return hit_response(response, request), {**response_headers, CACHE_HEADER: "hit"}
 
     async def infer_v1(self, name: str, payload: dict, headers: dict | None = None, verb: str = "predict") -> tuple[Any, dict]:

@@ -82,7 +82,8 @@ UNDER_RAY: dict[str, str] = {
         "default_model_version", "api_keys", "api_keys_path", "auth_health", "auth_metrics", "repository_api",
         "rate_limit", "rate_limit_model", "rate_limit_header", "rate_limit_clients", "cors_origins", "cors_methods",
         "cors_headers", "cors_max_age", "cors_allow_credentials", "model_control_mode", "poll_interval",
-        "max_shadow_requests", "decode_offload_size", "malloc_cache_size", "enable_statistics", "health_window",
+        "max_shadow_requests", "decode_offload_size", "malloc_cache_size", "gc_freeze", "enable_statistics",
+        "health_window",
         "health_degraded_error_rate", "health_failed_error_rate", "health_degraded_p99_ms", "health_min_requests",
         "access_log_sample", "enable_tracing", "trusted_proxies", "max_archive_size", "max_archive_files",
     )},
@@ -221,6 +222,7 @@ class ModelportReplica:
         failed = [f"{e.name}: {e.reason}" for e in repository.entries() if e.state.value == "FAILED"]
         if failed:
             raise RuntimeError("Model(s) failed to load: " + "; ".join(failed))
+        server._freeze_heap()  # as one server does once its models have loaded (serving/heap.py)
         compose.start_polling(server)
         _refuse_changes(server.dataplane)
         replica = serve.get_replica_context().replica_id

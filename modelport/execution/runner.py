@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from .hook_threads import HookThreads
 from .loop_budget import LoopBudget, needs_own_loop, request_size
@@ -166,11 +166,12 @@ class ModelRunner:
         return result
 
     # -- requests ------------------------------------------------------------------------------
-    async def infer(self, payload: Any, headers: dict | None = None) -> tuple[Any, dict]:
-        """preprocess → predict → postprocess; returns the result and the response headers the hooks set."""
+    def infer(self, payload: Any, headers: dict | None = None) -> Awaitable[tuple[Any, dict]]:
+        """preprocess → predict → postprocess: an awaitable of the result and the response headers the
+        hooks set. The batcher's or the direct coroutine itself, not wrapped in one more per request."""
         if self.batcher is not None:
-            return await self.batcher.infer(payload, headers)
-        return await self._infer_direct(payload, headers)
+            return self.batcher.infer(payload, headers)
+        return self._infer_direct(payload, headers)
 
     async def _infer_direct(self, payload: Any, headers: dict | None = None) -> tuple[Any, dict]:
         response_headers: dict[str, str] = {}

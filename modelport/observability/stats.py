@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ..metrics import counter_adder
+
 KINDS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output", "cache_hit", "cache_miss")
 STAGE_KIND = {"preprocess": "compute_input", "predict": "compute_infer", "postprocess": "compute_output"}
 _COUNT = "modelport_inference_stats_count"
@@ -48,44 +50,49 @@ class ModelRecorder:
 
     def __init__(self, stats: "Statistics", model: str, version: str):
         count, seconds = stats.count, stats.seconds
-        self._ok_n, self._ok_s = count.labels(model, version, "success"), seconds.labels(model, version, "success")
-        self._fail_n, self._fail_s = count.labels(model, version, "fail"), seconds.labels(model, version, "fail")
-        self._queue_n, self._queue_s = count.labels(model, version, "queue"), seconds.labels(model, version, "queue")
-        self._stages = {
-            stage: (count.labels(model, version, kind), seconds.labels(model, version, kind))
-            for stage, kind in STAGE_KIND.items()
-        }
+
+        def pair(kind: str) -> tuple[Callable[[float], None], Callable[[float], None]]:
+            # The children's adders, resolved once: a request pays two locked adds, no checks (metrics.py).
+            n, s = count.labels(model, version, kind), seconds.labels(model, version, kind)
+            return counter_adder(n), counter_adder(s)
+
+        self._ok_n, self._ok_s = pair("success")
+        self._fail_n, self._fail_s = pair("fail")
+        self._queue_n, self._queue_s = pair("queue")
+        self._stages = {stage: pair(kind) for stage, kind in STAGE_KIND.items()}
         # Present (at zero) so every kind is reported; a response cache records into them with cache().
-        self._cache = {kind: (count.labels(model, version, kind), seconds.labels(model, version, kind)) for kind in ("cache_hit", "cache_miss")}
-        self._last = stats.last.labels(model, version)
+        self._cache = {kind: pair(kind) for kind in ("cache_hit", "cache_miss")}
+        last = stats.last.labels(model, version)
+        value = getattr(last, "_value", None)  # the gauge's own set, as counter_adder (a "max" gauge: no timestamp)
+        self._last = value.set if value is not None and not getattr(last, "_is_most_recent", False) else last.set
         self.recent: deque = deque(maxlen=stats.thresholds.ring)
 
     def request(self, seconds: float, ok: bool) -> None:
         if ok:
-            self._ok_n.inc()
-            self._ok_s.inc(seconds)
-            self._last.set(time.time() * 1000.0)
+            self._ok_n(1)
+            self._ok_s(seconds)
+            self._last(time.time() * 1000.0)
         else:
-            self._fail_n.inc()
-            self._fail_s.inc(seconds)
+            self._fail_n(1)
+            self._fail_s(seconds)
         self.recent.append((time.monotonic(), seconds, ok))
 
     def stage(self, stage: str, seconds: float) -> None:
         pair = self._stages.get(stage)
         if pair is not None:
-            pair[0].inc()
-            pair[1].inc(seconds)
+            pair[0](1)
+            pair[1](seconds)
 
     def cache(self, hit: bool, seconds: float) -> None:
         """For a response cache: a lookup that hit (and how long serving from it took) or missed."""
         kind = "cache_hit" if hit else "cache_miss"
-        self._cache[kind][0].inc()
-        self._cache[kind][1].inc(seconds)
+        self._cache[kind][0](1)
+        self._cache[kind][1](seconds)
 
     def queued(self, waits: Iterable[float]) -> None:
         for seconds in waits:
-            self._queue_n.inc()
-            self._queue_s.inc(seconds)
+            self._queue_n(1)
+            self._queue_s(seconds)
 
     def children(self) -> Iterable[tuple[str, tuple[Any, Any]]]:
         """(kind, (count, seconds)) for every series this recorder holds."""

@@ -22,6 +22,7 @@ import uvicorn
 
 from . import allocator
 from .compose import build, grpc_checks
+from .heap import Freezer
 from ..errors import StartupError
 from ..model import Model, PredictorConfig
 from ..repository import ModelRepository
@@ -331,6 +332,7 @@ class ModelServer:
             await self._load_models(models, folder_models)
             if self.dataplane.coordinator is not None:
                 await self.dataplane.coordinator.join()
+            self._freeze_heap()
             if http_sock is None:
                 http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)
                 self.http_port = http_sock.getsockname()[1]
@@ -344,6 +346,15 @@ class ModelServer:
             raise
         finally:
             self.dataplane.loading = False
+
+    def _freeze_heap(self) -> None:
+        """Once the models have loaded: what exists stays out of the collector's full passes
+        (serving/heap.py); not while models come and go by themselves (residency, a polled folder),
+        nor with gc_freeze off."""
+        s = self.settings
+        if s.gc_freeze and self.repository.residency is None and s.model_control_mode != "poll" and self.dataplane.freezer is None:
+            self.dataplane.freezer = Freezer()
+            self.dataplane.freezer.settle()
 
     async def _listen(self, http_sock: socket.socket) -> None:
         s = self.settings
@@ -402,6 +413,9 @@ class ModelServer:
         """
         grace = self.settings.grace_period if grace_period is None else grace_period
         self.dataplane.draining = True
+        if self.dataplane.freezer is not None:  # what the models held is collectable again as they unload
+            self.dataplane.freezer.thaw()
+            self.dataplane.freezer = None
         await compose.stop(self)
         if self._guard is not None:
             self._guard.drain()

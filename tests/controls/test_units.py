@@ -58,6 +58,25 @@ def test_key_store_hashes_and_checks_every_key():
             store.authenticate(headers)
 
 
+def test_key_store_remembers_only_valid_keys(monkeypatch):
+    from modelport.controls import auth
+
+    store = KeyStore(load_keys([{"name": "x", "key": "secret"}, {"name": "y", "key": "other"}]))
+    hashed = []
+    monkeypatch.setattr(auth, "digest", lambda key: hashed.append(key) or hashlib.sha256(key.encode()).digest())
+    for _ in range(3):
+        assert store.authenticate({"x-api-key": "secret"}).name == "x"
+    assert hashed == ["secret"]  # hashed once; then known
+    for i in range(50):  # invalid texts are never kept (the table cannot be grown by clients)
+        with pytest.raises(Unauthenticated):
+            store.authenticate({"x-api-key": f"guess-{i}"})
+        with pytest.raises(Unauthenticated):
+            store.authenticate({"x-api-key": f"guess-{i}"})
+    assert hashed.count("guess-7") == 2
+    assert store.authenticate({"authorization": "Bearer other"}).name == "y"
+    assert sorted(k.name for k in store._valid.values()) == ["x", "y"]
+
+
 def _request(array, **kw) -> InferRequest:
     return InferRequest("m", [InferInput("x", list(array.shape), "FP32", array)], **kw)
 
