@@ -42,23 +42,25 @@ class HealthThresholds:
 
 
 class ModelRecorder:
-    """One model version's counters with their label children resolved once."""
+    """One model version's counters with their label children resolved once. Only the kinds every
+    served model records (success, compute_infer) and the last-inference gauge are made up front; the
+    others (fail, queue, compute_input/output, cache_hit/miss) at their first event: each label child
+    costs ~1 KB, and a server with thousands of registered models (residency.py) keeps one recorder
+    per model that has served. The statistics read a kind without a series as zero."""
 
-    __slots__ = ("_ok_n", "_ok_s", "_fail_n", "_fail_s", "_last", "_stages", "_queue_n", "_queue_s", "_cache", "recent")
+    __slots__ = ("_count", "_seconds", "_key", "_ok_n", "_ok_s", "_fail", "_last", "_stages", "_queue", "_cache", "recent")
 
     def __init__(self, stats: "Statistics", model: str, version: str):
-        count, seconds = stats.count, stats.seconds
-        self._ok_n, self._ok_s = count.labels(model, version, "success"), seconds.labels(model, version, "success")
-        self._fail_n, self._fail_s = count.labels(model, version, "fail"), seconds.labels(model, version, "fail")
-        self._queue_n, self._queue_s = count.labels(model, version, "queue"), seconds.labels(model, version, "queue")
-        self._stages = {
-            stage: (count.labels(model, version, kind), seconds.labels(model, version, kind))
-            for stage, kind in STAGE_KIND.items()
-        }
-        # Present (at zero) so every kind is reported; a response cache records into them with cache().
-        self._cache = {kind: (count.labels(model, version, kind), seconds.labels(model, version, kind)) for kind in ("cache_hit", "cache_miss")}
+        self._count, self._seconds, self._key = stats.count, stats.seconds, (model, version)
+        self._ok_n, self._ok_s = self._pair("success")
+        self._fail = self._queue = None
+        self._stages = {"predict": self._pair("compute_infer")}  # the others at their first run
+        self._cache: dict[str, tuple] = {}
         self._last = stats.last.labels(model, version)
         self.recent: deque = deque(maxlen=stats.thresholds.ring)
+
+    def _pair(self, kind: str) -> tuple:
+        return self._count.labels(*self._key, kind), self._seconds.labels(*self._key, kind)
 
     def request(self, seconds: float, ok: bool) -> None:
         if ok:
@@ -66,26 +68,37 @@ class ModelRecorder:
             self._ok_s.inc(seconds)
             self._last.set(time.time() * 1000.0)
         else:
-            self._fail_n.inc()
-            self._fail_s.inc(seconds)
+            if self._fail is None:
+                self._fail = self._pair("fail")
+            self._fail[0].inc()
+            self._fail[1].inc(seconds)
         self.recent.append((time.monotonic(), seconds, ok))
 
     def stage(self, stage: str, seconds: float) -> None:
         pair = self._stages.get(stage)
-        if pair is not None:
-            pair[0].inc()
-            pair[1].inc(seconds)
+        if pair is None:
+            kind = STAGE_KIND.get(stage)
+            if kind is None:
+                return
+            pair = self._stages[stage] = self._pair(kind)
+        pair[0].inc()
+        pair[1].inc(seconds)
 
     def cache(self, hit: bool, seconds: float) -> None:
         """For a response cache: a lookup that hit (and how long serving from it took) or missed."""
         kind = "cache_hit" if hit else "cache_miss"
-        self._cache[kind][0].inc()
-        self._cache[kind][1].inc(seconds)
+        pair = self._cache.get(kind)
+        if pair is None:
+            pair = self._cache[kind] = self._pair(kind)
+        pair[0].inc()
+        pair[1].inc(seconds)
 
     def queued(self, waits: Iterable[float]) -> None:
         for seconds in waits:
-            self._queue_n.inc()
-            self._queue_s.inc(seconds)
+            if self._queue is None:
+                self._queue = self._pair("queue")
+            self._queue[0].inc()
+            self._queue[1].inc(seconds)
 
 
 class Statistics:
