@@ -240,7 +240,9 @@ async def run(args, work: Path) -> str:
         samples = [r for _, r in result["rss"]]
         half = samples[len(samples) // 2] if samples else float("nan")
         # Each model that has served keeps its statistics and metric series (counters must not reset on
-        # eviction): overhead per model served, bounded by the models registered.
+        # eviction): overhead per model served, bounded by the models registered (~12 KB of Prometheus
+        # children each, measured with tracemalloc; issue 23's earlier climb per load was XGBoost's per-thread
+        # save_raw copy, fixed in 8550705).
         served = len({n for _, n in schedule})
         rows.append(row("modelport, memory_budget", ready, result, rss_ready,
                         f"budget {budget / 2**20:.1f} MiB; peak RSS − (budget + RSS at ready, libraries imported) = "

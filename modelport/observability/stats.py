@@ -44,28 +44,33 @@ class HealthThresholds:
 
 
 class ModelRecorder:
-    """One model version's counters with their label children resolved once."""
+    """One model version's counters with their label children resolved once. Only the kinds every
+    served model records (success, compute_infer) and the last-inference gauge are made up front; the
+    others (fail, queue, compute_input/output, cache_hit/miss) at their first event: each label child
+    costs ~1 KB, and a server with thousands of registered models (residency.py) keeps one recorder
+    per model that has served. The statistics read a kind without a series as zero."""
 
-    __slots__ = ("_ok_n", "_ok_s", "_fail_n", "_fail_s", "_last", "_stages", "_queue_n", "_queue_s", "_cache", "recent")
+    __slots__ = ("_count", "_seconds", "_key", "_series", "_ok_n", "_ok_s", "_fail", "_last", "_last_child",
+                 "_stages", "_queue", "_cache", "recent")
 
     def __init__(self, stats: "Statistics", model: str, version: str):
-        count, seconds = stats.count, stats.seconds
-
-        def pair(kind: str) -> tuple[Callable[[float], None], Callable[[float], None]]:
-            # The children's adders, resolved once: a request pays two locked adds, no checks (metrics.py).
-            n, s = count.labels(model, version, kind), seconds.labels(model, version, kind)
-            return counter_adder(n), counter_adder(s)
-
-        self._ok_n, self._ok_s = pair("success")
-        self._fail_n, self._fail_s = pair("fail")
-        self._queue_n, self._queue_s = pair("queue")
-        self._stages = {stage: pair(kind) for stage, kind in STAGE_KIND.items()}
-        # Present (at zero) so every kind is reported; a response cache records into them with cache().
-        self._cache = {kind: pair(kind) for kind in ("cache_hit", "cache_miss")}
-        last = stats.last.labels(model, version)
+        self._count, self._seconds, self._key = stats.count, stats.seconds, (model, version)
+        self._series: dict[str, tuple[Any, Any]] = {}
+        self._ok_n, self._ok_s = self._pair("success")
+        self._fail: tuple | None = None
+        self._queue: tuple | None = None
+        self._stages = {"predict": self._pair("compute_infer")}  # the others at their first run
+        self._cache: dict[str, tuple] = {}
+        last = self._last_child = stats.last.labels(model, version)
         value = getattr(last, "_value", None)  # the gauge's own set, as counter_adder (a "max" gauge: no timestamp)
         self._last = value.set if value is not None and not getattr(last, "_is_most_recent", False) else last.set
         self.recent: deque = deque(maxlen=stats.thresholds.ring)
+
+    def _pair(self, kind: str) -> tuple[Callable[[float], None], Callable[[float], None]]:
+        # The children's adders, resolved once: a request pays two locked adds, no checks (metrics.py).
+        n, s = self._count.labels(*self._key, kind), self._seconds.labels(*self._key, kind)
+        self._series[kind] = (n, s)
+        return counter_adder(n), counter_adder(s)
 
     def request(self, seconds: float, ok: bool) -> None:
         if ok:
@@ -73,35 +78,41 @@ class ModelRecorder:
             self._ok_s(seconds)
             self._last(time.time() * 1000.0)
         else:
-            self._fail_n(1)
-            self._fail_s(seconds)
+            if self._fail is None:
+                self._fail = self._pair("fail")
+            self._fail[0](1)
+            self._fail[1](seconds)
         self.recent.append((time.monotonic(), seconds, ok))
 
     def stage(self, stage: str, seconds: float) -> None:
         pair = self._stages.get(stage)
-        if pair is not None:
-            pair[0](1)
-            pair[1](seconds)
+        if pair is None:
+            kind = STAGE_KIND.get(stage)
+            if kind is None:
+                return
+            pair = self._stages[stage] = self._pair(kind)
+        pair[0](1)
+        pair[1](seconds)
 
     def cache(self, hit: bool, seconds: float) -> None:
         """For a response cache: a lookup that hit (and how long serving from it took) or missed."""
         kind = "cache_hit" if hit else "cache_miss"
-        self._cache[kind][0](1)
-        self._cache[kind][1](seconds)
+        pair = self._cache.get(kind)
+        if pair is None:
+            pair = self._cache[kind] = self._pair(kind)
+        pair[0](1)
+        pair[1](seconds)
 
     def queued(self, waits: Iterable[float]) -> None:
         for seconds in waits:
-            self._queue_n(1)
-            self._queue_s(seconds)
+            if self._queue is None:
+                self._queue = self._pair("queue")
+            self._queue[0](1)
+            self._queue[1](seconds)
 
     def children(self) -> Iterable[tuple[str, tuple[Any, Any]]]:
-        """(kind, (count, seconds)) for every series this recorder holds."""
-        yield "success", (self._ok_n, self._ok_s)
-        yield "fail", (self._fail_n, self._fail_s)
-        yield "queue", (self._queue_n, self._queue_s)
-        for stage, kind in STAGE_KIND.items():
-            yield kind, self._stages[stage]
-        yield from self._cache.items()
+        """(kind, (count child, seconds child)) for every series this recorder has made."""
+        return list(self._series.items())
 
 
 class Statistics:
@@ -142,7 +153,7 @@ class Statistics:
                     for family in child.collect():
                         for sample in family.samples:
                             yield sample._replace(labels={**labels, "kind": kind})
-            for family in rec._last.collect():
+            for family in rec._last_child.collect():
                 for sample in family.samples:
                     yield sample._replace(labels=labels)
 

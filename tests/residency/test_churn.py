@@ -87,3 +87,38 @@ async def test_registering_makes_no_runner_or_series_until_the_first_load(serve,
     assert 'model="m8"' not in text
     stats = (await client.get("/v2/models/m8/stats")).json()  # a model never loaded: zeros, not an error
     assert stats["model_stats"][0]["inference_count"] == 0
+
+
+async def test_every_evicted_model_and_its_booster_is_freed(serve, tmp_path, iris_bytes):
+    """Many distinct models through a small budget (no allocation can be reused by the same model):
+    after each pass and a gc, only the resident instances and their XGBoost boosters are alive, and a
+    model that has served keeps a handful of metric series, not one per kind it never used."""
+    import shutil
+
+    folder = sklearn_folder(tmp_path / "models", iris_bytes, 6, prefix="sk")
+    xgboost_model(folder, "xgb0")
+    for i in range(1, 6):  # the same booster file under other names: one training
+        shutil.copytree(folder / "xgb0", folder / f"xgb{i}")
+        (folder / f"xgb{i}" / "model-settings.json").write_text(f'{{"name": "xgb{i}", "implementation": "xgboost"}}')
+    names = [f"{kind}{i}" for i in range(6) for kind in ("sk", "xgb")]
+    server, client = await serve(model_repository=str(folder), max_loaded_models=2)
+    models: list[weakref.ref] = []
+    boosters: list[weakref.ref] = []
+    for _ in range(3):
+        for name in names:
+            r = await client.post(f"/v2/models/{name}/infer", json=v2_body())
+            assert r.status_code == 200, r.text
+            model = server.repository._find(name, None).model
+            models.append(weakref.ref(model))
+            if getattr(model, "_booster", None) is not None:
+                boosters.append(weakref.ref(model._booster))
+            del model
+        gc.collect()
+        assert sum(ref() is not None for ref in models) <= 2, "an evicted model instance is still referenced"
+        assert sum(ref() is not None for ref in boosters) <= 2, "an evicted model's booster is still referenced"
+    text = (await client.get("/metrics")).text
+    series = [line for line in text.splitlines() if 'model="sk3"' in line and not line.startswith("#")]
+    # success and compute_infer counts and seconds, the last-inference gauge, and the request and predict
+    # histograms (buckets, sum, count): no zero series for fail, queue, cache or stages it never ran.
+    assert not [line for line in series if 'kind="' in line and not any(k in line for k in ('kind="success"', 'kind="compute_infer"'))]
+    assert len([line for line in series if line.startswith("modelport_inference_stats") and "_total{" in line]) == 4, series
