@@ -61,6 +61,7 @@ UNDER_RAY: dict[str, str] = {
     "max_header_size": "Ray's HTTP proxy parses request heads with its own limits",
     "max_header_count": "Ray's HTTP proxy parses request heads with its own limits",
     "header_timeout": "Ray's HTTP proxy owns the connections",
+    "body_timeout": "Ray's HTTP proxy owns the connections",
     "max_connections": "Ray's HTTP proxy owns the connections",
     "drain_delay": "Ray's proxy drains replicas itself (graceful_shutdown_wait_loop_s in the Ray options)",
     "metrics_port": "metrics are served at /metrics of each replica, and by Ray's own Prometheus endpoint",
