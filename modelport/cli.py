@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "rate-limit", help="per-client rate limit, e.g. 100/minute")
     _flag(serve, "rate-limit-model", help="per-model rate limit, e.g. 1000/hour")
     _flag(serve, "cors-origins", help="comma-separated origins allowed by CORS ('*' for any)")
+    _flag(serve, "allowed-hosts", help="without api_keys: host names a browser's admin request may name besides loopback (comma-separated; *: any)")
     _flag(serve, "system-shared-memory", choices=["off", "local", "on"],
           help="Triton's system shared-memory extension: off (default), local (clients on this host only) or on")
     _flag(serve, "shared-memory-max-bytes", type=int, help="most bytes the shared-memory regions map together (default 1 GiB)")

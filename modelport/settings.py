@@ -110,6 +110,10 @@ class ServerSettings:
     max_archive_size: int = 8 * 1024**3
     max_archive_files: int = 50_000
     cors_origins: Any = None  # list or comma-separated; "*" for any
+    # Host names a browser's admin request may be sent to besides loopback and the address the server
+    # listens on (DNS rebinding; modelport/controls/origin.py); list or comma-separated; "*": any.
+    # Only without api_keys: with keys an admin door needs an admin key anyway.
+    allowed_hosts: Any = None
     cors_methods: Any = None
     cors_headers: Any = None
     cors_max_age: int = 600

@@ -81,7 +81,7 @@ UNDER_RAY: dict[str, str] = {
         "enable_latency_logging", "enable_ui", "strict_settings", "load_models_at_startup", "debug",
         "parallel_workers", "default_model_name", "default_model_implementation", "default_model_uri",
         "default_model_version", "api_keys", "api_keys_path", "auth_health", "auth_metrics", "repository_api",
-        "rate_limit", "rate_limit_model", "rate_limit_header", "rate_limit_clients", "cors_origins", "cors_methods",
+        "rate_limit", "rate_limit_model", "rate_limit_header", "rate_limit_clients", "allowed_hosts", "cors_origins", "cors_methods",
         "cors_headers", "cors_max_age", "cors_allow_credentials", "model_control_mode", "poll_interval",
         "max_shadow_requests", "decode_offload_size", "malloc_cache_size", "enable_statistics", "health_window",
         "health_degraded_error_rate", "health_failed_error_rate", "health_degraded_p99_ms", "health_min_requests",
