@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "max-header-size", type=int, help="largest HTTP request head in bytes; larger gets 431 (default 65536)")
     _flag(serve, "max-header-count", type=int, help="most HTTP header fields; more gets 431 (default 128)")
     _flag(serve, "header-timeout", type=float, help="seconds to send a request head; then 408 (default 10)")
+    _flag(serve, "body-timeout", type=float, help="seconds to send a request body once its head is in; then 408 (default 30)")
     _flag(serve, "keep-alive-timeout", type=float, help="seconds an idle HTTP connection stays open (default 30)")
     _flag(serve, "max-connections", type=int, help="most HTTP connections per process; more get 503 (default: from the open-file limit)")
     _flag(serve, "drain-delay", type=float, help="seconds to keep serving, not ready, after SIGTERM (default 0)")
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(serve, "rate-limit", help="per-client rate limit, e.g. 100/minute")
     _flag(serve, "rate-limit-model", help="per-model rate limit, e.g. 1000/hour")
     _flag(serve, "cors-origins", help="comma-separated origins allowed by CORS ('*' for any)")
+    _flag(serve, "allowed-hosts", help="without api_keys: host names a browser's admin request may name besides loopback (comma-separated; *: any)")
     _flag(serve, "system-shared-memory", choices=["off", "local", "on"],
           help="Triton's system shared-memory extension: off (default), local (clients on this host only) or on")
     _flag(serve, "shared-memory-max-bytes", type=int, help="most bytes the shared-memory regions map together (default 1 GiB)")

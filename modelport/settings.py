@@ -110,6 +110,10 @@ class ServerSettings:
     max_archive_size: int = 8 * 1024**3
     max_archive_files: int = 50_000
     cors_origins: Any = None  # list or comma-separated; "*" for any
+    # Host names a browser's admin request may be sent to besides loopback and the address the server
+    # listens on (DNS rebinding; modelport/controls/origin.py); list or comma-separated; "*": any.
+    # Only without api_keys: with keys an admin door needs an admin key anyway.
+    allowed_hosts: Any = None
     cors_methods: Any = None
     cors_headers: Any = None
     cors_max_age: int = 600
@@ -126,6 +130,8 @@ class ServerSettings:
     max_header_count: int = 128
     # Seconds a client has to send a whole request head once it starts one; then 408 and close.
     header_timeout: float = 10.0
+    # Seconds a client has, once the head is in, to send the whole request body; then 408 and close.
+    body_timeout: float = 30.0
     # Seconds an HTTP connection may sit idle (before its first request too) before it is closed.
     keep_alive_timeout: float = 30.0
     # Most open HTTP connections per process (0: 90% of the open-file limit); more get 503 and close.
@@ -359,7 +365,7 @@ def validate_server_settings(s: ServerSettings) -> None:
                  "max_connections", "drain_delay", "decode_offload_size", "loop_budget_ms", "malloc_cache_size"):
         if getattr(s, name) < 0:
             raise SettingsError(f"Setting {name}: must not be negative")
-    for name in ("header_timeout", "keep_alive_timeout"):
+    for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
         if not getattr(s, name) > 0:
             raise SettingsError(f"Setting {name}: must be more than 0 seconds")
     if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):

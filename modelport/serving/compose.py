@@ -18,6 +18,7 @@ from ..shm import SharedMemory
 from ..compat.mlserver_handlers import CustomRoutes
 from ..controls import Controls, Cors
 from ..controls.dataplane import GuardedDataPlane
+from ..controls.origin import HostRule
 from ..execution.hook_threads import HookThreads
 from ..metrics import Metrics
 from ..observability.edge import EdgeApp
@@ -65,6 +66,9 @@ def build(server: Any, s: ServerSettings) -> None:
     cors = Cors(s.cors_origins, s.cors_methods, s.cors_headers, s.cors_max_age, s.cors_allow_credentials) if s.cors_origins else None
     if cors is not None:  # the admin Origin check lets the listed origins (not "*") through
         server.rest_app.allowed_origins = frozenset(o for o in cors.origins if o != "*")
+    hosts = HostRule(s.allowed_hosts, s.host)  # validated whatever the keys
+    if not server.controls.keys:  # with keys an admin door needs an admin key, which a rebinding page cannot hold
+        server.rest_app.admin_hosts = hosts
     if server.controls.at_edge or cors is not None:
         from ..controls.rest import GuardedRestApp
 

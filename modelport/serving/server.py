@@ -368,7 +368,7 @@ class ModelServer:
             self.grpc_port = self._grpc.port
         # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).
         self._guard = Guard(Limits(s.max_header_size, s.max_header_count, s.header_timeout,
-                                   s.keep_alive_timeout, s.max_connections))
+                                   s.keep_alive_timeout, s.max_connections, s.body_timeout))
         self._guard.start()
         config = uvicorn.Config(
             # access_log=False: the access log is ours (observability.edge); uvicorn's would be a second one.

@@ -128,6 +128,26 @@ async def test_a_slow_head_gets_408_and_is_closed(serve):
     await _normal_client_served(client)
 
 
+async def test_a_slow_body_gets_408_and_is_closed(serve):
+    server, client = await serve([SumModel("sum")], body_timeout=0.5)
+    slow = []
+    for _ in range(5):  # a whole head, then part of the body, then nothing more
+        reader, writer = await _open(server)
+        writer.write(b"POST /v2/models/sum/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(INFER) + INFER[:10])
+        slow.append((reader, writer))
+    await _normal_client_served(client)
+    for reader, _ in slow:
+        status, headers, body = await _read_response(reader)
+        assert status == 408 and headers["connection"] == "close" and b"body not received within 0.5 seconds" in body
+        assert await _closed(reader)
+    r, w = await _open(server)  # a normal request on a new connection
+    w.write(b"POST /v2/models/sum/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(INFER) + INFER)
+    status, _, body = await _read_response(r)
+    assert status == 200, body
+    await _normal_client_served(client)
+
+
 async def test_idle_connections_close_before_and_after_a_first_request(serve):
     server, client = await serve([SumModel("sum")], keep_alive_timeout=0.5)
     silent = [await _open(server) for _ in range(10)]  # never send a byte
@@ -172,7 +192,7 @@ async def test_connections_beyond_the_cap_get_503(serve):
     assert status == 200
 
 
-@pytest.mark.parametrize("name,value", [("max_header_size", 0), ("header_timeout", 0), ("keep_alive_timeout", -1),
+@pytest.mark.parametrize("name,value", [("max_header_size", 0), ("header_timeout", 0), ("body_timeout", 0), ("keep_alive_timeout", -1),
                                         ("max_connections", -1), ("drain_delay", -1)])
 def test_connection_settings_are_validated(name, value):
     from modelport.settings import SettingsError, load_server_settings

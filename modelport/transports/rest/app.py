@@ -14,7 +14,7 @@ from ... import doors, shm
 from ...compat import cloudevents
 from ...dataplane import DataPlane
 from ...controls.auth import may_see, visible
-from ...controls.origin import check_admin_request
+from ...controls.origin import HostRule, check_admin_request
 from ...doors import RestRouter, RouteMiss
 from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge, Unimplemented
 from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -69,6 +69,9 @@ class RestApp:
         self.router = self._build_router()
         # Origins the CORS settings allow (set by the server): the admin Origin check lets them through too.
         self.allowed_origins: frozenset[str] = frozenset()
+        # The Host a browser's admin request may name (DNS rebinding; controls/origin.py). Set by the
+        # server when no api_keys are set; None: no check (an admin key is needed anyway).
+        self.admin_hosts: HostRule | None = None
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
@@ -78,6 +81,9 @@ class RestApp:
         try:
             # The controls (controls/rest.py) have matched the request already when they run.
             found = scope.get(MATCH) or self.match(scope)
+            if found[0].kind == doors.ADMIN and self.admin_hosts is not None:
+                local = scope.get("server")
+                self.admin_hosts.check(_headers(scope), local[0] if local else None)
             answer = await found[1](scope, receive, found[2])
             if isinstance(answer, Streamed):
                 await send_stream(answer, receive, send, scope.get(RESPONSE_HEADERS, ()))

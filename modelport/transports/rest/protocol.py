@@ -7,8 +7,9 @@ This subclass adds, per connection:
 - a cap on request-head bytes (request line + headers) and header count: 431 and close. Bytes are
   counted as they arrive, so an unfinished 64 MB header is refused after ``max_header_size`` bytes;
 - timeouts, enforced by one sweep per server (no timer per request): a request head must arrive
-  within ``header_timeout`` seconds (408 and close), and a connection idle for ``keep_alive_timeout``
-  seconds closes, before its first request too;
+  within ``header_timeout`` seconds and its body within ``body_timeout`` seconds after the head (408
+  and close: a body trickled a byte at a time would otherwise hold its connection for good), and a
+  connection idle for ``keep_alive_timeout`` seconds closes, before its first request too;
 - a connection cap: connections beyond ``max_connections`` get one 503 with ``Connection: close``;
 - a drain (``Guard.drain()``): every response from then on carries ``Connection: close``, so
   keep-alive clients reconnect elsewhere; an idle connection is not closed at once (its client may
@@ -23,8 +24,8 @@ from dataclasses import dataclass
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# Connection phases, for the sweep.
-_IDLE, _HEAD, _BUSY, _LINGER = 0, 1, 2, 3
+# Connection phases, for the sweep. _BODY: head parsed, body still arriving; _BUSY: the app has it all.
+_IDLE, _HEAD, _BUSY, _LINGER, _BODY = 0, 1, 2, 3, 4
 
 # After refusing a request, read and discard what the client still sends for this long before closing:
 # closing a socket with unread data resets it, and the client would lose the answer.
@@ -47,6 +48,7 @@ class Limits:
     header_timeout: float = 10.0
     keep_alive_timeout: float = 30.0
     max_connections: int = 0  # 0: derived from the open-file limit
+    body_timeout: float = 30.0
 
 
 def default_max_connections() -> int:
@@ -103,7 +105,7 @@ class Guard:
 
     async def _sweep_forever(self) -> None:
         limits = self.limits
-        period = max(0.05, min(1.0, limits.header_timeout / 4, limits.keep_alive_timeout / 4))
+        period = max(0.05, min(1.0, limits.header_timeout / 4, limits.keep_alive_timeout / 4, limits.body_timeout / 4))
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(DRAIN_IDLE_CLOSE / 2 if self.draining else period)
@@ -137,7 +139,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._rejected:
             return
-        if self._phase != _BUSY:
+        if self._phase != _BUSY and self._phase != _BODY:
             if self._phase == _IDLE:
                 self._phase, self._since, self._raw_bytes = _HEAD, self.loop.time(), 0
             self._raw_bytes += len(data)
@@ -176,7 +178,8 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._phase, self._raw_bytes = _BUSY, 0
+        # The body clock starts now; on_message_complete (at once for a request without a body) stops it.
+        self._phase, self._since, self._raw_bytes = _BODY, self.loop.time(), 0
         if self._over_cap:
             self._reject(503, f"Too many connections (limit {self.guard.max_connections}); retry later")
             raise _Rejected()
@@ -196,6 +199,8 @@ class GuardedProtocol(HttpToolsProtocol):
             self.flow.pause_reading()  # receive() resumes it
 
     def on_message_complete(self) -> None:
+        if self._phase == _BODY:
+            self._phase = _BUSY
         if self._body_parts:
             self._hand_body()
         super().on_message_complete()
@@ -248,12 +253,29 @@ class GuardedProtocol(HttpToolsProtocol):
                 self.transport.close()
         elif self._phase == _HEAD and now - self._since > guard.limits.header_timeout:
             self._reject(408, f"Request head not received within {guard.limits.header_timeout:g} seconds")
+        elif self._phase == _BODY:
+            if self.flow.read_paused:  # the app has not taken what came (BODY_HIGH_WATER): not the client's delay
+                self._since = now
+            elif now - self._since > guard.limits.body_timeout:
+                self._body_timed_out(guard.limits.body_timeout)
         elif self._phase == _IDLE and not self.pipeline:
             idle = now - self._since
             if idle > guard.limits.keep_alive_timeout or (
                 guard.draining and idle > DRAIN_IDLE_CLOSE and now - guard.drain_started > DRAIN_IDLE_CLOSE
             ):
                 self.transport.close()
+
+    def _body_timed_out(self, timeout: float) -> None:
+        """408 and close; the app waiting for the rest of the body is told the client has gone, so it
+        stops waiting and whatever it answers is dropped (the 408 is the answer)."""
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:  # the app answered already: nothing to say, just close
+            self.transport.close()
+            return
+        self._reject(408, f"Request body not received within {timeout:g} seconds")
+        if cycle is not None:
+            cycle.disconnected = True
+            cycle.message_event.set()
 
     def eof_received(self) -> bool | None:
         if self._rejected:
