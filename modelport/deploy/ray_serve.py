@@ -310,6 +310,17 @@ class ModelportReplica:
     async def RepositoryModelUnload(self, request: Any, grpc_context: Any) -> Any:
         return await self._rpc("RepositoryModelUnload", request, grpc_context)
 
+    # Without these Ray's proxy, which registers every method of the service, answers INTERNAL with a
+    # replica traceback to any caller; through _rpc they are checked and answer as on one server.
+    async def SystemSharedMemoryStatus(self, request: Any, grpc_context: Any) -> Any:
+        return await self._rpc("SystemSharedMemoryStatus", request, grpc_context)
+
+    async def SystemSharedMemoryRegister(self, request: Any, grpc_context: Any) -> Any:
+        return await self._rpc("SystemSharedMemoryRegister", request, grpc_context)
+
+    async def SystemSharedMemoryUnregister(self, request: Any, grpc_context: Any) -> Any:
+        return await self._rpc("SystemSharedMemoryUnregister", request, grpc_context)
+
     async def __del__(self) -> None:
         await self._server.stop(grace_period=0)
 
