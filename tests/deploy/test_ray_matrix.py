@@ -7,8 +7,8 @@ only by Ray's own rules, each derived from modelport/deploy/ray_serve.py rather 
 - a repository or routing change is refused (403, "fixed when the application is deployed"), after auth:
   whichever dataplane actions ``_refuse_changes`` makes refuse;
 - a setting Ray does not honour (``UNDER_RAY``) keeps its default: system shared memory is off (501);
-- Ray's gRPC proxy serves only the service ``GRPC_SERVICER`` registers, and calls the replica's method of
-  that name: any other service or method is UNIMPLEMENTED (before any key is looked at).
+- Ray's gRPC proxy serves only the service ``GRPC_SERVICER`` registers (Triton's GRPCInferenceService):
+  MLServer's repository service and grpc.health are UNIMPLEMENTED for every caller, no key looked at.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ def _shared_memory_off_on_ray() -> bool:
 
 async def ray_expected(door: doors.Door, caller: str, ok, body=None):
     """The one-server answer (test_matrix.expected, repository API on, probes open), as Ray changes it."""
+    if door in doors.GRPC and not _through_rays_grpc_proxy(door):
+        return OFF  # UNIMPLEMENTED from Ray's proxy, for every caller: no key is looked at
     want = expected(door, caller, ok)
     if want != ok or caller != "admin":  # auth and scopes come first, on Ray as on one server
         return want
@@ -85,11 +87,13 @@ async def ray_expected(door: doors.Door, caller: str, ok, body=None):
     return ok
 
 
+SERVICE = ray_serve.GRPC_SERVICER.rsplit(".add_", 1)[1].removesuffix("Servicer_to_server")  # GRPCInferenceService
+
+
 def _through_rays_grpc_proxy(door: doors.Door) -> bool:
-    """Ray's gRPC proxy serves the service GRPC_SERVICER adds, and only the methods the replica defines."""
-    service = ray_serve.GRPC_SERVICER.rsplit("add_", 1)[1].removesuffix("Servicer_to_server")
-    _, name, method = door.path.split("/")
-    return name.rsplit(".", 1)[-1] == service and callable(getattr(ray_serve.ModelportReplica, method, None))
+    """Ray's gRPC proxy serves only the service GRPC_SERVICER adds (Triton's); MLServer's repository
+    service and grpc.health are not there at all."""
+    return door.path.split("/")[1].rsplit(".", 1)[-1] == SERVICE
 
 
 @pytest.fixture(scope="module")
@@ -143,13 +147,16 @@ async def test_rest_matrix_under_ray(served):
 async def test_grpc_matrix_under_ray(served):
     from ..doors.test_matrix import GRPC_SAMPLES
 
+    # Ray's proxy registers every method of the service and calls the replica's method of that name: one the
+    # replica lacks answers INTERNAL with a replica traceback, to any caller.
+    missing = [d.path for d in doors.GRPC if _through_rays_grpc_proxy(d)
+               and not callable(getattr(ray_serve.ModelportReplica, d.path.rsplit("/", 1)[1], None))]
+    assert not missing, f"ModelportReplica must define every method Ray's gRPC proxy forwards: {missing}"
+    codes = {**GRPC_CODES, OFF: grpc.StatusCode.UNIMPLEMENTED}
     wrong = []
     for door in [d for d in doors.GRPC if d.name in GRPC_SAMPLES]:
         for caller in ("none", "infer", "scoped", "admin"):
-            if _through_rays_grpc_proxy(door):
-                want = GRPC_CODES.get(await ray_expected(door, caller, 200), grpc.StatusCode.UNIMPLEMENTED)
-            else:
-                want = grpc.StatusCode.UNIMPLEMENTED
+            want = codes[await ray_expected(door, caller, 200)]
             code, details = await _grpc_code(served, door, CALLERS[caller])
             if code != want:
                 wrong.append(f"{door.path} ({door.kind}) as {caller}: {code.name}, expected {want.name}: {details}")
