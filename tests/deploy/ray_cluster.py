@@ -235,8 +235,9 @@ def make_folder(folder: Path, models: tuple[str, ...] = ("iris", "slow", "batche
 
 def load(url: str, body: dict, seconds: float, workers: int, path: str = "/v2/models/iris/infer",
          headers: dict | None = None, samples: list | None = None) -> Counter:
-    """Closed-loop load from ``workers`` threads; counts answers by status (0: no answer). With
-    ``samples``, appends (time, status) per answer."""
+    """Closed-loop load from ``workers`` threads; counts answers by status (0: the connection closed with
+    no answer, -1: no answer within the client's 30 s, a hang). With ``samples``, appends (time, status)
+    per answer."""
     counts: Counter = Counter()
     lock = threading.Lock()
     stop = time.monotonic() + seconds
@@ -246,6 +247,8 @@ def load(url: str, body: dict, seconds: float, workers: int, path: str = "/v2/mo
             while time.monotonic() < stop:
                 try:
                     status = client.post(path, json=body).status_code
+                except httpx.TimeoutException:
+                    status = -1
                 except httpx.TransportError:
                     status = 0
                 with lock:
