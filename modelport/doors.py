@@ -29,6 +29,7 @@ tests can all read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable
 
 PUBLIC, READ, INFER, ADMIN = "public", "read", "infer", "admin"
@@ -69,7 +70,7 @@ class Door:
         """An aggregate view: answered with the caller's models only."""
         return self.model == "all" or self.aggregate
 
-    @property
+    @cached_property  # built once per door, not per logged or traced request
     def route(self) -> str:
         """The declared pattern, low-cardinality: "POST /v2/models/{model_name}/infer", or the gRPC
         method ("/inference.GRPCInferenceService/ModelInfer"). Names access log lines and spans."""

@@ -16,24 +16,14 @@ from ..grpc_helpers import infer_request
 from .test_logs import captured  # noqa: F401 - the access log lines as JSON documents
 
 pytest.importorskip("opentelemetry.sdk")
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 from opentelemetry.trace import SpanKind  # noqa: E402
+
+from .test_tracing import exporter  # noqa: E402,F401 - spans kept in memory
 
 V2 = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}
 LONG = "a-model-with-a-long-unique-name-" + "0123456789abcdef" * 3  # would be one span name per model if raw
 INFER = "POST /v2/models/{model_name}/infer"
 GRPC_INFER = "/inference.GRPCInferenceService/ModelInfer"
-
-
-@pytest.fixture
-def exporter():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    exporter.provider = provider
-    return exporter
 
 
 def server_spans(exporter):
