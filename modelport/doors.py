@@ -29,9 +29,15 @@ tests can all read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable
 
 PUBLIC, READ, INFER, ADMIN = "public", "read", "infer", "admin"
+# The ASGI scope key where the REST controls or the REST app leave the (door, handler, path parameters)
+# they matched: the app does not match again, and the request edge names the access log line and span by it.
+MATCH = "modelport.door"
+# The route of a request that matched no door (a 404, a 405): one fixed name, never the raw path.
+UNMATCHED = "unmatched"
 KINDS = (PUBLIC, READ, INFER, ADMIN)
 MODEL_SOURCES = (None, "path", "body", "all", "every")
 
@@ -63,6 +69,12 @@ class Door:
     def every_model(self) -> bool:
         """An aggregate view: answered with the caller's models only."""
         return self.model == "all" or self.aggregate
+
+    @cached_property  # built once per door, not per logged or traced request
+    def route(self) -> str:
+        """The declared pattern, low-cardinality: "POST /v2/models/{model_name}/infer", or the gRPC
+        method ("/inference.GRPCInferenceService/ModelInfer"). Names access log lines and spans."""
+        return self.path if self.method in ("RPC", "STREAM") else f"{self.method} {self.path}"
 
     @property
     def field(self) -> str | None:
@@ -356,6 +368,6 @@ def _walk(node: _Node, segments: list[str], i: int, params: dict[str, str]) -> _
 
 
 __all__ = [
-    "ADMIN", "CONSOLE", "Door", "MLFLOW", "OPTIONAL_GRPC", "GRPC", "GRPC_BY_METHOD", "INFER", "KINDS", "PUBLIC", "READ", "REST",
-    "RestRouter", "RouteMiss",
+    "ADMIN", "CONSOLE", "Door", "MLFLOW", "OPTIONAL_GRPC", "GRPC", "GRPC_BY_METHOD", "INFER", "KINDS", "MATCH", "PUBLIC", "READ", "REST",
+    "RestRouter", "RouteMiss", "UNMATCHED",
 ]

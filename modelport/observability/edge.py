@@ -14,6 +14,7 @@ import random
 import time
 from typing import Any
 
+from ..doors import GRPC_BY_METHOD, MATCH, UNMATCHED, Door
 from .context import REQUEST_ID_HEADER, RequestInfo, begin
 from .logs import ACCESS_LOGGER
 
@@ -53,7 +54,9 @@ class RequestEdge:
             info.start = time.perf_counter()
             path = scope["path"]
             if self.tracing is not None and path != "/" and not path.startswith(_UNTRACED):
-                self.tracing.start(info, carrier or {}, f"{scope['method']} {path}", {"http.request.method": scope["method"], "url.path": path})
+                # Named by the method until the door is matched (OpenTelemetry's name without a route);
+                # end_rest renames it by the declared route: the raw path never names a span.
+                self.tracing.start(info, carrier or {}, scope["method"], {"http.request.method": scope["method"], "url.path": path})
         return info
 
     def rest_headers(self, info: RequestInfo) -> list[tuple[bytes, bytes]]:
@@ -66,20 +69,28 @@ class RequestEdge:
         if not self._timed:
             return
         end = time.perf_counter()
+        found = scope.get(MATCH)  # left by the controls or the REST app; absent: no door matched
+        door = found[0] if found is not None else None
         if self.tracing is not None:
-            self.tracing.end(info, end, {"http.response.status_code": status}, error=status >= 500)
+            attributes: dict = {"http.response.status_code": status}
+            if door is not None:
+                attributes["http.route"] = door.path
+            self.tracing.end(info, end, attributes, error=status >= 500, name=door.route if door is not None else UNMATCHED)
         if self.access_log and (self.sample >= 1.0 or random.random() < self.sample):
             client = scope.get("client")
-            self._log(info, scope["method"], scope["path"], status, size, end, f"{client[0]}:{client[1]}" if client else "-")
+            self._log(info, scope["method"], scope["path"], status, size, end, f"{client[0]}:{client[1]}" if client else "-", door)
 
     # -- gRPC ----------------------------------------------------------------------------------
     def begin_grpc(self, headers: dict[str, str], method: str) -> RequestInfo:
+        """``method``: the full gRPC method name, as declared ("/inference.GRPCInferenceService/ModelInfer")."""
         rid = headers.get(REQUEST_ID_HEADER)
         info = begin(rid if rid and len(rid) <= MAX_ID else None, "grpc")
         if self._timed:
             info.start = time.perf_counter()
             if self.tracing is not None:
-                self.tracing.start(info, headers, method, {"rpc.system": "grpc", "rpc.method": method})
+                door = GRPC_BY_METHOD.get(method)
+                self.tracing.start(info, headers, door.route if door is not None else UNMATCHED,
+                                   {"rpc.system": "grpc", "rpc.method": method})
         return info
 
     def grpc_metadata(self, info: RequestInfo) -> tuple[tuple[str, str], ...]:
@@ -94,14 +105,18 @@ class RequestEdge:
         if self.tracing is not None:
             self.tracing.end(info, end, {"rpc.grpc.status_code": code}, error=code != "OK")
         if self.access_log and (self.sample >= 1.0 or random.random() < self.sample):
-            self._log(info, "POST", method, code, size, end, peer)
+            self._log(info, "POST", method, code, size, end, peer, GRPC_BY_METHOD.get(method))
 
-    def _log(self, info: RequestInfo, method: str, path: str, status: Any, size: int, end: float, client: str) -> None:
+    def _log(self, info: RequestInfo, method: str, path: str, status: Any, size: int, end: float, client: str,
+             door: Door | None) -> None:
         ms = (end - info.start) * 1000.0
+        # The door beside the raw path: its declared route groups the lines (one per route, not per
+        # model name or typo), its kind says who may call it.
+        route, kind = (door.route, door.kind) if door is not None else (UNMATCHED, None)
         self._access.info(
-            '%s "%s %s" %s %dB %.3fms', client, method, path, status, size, ms,
+            '%s "%s %s" %s %dB %.3fms door="%s" %s', client, method, path, status, size, ms, route, kind or "-",
             extra={"access": {"method": method, "path": path, "status": status, "bytes": size,
-                              "duration_ms": round(ms, 3), "client": client}},
+                              "duration_ms": round(ms, 3), "client": client, "door": route, "door_kind": kind}},
         )
 
 

@@ -56,10 +56,13 @@ class Tracing:
         ctx = span.get_span_context()
         info.traceparent = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
-    def end(self, info: RequestInfo, end: float, attributes: dict, error: bool) -> None:
+    def end(self, info: RequestInfo, end: float, attributes: dict, error: bool, name: str | None = None) -> None:
+        """``name``: the span's final name (the matched door's route), when known only now."""
         span = info.span
         if span is None:
             return
+        if name is not None:
+            span.update_name(name)
         offset = time.time_ns() - int(end * 1e9)  # perf_counter seconds -> epoch ns
 
         def ns(t: float) -> int:

@@ -51,7 +51,7 @@ async def test_rest_request_span_with_stage_children(serve, exporter):
     assert r.status_code == 200
     spans = exporter.get_finished_spans()
     root = next(s for s in spans if s.kind is SpanKind.SERVER)
-    assert root.name == "POST /v2/models/prepost/infer"
+    assert root.name == "POST /v2/models/{model_name}/infer"  # the declared route, not the raw path
     assert f"{root.context.trace_id:032x}" == TRACE and f"{root.parent.span_id:016x}" == "b7ad6b7169203331"
     assert root.attributes["modelport.model"] == "prepost" and root.attributes["modelport.request_id"] == "t-1"
     assert root.attributes["http.response.status_code"] == 200
@@ -83,7 +83,7 @@ async def test_grpc_traceparent_in_and_out(serve, exporter):
         await call
         trailing = dict(await call.trailing_metadata())
         root = next(s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER)
-        assert root.name == "ModelInfer" and f"{root.context.trace_id:032x}" == TRACE
+        assert root.name == "/inference.GRPCInferenceService/ModelInfer" and f"{root.context.trace_id:032x}" == TRACE
         assert trailing["traceparent"] == f"00-{TRACE}-{root.context.span_id:016x}-01"
         assert {s.name for s in exporter.get_finished_spans()} >= {"decode", "queue", "predict", "encode"}
         exporter.clear()
@@ -105,7 +105,7 @@ async def test_transformer_calls_its_predictor_under_the_request_span(serve, exp
     assert r.status_code == 200, r.text
     servers = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
     inner, outer = servers  # the predictor's span ends first
-    assert outer.name == "POST /v2/models/m/infer" and f"{outer.parent.span_id:016x}" == "b7ad6b7169203331"
+    assert outer.name == "POST /v2/models/{model_name}/infer" and f"{outer.parent.span_id:016x}" == "b7ad6b7169203331"
     assert inner.context.trace_id == outer.context.trace_id and inner.parent.span_id == outer.context.span_id
 
 
@@ -153,7 +153,7 @@ async def test_otlp_http_export_configured_by_otel_env(receiver, serve, monkeypa
     assert (await client.get("/v2/models/nope")).status_code == 404
     deadline = time.monotonic() + 30
     names: set[str] = set()
-    while time.monotonic() < deadline and not {"POST /v2/models/sum/infer", "GET /v2/models/nope", "predict"} <= names:
+    while time.monotonic() < deadline and not {"POST /v2/models/{model_name}/infer", "GET /v2/models/{model_name}", "predict"} <= names:
         names = set()
         for path, content_type, request in list(receiver.received):
             assert path == "/v1/traces" and content_type == "application/x-protobuf"
@@ -163,10 +163,10 @@ async def test_otlp_http_export_configured_by_otel_env(receiver, serve, monkeypa
                 for scope in resource_spans.scope_spans:
                     names |= {span.name for span in scope.spans}
                     for span in scope.spans:
-                        if span.name == "POST /v2/models/sum/infer":
+                        if span.name == "POST /v2/models/{model_name}/infer":
                             assert span.trace_id.hex() == TRACE
         await __import__("asyncio").sleep(0.05)
-    assert {"POST /v2/models/sum/infer", "GET /v2/models/nope", "decode", "predict", "encode"} <= names, names
+    assert {"POST /v2/models/{model_name}/infer", "GET /v2/models/{model_name}", "decode", "predict", "encode"} <= names, names
     assert (await client.post("/v2/models/sum/infer", json=V2)).status_code == 200
 
 

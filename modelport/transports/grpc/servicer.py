@@ -68,7 +68,7 @@ class InferenceServicer(SharedMemoryMethods, GRPCInferenceServiceServicer):
         edge = self.edge
         if edge is None:
             return await self._infer(request, headers, context, ())
-        info = edge.begin_grpc(headers, "ModelInfer")
+        info = edge.begin_grpc(headers, _MODEL_INFER)
         code, size = "OK", 0
         try:
             answer = await self._infer(request, headers, context, edge.grpc_metadata(info))

@@ -79,8 +79,11 @@ class RestApp:
                 await _lifespan(receive, send)
             return
         try:
-            # The controls (controls/rest.py) have matched the request already when they run.
-            found = scope.get(MATCH) or self.match(scope)
+            # The controls (controls/rest.py) have matched the request already when they run. Kept in
+            # the scope either way: the request edge names the access log line and the span by it.
+            found = scope.get(MATCH)
+            if found is None:
+                found = scope[MATCH] = self.match(scope)
             if found[0].kind == doors.ADMIN and self.admin_hosts is not None:
                 local = scope.get("server")
                 self.admin_hosts.check(_headers(scope), local[0] if local else None)
@@ -392,7 +395,7 @@ _HANDLERS = {
     **{f"shm.{n}": "_shared_memory" for n in ("status", "region_status", "register", "unregister", "unregister_all")},
 }
 # Where the controls leave the door they matched (the REST app then does not match again).
-MATCH = "modelport.door"
+MATCH = doors.MATCH
 # HEADERS (observability/edge.py): the request's headers decoded to text, shared by the edge, the
 # controls and the handlers.
 
