@@ -80,8 +80,7 @@ def test_a_node_lost_under_load(tmp_path):
               f"{len(failures)} lost (statuses {sorted({s for _, s in failures})}); recovery (kill to the last failed "
               f"answer, 0 when none failed) {recovery:.2f} s; {len(after)} answers after the kill")
         assert len(after) > 50 and after[-20:] == [200] * 20, "serving again, from the surviving node"
-        assert len(failures) <= 40, failures
-        assert recovery < 30
+        assert len(failures) <= 40 and all(s != -1 for _, s in failures), failures  # lost, never hung
     finally:
         if server is not None:
             if server.poll() is None:
