@@ -86,7 +86,7 @@ def _raw_inputs_as_outputs(request: bytes) -> bytes:
 
 
 def _tune_malloc() -> None:
-    """The same glibc tuning modelport applies (modelport/serving/allocator.py, 64 MiB): without it the echo
+    """The same glibc tuning modelport applies (modelport/serving/malloc_tuning.py, 64 MiB): without it the echo
     page-faults its buffers in on every request and is no longer memcpy-bound."""
     import ctypes
 

@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
     import modelport
-    from modelport.repository import ModelRepository
+    from modelport.repository.entries import ModelRepository
 
     sys.addaudithook(_audit)
     with tempfile.TemporaryDirectory() as tmp:

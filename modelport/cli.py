@@ -244,7 +244,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _single_file_models(path: Path, name: str | None = None) -> list:
-    from .repository import build_model
+    from .repository.entries import build_model
     from .runtimes import settings_for_file
 
     return [build_model(settings_for_file(path, name))]

@@ -60,7 +60,7 @@ class Model:
     overrides only ``preprocess``/``postprocess``: the base ``predict`` calls the remote predictor.
     """
 
-    # The remote predictor (a modelport.predictor.Predictor), attached by the server when a
+    # The remote predictor (a modelport.serving.transformer.Predictor), attached by the server when a
     # predictor_config is set; the base predict delegates to it.
     _predictor: Any = None
 

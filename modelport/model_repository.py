@@ -1,5 +1,5 @@
-"""``kserve.model_repository`` under modelport (see :mod:`modelport.compat.kserve_repository`)."""
+"""``kserve.model_repository`` under modelport (see :mod:`modelport.compat.kserve.model_repository`)."""
 
-from .compat.kserve_repository import MODEL_MOUNT_DIRS, ModelRepository
+from .compat.kserve.model_repository import MODEL_MOUNT_DIRS, ModelRepository
 
 __all__ = ["MODEL_MOUNT_DIRS", "ModelRepository"]

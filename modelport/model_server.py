@@ -5,9 +5,9 @@
 import as KServe does. KServe's FastAPI ``app`` has no counterpart (modelport's REST app is plain ASGI).
 """
 
-from .compat.kserve import build_parser, parser
+from .compat.kserve.flags import build_parser, parser
 from .model import PredictorConfig
-from .repository import ModelRepository
+from .repository.entries import ModelRepository
 from .serving.server import ModelServer
 
 

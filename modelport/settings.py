@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .compat import mlserver_settings as mls
+from .compat.mlserver import config_keys as mls
 from .errors import InvalidInput
 
 ENV_PREFIX = "MODELPORT_"
@@ -124,7 +124,7 @@ class ServerSettings:
     poll_interval: float = 5.0
     # Most shadow (mirrored) requests running at once; more are skipped and counted.
     max_shadow_requests: int = 64
-    # -- connections and shutdown (issue 9; see modelport/transports/rest/protocol.py) --
+    # -- connections and shutdown (issue 9; see modelport/transports/rest/http_connection.py) --
     # Largest HTTP request head (request line + headers) in bytes, and most header fields: more gets 431.
     max_header_size: int = 64 * 1024
     max_header_count: int = 128
@@ -141,7 +141,7 @@ class ServerSettings:
     # V2 JSON bodies of at least this many bytes are decoded in a helper process so the event loop
     # keeps answering (0: always on the loop).
     decode_offload_size: int = 8 * 1024 * 1024
-    # -- large tensors (issue 15; modelport/serving/allocator.py) --
+    # -- large tensors (issue 15; modelport/serving/malloc_tuning.py) --
     # Freed memory (bytes) glibc's malloc keeps mapped for reuse instead of returning it to the OS after
     # each request; without it large tensors page-fault their buffers in on every request. 0: glibc's defaults.
     malloc_cache_size: int = 64 * 1024 * 1024
@@ -162,7 +162,7 @@ class ServerSettings:
     access_log_sample: float = 1.0
     # OpenTelemetry spans per request and stage (extra "tracing"); exporter from the OTEL_* variables.
     enable_tracing: bool = False
-    # -- more models than memory (issue 23; modelport/residency.py); off until a limit is set --
+    # -- more models than memory (issue 23; modelport/repository/residency.py); off until a limit is set --
     # With either limit, models are registered without loading and load on their first request; the
     # least recently used idle, unpinned ones are unloaded to make room. Per worker process.
     max_loaded_models: int = 0  # most models loaded at once (0: no limit)
@@ -396,7 +396,7 @@ def validate_server_settings(s: ServerSettings) -> None:
 
 
 def _validate_residency(s: ServerSettings) -> None:
-    from .residency import parse_size
+    from .repository.residency import parse_size
 
     parse_size(s.memory_budget)  # raises naming the setting
     if s.max_loaded_models < 0:

@@ -529,8 +529,8 @@ class InferRequest:
 
     def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
         """The REST V2 body as KServe builds it: a dict, or bytes and the JSON part's length when an
-        input was set with ``binary_data=True`` (see :mod:`modelport.compat.kserve_rest`)."""
-        from .compat.kserve_rest import request_to_rest
+        input was set with ``binary_data=True`` (see :mod:`modelport.compat.kserve.to_rest`)."""
+        from .compat.kserve.to_rest import request_to_rest
 
         return request_to_rest(self)
 
@@ -619,8 +619,8 @@ class InferResponse:
 
     def to_rest(self) -> tuple[dict[str, Any] | bytes, int | None]:
         """The REST V2 body as KServe builds it: a dict, or bytes and the JSON part's length when
-        outputs are binary (see :mod:`modelport.compat.kserve_rest`)."""
-        from .compat.kserve_rest import response_to_rest
+        outputs are binary (see :mod:`modelport.compat.kserve.to_rest`)."""
+        from .compat.kserve.to_rest import response_to_rest
 
         return response_to_rest(self)
 

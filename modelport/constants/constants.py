@@ -1,6 +1,6 @@
 """``kserve.constants.constants`` under modelport."""
 
-from ..compat.kserve import (  # noqa: F401
+from ..compat.kserve.flags import (  # noqa: F401
     DEFAULT_GRPC_PORT,
     DEFAULT_HTTP_PORT,
     INFERENCE_CONTENT_LENGTH_HEADER,

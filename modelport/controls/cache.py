@@ -8,7 +8,7 @@ are left out too, unless the model declares the ones its answer depends on (``"v
 "authorization"]``, as HTTP's ``Vary``): their values (absent and empty apart) join the key.
 
 The cache sits in the data plane, behind the doors: a request reaches it only after its API key, its
-scopes and the client rate limit passed (controls/guard.py at the REST and gRPC edges).
+scopes and the client rate limit passed (controls/controls.py at the REST and gRPC edges).
 
 Concurrent identical misses run the model once (single flight): later callers wait for the first.
 """
@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
-from ..dataplane import response_id
+from ..dataplane.plane import response_id
 from ..settings import SettingsError
 from ..types import InferRequest, InferResponse, to_np_dtype
 from ..wire.raw import array_to_raw

@@ -17,7 +17,7 @@ import grpc.aio
 
 from ..doors import GRPC_BY_METHOD, Door
 from ..errors import Unimplemented
-from .guard import Controls
+from .controls import Controls
 
 
 def model_reader(door: Door) -> Callable[[Any], str | None]:

@@ -14,12 +14,12 @@ from typing import Any, Awaitable, Callable
 from ..observability.edge import RESPONSE_HEADERS
 from ..transports.rest.app import MATCH, _headers
 from .cors import Cors
-from .guard import Controls
+from .controls import Controls
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 
-class GuardedRestApp:
+class ControlledRestApp:
     def __init__(self, app: Any, controls: Controls | None, cors: Cors | None):
         self.app = app
         self.controls = controls if controls is not None and controls.at_edge else None
@@ -68,4 +68,4 @@ async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes,
     await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["GuardedRestApp"]
+__all__ = ["ControlledRestApp"]

@@ -206,14 +206,14 @@ class ModelportReplica:
     async def __init__(self, folder: str | None, models: list[Model], settings: ServerSettings):
         from ..cli import configure_logging
         from ..routing import compose
-        from ..serving import allocator
+        from ..serving import malloc_tuning
         from ..serving.server import ModelServer
         from ..transports.grpc.servicer import InferenceServicer
 
         configure_logging(settings.log_level if not settings.debug else "debug", settings.log_format)
         settings = dataclasses.replace(settings, workers=1, enable_grpc=False, model_repository=folder or settings.model_repository)
         server = self._server = ModelServer(settings=settings)
-        allocator.tune(settings.malloc_cache_size)
+        malloc_tuning.tune(settings.malloc_cache_size)
         repository = server.repository
         from_folder = bool(repository.models_dir or repository.default_model)
         folder_models = repository.build_folder() if from_folder and settings.load_models_at_startup else []

@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable
 import numpy as np
 
 from ..errors import InferenceError
-from ..payloads import outputs_from_result
+from ..predict_io import outputs_from_result
 from ..types import InferInput, InferOutput, InferRequest, InferResponse
 
 logger = logging.getLogger("modelport")

@@ -33,7 +33,7 @@ def _init_worker(spec: tuple[str, Any]) -> None:
     try:
         kind, value = spec
         if kind == "settings":
-            from ..repository import build_model
+            from ..repository.entries import build_model
 
             model = build_model(value)
         else:

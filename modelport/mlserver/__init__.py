@@ -6,12 +6,12 @@
     from modelport.mlserver.errors import InferenceError
 
 A thin facade: the runtime is served by modelport's own data plane through one adapter
-(:mod:`modelport.compat.mlserver_model`). Needs pydantic (``pip install 'modelport[mlserver]'``).
+(:mod:`modelport.compat.mlserver.adapter`). Needs pydantic (``pip install 'modelport[mlserver]'``).
 """
 
 from . import codecs, errors, settings, types, utils
-from ..compat.mlserver_metrics import log, register
-from .model import MLModel
-from .settings import ModelParameters, ModelSettings, Settings
+from ..compat.mlserver.metrics import log, register
+from ..compat.mlserver.model import MLModel
+from ..compat.mlserver.settings import ModelParameters, ModelSettings, Settings
 
 __all__ = ["log", "register", "MLModel", "ModelParameters", "ModelSettings", "Settings", "codecs", "errors", "settings", "types", "utils"]

@@ -1,7 +1,10 @@
-"""``from mlserver.logging import logger``: the logger MLServer runtimes write to."""
+"""``mlserver.logging`` at ``modelport.mlserver.logging``: an import path only; the code lives in
+:mod:`modelport.compat.mlserver.logging` (see docs/ARCHITECTURE.md)."""
 
-import logging as _logging
+from ..compat.mlserver import logging as _impl
+from ..compat.mlserver.logging import *  # noqa: F401,F403 - the names in its __all__
+from ..compat.mlserver.logging import __all__  # noqa: F401
 
-logger = _logging.getLogger("mlserver")
 
-__all__ = ["logger"]
+def __getattr__(name: str):  # any other name the module had, private ones included
+    return getattr(_impl, name)

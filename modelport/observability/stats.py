@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ..metrics import counter_adder
+from .metrics import counter_adder
 
 KINDS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output", "cache_hit", "cache_miss")
 STAGE_KIND = {"preprocess": "compute_input", "predict": "compute_infer", "postprocess": "compute_output"}

@@ -2,9 +2,9 @@
 base class. Routes live in :mod:`modelport.openai.routes` (wired by the REST app). Needs pydantic
 (``pip install modelport[openai]``)."""
 
-from .generation import SamplingParams, TextGenerationModel, TokenLogprob, TokenText
-from .model import ChatPrompt, OpenAIChatAdapterModel, OpenAIEncoderModel, OpenAIGenerativeModel, OpenAIModel
-from .types import (
+from ..models.openai.generation import SamplingParams, TextGenerationModel, TokenLogprob, TokenText
+from ..models.openai.model import ChatPrompt, OpenAIChatAdapterModel, OpenAIEncoderModel, OpenAIGenerativeModel, OpenAIModel
+from ..models.openai.types import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,

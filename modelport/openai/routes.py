@@ -23,8 +23,8 @@ from ..streaming import ResponseStream
 from ..transports.rest.errors import HTTP_STATUS, MethodNotAllowed, RouteNotFound
 from ..transports.rest.sse import Streamed, event
 from ..wire import v2_json
-from .model import openai_methods
-from .types import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ModelCard, ModelList
+from ..models.openai.model import openai_methods
+from ..models.openai.types import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ModelCard, ModelList
 
 JSON = b"application/json"
 DONE = b"data: [DONE]\n\n"

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from ..metrics import _BUCKETS
+from ..observability.metrics import _BUCKETS
 
 
 class RoutingMetrics:

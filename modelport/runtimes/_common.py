@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ErrorCode, InvalidInput, ModelportError
-from ..payloads import get_predict_input, get_predict_response
+from ..predict_io import get_predict_input, get_predict_response
 from ..types import InferRequest, from_np_dtype
 from . import find_model_file
 

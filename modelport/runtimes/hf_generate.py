@@ -20,7 +20,7 @@ import threading
 from typing import Any, Iterator
 
 from ..errors import InvalidInput
-from ..openai.generation import SamplingParams, TokenLogprob, TokenText
+from ..models.openai.generation import SamplingParams, TokenLogprob, TokenText
 
 _END = object()
 AHEAD = 4  # tokens a sequence may have made that its reader has not taken yet

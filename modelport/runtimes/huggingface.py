@@ -38,9 +38,9 @@ import numpy as np
 
 from .._optional import import_optional
 from ..errors import InvalidInput
-from ..openai.generation import SamplingParams, TextGenerationModel
-from ..openai.model import ChatPrompt, OpenAIEncoderModel
-from ..openai.types import Embedding, EmbeddingData, EmbeddingUsage
+from ..models.openai.generation import SamplingParams, TextGenerationModel
+from ..models.openai.model import ChatPrompt, OpenAIEncoderModel
+from ..models.openai.types import Embedding, EmbeddingData, EmbeddingUsage
 from ..settings import SettingsError
 from ..types import InferRequest
 from ._common import (

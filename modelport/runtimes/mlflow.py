@@ -81,7 +81,7 @@ class MLflowModel(Model):
     def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
         if isinstance(payload, InferRequest):
             result = self._predict(self._v2_input(payload))
-            from ..payloads import get_predict_response
+            from ..predict_io import get_predict_response
 
             response = get_predict_response(payload, result, self.name)
             if len(response.outputs) == 1 and self.outputs and len(self.outputs) == 1:

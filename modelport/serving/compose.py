@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import residency, storage
+from .. import storage
+from ..repository import residency
 from ..shm import SharedMemory
-from ..compat.mlserver_handlers import CustomRoutes
+from ..compat.mlserver.handlers import CustomRoutes
 from ..controls import Controls, Cors
-from ..controls.dataplane import GuardedDataPlane
+from ..controls.controlled_plane import ControlledDataPlane
 from ..controls.origin import HostRule
 from ..execution.hook_threads import HookThreads
-from ..metrics import Metrics
+from ..observability.metrics import Metrics
 from ..observability.edge import EdgeApp
 from ..observability.setup import Observability
 from ..routing import compose as routing
@@ -40,7 +41,7 @@ def build(server: Any, s: ServerSettings) -> None:
     _repository(server, s)
     # Production controls (modelport.controls): checks at both doors, per-model controls in the data plane.
     server.controls = Controls(s, server.repository, server.metrics.registry if server.metrics else None)
-    server.dataplane = GuardedDataPlane(
+    server.dataplane = ControlledDataPlane(
         server.repository, server.metrics, s.server_name, s.request_timeout, s.max_queue_size, controls=server.controls,
         stats=server.observability.stats,
     )
@@ -70,9 +71,9 @@ def build(server: Any, s: ServerSettings) -> None:
     if not server.controls.keys:  # with keys an admin door needs an admin key, which a rebinding page cannot hold
         server.rest_app.admin_hosts = hosts
     if server.controls.at_edge or cors is not None:
-        from ..controls.rest import GuardedRestApp
+        from ..controls.rest import ControlledRestApp
 
-        server.app = GuardedRestApp(server.app, server.controls, cors)
+        server.app = ControlledRestApp(server.app, server.controls, cors)
     # Outermost: request ids, the access log and spans cover every answer, the controls' 401/429 too.
     server.app = EdgeApp(server.app, server.observability.edge)
 

@@ -20,16 +20,16 @@ from typing import Any, Iterable
 
 import uvicorn
 
-from . import allocator
+from . import malloc_tuning
 from .compose import build, grpc_checks
 from .heap import Freezer
 from ..errors import StartupError
 from ..model import Model, PredictorConfig
-from ..repository import ModelRepository
+from ..repository.entries import ModelRepository
 from ..routing import compose
 from ..execution.runner import ModelRunner
 from ..settings import ModelSettings, ServerSettings, model_option, validate_server_settings
-from ..transports.rest.protocol import Guard, Limits
+from ..transports.rest.http_connection import ConnectionGuard, Limits
 
 logger = logging.getLogger("modelport")
 
@@ -157,7 +157,7 @@ class ModelServer:
         self._http_task: asyncio.Task | None = None
         self._grpc: Any = None
         self._stopping: asyncio.Task | None = None
-        self._guard: Guard | None = None
+        self._guard: ConnectionGuard | None = None
         # Set in a front-end worker process (see workers.py).
         self._in_worker = False
         self._on_started: Any = None
@@ -189,7 +189,7 @@ class ModelServer:
         s = self.settings
         # Transformer mode; KServe-style scripts set self.predictor_host (and self.protocol) in __init__.
         if s.predictor_host or model.predictor_config is not None or getattr(model, "predictor_host", None):
-            from ..predictor import attach_predictor
+            from .transformer import attach_predictor
 
             attach_predictor(model, s)
         observe = observe_batch = None
@@ -235,7 +235,7 @@ class ModelServer:
         ``sys.argv`` and ``MODELPORT_*`` from the environment, and sets up logging, as KServe's does.
         ``models=None`` or a non-model item raises RuntimeError before anything listens, as in KServe.
         """
-        from ..compat.kserve import check_models
+        from ..compat.kserve.flags import check_models
 
         check_models(models)
         if not self._settings_given and not self._in_worker:
@@ -254,7 +254,7 @@ class ModelServer:
             runner.run(self._serve_until_signalled(models))
 
     def _configure_from_argv(self) -> None:
-        from ..compat.kserve import settings_from_argv
+        from ..compat.kserve.flags import settings_from_argv
 
         settings, flags = settings_from_argv(sys.argv[1:], self._explicit)
         self._build(settings)
@@ -308,7 +308,7 @@ class ModelServer:
         A replacement worker process loads first and then listens, while its siblings serve.
         """
         s = self.settings
-        allocator.tune(s.malloc_cache_size)  # large tensors: no page faults per request (allocator.py)
+        malloc_tuning.tune(s.malloc_cache_size)  # large tensors: no page faults per request (malloc_tuning.py)
         http_sock = None
         self.dataplane.loading = True
         try:
@@ -367,7 +367,7 @@ class ModelServer:
             )
             self.grpc_port = self._grpc.port
         # Header limits, timeouts, the connection cap and the lossless drain (protocol.py).
-        self._guard = Guard(Limits(s.max_header_size, s.max_header_count, s.header_timeout,
+        self._guard = ConnectionGuard(Limits(s.max_header_size, s.max_header_count, s.header_timeout,
                                    s.keep_alive_timeout, s.max_connections, s.body_timeout))
         self._guard.start()
         config = uvicorn.Config(

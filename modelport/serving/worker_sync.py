@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ModelportError
 
 if TYPE_CHECKING:
-    from ..dataplane import DataPlane
+    from ..dataplane.plane import DataPlane
 
 logger = logging.getLogger("modelport")
 
@@ -85,7 +85,7 @@ class Hub:
             elif arg is None:  # one version's unload (a routing swap) leaves the model's state as it is
                 self.log.pop(name, None)
                 self.log[name] = action
-                if action == "unload":  # an unload clears the model's policy (DataPlane.apply_here)
+                if action == "unload":  # an unload clears the model's policy (DataPlane.apply_in_this_worker)
                     self.routing.pop(name, None)
             key = (index, request_id)
             siblings = {i for i in self.joined if i != index}
@@ -147,7 +147,7 @@ class Link:
         self._waiting[request_id] = answer
         self.conn.send(("act", request_id, action, name, arg))
         try:
-            result = await self.dataplane.apply_here(action, name, arg)
+            result = await self.dataplane.apply_in_this_worker(action, name, arg)
         finally:
             errors = await answer
         if errors:
@@ -162,15 +162,15 @@ class Link:
         self.conn.send(("join",))
         log, routing = await self._log
         for name, action in log:
-            if action == "load" and self.dataplane.model_ready_here(name):
+            if action == "load" and self.dataplane.model_ready_in_this_worker(name):
                 continue  # loaded at start-up already, from the same folder
             try:
-                await self.dataplane.apply_here(action, name)
+                await self.dataplane.apply_in_this_worker(action, name)
             except Exception as exc:  # noqa: BLE001 - the model's state says what went wrong
                 logger.warning("Replaying %s of model %s: %s", action, name, exc)
         for name, action, arg in routing:  # the traffic policies the siblings serve with
             try:
-                await self.dataplane.apply_here(action, name, arg)
+                await self.dataplane.apply_in_this_worker(action, name, arg)
             except Exception as exc:  # noqa: BLE001 - as it failed in the siblings
                 logger.warning("Replaying %s of model %s: %s", action, name, exc)
 
@@ -198,7 +198,7 @@ class Link:
     async def _apply(self, key: Any, action: str, name: str, arg: Any) -> None:
         error = ""
         try:
-            await self.dataplane.apply_here(action, name, arg)
+            await self.dataplane.apply_in_this_worker(action, name, arg)
         except Exception as exc:  # noqa: BLE001 - reported to the worker that asked
             error = str(exc)
         try:

@@ -12,7 +12,7 @@ import pytest
 
 import modelport
 from modelport import InferInput, InferOutput, InferRequest, InferResponse, ModelServer, model_server
-from modelport.compat.kserve import settings_from_argv
+from modelport.compat.kserve.flags import settings_from_argv
 from tests.e2e.serving import served, wait_ready  # noqa: F401  (the `modelport serve` subprocess fixture)
 
 IMPORTS = Path(__file__).with_name("kserve_imports.txt")

@@ -190,7 +190,7 @@ def test_http_exception_headers_are_sent(serve):
 
 
 def test_lookalikes_are_not_http_exceptions():
-    from modelport.compat.http_exception import http_exception
+    from modelport.compat.kserve.http_exception import http_exception
 
     class HTTPException(Exception):  # the user's own class of the same name: a plain failure (500)
         status_code, detail = 400, "x"

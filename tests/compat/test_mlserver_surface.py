@@ -113,7 +113,7 @@ async def test_custom_metrics_on_the_servers_metrics(serve, talker_folder):
 
 def test_log_outside_a_model_raises():
     import modelport.mlserver as mlserver
-    from modelport.compat.mlserver_metrics import InvalidModelContext
+    from modelport.compat.mlserver.metrics import InvalidModelContext
 
     with pytest.raises(InvalidModelContext):
         mlserver.log(anything=1)

@@ -23,10 +23,10 @@ import httpx
 import pytest
 
 from modelport import doors
-from modelport.dataplane import DataPlane
+from modelport.dataplane.plane import DataPlane
 from modelport.doors import ADMIN
 from modelport.errors import PermissionDenied
-from modelport.repository import ModelRepository
+from modelport.repository.entries import ModelRepository
 from modelport.settings import ServerSettings
 
 from ..doors.conftest import CALLERS, KEYS, Served, model_folder

@@ -265,8 +265,8 @@ def test_a_door_needs_a_kind_and_a_mount_needs_doors():
     with pytest.raises(ValueError, match="model source"):
         doors.Door("x", "POST", "/x", doors.INFER, "header")
     from modelport.transports.rest import RestApp
-    from modelport.dataplane import DataPlane
-    from modelport.repository import ModelRepository
+    from modelport.dataplane.plane import DataPlane
+    from modelport.repository.entries import ModelRepository
 
     app = RestApp(DataPlane(ModelRepository()))
 

@@ -249,7 +249,7 @@ async def test_use_ssl_setting(pair, client, protocol):
 
 @pytest.mark.parametrize("protocol", ["v1", "v2", "grpc-v2"])
 async def test_health_check_setting(pair, client, protocol, monkeypatch):
-    monkeypatch.setattr("modelport.predictor.HEALTH_INTERVAL", 0.05)
+    monkeypatch.setattr("modelport.serving.transformer.HEALTH_INTERVAL", 0.05)
     url, predictor, transformer = await pair([SumModel("m")], protocol, predictor_health_check=True)
 
     async def model_ready() -> bool:

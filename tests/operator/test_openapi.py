@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from modelport.repository import build_model
+from modelport.repository.entries import build_model
 from modelport.settings import load_model_settings
 from modelport.cli import EXAMPLES
 

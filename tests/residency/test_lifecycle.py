@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from modelport.residency import parse_size
+from modelport.repository.residency import parse_size
 from modelport.settings import SettingsError, load_server_settings
 
 from .conftest import counter, index_of, sized_model, v2_body, wait_for

@@ -1,6 +1,6 @@
 """Large tensors over REST binary, REST JSON and gRPC raw (issue 15): exact round trips on real sockets.
 
-The paths keep tensors as buffers (the body gathered once in transports/rest/protocol.py, binary
+The paths keep tensors as buffers (the body gathered once in transports/rest/http_connection.py, binary
 parts written without a joined copy, gRPC raw contents cut out by wire/grpc/rawcodec.py); these
 tests hold them to answering exactly what a plain encoder would, for arrays a model may return in
 any layout.
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from modelport import InferOutput, InferResponse, Model
-from modelport.transports.rest.protocol import BODY_HIGH_WATER
+from modelport.transports.rest.http_connection import BODY_HIGH_WATER
 from modelport.wire import v2_json
 from modelport.wire.grpc import convert
 from modelport.wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from modelport.repository import ModelRepository
+from modelport.repository.entries import ModelRepository
 from tests.helpers import file_access
 
 MODEL = "tests.fixture_models.SumModel"

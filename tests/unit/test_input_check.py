@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modelport.dataplane import _check_request
+from modelport.dataplane.plane import _check_request
 from modelport.errors import InvalidInput
 from modelport.model import Model
 from modelport.types import InferInput, InferRequest

@@ -1,4 +1,4 @@
-"""modelport.payloads: one predict for V1 dicts and V2 InferRequests, and results back into responses."""
+"""modelport.predict_io: one predict for V1 dicts and V2 InferRequests, and results back into responses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from modelport.errors import InvalidInput
-from modelport.payloads import get_predict_input, get_predict_response, outputs_from_result
+from modelport.predict_io import get_predict_input, get_predict_response, outputs_from_result
 from modelport.types import InferInput, InferOutput, InferRequest, InferResponse
 
 # -- get_predict_input ------------------------------------------------------------------------------

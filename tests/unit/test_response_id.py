@@ -2,7 +2,7 @@
 
 import uuid
 
-from modelport.dataplane import response_id
+from modelport.dataplane.plane import response_id
 
 
 def test_response_ids_are_distinct_uuid4s():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from modelport.repository import build_model
+from modelport.repository.entries import build_model
 from modelport.runtimes import (
     RUNTIMES,
     detect_runtime,
@@ -87,7 +87,7 @@ def test_every_runtime_class_imports_without_its_framework():
 
 def test_import_modelport_imports_no_framework():
     code = (
-        "import sys, modelport, modelport.runtimes, modelport.repository; "
+        "import sys, modelport, modelport.runtimes, modelport.repository.entries; "
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r} "
         "or m.startswith('modelport.runtimes.')))"
     )

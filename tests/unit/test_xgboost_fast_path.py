@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from modelport.errors import InvalidInput
-from modelport.repository import build_model
+from modelport.repository.entries import build_model
 from modelport.settings import ModelParameters, ModelSettings, SettingsError
 from modelport.types import InferInput, InferRequest, RequestedOutput
 from modelport.wire import v2_json

@@ -1,4 +1,4 @@
 """MLServer's ``mlserver.codecs``: every codec and helper by its MLServer name (see :mod:`.._codecs`)."""
 
-from .._codecs import *  # noqa: F403 - the facade re-exports the implementation's __all__
-from .._codecs import __all__  # noqa: F401
+from ...compat.mlserver.codecs import *  # noqa: F403 - the facade re-exports the implementation's __all__
+from ...compat.mlserver.codecs import __all__  # noqa: F401

@@ -1,6 +1,6 @@
 """`mlserver.codecs.base`, as MLServer code imports it."""
 
-from .._codecs import (
+from ...compat.mlserver.codecs import (
     InputCodec,
     InputCodecLike,
     RequestCodec,

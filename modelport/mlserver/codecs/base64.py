@@ -1,5 +1,5 @@
 """`mlserver.codecs.base64`, as MLServer code imports it."""
 
-from .._codecs import Base64Codec
+from ...compat.mlserver.codecs import Base64Codec
 
 __all__ = ["Base64Codec"]

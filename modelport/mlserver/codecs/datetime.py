@@ -1,5 +1,5 @@
 """`mlserver.codecs.datetime`, as MLServer code imports it."""
 
-from .._codecs import DatetimeCodec
+from ...compat.mlserver.codecs import DatetimeCodec
 
 __all__ = ["DatetimeCodec"]

@@ -1,7 +1,7 @@
 """`mlserver.codecs.decorator`, as MLServer code imports it."""
 
-from .._codecs import SignatureCodec, decode_args
-from .._codecs import _hint_list as _as_list  # a return annotation's parts: Tuple[a, b] or (a, b) -> [a, b]
+from ...compat.mlserver.codecs import SignatureCodec, decode_args
+from ...compat.mlserver.codecs import _hint_list as _as_list  # a return annotation's parts: Tuple[a, b] or (a, b) -> [a, b]
 
 
 __all__ = ["SignatureCodec", "decode_args"]

@@ -1,5 +1,5 @@
 """`mlserver.codecs.errors`, as MLServer code imports it."""
 
-from .._codecs import CodecError, CodecNotFound, InputsNotFound, OutputNotFound
+from ...compat.mlserver.codecs import CodecError, CodecNotFound, InputsNotFound, OutputNotFound
 
 __all__ = ["CodecError", "CodecNotFound", "InputsNotFound", "OutputNotFound"]

@@ -1,24 +1,10 @@
-"""`mlserver.codecs.lists`: a payload that is one string-like value or a list of them."""
+"""``mlserver.codecs.lists`` at ``modelport.mlserver.codecs.lists``: an import path only; the code lives in
+:mod:`modelport.compat.mlserver.codecs_lists` (see docs/ARCHITECTURE.md)."""
 
-from __future__ import annotations
-
-from typing import Any, Iterator, List, Type, Union
-
-ListElement = Union[bytes, str]
-ListPayload = Union[ListElement, List[ListElement]]
+from ...compat.mlserver import codecs_lists as _impl
+from ...compat.mlserver.codecs_lists import *  # noqa: F401,F403 - the names in its __all__
+from ...compat.mlserver.codecs_lists import __all__  # noqa: F401
 
 
-def is_list_of(payload: Any, instance_type: Type) -> bool:
-    """Whether ``payload`` is a list whose every element is an ``instance_type``."""
-    return isinstance(payload, list) and all(isinstance(item, instance_type) for item in payload)
-
-
-def as_list(payload: Any) -> Iterator[Any]:
-    """The elements of a list, or a single value as a list of one."""
-    if isinstance(payload, list):
-        yield from payload
-    else:
-        yield payload
-
-
-__all__ = ["ListElement", "ListPayload", "as_list", "is_list_of"]
+def __getattr__(name: str):  # any other name the module had, private ones included
+    return getattr(_impl, name)

@@ -1,6 +1,6 @@
 """`mlserver.codecs.pandas`, as MLServer code imports it."""
 
-from .._codecs import PandasCodec
-from .._codecs import _column_output as _to_response_output
+from ...compat.mlserver.codecs import PandasCodec
+from ...compat.mlserver.codecs import _column_output as _to_response_output
 
 __all__ = ["PandasCodec"]

@@ -1,26 +1,10 @@
-"""`mlserver.codecs.utils`, as MLServer code imports it."""
+"""``mlserver.codecs.utils`` at ``modelport.mlserver.codecs.utils``: an import path only; the code lives in
+:mod:`modelport.compat.mlserver.codecs_utils` (see docs/ARCHITECTURE.md)."""
 
-from typing import Union
+from ...compat.mlserver import codecs_utils as _impl
+from ...compat.mlserver.codecs_utils import *  # noqa: F401,F403 - the names in its __all__
+from ...compat.mlserver.codecs_utils import __all__  # noqa: F401
 
-from .._codecs import (
-    DecodedParameterName,
-    InputCodecLike,
-    InputOrOutput,
-    RequestCodecLike,
-    SingleInputRequestCodec,
-    _save_decoded,
-    decode_inference_request,
-    decode_request_input,
-    encode_inference_response,
-    encode_response_output,
-    get_decoded,
-    get_decoded_or_raw,
-    has_decoded,
-    inject_batch_dimension,
-)
 
-Codec = Union[InputCodecLike, RequestCodecLike]
-
-__all__ = ["Codec", "DecodedParameterName", "InputOrOutput", "SingleInputRequestCodec", "decode_inference_request",
-           "decode_request_input", "encode_inference_response", "encode_response_output", "get_decoded",
-           "get_decoded_or_raw", "has_decoded", "inject_batch_dimension"]
+def __getattr__(name: str):  # any other name the module had, private ones included
+    return getattr(_impl, name)

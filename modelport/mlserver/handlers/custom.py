@@ -1,5 +1,5 @@
-"""MLServer's ``mlserver.handlers.custom`` (see :mod:`modelport.compat.mlserver_handlers`)."""
+"""MLServer's ``mlserver.handlers.custom`` (see :mod:`modelport.compat.mlserver.handlers`)."""
 
-from ...compat.mlserver_handlers import CustomHandler, custom_handler, get_custom_handlers, register_custom_handler
+from ...compat.mlserver.handlers import CustomHandler, custom_handler, get_custom_handlers, register_custom_handler
 
 __all__ = ["CustomHandler", "custom_handler", "get_custom_handlers", "register_custom_handler"]

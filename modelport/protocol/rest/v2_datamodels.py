@@ -1,4 +1,4 @@
-"""``kserve.protocol.rest.v2_datamodels`` under modelport (see :mod:`modelport.compat.kserve_datamodels`)."""
+"""``kserve.protocol.rest.v2_datamodels`` under modelport (see :mod:`modelport.compat.kserve.v2_datamodels`)."""
 
-from ...compat.kserve_datamodels import *  # noqa: F401,F403
-from ...compat.kserve_datamodels import __all__  # noqa: F401
+from ...compat.kserve.v2_datamodels import *  # noqa: F401,F403
+from ...compat.kserve.v2_datamodels import __all__  # noqa: F401

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from ...compat.http_exception import http_exception
+from ...compat.kserve.http_exception import http_exception
 from ...errors import ErrorCode, InferenceError, ModelportError, RateLimited, internal_error_message
 from ...observability import context as request_context
 

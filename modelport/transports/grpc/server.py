@@ -8,7 +8,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ...dataplane import DataPlane
+from ...dataplane.plane import DataPlane
 from ...doors import GRPC_BY_METHOD
 from ...errors import StartupError
 from ...wire.grpc import grpc_predict_v2_pb2 as pb

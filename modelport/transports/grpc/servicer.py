@@ -14,7 +14,7 @@ import grpc.aio
 
 from ... import shm
 from ...controls.auth import may_see
-from ...dataplane import DataPlane
+from ...dataplane.plane import DataPlane
 from ...observability.context import REQUEST_ID_HEADER, begin
 from ...wire.grpc import convert
 from ...wire.grpc import grpc_predict_v2_pb2 as pb

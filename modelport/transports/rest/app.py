@@ -11,14 +11,14 @@ import zlib
 from typing import Any, Awaitable, Callable, Iterable
 
 from ... import doors, shm
-from ...compat import cloudevents
-from ...dataplane import DataPlane
+from ...wire import cloudevents
+from ...dataplane.plane import DataPlane
 from ...controls.auth import may_see, visible
 from ...controls.origin import HostRule, check_admin_request
 from ...doors import RestRouter, RouteMiss
 from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge, Unimplemented
-from ...metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from ...metrics import Metrics
+from ...observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ...observability.metrics import Metrics
 from ...observability.edge import HEADERS, RESPONSE_HEADERS
 from ...streaming import ResponseStream, first_item
 from ...wire import generate, v1_json, v2_json

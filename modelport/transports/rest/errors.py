@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from ...compat.http_exception import http_exception
+from ...compat.kserve.http_exception import http_exception
 from ...errors import ErrorCode, ModelportError, RateLimited, internal_error_message
 from ...observability import context as request_context
 from ...wire.v2_json import dumps

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from ..dataplane import LOAD_HEADER, DataPlane
+from ..dataplane.plane import LOAD_HEADER, DataPlane
 from ..errors import ServerNotReady
 from ..types import InferRequest, InferResponse
 from .cache import cache_key, hit_response
-from .guard import Controls
+from .controls import Controls
 
 CACHE_HEADER = "x-modelport-cache"
 
@@ -30,7 +30,7 @@ def _bypass(headers: dict | None, request: InferRequest) -> bool:
     return "no-cache" in control or "no-store" in control
 
 
-class GuardedDataPlane(DataPlane):
+class ControlledDataPlane(DataPlane):
     def __init__(self, *args: Any, controls: Controls, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.controls = controls
@@ -71,7 +71,7 @@ class GuardedDataPlane(DataPlane):
                 self.cache_observer(entry.name, entry.version, True, elapsed)
             # A hit waits for no load: the miss's x-modelport-load-seconds is not replayed.
             return response, {**{k: v for k, v in found[1].items() if k != LOAD_HEADER}, CACHE_HEADER: "hit"}
-        (response, response_headers), ran = await cache.run_once(key, lambda: super(GuardedDataPlane, self).infer(request, headers))
+        (response, response_headers), ran = await cache.run_once(key, lambda: super(ControlledDataPlane, self).infer(request, headers))
         if self.cache_observer is not None:
             self.cache_observer(entry.name, entry.version, not ran, time.perf_counter() - started)
         if ran:
@@ -112,14 +112,14 @@ class GuardedDataPlane(DataPlane):
             controls.take_model_token(mc)
         return await super().call(name, method, *args, **kwargs)
 
-    async def apply_here(self, action: str, name: str, arg: Any = None) -> Any:
+    async def apply_in_this_worker(self, action: str, name: str, arg: Any = None) -> Any:
         # In every front-end worker the action reaches (see worker_sync.py), not only the one asked.
         if action == "load":
             self.controls.forget(name)  # the reloaded versions get fresh controls (and an empty cache)
-        result = await super().apply_here(action, name, arg)
+        result = await super().apply_in_this_worker(action, name, arg)
         if action == "unload":
             self.controls.forget(name)
         return result
 
 
-__all__ = ["GuardedDataPlane", "CACHE_HEADER"]
+__all__ = ["ControlledDataPlane", "CACHE_HEADER"]

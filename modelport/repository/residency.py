@@ -21,8 +21,8 @@ import time
 import types
 from typing import Any, Iterator
 
-from .errors import DeadlineExceeded, ModelNotReady
-from .repository import ModelEntry, ModelState, _uses, build_model
+from ..errors import DeadlineExceeded, ModelNotReady
+from .entries import ModelEntry, ModelState, _uses, build_model
 
 logger = logging.getLogger("modelport")
 
@@ -35,7 +35,7 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g"
 
 def parse_size(value: Any, what: str = "memory_budget") -> int:
     """Bytes from an int or a size string ("2GiB", "512MB", "1.5g"); 0 or empty: no limit."""
-    from .settings import SettingsError
+    from ..settings import SettingsError
 
     if value is None or value == "" or value == 0:
         return 0
@@ -94,7 +94,7 @@ class Residency:
     # -- registration -------------------------------------------------------------------------
     def register(self, entry: ModelEntry) -> None:
         """An entry the repository just made: resident if its model is ready already, else REGISTERED."""
-        from .settings import model_option
+        from ..settings import model_option
 
         entry.on_demand = True
         entry.pinned = bool(model_option(entry.model, entry.settings, "pinned", False))

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from ..errors import InvalidInput
-from ..wire.raw import array_to_raw
+from ...errors import InvalidInput
+from ...wire.raw import array_to_raw
 
 _SIZE = "binary_data_size"
 
@@ -47,7 +47,7 @@ def _finish(doc: dict, raws: list[bytes]) -> tuple[dict | bytes, int | None]:
 
 
 def request_to_rest(request: Any) -> tuple[dict | bytes, int | None]:
-    from .kserve import generate_uuid
+    from .flags import generate_uuid
 
     inputs, raws = [], []
     for tensor in request.inputs:

@@ -14,8 +14,8 @@ import os
 import uuid
 from typing import Any, Mapping, Sequence
 
-from ..model import PredictorProtocol
-from ..settings import ServerSettings, load_server_settings
+from ...model import PredictorProtocol
+from ...settings import ServerSettings, load_server_settings
 
 
 DEFAULT_HTTP_PORT = 8080
@@ -92,7 +92,7 @@ FLAGS: dict[str, tuple[Any, Any, str | None]] = {
 
 def check_models(models: Any) -> None:
     """What KServe's ``ModelServer.start`` refuses: no collection at all, or an item that is no model."""
-    from ..model import Model
+    from ...model import Model
 
     if models is None or isinstance(models, (str, bytes, Model)) or not hasattr(models, "__iter__"):
         raise RuntimeError("Unknown model collection type")

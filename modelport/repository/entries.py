@@ -20,10 +20,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import InvalidInput, ModelNotFound, ModelNotReady, public_reason
-from .model import Model
-from .execution.runner import ModelRunner
-from .settings import ModelSettings, SettingsError, model_option
+from ..errors import InvalidInput, ModelNotFound, ModelNotReady, public_reason
+from ..model import Model
+from ..execution.runner import ModelRunner
+from ..settings import ModelSettings, SettingsError, model_option
 
 logger = logging.getLogger("modelport")
 
@@ -436,7 +436,7 @@ class ModelRepository:
     def _folder_scanner(self) -> Any:
         """The folder's reader, which keeps each settings file's parse until the file changes (an index
         or a load by name then reads only what changed, not every model's file)."""
-        from .discovery import FolderScanner
+        from .scan import FolderScanner
 
         scanner = self._scanner
         if scanner is None or scanner.models_dir != self.models_dir or scanner.strict != self.strict:
@@ -497,7 +497,7 @@ def _import_from(module_name: str, search_path: str | None) -> Any:
 
 def build_model(settings: ModelSettings) -> Model:
     """A model instance from its settings: import the class, construct, attach the settings."""
-    from .runtimes import resolve_implementation  # imports no framework: runtimes load theirs lazily
+    from ..runtimes import resolve_implementation  # imports no framework: runtimes load theirs lazily
 
     # Built-in aliases ("sklearn", "mlserver_sklearn.SKLearnModel") resolved, dotted paths kept,
     # and a missing implementation detected from the model's files.
@@ -508,7 +508,7 @@ def build_model(settings: ModelSettings) -> Model:
         if settings.parameters.environment_path:
             _use_environment(settings)
     cls = import_class(implementation, settings.folder)
-    from .compat.mlserver_model import is_mlmodel_class, wrap_mlmodel
+    from ..compat.mlserver.adapter import is_mlmodel_class, wrap_mlmodel
 
     if is_mlmodel_class(cls):  # an MLServer custom runtime, imports changed to modelport.mlserver
         return wrap_mlmodel(cls, settings)

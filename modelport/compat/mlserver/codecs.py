@@ -529,7 +529,7 @@ class StringRequestCodec(SingleInputRequestCodec):
 
 def _series(tensor: InputOrOutput) -> Any:
     if tensor.parameters is not None and tensor.parameters.content_type == PandasCodec.JsonContentType:
-        from .codecs.json import decode_json_input_or_output
+        from .codecs_json import decode_json_input_or_output
 
         return _pd.Series(decode_json_input_or_output(tensor))
     payload = get_decoded_or_raw(tensor)
@@ -552,7 +552,7 @@ def _column_output(series: Any, use_bytes: bool) -> ResponseOutput:
             content_type = StringCodec.ContentType
             data = [_encode_str(v) if isinstance(v, str) and use_bytes else v for v in data]
         else:  # a column of mixed values: each one as a JSON document
-            from .codecs.json import encode_to_json
+            from .codecs_json import encode_to_json
 
             content_type = PandasCodec.JsonContentType
             data = [encode_to_json(v, use_bytes) for v in data]

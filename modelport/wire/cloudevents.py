@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from ..errors import InvalidInput
-from ..wire import v1_json
-from ..wire.v2_json import dumps
+from . import v1_json
+from .v2_json import dumps
 
 JSON_CONTENT_TYPES = ("application/json", "application/cloudevents+json", "application/ld+json", "application/octet-stream")
 STRUCTURED = "application/cloudevents+json"

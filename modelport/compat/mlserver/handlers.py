@@ -14,7 +14,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import ModelNotReady, StartupError
+from ...errors import ModelNotReady, StartupError
 
 _ATTR = "__custom_handler__"
 
@@ -87,7 +87,7 @@ class CustomRoutes:
             self._asgi = None  # rebuilt with the new route on the next call
 
     def _declare(self, route: CustomRoute) -> None:
-        from ..doors import INFER, MLFLOW, Door, RouteMiss
+        from ...doors import INFER, MLFLOW, Door, RouteMiss
 
         try:
             door = self.rest_app.router.match(route.method, route.path)[0]
@@ -102,8 +102,8 @@ class CustomRoutes:
             summary=f"A custom endpoint of model {route.model} (MLServer's @custom_handler)")])
 
     async def dispatch(self, door: Any, params: dict, scope: dict, receive: Callable) -> tuple:
-        from ..controls.auth import authorize_model
-        from ..transports.rest.errors import RouteNotFound
+        from ...controls.auth import authorize_model
+        from ...transports.rest.errors import RouteNotFound
 
         route = self.routes.get((scope["method"], scope["path"]))
         if route is None:
@@ -124,7 +124,7 @@ class CustomRoutes:
             entry.leave()
 
     def _build(self) -> Any:
-        from .._optional import import_optional
+        from ..._optional import import_optional
 
         fastapi = import_optional("fastapi", extra="mlserver")
         app = fastapi.FastAPI(openapi_url=None, docs_url=None, redoc_url=None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Union
 
-from .._optional import import_optional
+from ..._optional import import_optional
 
 _pydantic = import_optional("pydantic", extra="openai")
 BaseModel = _pydantic.BaseModel

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from ..mlserver.errors import MLServerError
+from .errors import MLServerError
 
 MODEL_NAME_LABEL = "model_name"
 MODEL_VERSION_LABEL = "model_version"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..model import Model
-from ..repository import ModelRepository as _Repository
+from ...model import Model
+from ...repository.entries import ModelRepository as _Repository
 
 MODEL_MOUNT_DIRS = "/mnt/models"
 

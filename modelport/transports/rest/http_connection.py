@@ -11,7 +11,7 @@ This subclass adds, per connection:
   and close: a body trickled a byte at a time would otherwise hold its connection for good), and a
   connection idle for ``keep_alive_timeout`` seconds closes, before its first request too;
 - a connection cap: connections beyond ``max_connections`` get one 503 with ``Connection: close``;
-- a drain (``Guard.drain()``): every response from then on carries ``Connection: close``, so
+- a drain (``ConnectionGuard.drain()``): every response from then on carries ``Connection: close``, so
   keep-alive clients reconnect elsewhere; an idle connection is not closed at once (its client may
   have a request on the wire) but answered and closed, or closed once it has stayed idle a moment.
 """
@@ -63,7 +63,7 @@ class _Rejected(Exception):
     """Raised from a parser callback to stop parsing a request that has been answered already."""
 
 
-class Guard:
+class ConnectionGuard:
     """Per-server state shared by its connections: limits, the drain flag, and the sweep."""
 
     def __init__(self, limits: Limits):
@@ -115,7 +115,7 @@ class Guard:
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    guard: Guard  # set on the subclass by Guard.protocol_class()
+    guard: ConnectionGuard  # set on the subclass by ConnectionGuard.protocol_class()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -298,5 +298,5 @@ class GuardedProtocol(HttpToolsProtocol):
             super().timeout_keep_alive_handler()
 
 
-__all__ = ["Guard", "GuardedProtocol", "Limits", "default_max_connections"]
+__all__ = ["ConnectionGuard", "GuardedProtocol", "Limits", "default_max_connections"]
 

@@ -17,21 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInput
-from ..model import Model
-from ..settings import ModelSettings
-from ..streaming import stream_requested
-from ..types import InferOutput, InferRequest, InferResponse, _flatten, array_from_json, bytes_array
+from ...errors import InvalidInput
+from ...model import Model
+from ...settings import ModelSettings
+from ...streaming import stream_requested
+from ...types import InferOutput, InferRequest, InferResponse, _flatten, array_from_json, bytes_array
 
 
 def is_mlmodel_class(cls: Any) -> bool:
     """Whether ``cls`` subclasses modelport.mlserver.MLModel (without importing it, or pydantic, if unused)."""
-    module = sys.modules.get("modelport.mlserver.model")
+    module = sys.modules.get("modelport.compat.mlserver.model")
     return module is not None and isinstance(cls, type) and issubclass(cls, module.MLModel)
 
 
 def _mlserver_settings(settings: ModelSettings, implementation: type) -> Any:
-    from ..mlserver.settings import ModelParameters, ModelSettings as MLSettings
+    from .settings import ModelParameters, ModelSettings as MLSettings
 
     p = settings.parameters
     params = ModelParameters(
@@ -53,7 +53,7 @@ def _mlserver_settings(settings: ModelSettings, implementation: type) -> Any:
 
 def _overrides(mlmodel: Any, method: str) -> bool:
     """Whether the runtime defines ``method`` itself rather than inheriting MLModel's."""
-    from ..mlserver.model import MLModel
+    from .model import MLModel
 
     return getattr(type(mlmodel), method) is not getattr(MLModel, method)
 
@@ -75,7 +75,7 @@ class MLModelAdapter(Model):
         self._metadata: dict[str, Any] | None = None
 
     def _context(self) -> Any:
-        from .mlserver_metrics import model_context
+        from .metrics import model_context
 
         return model_context(self.name, self.version, self.metrics_registry)
 
@@ -149,7 +149,7 @@ def _tensor_data(tensor: Any) -> list:
 
 
 def to_inference_request(request: InferRequest, headers: dict | None = None) -> Any:
-    from ..mlserver import types
+    from . import types
 
     inputs = []
     for t in request.inputs:

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .client import (
+from ..client import (
     AsyncGRPCClient,
     AsyncRESTClient,
     ClientError,
@@ -27,14 +27,14 @@ from .client import (
     RequestTimeout,
     RESTConfig,
 )
-from .errors import InferenceError, InvalidInput
-from .model import Model, PredictorConfig
-from .observability import context as request_context
-from .types import InferRequest, InferResponse
-from .wire import v2_json
+from ..errors import InferenceError, InvalidInput
+from ..model import Model, PredictorConfig
+from ..observability import context as request_context
+from ..types import InferRequest, InferResponse
+from ..wire import v2_json
 
 if TYPE_CHECKING:
-    from .settings import ServerSettings
+    from ..settings import ServerSettings
 
 logger = logging.getLogger("modelport")
 

@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from ._version import __version__
-from .errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented, public_reason
-from .metrics import Metrics, histogram_observer
-from .observability import context as request_context
-from .payloads import get_predict_response
-from .repository import ModelEntry, ModelRepository, ModelState
-from .routing.router import VERSION_HEADER
-from .streaming import ResponseStream, is_stream, stream_requested
-from .types import InferOutput, InferRequest, InferResponse
+from .._version import __version__
+from ..errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented, public_reason
+from ..observability.metrics import Metrics, histogram_observer
+from ..observability import context as request_context
+from ..predict_io import get_predict_response
+from ..repository.entries import ModelEntry, ModelRepository, ModelState
+from ..routing.router import VERSION_HEADER
+from ..streaming import ResponseStream, is_stream, stream_requested
+from ..types import InferOutput, InferRequest, InferResponse
 
 # What hooks return that is one answer, never a stream (skips is_stream's checks on the hot path).
 _ANSWERS = frozenset((InferResponse, dict, list, np.ndarray, str, bytes))
@@ -437,19 +437,19 @@ class DataPlane:
         _check_name(name)
         if self.coordinator is not None:
             return await self.coordinator.everywhere("load", name)
-        await self.apply_here("load", name)
+        await self.apply_in_this_worker("load", name)
 
     async def unload(self, name: str, version: str | None = None) -> None:
         _check_name(name)
         if self.coordinator is not None:
             return await self.coordinator.everywhere("unload", name, version)
-        await self.apply_here("unload", name, version)
+        await self.apply_in_this_worker("unload", name, version)
 
-    def model_ready_here(self, name: str) -> bool:
+    def model_ready_in_this_worker(self, name: str) -> bool:
         entry = self.repository._find(name, None)
         return entry is not None and entry.state is ModelState.READY
 
-    async def apply_here(self, action: str, name: str, arg: Any = None) -> Any:
+    async def apply_in_this_worker(self, action: str, name: str, arg: Any = None) -> Any:
         """A repository or routing action in this process only. ``arg``: for an unload, one version (or
         None: all); for ``traffic`` the policy, for ``promote`` the version. Returns the action's answer."""
         _check_name(name)
@@ -488,7 +488,7 @@ class DataPlane:
     async def _everywhere(self, action: str, name: str, arg: Any) -> Any:
         if self.coordinator is not None:
             return await self.coordinator.everywhere(action, name, arg)
-        return await self.apply_here(action, name, arg)
+        return await self.apply_in_this_worker(action, name, arg)
 
     def _routing(self) -> Any:
         if self.router is None:
@@ -656,7 +656,7 @@ def _as_response(result: Any, request: InferRequest, model_name: str) -> InferRe
     if isinstance(result, (str, bytes)):
         return text_response(result.decode("utf-8") if isinstance(result, bytes) else result, model_name)
     if isinstance(result, dict) and "outputs" in result:
-        from .wire.v2_json import response_from_dict
+        from ..wire.v2_json import response_from_dict
 
         return response_from_dict(result)
     return get_predict_response(request, result, model_name)

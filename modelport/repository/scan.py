@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .settings import ModelParameters, ModelSettings, SettingsError, load_model_settings
+from ..settings import ModelParameters, ModelSettings, SettingsError, load_model_settings
 
 _SETTINGS = "model-settings.json"
 # Filesystems stamp times from a coarse clock (a few ms on Linux, 2 s on FAT): trust a cached read only
@@ -243,7 +243,7 @@ class FolderScanner:
 
 
 def _bare(name: str, folder: Path, version: str | None) -> ModelSettings | str:
-    from .runtimes import RUNTIMES, detect_runtime  # imports no framework
+    from ..runtimes import RUNTIMES, detect_runtime  # imports no framework
 
     try:
         runtime = detect_runtime(folder)

@@ -1,0 +1,1 @@
+"""Model families the runtimes build on (no routes)."""
