@@ -24,6 +24,21 @@ class SumModel(Model):
         return get_predict_response(payload, x.sum(axis=-1), self.name)
 
 
+class GatedSumModel(SumModel):
+    """SumModel whose load, in every process but the first to load it, waits until someone writes to
+    the FIFO named by $GATED_LOAD_FIFO (the first claims $GATED_LOAD_CLAIM): one worker ready, one loading."""
+
+    def load(self):
+        import os
+
+        try:
+            os.close(os.open(os.environ["GATED_LOAD_CLAIM"], os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            with open(os.environ["GATED_LOAD_FIFO"], "rb") as gate:  # blocks until the test opens it to write
+                gate.read()
+        return super().load()
+
+
 class EchoModel(Model):
     """Returns every input as an output of the same name, datatype and shape."""
 

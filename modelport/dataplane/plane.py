@@ -60,6 +60,10 @@ class DataPlane:
         self.draining = False
         # Set while the server's models load at start-up: live, but not ready yet.
         self.loading = False
+        # In a front-end worker process: its siblings' "started" events (workers.py). Not ready until
+        # every sibling has started: the kernel hands connections to every worker listening on the
+        # port, so "ready" from one must mean none still answers 503 "loading".
+        self.siblings_pending: list = []
         # Set when the model folder yielded no model at start-up: not ready until one is loaded.
         self.not_ready_reason = ""
         self._request_metrics: dict[tuple[str, str], Any] = {}
@@ -81,13 +85,21 @@ class DataPlane:
     def ready(self) -> bool:
         if self.not_ready_reason and not self.repository.entries():
             return False
-        return not self.draining and not self.loading and self.repository.all_ready()
+        return not self.draining and not self.loading and self._siblings_started() and self.repository.all_ready()
+
+    def _siblings_started(self) -> bool:
+        pending = self.siblings_pending
+        if pending:  # checked until all have started; then never again
+            self.siblings_pending = pending = [e for e in pending if not e.is_set()]
+        return not pending
 
     def not_ready_because(self) -> str:
         """Why the server is not ready ("" when it is, or when there is no single reason to give)."""
         if self.not_ready_reason and not self.repository.entries():
             return self.not_ready_reason
-        return "shutting down" if self.draining else "loading models" if self.loading else ""
+        if self.draining or self.loading:
+            return "shutting down" if self.draining else "loading models"
+        return "other worker processes still starting" if not self._siblings_started() else ""
 
     def readiness(self) -> dict[str, Any]:
         """The readiness answer: ``{"ready": true}``, or why not, naming each model that is not ready

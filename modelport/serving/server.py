@@ -163,6 +163,7 @@ class ModelServer:
         self._on_started: Any = None
         self._worker_conn: Any = None  # the pipe to the supervisor
         self._load_first = False  # a replacement worker: load, then listen
+        self._siblings_started: list = []  # the sibling workers' "started" events (see DataPlane.ready)
 
     def _build(self, s: ServerSettings) -> None:
         """The parts made from the settings (again when start() reads flags and env): see compose.py."""
@@ -311,6 +312,7 @@ class ModelServer:
         malloc_tuning.tune(s.malloc_cache_size)  # large tensors: no page faults per request (malloc_tuning.py)
         http_sock = None
         self.dataplane.loading = True
+        self.dataplane.siblings_pending = list(self._siblings_started)
         try:
             if not self._load_first:
                 http_sock = bind_socket(s.host, s.http_port, "HTTP", reuse_port=self._in_worker)

@@ -6,6 +6,11 @@ supervises: it forwards SIGTERM/SIGINT, replaces a worker that dies after it sta
 when every worker has drained and exited 0. The kernel spreads connections across the workers'
 listening sockets. Repository actions reach every worker through the supervisor (worker_sync.py), and
 a replacement worker loads its models (and replays those actions) before it takes connections.
+
+Each worker listens before its models load (liveness answers during a slow load), so a worker still
+loading takes its share of connections and answers them 503 "loading". A worker therefore answers
+ready only once every sibling has started too (DataPlane.ready): once any worker says ready, none
+answers "loading".
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ def reserve_port(host: str, port: int, what: str) -> socket.socket:
     return bind_socket(host, port, what, reuse_port=True, listen=False)
 
 
-def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool, inherited: list, metrics_dir: str) -> None:
+def _worker_main(server: "ModelServer", models: list, started, conn, replacement: bool, inherited: list, metrics_dir: str,
+                 siblings: list) -> None:
     from ..errors import ModelportError
 
     for sig in (signal.SIGTERM, signal.SIGINT):  # the supervisor's handler is not ours: until the server
@@ -51,6 +57,7 @@ def _worker_main(server: "ModelServer", models: list, started, conn, replacement
     server._on_started = started.set
     server._worker_conn = conn
     server._load_first = replacement
+    server._siblings_started = siblings
     try:
         server.start(models)
     except ModelportError as exc:
@@ -72,12 +79,16 @@ def serve_workers(server: "ModelServer", models: Iterable["Model"] | None) -> No
     kill_at = 0.0
     workers: dict[int, tuple] = {}
     hub = Hub()
+    starts = {index: context.Event() for index in range(s.workers)}  # each worker's "started", made before any forks
 
     def spawn(index: int, replacement: bool = False) -> None:
-        started = context.Event()
+        started = context.Event() if replacement else starts[index]
+        starts[index] = started
+        siblings = [event for i, event in starts.items() if i != index]  # not ready before all of these are set
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_worker_main, args=(server, models, started, theirs, replacement, [ours, *hub.conns.values()], metrics_dir),
+            target=_worker_main,
+            args=(server, models, started, theirs, replacement, [ours, *hub.conns.values()], metrics_dir, siblings),
             name=f"modelport-worker-{index}",
         )
         process.start()
