@@ -79,11 +79,14 @@ class HookThreads:
                 result, error = fn(*args), None
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
                 result, error = None, exc
+            # Let go of the hook before the caller resumes: a model's stop hook must not keep the model
+            # alive past its eviction (residency.py checks that it is freed then).
+            del item, fn, args
             try:
                 loop.call_soon_threadsafe(_deliver, future, result, error)
             except RuntimeError:
                 pass  # the loop is closed: nobody is waiting any more
-            del item, fn, args, future, result, error
+            del future, result, error
 
     def shutdown(self) -> None:
         """Let queued work finish, then stop every thread (without waiting for them)."""

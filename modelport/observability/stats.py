@@ -22,9 +22,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Gauge
 
-from .metrics import counter_adder
+from .metrics import LeanCounter, counter_adder
 
 KINDS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output", "cache_hit", "cache_miss")
 STAGE_KIND = {"preprocess": "compute_input", "predict": "compute_infer", "postprocess": "compute_output"}
@@ -120,8 +120,8 @@ class Statistics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.thresholds = thresholds or HealthThresholds()
         labels = ["model", "version", "kind"]
-        self.count = Counter(_COUNT, "Triton statistics: events per kind", labels, registry=self.registry)
-        self.seconds = Counter(_SECONDS, "Triton statistics: seconds per kind", labels, registry=self.registry)
+        self.count = LeanCounter(_COUNT, "Triton statistics: events per kind", labels, registry=self.registry)
+        self.seconds = LeanCounter(_SECONDS, "Triton statistics: seconds per kind", labels, registry=self.registry)
         self.last = Gauge(_LAST, "When the last successful inference finished (ms since the epoch)",
                           ["model", "version"], registry=self.registry, multiprocess_mode="max")
         self._recorders: dict[tuple[str, str], ModelRecorder] = {}

@@ -64,6 +64,7 @@ class ModelEntry:
     memory_source: str = ""
     cold_start: float = 0.0
     retry_at: float = 0.0
+    built_epoch: int = 0  # the heap freezer's epoch when ``model`` was made (serving/heap.py)
 
     def enter(self) -> None:
         self.in_flight += 1

@@ -90,6 +90,7 @@ class Residency:
         self.loads_running = 0
         self.loads_peak = 0  # the most loads that ran at once (never above max_concurrent_loads)
         self.metrics = _ResidencyMetrics(self, registry) if registry is not None else None
+        self.freezer: Any = None  # the server's heap freezer once it has frozen (frozen(), serving/heap.py)
 
     # -- registration -------------------------------------------------------------------------
     def register(self, entry: ModelEntry) -> None:
@@ -115,6 +116,9 @@ class Residency:
         self._resident[entry] = None
         if old is not None:
             self._resident.pop(old, None)
+            if self._frozen(old) and old.runner is not None:  # frozen with what it loaded, now replaced
+                self.freezer.let_go(None, f"model {_label(old)} (loaded before the heap froze) was replaced")
+        entry.built_epoch = self.freezer.epoch if self.freezer is not None else 0
         self._trim(exclude=entry)
 
     def forget(self, entry: ModelEntry) -> None:
@@ -206,6 +210,8 @@ class Residency:
                 if entry.state is not ModelState.LOADING:
                     return
                 before = rss_bytes()
+                if self._frozen(entry):  # load into an instance made after the freeze: what it loads is never frozen
+                    self._fresh(entry, loaded=False)
                 model = entry.model
                 if entry.runner is None:  # registered: its runner (stats, observers, threads) from its first load
                     entry.runner = repo.build_runner(model, entry.settings)
@@ -314,13 +320,14 @@ class Residency:
             self.metrics.evictions.labels(reason.split(",")[0]).inc()
         logger.info("Model %s evicted (%s)", _label(victim), reason)
 
-    def _fresh(self, entry: ModelEntry) -> None:
+    def _fresh(self, entry: ModelEntry, loaded: bool = True) -> None:
         """Replace a model built from settings with a new, unloaded instance, so that what the old one
         held is freed (a model built in code is kept: its stop hook must free what it holds). Its runner
         goes with it (the new instance gets one at its next load), so nothing keeps the old one."""
         settings = entry.settings
         if settings is None or getattr(entry.model, "settings", None) is not settings:
             return
+        frozen = self._frozen(entry)
         repo = self.repository
         try:
             model = build_model(settings)
@@ -334,7 +341,26 @@ class Residency:
             return
         if repo.release_runner is not None and entry.runner is not None:
             repo.release_runner(entry.runner)
+        old = entry.model
         entry.model, entry.runner = model, runner
+        entry.built_epoch = self.freezer.epoch if self.freezer is not None else 0
+        if frozen and loaded:  # frozen with what it loaded: it must go now, or the heap thaws for good
+            ref = self.freezer.watch(old)
+            del old
+            self.freezer.let_go(ref, f"model {_label(entry)} outlived its eviction (a reference cycle)")
+
+    def frozen(self, freezer: Any) -> None:
+        """The server froze its heap (serving/heap.py): every registered model gets an instance made
+        after the freeze, so that what its loads make is never held by a frozen object. (A load also
+        checks this, for an entry that was not registered at the freeze.)"""
+        self.freezer = freezer
+        for entry in list(self.repository.entries()):
+            if entry.state is ModelState.REGISTERED and self._frozen(entry):
+                self._fresh(entry, loaded=False)
+
+    def _frozen(self, entry: ModelEntry) -> bool:
+        """Whether the entry's model instance existed when the heap was frozen (and still is)."""
+        return self.freezer is not None and self.freezer.frozen and entry.built_epoch < self.freezer.epoch
 
     def _trim(self, exclude: ModelEntry | None = None) -> None:
         """After a load measured more than estimated: evict idle LRU models until within the limits."""

@@ -351,12 +351,14 @@ class ModelServer:
 
     def _freeze_heap(self) -> None:
         """Once the models have loaded: what exists stays out of the collector's full passes
-        (serving/heap.py); not while models come and go by themselves (residency, a polled folder),
-        nor with gc_freeze off."""
+        (serving/heap.py); with residency only this once; not with a polled folder, nor with gc_freeze off."""
         s = self.settings
-        if s.gc_freeze and self.repository.residency is None and s.model_control_mode != "poll" and self.dataplane.freezer is None:
-            self.dataplane.freezer = Freezer()
+        if s.gc_freeze and s.model_control_mode != "poll" and self.dataplane.freezer is None:
+            residency = self.repository.residency
+            self.dataplane.freezer = Freezer(refreeze=residency is None)
             self.dataplane.freezer.settle()
+            if residency is not None:
+                residency.frozen(self.dataplane.freezer)
 
     async def _listen(self, http_sock: socket.socket) -> None:
         s = self.settings

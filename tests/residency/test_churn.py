@@ -116,6 +116,8 @@ async def test_every_evicted_model_and_its_booster_is_freed(serve, tmp_path, iri
         gc.collect()
         assert sum(ref() is not None for ref in models) <= 2, "an evicted model instance is still referenced"
         assert sum(ref() is not None for ref in boosters) <= 2, "an evicted model's booster is still referenced"
+    # All the while the heap stayed frozen (serving/heap.py): the built-in runtimes hold no cycles.
+    assert server.dataplane.freezer.frozen and not server.dataplane.freezer.given_up
     text = (await client.get("/metrics")).text
     series = [line for line in text.splitlines() if 'model="sk3"' in line and not line.startswith("#")]
     # success and compute_infer counts and seconds, the last-inference gauge, and the request and predict

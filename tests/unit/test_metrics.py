@@ -44,3 +44,88 @@ def test_fast_observers_record_what_the_public_calls_record():
     add(1)
     add(0.25)
     assert counted._value.get() == 1.25
+
+
+def _samples(registry, name):
+    return [(s.name.removeprefix(name), s.labels, s.value) for f in registry.collect() if f.name == name
+            for s in f.samples if not s.name.endswith("_created")]
+
+
+def test_lean_series_expose_what_prometheus_client_series_expose():
+    """Same observations into prometheus_client's Histogram/Counter and the lean ones (public calls
+    and the fast observers): the same samples, so /metrics and the statistics read the same."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from modelport.metrics import _BUCKETS, counter_adder, histogram_observer
+    from modelport.observability.metrics import LeanCounter, LeanHistogram
+
+    registry = CollectorRegistry()
+    plain = Histogram("a_seconds", "", ["m"], buckets=_BUCKETS, registry=registry)
+    lean = LeanHistogram("b_seconds", "", ["m"], buckets=_BUCKETS, registry=registry)
+    values = [0.0, 100.0] + [v for b in _BUCKETS for v in (b, b * 0.999, b * 1.001)]
+    for model in ("x", "y"):
+        fast = histogram_observer(lean.labels(model))
+        for i, v in enumerate(values):
+            plain.labels(model).observe(v)
+            (fast if i % 2 else lean.labels(model).observe)(v)
+    assert _samples(registry, "a_seconds") == _samples(registry, "b_seconds") and _samples(registry, "a_seconds")
+    counts = Counter("c", "", ["m"], registry=registry)
+    lean_counts = LeanCounter("d", "", ["m"], registry=registry)
+    add = counter_adder(lean_counts.labels("x"))
+    for amount in (1, 0.25, 3):
+        counts.labels("x").inc(amount)
+        add(amount)
+    lean_counts.labels("y").inc()
+    counts.labels("y").inc()
+    assert _samples(registry, "c") == _samples(registry, "d") and lean_counts.labels("x").get() == 4.25
+    try:
+        lean_counts.labels("x").inc(-1)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a counter went down")
+
+
+def test_a_lean_series_is_a_handful_of_objects_for_the_collector():
+    """Every full garbage collection walks every series of every model that has served: a lean
+    histogram series with its fast observer is a few tracked objects, prometheus_client's ~50."""
+    import gc
+
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from modelport.metrics import _BUCKETS, histogram_observer
+    from modelport.observability.metrics import LeanHistogram
+
+    def tracked_per_series(cls) -> float:
+        metric = cls("h_seconds", "", ["m"], buckets=_BUCKETS, registry=CollectorRegistry())
+        keep = []
+        gc.collect()
+        before = len(gc.get_objects())
+        for i in range(100):
+            keep.append(histogram_observer(metric.labels(f"model-{i}")))
+        gc.collect()
+        return (len(gc.get_objects()) - before) / 100
+
+    lean, plain = tracked_per_series(LeanHistogram), tracked_per_series(Histogram)
+    assert lean <= 8 and plain >= 4 * lean, (lean, plain)
+
+
+def test_with_workers_lean_series_are_prometheus_client_files():
+    """workers > 1: children made after the switch keep their numbers in the shared files, and the
+    fast observers write there (observability/multiprocess.py reads them)."""
+    from prometheus_client import CollectorRegistry
+
+    from modelport.metrics import _BUCKETS, counter_adder, histogram_observer
+    from modelport.observability.metrics import LeanCounter, LeanHistogram
+    from modelport.observability.multiprocess import samples, shared_metrics_dir
+
+    with shared_metrics_dir() as path:
+        registry = CollectorRegistry()
+        child = LeanHistogram("mp_seconds", "", ["m"], buckets=_BUCKETS, registry=registry).labels("x")
+        counted = LeanCounter("mp_events", "", ["m"], registry=registry).labels("x")
+        assert child._cells is None and counted._cell is None
+        histogram_observer(child)(0.003)
+        counter_adder(counted)(2)
+        found = {(s.name, s.labels.get("le")): s.value for s in samples(path)}
+    assert found[("mp_seconds_bucket", "0.005")] == 1.0 and found[("mp_seconds_sum", None)] == 0.003
+    assert found[("mp_events_total", None)] == 2.0
