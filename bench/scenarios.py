@@ -299,12 +299,15 @@ def _grpc_answer(resp) -> bytes | None:
     return None
 
 
-async def _drive_grpc(port: int, shape: list[int], raw: bytes, n: int, conns: int) -> tuple[list[float], int]:
+async def _drive_grpc(port: int, shape: list[int], raw: bytes, n: int, conns: int,
+                      expect: int | None = None) -> tuple[list[float], int]:
+    """``expect``: the answer's tensor size in bytes (default: the request's, an echo)."""
     import grpc
 
     from modelport.wire.grpc import grpc_predict_v2_pb2_grpc as pbg
 
     req = _grpc_request(shape, raw)
+    want = len(raw) if expect is None else expect
     lat: list[float] = []
     errors = [0]
     count = [0]
@@ -318,7 +321,7 @@ async def _drive_grpc(port: int, shape: list[int], raw: bytes, n: int, conns: in
                 try:
                     resp = await stub.ModelInfer(req)
                     # Raw answers are checked by size only (the exact check is _verify's, once per case).
-                    if len(resp.raw_output_contents[0] if resp.raw_output_contents else _grpc_answer(resp) or b"") != len(raw):
+                    if len(resp.raw_output_contents[0] if resp.raw_output_contents else _grpc_answer(resp) or b"") != want:
                         errors[0] += 1
                 except grpc.RpcError:
                     errors[0] += 1

@@ -15,7 +15,13 @@ A [64,1024] and a [1,3,224,224] FP32 echo (bench/peers/modelport_echo.py), one c
   the regions (as tritonclient's ``set_shared_memory`` builds it); the answer carries no data, the
   output is in the output region;
 - ``modelport REST binary`` / ``modelport gRPC raw``: the same server, the tensor in the request and the
-  answer (context: what shared memory saves).
+  answer (context: what shared memory saves);
+- ``modelport gRPC [1,4]`` and ``gRPC floor (canned)``: what any gRPC call costs, whatever its tensor. The
+  first is a [1,4] FP32 raw ModelInfer to the same echo model (modelport's gRPC path without shared
+  memory); the second bench/grpc_floor.py --generic, bare grpc.aio answering a canned ModelInfer in its own
+  process (grpc.aio's own cost per call: at 1 connection every call wakes its threads several times). A
+  gRPC shm echo costs about the first plus the one copy into the output region; what separates it from
+  REST shm is about the second (their MB/s columns count 16 and 0 tensor bytes: read their CPU).
 
 MB/s counts the tensor's bytes in and out (2 × its size per request); ``server CPU µs/req`` is the
 server's process tree (utime+stime) over the timed requests ÷ requests (the memcpy floor: this
@@ -48,7 +54,8 @@ from scenarios import (  # noqa: E402
 )
 
 CASES = ["memcpy floor", "HTTP echo floor", "modelport REST shm", "modelport gRPC shm", "modelport REST binary",
-         "modelport gRPC raw"]
+         "modelport gRPC raw", "modelport gRPC [1,4]", "gRPC floor (canned)"]
+TINY = [1, 4]  # the per-call controls' tensor
 
 
 class Region:
@@ -176,6 +183,16 @@ async def shm_case(server: Server, kind: str, arr: np.ndarray, inp: np.ndarray, 
     return _result(size, count, wall, lat, errors, cpu)
 
 
+async def tiny_grpc_case(server: Server, port: int, count: int, expect: int) -> dict:
+    """``count`` ModelInfer calls with a [1,4] FP32 tensor: the cost of a gRPC call itself. ``expect``: the
+    raw answer's size (16 from the echo, 0 from the canned floor, which answers typed contents)."""
+    raw = np.arange(4, dtype=np.float32).reshape(TINY).tobytes()
+    _, first_bad = await _drive_grpc(port, TINY, raw, max(3, count // 10), 1, expect)  # warm-up, answers checked
+    c0, t0 = server.cpu(), time.perf_counter()
+    lat, errors = await _drive_grpc(port, TINY, raw, count, 1, expect)
+    return _result(len(raw), count, time.perf_counter() - t0, lat, errors + first_bad, server.cpu() - c0)
+
+
 async def wire_case(server: Server, kind: str, port: int, arr: np.ndarray, body: bytes | None, count: int) -> dict:
     """REST binary / gRPC raw / the HTTP echo floor: the tensor in the request and in the answer."""
     raw, size = arr.tobytes(), arr.nbytes
@@ -204,11 +221,16 @@ async def run(args) -> str:
     (work / "floor").mkdir()  # its own folder: its own server.log
     floor = Server(work / "floor" / "echo", argv=[python, str(BENCH / "echo_floor.py"), "http", str(http_port)], env=env,
                    ports=(http_port, free_port()))
+    (work / "grpc-floor").mkdir()
+    grpc_http, grpc_port = free_port(), free_port()
+    grpc_floor = Server(work / "grpc-floor" / "echo", argv=[python, str(BENCH / "grpc_floor.py"), str(grpc_port), "--generic",
+                        "--http", str(grpc_http)], env=env, ports=(grpc_http, grpc_port))
     regions: list[Region] = []
     results: dict = {}
     try:
         await modelport.ready()
         await floor.ready()
+        await grpc_floor.ready()
         for label, shape in SHAPES.items():
             bodies = _v2_bodies(shape)
             arr = bodies["_array"]
@@ -230,7 +252,11 @@ async def run(args) -> str:
                         res = await shm_case(modelport, "rest" if "REST" in case else "grpc", arr, in_view, out_view, n)
                     elif case == "modelport REST binary":
                         res = await wire_case(modelport, "http", modelport.http, arr, bodies["rest-binary"], n)
-                    else:
+                    elif case == "modelport gRPC [1,4]":
+                        res = await tiny_grpc_case(modelport, modelport.grpc, n, 16)
+                    elif case == "gRPC floor (canned)":
+                        res = await tiny_grpc_case(grpc_floor, grpc_floor.grpc, n, 0)
+                    elif case == "modelport gRPC raw":
                         res = await wire_case(modelport, "grpc", modelport.grpc, arr, None, n)
                     results.setdefault((label, case), []).append(res)
                     print(f"{label} {case} round {r + 1}: {res['mbs']:,.0f} MB/s, server CPU {res['cpu_us']:,.0f} µs/req, "
@@ -239,6 +265,7 @@ async def run(args) -> str:
     finally:
         modelport.stop()
         floor.stop()
+        grpc_floor.stop()
         for region in regions:
             region.close()
     return report(results, args)
