@@ -146,7 +146,8 @@ class ServerSettings:
     # each request; without it large tensors page-fault their buffers in on every request. 0: glibc's defaults.
     malloc_cache_size: int = 64 * 1024 * 1024
     # Once the models have loaded, freeze what exists (gc.freeze) so the collector's full passes walk only
-    # what requests make, not the frameworks and models (modelport/serving/heap.py). Not with residency or polling.
+    # what requests make, not the frameworks and models (modelport/serving/heap.py). With residency: once, at
+    # start-up. Not with polling.
     gc_freeze: bool = True
     # -- observability (modelport/observability) --
     # Triton's statistics extension and the per-model health view.
