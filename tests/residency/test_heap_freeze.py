@@ -91,3 +91,24 @@ async def test_a_frozen_model_without_cycles_is_freed_and_the_heap_stays_frozen(
     await infer(client, "m1")  # evicts m0: reference counting frees it, frozen or not
     assert frozen_m0() is None
     assert freezer.frozen and not freezer.given_up
+
+
+async def test_reloading_a_model_frozen_with_its_load_thaws_the_heap_and_a_later_one_does_not(serve, tmp_path):
+    """A reload swaps a new entry in beside the old one. A pinned model loaded at start-up was frozen
+    with what it loaded, so replacing it thaws the heap for good; one loaded on demand was not."""
+    from .conftest import sized_model
+
+    folder = tmp_path / "models"
+    sized_model(folder, "pinned", pinned=True)
+    sized_model(folder, "lazy")
+    server, client = await serve(model_repository=str(folder), max_loaded_models=2)
+    freezer = server.dataplane.freezer
+    assert server.repository._find("pinned", None).state.value == "READY" and freezer.frozen
+    await infer(client, "lazy")
+    r = await client.post("/v2/repository/models/lazy/load")
+    assert r.status_code == 200, r.text
+    assert freezer.frozen and not freezer.given_up
+    r = await client.post("/v2/repository/models/pinned/load")
+    assert r.status_code == 200, r.text
+    assert "pinned" in freezer.given_up and not freezer.frozen and gc.get_freeze_count() == 0
+    await infer(client, "pinned")
