@@ -58,9 +58,7 @@ class LeanHistogram(Histogram):
         if cells is None:
             return super().observe(amount, exemplar)
         self._raise_if_not_observable()
-        with _LEAN_LOCK:
-            cells[bisect_left(self._upper_bounds, amount)] += 1
-            cells[-1] += amount
+        _observe_lean(cells, self._upper_bounds, amount)
 
     def _child_samples(self) -> Iterable[Sample]:
         if self._cells is None:
@@ -97,8 +95,7 @@ class LeanCounter(Counter):
         self._raise_if_not_observable()
         if amount < 0:
             raise ValueError("Counters can only be incremented by non-negative amounts.")
-        with _LEAN_LOCK:
-            cell[0] += amount
+        _add_lean(cell, amount)
 
     def reset(self) -> None:
         if self._cell is None:
@@ -106,10 +103,6 @@ class LeanCounter(Counter):
         with _LEAN_LOCK:
             self._cell[0] = 0.0
         self._created = time.time()
-
-    def get(self) -> float:
-        """The total (a lean child's, or prometheus_client's value)."""
-        return self._cell[0] if self._cell is not None else self._value.get()
 
     def _child_samples(self) -> Iterable[Sample]:
         if self._cell is None:

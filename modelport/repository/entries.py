@@ -375,13 +375,7 @@ class ModelRepository:
         was_loaded = entry.state is ModelState.READY
         entry.state = ModelState.UNLOADING
         await entry.wait_idle()
-        if was_loaded and entry.runner is not None:
-            try:
-                await entry.runner.stop()
-            except Exception:  # noqa: BLE001
-                logger.exception("Model %s: stop hook failed", _label(entry))
-        if entry.model is not None:
-            entry.model.ready = False
+        await stop_model(entry, hooks=was_loaded)
         entry.state, entry.reason = ModelState.UNAVAILABLE, "unloaded"
         logger.info("Model %s unloaded", _label(entry))
 
@@ -457,6 +451,18 @@ _ON_DEMAND = (ModelState.REGISTERED, ModelState.EVICTED, ModelState.LOADING, Mod
 
 def _label(entry: ModelEntry) -> str:
     return entry.name if entry.version is None else f"{entry.name} (version {entry.version})"
+
+
+async def stop_model(entry: ModelEntry, hooks: bool = True, when: str = "") -> None:
+    """An unload or an eviction: the model's stop hooks (``hooks``; a failure is logged, never raised),
+    then its model is not ready."""
+    if hooks and entry.runner is not None:
+        try:
+            await entry.runner.stop()
+        except Exception:  # noqa: BLE001
+            logger.exception("Model %s: stop hook failed%s", _label(entry), when)
+    if entry.model is not None:
+        entry.model.ready = False
 
 
 def import_class(path: str, search_path: str | None = None) -> type:

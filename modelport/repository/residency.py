@@ -22,7 +22,7 @@ import types
 from typing import Any, Iterator
 
 from ..errors import DeadlineExceeded, ModelNotReady
-from .entries import ModelEntry, ModelState, _uses, build_model
+from .entries import ModelEntry, ModelState, _label, _uses, build_model, stop_model
 
 logger = logging.getLogger("modelport")
 
@@ -118,7 +118,7 @@ class Residency:
             self._resident.pop(old, None)
             if self._frozen(old) and old.runner is not None:  # frozen with what it loaded, now replaced
                 self.freezer.let_go(None, f"model {_label(old)} (loaded before the heap froze) was replaced")
-        entry.built_epoch = self.freezer.epoch if self.freezer is not None else 0
+        entry.built_epoch = self._epoch()
         self._trim(exclude=entry)
 
     def forget(self, entry: ModelEntry) -> None:
@@ -308,12 +308,7 @@ class Residency:
         await self._start(victim, self._unload(victim, reason))
 
     async def _unload(self, victim: ModelEntry, reason: str) -> None:
-        try:
-            await victim.runner.stop()
-        except Exception:  # noqa: BLE001
-            logger.exception("Model %s: stop hook failed on eviction", _label(victim))
-        if victim.model is not None:
-            victim.model.ready = False
+        await stop_model(victim, when=" on eviction")
         self._fresh(victim)
         victim.state, victim.reason = ModelState.EVICTED, f"evicted: {reason}"
         if self.metrics is not None:
@@ -343,7 +338,7 @@ class Residency:
             repo.release_runner(entry.runner)
         old = entry.model
         entry.model, entry.runner = model, runner
-        entry.built_epoch = self.freezer.epoch if self.freezer is not None else 0
+        entry.built_epoch = self._epoch()
         if frozen and loaded:  # frozen with what it loaded: it must go now, or the heap thaws for good
             ref = self.freezer.watch(old)
             del old
@@ -357,6 +352,9 @@ class Residency:
         for entry in list(self.repository.entries()):
             if entry.state is ModelState.REGISTERED and self._frozen(entry):
                 self._fresh(entry, loaded=False)
+
+    def _epoch(self) -> int:
+        return self.freezer.epoch if self.freezer is not None else 0
 
     def _frozen(self, entry: ModelEntry) -> bool:
         """Whether the entry's model instance existed when the heap was frozen (and still is)."""
@@ -439,9 +437,6 @@ class Residency:
         return {"loaded": len(self._resident), "max_loaded_models": self.max_models, "bytes_in_use": self.bytes_in_use(),
                 "memory_budget": self.budget, "loads_running": self.loads_running}
 
-
-def _label(entry: ModelEntry) -> str:
-    return entry.name if entry.version is None else f"{entry.name} (version {entry.version})"
 
 
 async def _in_own_thread(fn: Any, *args: Any) -> Any:
