@@ -22,7 +22,7 @@ import asyncio
 import resource
 from dataclasses import dataclass
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 # Connection phases, for the sweep. _BODY: head parsed, body still arriving; _BUSY: the app has it all.
 _IDLE, _HEAD, _BUSY, _LINGER, _BODY = 0, 1, 2, 3, 4
@@ -39,6 +39,11 @@ DRAIN_IDLE_CLOSE = 0.5
 # a bytearray, joined once more by the app. The app reads whole bodies (up to max_request_size) anyway,
 # so holding up to this much here costs no extra memory; one receive() then takes the whole body.
 BODY_HIGH_WATER = 4 * 1024 * 1024
+
+
+# A response body up to this size is joined to its head and written in one call (one send(2), one
+# TCP segment); a larger one is written after the head as it is, never copied.
+JOIN_BODY = 64 * 1024
 
 
 @dataclass
@@ -114,6 +119,84 @@ class ConnectionGuard:
                 conn.check_deadline(now)
 
 
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request/response cycle, with the response head held back until the first body part and
+    written with it: a whole answer goes out in one ``transport.write`` (one syscall) instead of two.
+    The head is checked and built as uvicorn builds it (the same status line, header checks, ``connection:
+    close`` and chunked fallback); anything but that common case (HEAD, a paused transport, a
+    disconnected client) goes down uvicorn's own path, and a streamed (chunked) answer's head is written
+    at once."""
+
+    _head: bytes | None = None  # the built head, not yet written
+
+    async def send(self, message: dict) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if message["type"] == "http.response.body" and not self.chunked_encoding and not self.disconnected:
+                body = message.get("body", b"")
+                more_body = message.get("more_body", False)
+                if not self.flow.write_paused and len(body) <= self.expected_content_length:
+                    self.expected_content_length -= len(body)
+                    self.transport.write(head + body if len(body) <= JOIN_BODY else head)
+                    if len(body) > JOIN_BODY:
+                        self.transport.write(body)
+                    if not more_body:
+                        self._complete()
+                    return
+            if not self.disconnected:
+                self.transport.write(head)
+            return await super().send(message)
+        if (self.response_started or message["type"] != "http.response.start" or self.disconnected
+                or self.scope["method"] == "HEAD"):
+            return await super().send(message)
+        head = self._start(message)
+        if self.chunked_encoding:  # a stream: its head goes out now, not with its first event
+            self.transport.write(head)
+        else:
+            self._head = head
+
+    def _start(self, message: dict) -> bytes:
+        """uvicorn's http.response.start, returning the head instead of writing it."""
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        status = message["status"]
+        content = [STATUS_LINE[status]]
+        close = False
+        for name, value in (*self.default_headers, *message.get("headers", ())):
+            if HEADER_RE.search(name):
+                raise RuntimeError("Invalid HTTP header name.")
+            if HEADER_VALUE_RE.search(value):
+                raise RuntimeError("Invalid HTTP header value.")
+            name = name.lower()
+            if name == b"content-length" and self.chunked_encoding is None:
+                self.expected_content_length = int(value.decode())
+                self.chunked_encoding = False
+            elif name == b"transfer-encoding" and value.lower() == b"chunked":
+                self.expected_content_length = 0
+                self.chunked_encoding = True
+            elif name == b"connection" and b"close" in [token.lower().strip() for token in value.split(b",")]:
+                self.keep_alive = False
+                close = True
+            content += (name, b": ", value, b"\r\n")
+        if not self.keep_alive and not close:
+            content.append(b"connection: close\r\n")
+        if self.chunked_encoding is None and status not in (204, 304):
+            self.chunked_encoding = True
+            content.append(b"transfer-encoding: chunked\r\n")
+        content.append(b"\r\n")
+        return b"".join(content)
+
+    def _complete(self) -> None:
+        if self.expected_content_length != 0:
+            raise RuntimeError("Response content shorter than Content-Length")
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            self.transport.close()
+        self.on_response()
+
+
 class GuardedProtocol(HttpToolsProtocol):
     guard: ConnectionGuard  # set on the subclass by ConnectionGuard.protocol_class()
 
@@ -184,8 +267,12 @@ class GuardedProtocol(HttpToolsProtocol):
             self._reject(503, f"Too many connections (limit {self.guard.max_connections}); retry later")
             raise _Rejected()
         super().on_headers_complete()
-        if self.guard.draining and self.cycle is not None:
-            self.cycle.keep_alive = False
+        cycle = self.cycle
+        if cycle is not None:
+            # uvicorn builds its own cycle class here; its task has not run yet, so every send goes to ours.
+            cycle.__class__ = OneWriteCycle
+            if self.guard.draining:
+                cycle.keep_alive = False
 
     # -- request body: gathered here, handed over once ------------------------------------------
     def on_body(self, body: bytes) -> None:
@@ -216,7 +303,14 @@ class GuardedProtocol(HttpToolsProtocol):
         cycle.message_event.set()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        # uvicorn's, less its keep-alive timer (armed and cancelled once per request): the sweep closes
+        # idle connections (check_deadline).
+        self.server_state.total_requests += 1
+        if not self.transport.is_closing():
+            self.flow.resume_reading()
+            if self.pipeline:
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
         if self.cycle is None or self.cycle.response_complete:
             self._phase, self._since = _IDLE, self.loop.time()
 
@@ -291,11 +385,6 @@ class GuardedProtocol(HttpToolsProtocol):
         # them instead once they have stayed idle, and busy ones close after their response.
         self.guard.drain()
         self.begin_drain()
-
-    def timeout_keep_alive_handler(self) -> None:
-        # uvicorn's own keep-alive timer; the sweep enforces the same timeout (before a first request too).
-        if self._phase == _IDLE:
-            super().timeout_keep_alive_handler()
 
 
 __all__ = ["ConnectionGuard", "GuardedProtocol", "Limits", "default_max_connections"]
