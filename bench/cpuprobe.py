@@ -6,6 +6,7 @@ utime+stime (all its threads, from /proc/PID/stat) over those N requests ÷ N. W
 printed too but means little while other work shares the cores.
 
     python bench/cpuprobe.py --server floor --proto v2 -n 5000 -c 8
+    python bench/cpuprobe.py --server raw-floor --proto v2 -n 5000 -c 8   # the floor's work, no ASGI
     python bench/cpuprobe.py --server modelport --model-dir bench/models/iris --proto v1
     python bench/cpuprobe.py --server modelport --proto grpc --h2load 5 -c 8    # gRPC under h2load
     python bench/cpuprobe.py --server grpc-floor --proto grpc --h2load 5 -c 8   # grpc.aio + predict
@@ -91,6 +92,8 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
             argv.append("--sync")
         if server.endswith("-generic"):
             argv.append("--generic")
+    elif server == "raw-floor":  # the floor's work without ASGI (bench/raw_floor.py)
+        argv = [python, str(BENCH / "raw_floor.py"), str(http)]
     elif server == "floor":
         argv = [python, "-m", "uvicorn", "floor_app:app", "--app-dir", str(BENCH), "--loop", "uvloop",
                 "--http", "httptools", "--no-access-log", "--host", "127.0.0.1", "--port", str(http), "--log-level", "warning"]
@@ -329,7 +332,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--server", choices=["floor", "grpc-floor", "grpc-canned", "grpc-floor-sync", "grpc-canned-sync",
+    ap.add_argument("--server", choices=["floor", "raw-floor", "grpc-floor", "grpc-canned", "grpc-floor-sync", "grpc-canned-sync",
                                              "grpc-floor-generic", "grpc-canned-generic", "modelport"], default="modelport")
     ap.add_argument("--model-dir")
     ap.add_argument("--model", default="iris")
