@@ -10,7 +10,8 @@ Nothing a real server does can cost less, so each server's distance from this is
 BENCH_FLOOR_BOOSTER=path/model.json (XGBoost: XGBClassifier.predict_proba) or path/model.txt
 (LightGBM: Booster.predict) makes it the floor for those runtimes instead: the framework's plain call
 with its defaults (every core), as a hand-written server would make it; BENCH_FLOOR_THREADS=N sets
-the framework's thread count (nthread / num_threads) instead.
+the framework's thread count (nthread / num_threads) instead. BENCH_FLOOR_STUB=1 answers a constant
+instead of predicting: the floor's cost around a model, beside bench/models/iris-stub.
 """
 
 import os
@@ -43,7 +44,9 @@ def _booster_floor(path: str, threads: str | None):
     return est.predict_proba
 
 
-if os.environ.get("BENCH_FLOOR_BOOSTER"):
+if os.environ.get("BENCH_FLOOR_STUB"):  # a constant answer: the floor's cost around a model (bench/models/iris-stub)
+    PREDICT = lambda x: np.zeros(len(x), dtype=np.int64)  # noqa: E731
+elif os.environ.get("BENCH_FLOOR_BOOSTER"):
     PREDICT = _booster_floor(os.environ["BENCH_FLOOR_BOOSTER"], os.environ.get("BENCH_FLOOR_THREADS") or None)
 
 V2_INFER = f"/v2/models/{MODEL}/infer"

@@ -1,6 +1,7 @@
 """modelport models for the benchmark: the iris LogisticRegression, and a variant burning CPU.
 
-model-settings.json names them as ``modelport_iris.IrisModel`` / ``modelport_iris.BurnIrisModel``;
+model-settings.json names them as ``modelport_iris.IrisModel`` / ``modelport_iris.BurnIrisModel`` /
+``modelport_iris.StubIrisModel`` (bench/models/iris-stub: no scikit-learn, the server's cost alone);
 the harness puts bench/peers on PYTHONPATH. The model file comes from $BENCH_IRIS_JOBLIB
 (default bench/.work/iris.joblib). The code is what a KServe user would write, imports changed.
 """
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import joblib
+import numpy as np
 
 from modelport import Model, get_predict_input, get_predict_response
 
@@ -25,6 +27,17 @@ class IrisModel(Model):
     def predict(self, payload, headers=None):
         x = get_predict_input(payload)
         return get_predict_response(payload, self.clf.predict(x), self.name)
+
+
+class StubIrisModel(IrisModel):
+    """The same class with a constant answer instead of scikit-learn: what the server costs around a model."""
+
+    def predict(self, payload, headers=None):
+        x = get_predict_input(payload)
+        return get_predict_response(payload, STUB_ANSWER[: len(x)], self.name)
+
+
+STUB_ANSWER = np.zeros(1024, dtype=np.int64)
 
 
 def burn_cpu(ms: float) -> None:
