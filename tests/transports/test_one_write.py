@@ -66,10 +66,16 @@ async def test_an_answer_is_one_write_on_a_kept_alive_connection(serve):
             assert head.startswith(b"HTTP/1.1 200 "), head
             assert json.loads(body)["outputs"][0]["data"] == [3.0]
             assert counting.writes == [len(head) + len(body)]
-        counting.writes.clear()  # an error answer too
-        writer.write(_post("/v2/models/nope/infer", SMALL))
+        for path, request, status in (("/v2/models/nope/infer", SMALL, b"404"), ("/v2/models/sum/infer", b"{bad", b"400")):
+            counting.writes.clear()  # error answers too: whole, with their message, and the connection serves on
+            writer.write(_post(path, request))
+            head, body = await _response(reader)
+            assert head.startswith(b"HTTP/1.1 " + status + b" ") and counting.writes == [len(head) + len(body)]
+            assert json.loads(body)["error"]
+        counting.writes.clear()
+        writer.write(_post("/v2/models/sum/infer", SMALL))
         head, body = await _response(reader)
-        assert head.startswith(b"HTTP/1.1 404 ") and counting.writes == [len(head) + len(body)]
+        assert head.startswith(b"HTTP/1.1 200 ") and counting.writes == [len(head) + len(body)]
     finally:
         writer.close()
 

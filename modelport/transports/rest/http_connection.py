@@ -22,7 +22,7 @@ import asyncio
 import resource
 from dataclasses import dataclass
 
-from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 # Connection phases, for the sweep. _BODY: head parsed, body still arriving; _BUSY: the app has it all.
 _IDLE, _HEAD, _BUSY, _LINGER, _BODY = 0, 1, 2, 3, 4
@@ -119,82 +119,51 @@ class ConnectionGuard:
                 conn.check_deadline(now)
 
 
+class _HeadSink:
+    """Stands in for the transport while uvicorn builds a response head: keeps the head instead of sending it."""
+
+    __slots__ = ("head",)
+
+    def write(self, data: bytes) -> None:
+        self.head = data
+
+
 class OneWriteCycle(RequestResponseCycle):
     """uvicorn's request/response cycle, with the response head held back until the first body part and
     written with it: a whole answer goes out in one ``transport.write`` (one syscall) instead of two.
-    The head is checked and built as uvicorn builds it (the same status line, header checks, ``connection:
-    close`` and chunked fallback); anything but that common case (HEAD, a paused transport, a
-    disconnected client) goes down uvicorn's own path, and a streamed (chunked) answer's head is written
-    at once."""
+    uvicorn itself checks and builds the head (into a ``_HeadSink``) and writes the body, so its rules
+    (header checks, ``connection: close``, Content-Length accounting, completion) stay its own. A HEAD
+    request, a paused transport or a disconnected client takes uvicorn's path unchanged; a streamed
+    (chunked) answer's head and a body over JOIN_BODY are written as they come, never joined."""
 
     _head: bytes | None = None  # the built head, not yet written
 
     async def send(self, message: dict) -> None:
         head = self._head
-        if head is not None:
-            self._head = None
-            if message["type"] == "http.response.body" and not self.chunked_encoding and not self.disconnected:
-                body = message.get("body", b"")
-                more_body = message.get("more_body", False)
-                if not self.flow.write_paused and len(body) <= self.expected_content_length:
-                    self.expected_content_length -= len(body)
-                    self.transport.write(head + body if len(body) <= JOIN_BODY else head)
-                    if len(body) > JOIN_BODY:
-                        self.transport.write(body)
-                    if not more_body:
-                        self._complete()
-                    return
-            if not self.disconnected:
+        if head is None:
+            if (message["type"] != "http.response.start" or self.response_started or self.disconnected
+                    or self.flow.write_paused or self.scope["method"] == "HEAD"):
+                return await super().send(message)
+            transport, sink = self.transport, _HeadSink()
+            self.transport = sink
+            try:
+                await super().send(message)
+            finally:
+                self.transport = transport
+            if self.chunked_encoding:  # a stream: its head goes out now, not with its first event
+                transport.write(sink.head)
+            else:
+                self._head = sink.head
+            return
+        self._head = None
+        if not self.disconnected:
+            body = message.get("body", b"") if message["type"] == "http.response.body" else None
+            if body is None or len(body) > JOIN_BODY or self.flow.write_paused:
                 self.transport.write(head)
-            return await super().send(message)
-        if (self.response_started or message["type"] != "http.response.start" or self.disconnected
-                or self.scope["method"] == "HEAD"):
-            return await super().send(message)
-        head = self._start(message)
-        if self.chunked_encoding:  # a stream: its head goes out now, not with its first event
-            self.transport.write(head)
-        else:
-            self._head = head
-
-    def _start(self, message: dict) -> bytes:
-        """uvicorn's http.response.start, returning the head instead of writing it."""
-        self.response_started = True
-        self.waiting_for_100_continue = False
-        status = message["status"]
-        content = [STATUS_LINE[status]]
-        close = False
-        for name, value in (*self.default_headers, *message.get("headers", ())):
-            if HEADER_RE.search(name):
-                raise RuntimeError("Invalid HTTP header name.")
-            if HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
-            name = name.lower()
-            if name == b"content-length" and self.chunked_encoding is None:
-                self.expected_content_length = int(value.decode())
-                self.chunked_encoding = False
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                self.expected_content_length = 0
-                self.chunked_encoding = True
-            elif name == b"connection" and b"close" in [token.lower().strip() for token in value.split(b",")]:
-                self.keep_alive = False
-                close = True
-            content += (name, b": ", value, b"\r\n")
-        if not self.keep_alive and not close:
-            content.append(b"connection: close\r\n")
-        if self.chunked_encoding is None and status not in (204, 304):
-            self.chunked_encoding = True
-            content.append(b"transfer-encoding: chunked\r\n")
-        content.append(b"\r\n")
-        return b"".join(content)
-
-    def _complete(self) -> None:
-        if self.expected_content_length != 0:
-            raise RuntimeError("Response content shorter than Content-Length")
-        self.response_complete = True
-        self.message_event.set()
-        if not self.keep_alive:
-            self.transport.close()
-        self.on_response()
+            else:  # uvicorn writes head and body as one body, its Content-Length count grown by the head
+                self.expected_content_length += len(head)
+                message = {**message, "body": head + body}
+        return await super().send(message)
 
 
 class GuardedProtocol(HttpToolsProtocol):
