@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ..ports import unused_port
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "kserve_scripts"
 KSERVE_VENV = Path(os.environ.get("MODELPORT_PEER_KSERVE", REPO / ".venv-peers" / "kserve"))
 KSERVE_REQUIREMENT = "kserve==0.16.*"
-
-
-def free_port() -> int:
-    """A port nobody listens on now (KServe scripts take real ports, not 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def as_modelport(script: Path, into: Path) -> Path:

@@ -7,7 +7,7 @@ import sys
 import httpx
 import pytest
 
-from .kserve_peer import SCRIPTS, Script, as_modelport, free_port, kserve_python, modelport_env  # noqa: F401
+from .kserve_peer import SCRIPTS, Script, as_modelport, unused_port, kserve_python, modelport_env  # noqa: F401
 
 # The first peer test builds the peer virtualenv when .ci/run has not (a few minutes): a longer limit for these.
 pytestmark = [pytest.mark.peer_kserve, pytest.mark.timeout(1200)]
@@ -50,7 +50,7 @@ def both(tmp_path_factory, kserve_python):
             ("kserve", kserve_python, SCRIPTS / "predictor.py", {}),
             ("modelport", sys.executable, as_modelport(SCRIPTS / "predictor.py", tmp), modelport_env()),
         ):
-            http, grpc = free_port(), free_port()
+            http, grpc = unused_port(), unused_port()
             proc = Script(python, script, "--http_port", str(http), "--grpc_port", str(grpc), "--model_name", MODEL,
                           env=env, log=tmp / f"{name}.log")
             servers[name] = (f"http://127.0.0.1:{http}", proc)
@@ -122,9 +122,9 @@ def test_transformer_script_same_answer_as_kserve(both, kserve_python, tmp_path)
             ("modelport", sys.executable, as_modelport(SCRIPTS / "transformer.py", tmp_path), ["--upstream", predictor],
              modelport_env()),
         ):
-            http = free_port()
+            http = unused_port()
             runs[name] = (f"http://127.0.0.1:{http}", Script(
-                python, script, "--http_port", str(http), "--grpc_port", str(free_port()), "--model_name", MODEL,
+                python, script, "--http_port", str(http), "--grpc_port", str(unused_port()), "--model_name", MODEL,
                 "--enable_grpc", "false", *args, env=env, log=tmp_path / f"transformer-{name}.log",
             ))
         for url, proc in runs.values():

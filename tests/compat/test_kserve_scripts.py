@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from .kserve_peer import SCRIPTS, Script, as_modelport, free_port, modelport_env
+from .kserve_peer import SCRIPTS, Script, as_modelport, unused_port, modelport_env
 
 MODEL = "enwiki-goodfaith"
 
@@ -17,7 +17,7 @@ MODEL = "enwiki-goodfaith"
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kserve-scripts")
-    ports = [free_port() for _ in range(4)]
+    ports = [unused_port() for _ in range(4)]
     predictor = Script(
         sys.executable, as_modelport(SCRIPTS / "predictor.py", tmp),
         "--http_port", str(ports[0]), "--grpc_port", str(ports[1]), "--model_name", MODEL, "--workers", "1",

@@ -25,7 +25,7 @@ import pytest
 from modelport.protocol.grpc import grpc_predict_v2_pb2 as pb
 from modelport.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
-from .kserve_peer import SCRIPTS, Script, as_modelport, free_port, kserve_python, modelport_env  # noqa: F401
+from .kserve_peer import SCRIPTS, Script, as_modelport, unused_port, kserve_python, modelport_env  # noqa: F401
 
 pytestmark = [pytest.mark.peer_kserve, pytest.mark.timeout(1200)]
 SERVERS = Path(__file__).resolve().parent / "kserve_servers"
@@ -78,7 +78,7 @@ class Pair:
             ("modelport", sys.executable, modelport_root,
              {**modelport_env(), "PYTHONPATH": f"{modelport_root}:{modelport_env()['PYTHONPATH']}"}),
         ):
-            http, grpc_port = free_port(), free_port()
+            http, grpc_port = unused_port(), unused_port()
             target = ["-m", module] if module else [str(root / script)]
             proc = Script(python, *target[:1], *target[1:], "--http_port", str(http), "--grpc_port", str(grpc_port),
                           "--model_name", model, *args, env={**extra_env, **(env or {})}, log=tmp / f"{name}.log")

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from google.protobuf.json_format import MessageToDict
 from modelport.wire.grpc import grpc_predict_v2_pb2 as pb
 from modelport.wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
+from ..ports import unused_port
 from .conftest import RUNTIMES
 
 # The first peer test builds the peer virtualenv when .ci/run has not (a few minutes): a longer limit for these.
@@ -38,12 +38,6 @@ def ensure_mlserver_venv() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(PEER)], check=True)
         subprocess.run([str(PEER / "bin" / "pip"), "install", "-q", *PINS], check=True, timeout=900)
     return PEER
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_mlserver(folder: Path) -> None:
@@ -65,7 +59,7 @@ def mlserver_url(tmp_path_factory):
 def mlserver_serving(folder: Path, parallel_workers: int = 0):
     """`mlserver start FOLDER` from the peer venv until the block ends: (REST URL, gRPC port, metrics URL)."""
     venv = ensure_mlserver_venv()
-    http, grpc_port, metrics = _free_port(), _free_port(), _free_port()
+    http, grpc_port, metrics = unused_port(), unused_port(), unused_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MLSERVER_", "PYTHON"))},
         "MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(http), "MLSERVER_GRPC_PORT": str(grpc_port),

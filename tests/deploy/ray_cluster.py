@@ -7,7 +7,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 import httpx
 import joblib
 import pytest
+
+from ..ports import unused_port
 
 # Every Ray test module's marks: Ray starts slowly, and its own imports warn about its dependencies.
 RAY_TEST_MARKS = [
@@ -69,13 +70,6 @@ class Batched(Model):
         rows = payload["instances"]
         return {"predictions": [[row[0], len(rows)] for row in rows]}
 '''
-
-
-def free_port() -> int:
-    """Ray's proxies take a port number, not a bound socket: the one place we bind, close and reuse."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def temp_dir(prefix: str) -> str:
@@ -155,7 +149,7 @@ class RayNode:
     @classmethod
     def head(cls, name: str, num_cpus: int = 2, extra: tuple[str, ...] = ()) -> "RayNode":
         """A head node, waited for until its raylet runs; ``address`` is its GCS address."""
-        port = free_port()
+        port = unused_port()
         node = cls(name, ["--head", f"--port={port}", "--include-dashboard=false", *extra], num_cpus)
         node.address = f"127.0.0.1:{port}"
         try:

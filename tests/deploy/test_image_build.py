@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ..ports import unused_port
+
 REPO = Path(__file__).resolve().parents[2]
 BASE = "localhost/modelport-test-base:bookworm"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "modelport-test"
 pytestmark = pytest.mark.timeout(900)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
@@ -88,7 +83,7 @@ def test_build_and_run_the_image(tmp_path):
         assert config["User"] == "10001:10001" and config["StopSignal"] == "SIGTERM"
         assert config["Entrypoint"] == ["modelport", "serve"] and config["Cmd"] == ["/opt/modelport/models"]
         # Run it as an engine would: its entry point and command, on a free loopback port.
-        port = free_port()
+        port = unused_port()
         container = _run("buildah", "from", tag).stdout.strip()
         proc = subprocess.Popen(
             ["buildah", "run", "--isolation", "chroot", "--network", "host", "-e", f"MODELPORT_HTTP_PORT={port}",

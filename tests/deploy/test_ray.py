@@ -25,7 +25,7 @@ import pytest
 from modelport.errors import StartupError
 from modelport.settings import ServerSettings, SettingsError
 
-from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, RayNode, driver, free_port, load, make_folder
+from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, RayNode, driver, unused_port, load, make_folder
 
 with warnings.catch_warnings():  # Ray's own imports warn about its dependencies: not ours to fix
     warnings.simplefilter("ignore")
@@ -70,7 +70,7 @@ def cluster(tmp_path_factory):
     node = RayNode.head("ray")
     try:
         with driver(node):
-            c = Cluster(folder, free_port())
+            c = Cluster(folder, unused_port())
             c.deploy({"num_replicas": 2})
             yield c
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 from modelport.settings import ServerSettings
 
-from .ray_cluster import RAY_TEST_MARKS, RayNode, driver, free_port, make_folder
+from .ray_cluster import RAY_TEST_MARKS, RayNode, driver, unused_port, make_folder
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -36,8 +36,8 @@ def grpc_url(tmp_path_factory):
     node = RayNode.head("grpc")
     try:
         with driver(node):
-            port = free_port()
-            settings = ServerSettings(host="0.0.0.0", http_port=free_port(), grpc_port=port, api_keys=KEYS)
+            port = unused_port()
+            settings = ServerSettings(host="0.0.0.0", http_port=unused_port(), grpc_port=port, api_keys=KEYS)
             run(str(folder), settings=settings, blocking=False, ray_options={"ray_actor_options": {"num_cpus": 0.1}})
             yield f"127.0.0.1:{port}"
     finally:

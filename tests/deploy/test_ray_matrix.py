@@ -31,7 +31,7 @@ from modelport.settings import ServerSettings
 
 from ..doors.conftest import CALLERS, KEYS, Served, model_folder
 from ..doors.test_matrix import GRPC_CODES, REST_SAMPLES, _grpc_code, _rest_status, expected
-from .ray_cluster import RAY_TEST_MARKS, RayNode, driver, free_port
+from .ray_cluster import RAY_TEST_MARKS, RayNode, driver, unused_port
 
 with warnings.catch_warnings():  # Ray's own imports warn about its dependencies: not ours to fix
     warnings.simplefilter("ignore")
@@ -108,7 +108,7 @@ def ray_served(tmp_path_factory):
     node = RayNode.head("matrix")
     try:
         with driver(node):
-            http_port, grpc_port = free_port(), free_port()
+            http_port, grpc_port = unused_port(), unused_port()
             settings = ServerSettings(host="0.0.0.0", http_port=http_port, grpc_port=grpc_port, api_keys=KEYS,
                                       enable_ui=True)
             run(str(folder), settings=settings, blocking=False, ray_options={"ray_actor_options": {"num_cpus": 0.1}})

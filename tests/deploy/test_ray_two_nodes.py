@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, RayNode, free_port, load, make_folder, wait_for
+from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, RayNode, unused_port, load, make_folder, wait_for
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -36,7 +36,7 @@ def _replica_processes(node: RayNode) -> int:
 
 def test_a_node_lost_under_load(tmp_path):
     folder = make_folder(tmp_path / "models", ("iris",))
-    port = free_port()
+    port = unused_port()
     url = f"http://127.0.0.1:{port}"
     nodes: list[RayNode] = []
     server = None

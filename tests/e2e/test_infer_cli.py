@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from modelport.cli import main
 
 from ..fixture_models import AsyncSlowModel, EchoModel, PickyModel, SumModel
 from ..helpers import server_in_thread
+from ..ports import refused_port
 
 REPO = Path(__file__).resolve().parents[2]
 V2_BODY = {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6.5]}]}
@@ -134,10 +134,8 @@ def test_server_errors(run, url, grpc, tmp_path):
     one_line(*run("picky", "--url", url, "--json", body), 1, "HTTP 400", "picky wants exactly one positive number")
     one_line(*run("picky", "--grpc", grpc, "--json", body), 1, "INVALID_ARGUMENT", "picky wants exactly one positive number")
     one_line(*run("nope", "--url", url, "--json", body), 1, "404", "Model nope not found")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    one_line(*run("sum", "--url", f"http://127.0.0.1:{port}", "--json", body), 1, "Cannot reach")
+    with refused_port() as port:
+        one_line(*run("sum", "--url", f"http://127.0.0.1:{port}", "--json", body), 1, "Cannot reach")
 
 
 def test_timeout(run, url, grpc, tmp_path):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest_asyncio
 from modelport import ModelServer
 
 from ..fixture_models import SumModel
+from ..ports import unused_port
 
 mlflow_sklearn = pytest.importorskip("mlflow.sklearn", reason="MLflow is an optional extra: pip install 'modelport[mlflow]'")
 pd = pytest.importorskip("pandas")
@@ -61,19 +61,15 @@ class MLflowServer:
     def __init__(self, model: Path):
         bin_dir = os.path.dirname(sys.executable)  # MLflow runs `uvicorn` from PATH
         env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-        for attempt in range(3):
-            with socket.socket() as s:  # MLflow takes no port 0: a free one, closed, then given to it
-                s.bind(("127.0.0.1", 0))
-                self.port = s.getsockname()[1]
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--env-manager", "local",
-                 "-h", "127.0.0.1", "-p", str(self.port)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True,
-            )
-            if self._wait_ready(90):
-                return
+        self.port = unused_port()  # MLflow takes no port 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--env-manager", "local",
+             "-h", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True,
+        )
+        if not self._wait_ready(90):
             self.stop()
-        raise AssertionError("mlflow models serve did not start")
+            raise AssertionError(f"mlflow models serve did not start on port {self.port}")
 
     def _wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

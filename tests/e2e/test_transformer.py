@@ -24,7 +24,7 @@ from modelport.client import AsyncRESTClient, RESTClient, RESTConfig, ServerErro
 from modelport.model import PredictorConfig
 
 from ..gated_models import AsyncGatedModel
-from ..ports import refused_port
+from ..ports import refused_port, unused_port
 from ..fixture_models import AsyncSlowModel, PickyModel, SumModel
 from .serving import BAD_SIGNS, Served, wait_ready
 
@@ -163,13 +163,6 @@ def test_a_protocol_mismatch_says_what_to_do(transformer):
 X = InferRequest("m", [InferInput("x", [1, 2], "FP32", np.array([[1, 2]], np.float32))])
 
 
-def free_port() -> int:
-    """For test_retries_setting only: a predictor must come up later on a number known in advance."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 async def pair(serve):
     """pair(predictor_models, protocol, **predictor_settings) -> (transformer url, predictor server, transformer server)."""
@@ -220,7 +213,7 @@ async def test_unreachable_predictor_is_503(pair, client, protocol):
 
 async def test_retries_setting(pair, client):
     """With retries, a predictor that comes up during the backoff is reached; without, 503 at once."""
-    port = free_port()
+    port = unused_port()
     url, _, _ = await pair([SumModel("m")], "v2", host=f"127.0.0.1:{port}", predictor_request_retries=0)
     with pytest.raises(ServerError):
         await client.infer(url, X)

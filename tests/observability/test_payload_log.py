@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ from modelport.wire.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStu
 
 from ..fixture_models import FailingModel, SumModel
 from ..grpc_helpers import infer_request
+from ..ports import refused_port
 
 V2 = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}
 
@@ -145,25 +145,20 @@ async def test_a_slow_sink_never_slows_inference_and_drops_are_counted(serve, si
     assert (await client.post("/v2/models/sum/infer", json=V2)).status_code == 200
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_a_dead_sink_fails_events_not_inference(serve):
-    server, client = await serve([logged("sum", {"url": f"http://127.0.0.1:{_closed_port()}/", "timeout": 2})])
-    for _ in range(3):
+    with refused_port() as port:  # bound, never listening: every event is refused
+        server, client = await serve([logged("sum", {"url": f"http://127.0.0.1:{port}/", "timeout": 2})])
+        for _ in range(3):
+            assert (await client.post("/v2/models/sum/infer", json=V2)).status_code == 200
+
+        async def failed() -> float:
+            return counter((await client.get("/metrics")).text, "sum", "failed")
+
+        deadline = time.monotonic() + 30
+        while await failed() < 6:
+            assert time.monotonic() < deadline, "events to a dead sink were not counted as failed"
+            await asyncio.sleep(0.05)
         assert (await client.post("/v2/models/sum/infer", json=V2)).status_code == 200
-
-    async def failed() -> float:
-        return counter((await client.get("/metrics")).text, "sum", "failed")
-
-    deadline = time.monotonic() + 30
-    while await failed() < 6:
-        assert time.monotonic() < deadline, "events to a dead sink were not counted as failed"
-        await asyncio.sleep(0.05)
-    assert (await client.post("/v2/models/sum/infer", json=V2)).status_code == 200
 
 
 def test_payload_log_settings_are_checked():

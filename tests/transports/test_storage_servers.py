@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import http.server
 import io
 import json
@@ -29,6 +28,8 @@ import pytest
 
 from modelport.errors import StorageError
 from modelport.storage import afetch, fetch
+
+from ..ports import refused_port
 
 pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
@@ -56,14 +57,6 @@ def _zip(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             zf.writestr(name, data)
     return buf.getvalue()
-
-
-@contextlib.contextmanager
-def _closed_port():
-    """A port the OS chose, held bound but never listening: connections to it are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------ HTTP server
@@ -164,7 +157,7 @@ def test_http_401_says_credentials(server, cache):
 
 
 def test_unreachable_host_is_a_clear_error(cache):
-    with _closed_port() as port:
+    with refused_port() as port:
         uri = f"http://127.0.0.1:{port}/model.joblib"
         with pytest.raises(StorageError) as info:
             fetch(uri, cache_dir=cache)
@@ -437,7 +430,7 @@ def test_s3_missing_bucket_is_a_clear_error(moto_endpoint, aws_env, cache):
 
 
 def test_s3_unreachable_endpoint_is_a_clear_error(aws_env, cache):
-    with _closed_port() as port, pytest.raises(StorageError, match="Cannot reach the host.*AWS_ENDPOINT_URL"):
+    with refused_port() as port, pytest.raises(StorageError, match="Cannot reach the host.*AWS_ENDPOINT_URL"):
         fetch(
             "s3://bucket/model.joblib",
             cache_dir=cache,
