@@ -18,7 +18,9 @@ printed too but means little while other work shares the cores.
 bench/grpc_floor.py with ``--predict`` (grpc.aio, FP32 contents -> numpy -> the same predict) and
 ``grpc-canned`` the same server answering a canned response (grpc.aio's own cost per call);
 ``grpc-floor-sync`` and ``grpc-canned-sync`` run both on grpc's sync server (``--sync``), and
-``grpc-floor-generic`` / ``grpc-canned-generic`` register generic handlers only (``--generic``), as modelport does.
+``grpc-floor-generic`` / ``grpc-canned-generic`` register generic handlers only (``--generic``), as modelport does,
+and ``grpc-floor-grpclib`` / ``grpc-canned-grpclib`` serve them from grpclib (``--grpclib``: needs grpclib
+importable, e.g. ``pip install --target DIR grpclib`` and PYTHONPATH=DIR).
 
 gRPC load comes from a grpc.aio client in this process (N calls), or with ``--h2load S`` from h2load
 replaying one framed ModelInferRequest (FP32 ``contents``, as the bench harness sends) for S seconds:
@@ -84,7 +86,7 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
     env = dict(os.environ, BENCH_IRIS_JOBLIB=str(iris_joblib()))
     tmp = Path(tempfile.mkdtemp(prefix="cpuprobe-"))
     if server.startswith(GRPC_FLOORS):
-        env["PYTHONPATH"] = str(REPO)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
         argv = [python, os.environ.get("GRPC_FLOOR_SCRIPT", str(BENCH / "grpc_floor.py")), str(grpc)]
         if server.startswith("grpc-floor"):
             argv.append("--predict")
@@ -92,6 +94,8 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
             argv.append("--sync")
         if server.endswith("-generic"):
             argv.append("--generic")
+        if server.endswith("-grpclib"):
+            argv.append("--grpclib")
     elif server == "raw-floor":  # the floor's work without ASGI (bench/raw_floor.py)
         argv = [python, str(BENCH / "raw_floor.py"), str(http)]
     elif server == "floor":
@@ -333,7 +337,8 @@ def stop(proc: subprocess.Popen) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", choices=["floor", "raw-floor", "grpc-floor", "grpc-canned", "grpc-floor-sync", "grpc-canned-sync",
-                                             "grpc-floor-generic", "grpc-canned-generic", "modelport"], default="modelport")
+                                             "grpc-floor-generic", "grpc-canned-generic", "grpc-floor-grpclib",
+                                             "grpc-canned-grpclib", "modelport"], default="modelport")
     ap.add_argument("--model-dir")
     ap.add_argument("--model", default="iris")
     ap.add_argument("--header", action="append", default=[], help="an extra request header, 'Name: value' (REST; "

@@ -4,6 +4,7 @@
     python bench/grpc_floor.py PORT --predict --http P2   # decode FP32 -> numpy -> predict -> encode
     python bench/grpc_floor.py PORT --predict --sync      # the same on grpc's sync server (a thread pool)
     python bench/grpc_floor.py PORT --generic             # generic handlers only, no registered methods
+    python bench/grpc_floor.py PORT --grpclib             # grpclib (asyncio + h2, pure Python) instead of grpcio
 
 Canned, whatever a server spends per call beyond this is its own work; the rest is grpc.aio itself.
 With ``--predict`` it does for gRPC what bench/floor_app.py does for REST (the same scikit-learn
@@ -12,7 +13,9 @@ overhead on the same model. ``--sync`` serves the same handler from ``grpc.serve
 on a thread pool, no asyncio): the floor of the "sync server" alternative (issue 24). ``--generic`` registers the service as generic
 handlers only, as modelport does: grpc.aio waits on one pending future per *registered* method on every
 call, which the generated registration pays for the service's 11 methods. ``--http`` answers 200 to any HTTP request on that port, for the bench
-harness's readiness check. Uses modelport's generated Open Inference Protocol stubs only.
+harness's readiness check. ``--grpclib`` serves the same handler from grpclib, the one other HTTP/2
+gRPC stack for asyncio (issue 24's "another HTTP/2 stack"; ``pip install grpclib``, not a dependency of
+modelport or of the bench venvs). Uses modelport's generated Open Inference Protocol stubs only.
 """
 
 import argparse
@@ -117,7 +120,42 @@ class _GenericOnly:
         pass
 
 
+class GrpclibFloor:
+    """The same handler as grpclib's service: its ``__mapping__`` is what grpclib's generated code makes."""
+
+    def __init__(self, floor: Floor):
+        self.floor = floor
+
+    async def infer(self, stream) -> None:
+        await stream.send_message(self.floor.infer(await stream.recv_message()))
+
+    async def ready(self, stream) -> None:
+        await stream.recv_message()
+        await stream.send_message(pb.ServerReadyResponse(ready=True))
+
+    def __mapping__(self) -> dict:
+        from grpclib.const import Cardinality, Handler
+
+        service = "/inference.GRPCInferenceService/"
+        return {
+            service + "ModelInfer": Handler(self.infer, Cardinality.UNARY_UNARY, pb.ModelInferRequest, pb.ModelInferResponse),
+            service + "ServerReady": Handler(self.ready, Cardinality.UNARY_UNARY, pb.ServerReadyRequest, pb.ServerReadyResponse),
+        }
+
+
+async def main_grpclib(args: argparse.Namespace) -> None:
+    from grpclib.server import Server
+
+    server = Server([GrpclibFloor(Floor(load_clf(args.predict)))])
+    await server.start("127.0.0.1", args.port)
+    if args.http:
+        await asyncio.start_server(_http_ok, "127.0.0.1", args.http)
+    await server.wait_closed()
+
+
 async def main(args: argparse.Namespace) -> None:
+    if args.grpclib:
+        return await main_grpclib(args)
     server = grpc.aio.server()
     pbg.add_GRPCInferenceServiceServicer_to_server(Floor(load_clf(args.predict)), _GenericOnly(server) if args.generic else server)
     server.add_insecure_port(f"127.0.0.1:{args.port}")
@@ -135,6 +173,7 @@ if __name__ == "__main__":
     ap.add_argument("--sync", action="store_true", help="grpc's sync server (handlers on a thread pool) instead of grpc.aio")
     ap.add_argument("--threads", type=int, default=8, help="--sync: the thread pool's size")
     ap.add_argument("--generic", action="store_true", help="generic handlers only (no registered methods), as modelport")
+    ap.add_argument("--grpclib", action="store_true", help="grpclib's server (pure-Python HTTP/2) instead of grpcio's")
     args = ap.parse_args()
     if args.sync:
         main_sync(args)
