@@ -13,7 +13,8 @@ overhead on the same model. ``--sync`` serves the same handler from ``grpc.serve
 on a thread pool, no asyncio): the floor of the "sync server" alternative (issue 24). ``--generic`` registers the service as generic
 handlers only, as modelport does: grpc.aio waits on one pending future per *registered* method on every
 call, which the generated registration pays for the service's 11 methods. ``--http`` answers 200 to any HTTP request on that port, for the bench
-harness's readiness check. ``--grpclib`` serves the same handler from grpclib, the one other HTTP/2
+harness's readiness check. BENCH_FLOOR_STUB=1 makes ``--predict`` answer a constant instead of
+calling scikit-learn (decode and encode still run), beside bench/models/iris-stub. ``--grpclib`` serves the same handler from grpclib, the one other HTTP/2
 gRPC stack for asyncio (issue 24's "another HTTP/2 stack"; ``pip install grpclib``, not a dependency of
 modelport or of the bench venvs). Uses modelport's generated Open Inference Protocol stubs only.
 """
@@ -70,9 +71,18 @@ class SyncFloor(pbg.GRPCInferenceServiceServicer):
         return pb.ServerReadyResponse(ready=True)
 
 
+class _Stub:
+    """A constant answer in place of scikit-learn (BENCH_FLOOR_STUB=1): the floor's cost around a model."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.zeros(len(x), dtype=np.int64)
+
+
 def load_clf(predict: bool):
     if not predict:
         return None
+    if os.environ.get("BENCH_FLOOR_STUB"):
+        return _Stub()
     import joblib
 
     return joblib.load(os.environ.get("BENCH_IRIS_JOBLIB", str(Path(__file__).parent / ".work" / "iris.joblib")))
