@@ -60,6 +60,8 @@ def aggregate(runs: list[dict], starts: list[dict]) -> dict:
             "rps": _median([r["rps"] for r in ok]),
             "p50_ms": _median([r["p50_ms"] for r in ok]),
             "p99_ms": _median([r["p99_ms"] for r in ok]),
+            # The spread too: at 64 connections one server's p99 moves several-fold between rounds here.
+            "p99_range": (min(r["p99_ms"] for r in ok), max(r["p99_ms"] for r in ok)) if len(ok) > 1 else None,
             "errors": sum(r.get("errors", 0) for r in ok),
             "cpu_us_per_req": _median([r["cpu_us_per_req"] for r in ok]),
             "rss_mib": _median([r["rss_mib"] for r in ok]),
@@ -72,7 +74,7 @@ def infer_table(agg: dict, server_order: list[str]) -> str:
     cells, cold = agg["cells"], agg["cold_start_s"]
     cases = sorted({key for (_, key) in cells}, key=lambda k: (ORDER[k[0]], k[1], k[2]))
     lines = [
-        ("| case | server | req/s | p50 ms | p99 ms | errors | CPU µs/req | RSS MiB | cold start s "
+        ("| case | server | req/s | p50 ms | p99 ms (rounds' range) | errors | CPU µs/req | RSS MiB | cold start s "
          "| modelport ÷ this, req/s | modelport ÷ this, CPU/req |"),
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
@@ -90,11 +92,17 @@ def infer_table(agg: dict, server_order: list[str]) -> str:
             cpu_ratio = _ratio(mp["cpu_us_per_req"], cell["cpu_us_per_req"]) if mp and mp["rps"] else None
             lines.append(
                 f"| {case_label(key)} | {server} | {_fmt(cell['rps'], 0)} | {_fmt(cell['p50_ms'], 2)} "
-                f"| {_fmt(cell['p99_ms'], 2)} | {cell['errors']} | {_fmt(cell['cpu_us_per_req'], 0)} "
+                f"| {_p99(cell)} | {cell['errors']} | {_fmt(cell['cpu_us_per_req'], 0)} "
                 f"| {_fmt(cell['rss_mib'], 0)} | {_fmt(cold.get(server), 2)} "
                 f"| {_fmt(rps_ratio, 2)} | {_fmt(cpu_ratio, 2)} |"
             )
     return "\n".join(lines)
+
+
+def _p99(cell: dict) -> str:
+    """The median p99, with the rounds' lowest and highest when there are several."""
+    spread = cell.get("p99_range")
+    return _fmt(cell["p99_ms"], 2) + (f" ({spread[0]:,.1f}–{spread[1]:,.1f})" if spread else "")
 
 
 def _geomean(values):
