@@ -16,9 +16,7 @@ medians and the ratios modelport / floor.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -29,24 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cpuprobe  # noqa: E402
+from harness.report import write_summary  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 MODEL_FILES = {"xgboost": "model.json", "lightgbm": "model.txt"}
-
-
-@contextlib.contextmanager
-def environ(**values: str):
-    """os.environ with ``values`` set inside the block (cpuprobe.start passes os.environ on)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def model_folder(work: Path, framework: str) -> Path:
@@ -59,8 +43,7 @@ def model_folder(work: Path, framework: str) -> Path:
 def one_run(server: str, framework: str, folder: Path, args) -> list[dict]:
     """Start one server, measure each protocol, stop it."""
     env = {"BENCH_FLOOR_BOOSTER": str(folder / MODEL_FILES[framework]), "BENCH_FLOOR_THREADS": "1"} if server == "floor" else {}
-    with environ(**env):
-        proc, http, _grpc, tmp = cpuprobe.start(server, str(folder), args.python)
+    proc, http, _grpc, tmp = cpuprobe.start(server, str(folder), args.python, env=env)
     rows = [[5.1, 3.5, 1.4, 0.2]]
     results = []
     try:
@@ -117,13 +100,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for server in ("floor", "modelport"):
                 runs += one_run(server, framework, folder, args)
-    text = summary(runs, args)
-    print(text)
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        path = Path(args.out) / f"{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}-boosters.md"
-        path.write_text(text)
-        print(f"wrote {path}")
+    write_summary(summary(runs, args), args.out, "boosters")
 
 
 if __name__ == "__main__":

@@ -81,9 +81,15 @@ def iris_joblib() -> Path:
     return path
 
 
-def start(server: str, model_dir: str | None, python: str, prefix: list[str] = ()) -> tuple[subprocess.Popen, int, int, Path]:
+def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (),
+          env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, int, Path]:
+    """Start a server; ``env``: extra environment for it (PYTHONPATH entries go first on its path)."""
     http, grpc = free_port(), free_port()
-    env = dict(os.environ, BENCH_IRIS_JOBLIB=str(iris_joblib()))
+    extra = dict(env or {})
+    path = extra.pop("PYTHONPATH", "")
+    env = dict(os.environ, BENCH_IRIS_JOBLIB=str(iris_joblib()), **extra)
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join([path, env.get("PYTHONPATH", "")])
     tmp = Path(tempfile.mkdtemp(prefix="cpuprobe-"))
     if server.startswith(GRPC_FLOORS):
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
@@ -237,24 +243,27 @@ def grpc_request(rows: list, model: str = "iris") -> bytes:
     return struct.pack(">BI", 0, len(message)) + message
 
 
+def h2load(port: int, rows: list, seconds: float, conns: int) -> str:
+    """h2load's report of `seconds` of ModelInfer calls (one thread, one stream per connection)."""
+    frame = Path(tempfile.mkstemp(suffix=".bin")[1])
+    frame.write_bytes(grpc_request(rows))
+    url = f"http://127.0.0.1:{port}/inference.GRPCInferenceService/ModelInfer"
+    cmd = ["h2load", "-t1", f"-c{conns}", "-m1", f"-D{max(1, int(seconds))}",
+           "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(frame), url]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    finally:
+        frame.unlink()
+
+
 def measure_h2load(pid: int, port: int, rows: list, seconds: float, conns: int) -> dict:
     """A saturating gRPC load (h2load, one thread, one stream per connection) for `seconds`; CPU ÷ the
     calls h2load completed. h2load sees HTTP/2 statuses only (gRPC errors travel in trailers): the
     caller checks one call with a real client first."""
-    frame = Path(tempfile.mkstemp(suffix=".bin")[1])
-    frame.write_bytes(grpc_request(rows))
-    url = f"http://127.0.0.1:{port}/inference.GRPCInferenceService/ModelInfer"
-
-    def h2load(duration: float) -> str:
-        cmd = ["h2load", "-t1", f"-c{conns}", "-m1", f"-D{max(1, int(duration))}",
-               "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(frame), url]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
-
-    h2load(1)  # warm-up
+    h2load(port, rows, 1, conns)  # warm-up
     (u0, s0), t0 = cpu_times(pid), time.perf_counter()
-    out = h2load(seconds)
+    out = h2load(port, rows, seconds, conns)
     (u1, s1), t1 = cpu_times(pid), time.perf_counter()
-    frame.unlink()
     req = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
     if not req:
         raise SystemExit(f"h2load failed: {out[-800:]}")
@@ -279,23 +288,33 @@ def measure_grpc(pid: int, port: int, rows: list, n: int, conns: int, stream: bo
             "req_s_wall": round(n / (t1 - t0)), "statuses": statuses, "rss_mib": round(rss_mib(pid), 1)}
 
 
-def measure_wrk(pid: int, port: int, raw: bytes, seconds: float, conns: int) -> dict:
-    """A saturating load (wrk, one thread) for `seconds`; CPU ÷ the requests wrk completed."""
+def wrk(port: int, raw: bytes, seconds: float, conns: int, latency: bool = False) -> tuple[str, int, int]:
+    """wrk's report of `seconds` of the POST in `raw` (one thread), the requests it completed and the
+    errors it counted (non-2xx answers and socket errors); ``latency``: with its percentiles."""
     head, body = raw.split(b"\r\n\r\n", 1)
     path = head.split(b" ")[1].decode()
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ' + json.dumps(body.decode()) + "\n")
-    url = f"http://127.0.0.1:{port}{path}"
-    subprocess.run(["wrk", "-t1", f"-c{conns}", "-d1s", "-s", str(script), url], capture_output=True)  # warm-up
-    (u0, s0), t0 = cpu_times(pid), time.perf_counter()
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{int(seconds)}s", "-s", str(script), url], capture_output=True, text=True).stdout
-    (u1, s1), t1 = cpu_times(pid), time.perf_counter()
-    script.unlink()
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, int(seconds))}s", *(["--latency"] if latency else []), "-s", str(script),
+           f"http://127.0.0.1:{port}{path}"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    finally:
+        script.unlink()
     n = int(out.split(" requests in ")[0].split()[-1])
     bad = 0
     for line in out.splitlines():
         if "Non-2xx" in line or "Socket errors" in line:
             bad += sum(int(x) for x in line.replace(",", " ").split() if x.isdigit())
+    return out, n, bad
+
+
+def measure_wrk(pid: int, port: int, raw: bytes, seconds: float, conns: int) -> dict:
+    """A saturating load (wrk, one thread) for `seconds`; CPU ÷ the requests wrk completed."""
+    wrk(port, raw, 1, conns)  # warm-up
+    (u0, s0), t0 = cpu_times(pid), time.perf_counter()
+    _, n, bad = wrk(port, raw, seconds, conns)
+    (u1, s1), t1 = cpu_times(pid), time.perf_counter()
     return {"n": n, "cpu_us_per_req": round((u1 - u0 + s1 - s0) / n * 1e6, 1), "sys_us_per_req": round((s1 - s0) / n * 1e6, 1),
             "req_s_wall": round(n / (t1 - t0)), "errors": bad, "rss_mib": round(rss_mib(pid), 1)}
 

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,6 +36,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import cpuprobe  # noqa: E402
+from harness.report import write_summary  # noqa: E402
 
 ROWS = [[5.1, 3.5, 1.4, 0.2]]
 # name: (cpuprobe --server, model folder, extra environment, what it is)
@@ -63,14 +62,7 @@ def grpclib_path(work: Path) -> Path:
 
 def latency_c1(port: int, seconds: float) -> dict:
     """One connection, one call at a time: h2load's mean time per call and its deviation (µs)."""
-    frame = Path(tempfile.mkstemp(suffix=".bin")[1])
-    frame.write_bytes(cpuprobe.grpc_request(ROWS))
-    url = f"http://127.0.0.1:{port}/inference.GRPCInferenceService/ModelInfer"
-    try:
-        out = subprocess.run(["h2load", "-t1", "-c1", "-m1", f"-D{max(1, int(seconds))}", "-H", "content-type: application/grpc",
-                              "-H", "te: trailers", "-d", str(frame), url], capture_output=True, text=True, timeout=seconds + 60).stdout
-    finally:
-        frame.unlink()
+    out = cpuprobe.h2load(port, ROWS, seconds, 1)
     line = next((x for x in out.splitlines() if x.startswith("time for request")), None)
     if line is None:
         raise SystemExit(f"h2load failed: {out[-800:]}")
@@ -85,15 +77,9 @@ def latency_c1(port: int, seconds: float) -> dict:
 
 def one_run(name: str, args: argparse.Namespace, extra_path: str) -> list[dict]:
     server, folder, env, _ = SERVERS[name]
-    saved = dict(os.environ)
-    os.environ.update(env)
     if server.endswith("-grpclib"):
-        os.environ["PYTHONPATH"] = os.pathsep.join([extra_path, os.environ.get("PYTHONPATH", "")])
-    try:
-        proc, _http, port, tmp = cpuprobe.start(server, str(BENCH.parent / folder) if folder else None, args.python)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        env = {**env, "PYTHONPATH": extra_path}
+    proc, _http, port, tmp = cpuprobe.start(server, str(BENCH.parent / folder) if folder else None, args.python, env=env)
     pid = proc.pid
     results = []
     try:
@@ -150,13 +136,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name in args.servers:
             runs += one_run(name, args, extra_path)
-    text = summary(runs, args)
-    print(text)
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        path = Path(args.out) / f"{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}-grpc-stacks.md"
-        path.write_text(text)
-        print(f"wrote {path}")
+    write_summary(summary(runs, args), args.out, "grpc-stacks")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from harness.report import write_summary  # noqa: E402
+
 FLOOR_PYTHON = BENCH / ".venvs" / "floor" / "bin" / "python"
 
 # case: [(label, cpuprobe arguments, extra environment)]
@@ -79,13 +83,7 @@ def main() -> None:
             print(json.dumps({"case": case, "server": label, "instructions_per_req": value}), flush=True)
             lines.append(f"| {case} | {label} | {value:,} | {'' if previous is None else f'+{value - previous:,}'} |")
             previous = value
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        path = Path(args.out) / f"{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}-instructions.md"
-        path.write_text(text)
-        print(f"wrote {path}")
+    write_summary("\n".join(lines) + "\n", args.out, "instructions")
 
 
 if __name__ == "__main__":

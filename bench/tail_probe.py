@@ -21,7 +21,6 @@ import asyncio
 import json
 import re
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -32,6 +31,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import cpuprobe  # noqa: E402
+from harness.report import write_summary  # noqa: E402
 
 ROWS = [[6.8, 2.8, 4.8, 1.4]]
 MODEL_DIRS = {"floor": None, "modelport": "bench/models/iris"}
@@ -109,21 +109,12 @@ def recorded(port: int, request: bytes, conns: int, seconds: float) -> dict:
 
 
 def wrk(port: int, raw: bytes, conns: int, seconds: float) -> dict:
-    head, body = raw.split(b"\r\n\r\n", 1)
-    script = BENCH / ".work" / "tail_probe.lua"
-    script.parent.mkdir(exist_ok=True)
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ' + json.dumps(body.decode()) + "\n")
-    url = f"http://127.0.0.1:{port}{head.split(b' ')[1].decode()}"
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    out, n, errors = cpuprobe.wrk(port, raw, seconds, conns, latency=True)
 
     def ms(label: str) -> float:
         value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)$", out, re.M).groups()
         return round(float(value) * {"us": 1e-3, "ms": 1, "s": 1e3}[unit], 2)
 
-    n = int(out.split(" requests in ")[0].split()[-1])
-    errors = sum(int(x) for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line
-                 for x in line.replace(",", " ").split() if x.isdigit())
     return {"client": "wrk", "n": n, "req_s": round(n / seconds), "errors": errors,
             "p50_ms": ms("50"), "p90_ms": ms("90"), "p99_ms": ms("99")}
 
@@ -166,12 +157,7 @@ def main() -> None:
         for client in ("wrk", "recorder"):
             p99 = [r["p99_ms"] for r in runs if r["server"] == server and r["client"] == client]
             lines.append(f"\n{server}, {client}: p99 median {statistics.median(p99):.1f} ms, range {min(p99):.1f}–{max(p99):.1f}")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        path = Path(args.out) / f"{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}-tail-probe.md"
-        path.write_text(text)
-        print(f"wrote {path}")
+    write_summary("\n".join(lines) + "\n", args.out, "tail-probe")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
 
 MP = "modelport"
 
@@ -203,3 +205,14 @@ def stream_table(agg: dict, server_order: list[str]) -> str:
                     lines.append(f"| [{key[1]},4] c={key[2]} | {s} | {_fmt(stream['rps'], 0)} | {label} "
                                  f"| {_fmt(unary['rps'], 0)} | {_fmt(_ratio(stream['rps'], unary['rps']), 2)} |")
     return "\n".join(lines)
+
+
+def write_summary(text: str, out: str, name: str) -> None:
+    """Print a bench script's markdown summary and, unless ``out`` is empty, write it to
+    ``out/<UTC stamp>-<name>.md`` (bench/results by default)."""
+    print(text)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        path = Path(out) / f"{datetime.now(timezone.utc):%Y-%m-%d-%H%M%S}-{name}.md"
+        path.write_text(text)
+        print(f"wrote {path}")
