@@ -23,6 +23,7 @@ import uvicorn
 from . import malloc_tuning
 from .compose import build, grpc_checks
 from .heap import Freezer
+from .listener import Listener
 from ..errors import StartupError
 from ..model import Model, PredictorConfig
 from ..repository.entries import ModelRepository
@@ -41,6 +42,19 @@ class _Uvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self):
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup, with our listener in place of the loop's (listener.py says why)."""
+        if self.listen_socket is None or sockets != [self.listen_socket] or self.config.ssl:
+            return await super().startup(sockets)
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(uvicorn.server.STARTUP_FAILURE)
+        config = self.config
+        state = self.lifespan.state
+        self.servers = [Listener(self.listen_socket, lambda: config.http_protocol_class(
+            config=config, server_state=self.server_state, app_state=state))]
+        self.started = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # Connections the kernel has queued but nobody has accepted yet are reset when the listener
