@@ -8,21 +8,21 @@ all connections opened before the first request), so the two can be compared run
 slow requests located: in time (the whole server stalled) or on a few connections (unfairness).
 
     python bench/tail_probe.py                          # floor, then modelport (user's class), 3 rounds
+    python bench/tail_probe.py --servers floor,modelport,builtin --proto v1,v2
     python bench/tail_probe.py --servers modelport --rounds 1 --seconds 4
 
-The servers come from bench/cpuprobe.py (``floor``: bench/floor_app.py; ``modelport``: bench/models/iris).
-Needs wrk.
+The servers come from bench/cpuprobe.py (``floor``: bench/floor_app.py; ``modelport``: a user's class,
+bench/models/iris; ``builtin``: the built-in sklearn runtime, bench/models/iris-sklearn). The recording
+client is bench/harness/load.py's (bench/run.py takes REST latencies at c=64 from it). Needs wrk.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 import statistics
 import sys
-import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,71 +31,18 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import cpuprobe  # noqa: E402
+from harness import load  # noqa: E402
 from harness.report import write_summary  # noqa: E402
 
 ROWS = [[6.8, 2.8, 4.8, 1.4]]
-MODEL_DIRS = {"floor": None, "modelport": "bench/models/iris"}
+MODEL_DIRS = {"floor": None, "modelport": "bench/models/iris", "builtin": "bench/models/iris-sklearn"}
 
 
-class _Conn(asyncio.Protocol):
-    """One keep-alive connection: sends the request again as soon as an answer is whole."""
-
-    def __init__(self, index: int, request: bytes, records: list, end: list):
-        self.index, self.request, self.records, self.end = index, request, records, end
-        self.buffer = b""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
-
-    def send(self) -> None:
-        self.started = time.perf_counter()
-        self.transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while (head_end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            length = int(re.search(rb"content-length:\s*(\d+)", self.buffer[:head_end], re.I).group(1))
-            if len(self.buffer) < head_end + 4 + length:
-                return
-            status = self.buffer[9:12]
-            self.buffer = self.buffer[head_end + 4 + length:]
-            now = time.perf_counter()
-            self.records.append((self.index, self.started, now - self.started, status))
-            if now < self.end[0]:
-                self.send()
-            else:
-                self.transport.close()
-                return
-
-
-async def _record(port: int, request: bytes, conns: int, seconds: float) -> list:
-    loop = asyncio.get_running_loop()
-    records: list = []
-    end = [0.0]
-    protocols = []
-    for i in range(conns):
-        _, protocol = await loop.create_connection(lambda i=i: _Conn(i, request, records, end), "127.0.0.1", port)
-        protocols.append(protocol)
-    end[0] = time.perf_counter() + seconds
-    for protocol in protocols:  # every connection open first: no request waits behind a connect
-        protocol.send()
-    await asyncio.sleep(seconds + 2)
-    for protocol in protocols:
-        protocol.transport.close()
-    return records
-
-
-def recorded(port: int, request: bytes, conns: int, seconds: float) -> dict:
-    try:
-        import uvloop
-
-        records = uvloop.run(_record(port, request, conns, seconds))
-    except ImportError:
-        records = asyncio.run(_record(port, request, conns, seconds))
+def recorded(port: int, raw: bytes, conns: int, seconds: float) -> dict:
+    start, records = load.record_requests(f"http://127.0.0.1:{port}/", raw, conns, seconds)
     bad = sum(1 for r in records if r[3] != b"200")
     latencies = sorted(r[2] for r in records)
     n = len(latencies)
-    first = min(r[1] for r in records)
     slow_cut = 5 * latencies[n // 2]
     slow = [r for r in records if r[2] > slow_cut]
 
@@ -105,7 +52,7 @@ def recorded(port: int, request: bytes, conns: int, seconds: float) -> dict:
     return {"client": "recorder", "n": n, "req_s": round(n / seconds), "errors": bad, "p50_ms": pct(50), "p90_ms": pct(90),
             "p99_ms": pct(99), "max_ms": round(latencies[-1] * 1000, 1),
             "slow": len(slow), "slow_connections": len({r[0] for r in slow}),
-            "slow_seconds": sorted(Counter(round(r[1] - first, 1) for r in slow).most_common(5))}
+            "slow_seconds": sorted(Counter(round(r[1] - start, 1) for r in slow).most_common(5))}
 
 
 def wrk(port: int, raw: bytes, conns: int, seconds: float) -> dict:
@@ -124,6 +71,7 @@ def main() -> None:
     ap.add_argument("--servers", default="floor,modelport")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=6)
+    ap.add_argument("--proto", default="v2", help="v1, v2 or both (v1,v2)")
     ap.add_argument("-c", "--conns", type=int, default=64)
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--out", default=str(BENCH / "results"), help="folder for the summary .md ('': print it only)")
@@ -132,31 +80,35 @@ def main() -> None:
     for server in args.servers.split(","):
         floor_python = BENCH / ".venvs" / "floor" / "bin" / "python"
         python = str(floor_python) if server == "floor" and floor_python.exists() else args.python
-        proc, http, _grpc, tmp = cpuprobe.start(server, MODEL_DIRS[server], python)
+        proc, http, _grpc, tmp = cpuprobe.start("floor" if server == "floor" else "modelport", MODEL_DIRS[server], python)
         try:
-            raw = cpuprobe.request_bytes("v2", "iris", ROWS, http)
-            wrk(http, raw, args.conns, 2)  # warm-up
-            for rnd in range(args.rounds):
-                for measure in (wrk, recorded):  # turn about, so a noisy spell hits both
-                    result = {"server": server, "round": rnd + 1, **measure(http, raw, args.conns, args.seconds)}
-                    runs.append(result)
-                    print(json.dumps(result), flush=True)
+            for proto in args.proto.split(","):
+                raw = cpuprobe.request_bytes(proto, "iris", ROWS, http)
+                wrk(http, raw, args.conns, 2)  # warm-up
+                for rnd in range(args.rounds):
+                    for measure in (wrk, recorded):  # turn about, so a noisy spell hits both
+                        result = {"server": server, "proto": proto, "round": rnd + 1,
+                                  **measure(http, raw, args.conns, args.seconds)}
+                        runs.append(result)
+                        print(json.dumps(result), flush=True)
         finally:
             cpuprobe.stop(proc)
     lines = [f"# The tail at c={args.conns}: wrk against a recording client ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)", "",
-             f"`python bench/tail_probe.py {' '.join(sys.argv[1:])}`: V2 [1,4], {args.seconds:g} s per run, the two clients "
+             f"`python bench/tail_probe.py {' '.join(sys.argv[1:])}`: [1,4] rows, {args.seconds:g} s per run, the two clients "
              "in turn against the same server. Slow: over 5x the run's p50; where they started (s into the run).", "",
-             "| server | round | client | req/s | errors | p50 ms | p90 ms | p99 ms | max ms | slow requests / connections | slow at s |",
-             "|---|--:|---|--:|--:|--:|--:|--:|--:|---|---|"]
+             "| server | proto | round | client | req/s | errors | p50 ms | p90 ms | p99 ms | max ms | slow requests / connections | slow at s |",
+             "|---|---|--:|---|--:|--:|--:|--:|--:|--:|---|---|"]
     for r in runs:
         slow = f"{r['slow']} / {r['slow_connections']}" if "slow" in r else ""
         where = ", ".join(f"{s:g}" for s, _ in r.get("slow_seconds", []))
-        lines.append(f"| {r['server']} | {r['round']} | {r['client']} | {r['req_s']:,} | {r['errors']} | {r['p50_ms']} | {r['p90_ms']} "
+        lines.append(f"| {r['server']} | {r['proto']} | {r['round']} | {r['client']} | {r['req_s']:,} | {r['errors']} | {r['p50_ms']} | {r['p90_ms']} "
                      f"| {r['p99_ms']} | {r.get('max_ms', '')} | {slow} | {where} |")
-    for server in args.servers.split(","):
-        for client in ("wrk", "recorder"):
-            p99 = [r["p99_ms"] for r in runs if r["server"] == server and r["client"] == client]
-            lines.append(f"\n{server}, {client}: p99 median {statistics.median(p99):.1f} ms, range {min(p99):.1f}–{max(p99):.1f}")
+    for proto in args.proto.split(","):
+        for server in args.servers.split(","):
+            for client in ("wrk", "recorder"):
+                p99 = [r["p99_ms"] for r in runs if (r["server"], r["proto"], r["client"]) == (server, proto, client)]
+                lines.append(f"\n{server} {proto}, {client}: p99 median {statistics.median(p99):.1f} ms, "
+                             f"range {min(p99):.1f}–{max(p99):.1f}")
     write_summary("\n".join(lines) + "\n", args.out, "tail-probe")
 
 
