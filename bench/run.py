@@ -187,8 +187,24 @@ def drive(proto: str, rows: int, conns: int, seconds: int, ctx: servers.Ctx, pay
         result.update(streams=result["requests"], requests=result["requests"] * depth, rps=result["rps"] * depth,
                       stream_depth=depth)  # p50/p99 stay per stream (all `depth` answers)
         return result
-    url = f"http://127.0.0.1:{ctx.http_port}{V1_PATH if proto == 'v1' else V2_PATH}"
-    return load.run_wrk(url, payloads["lua"][(proto, rows)], conns, seconds)
+    return load.run_wrk(rest_url(proto, ctx), payloads["lua"][(proto, rows)], conns, seconds)
+
+
+def rest_url(proto: str, ctx: servers.Ctx) -> str:
+    return f"http://127.0.0.1:{ctx.http_port}{V1_PATH if proto == 'v1' else V2_PATH}"
+
+
+def recorded_latency(proto: str, rows: int, conns: int, seconds: int, ctx: servers.Ctx, payloads) -> dict:
+    """The same load from the recording client (harness/load.py), in the floor venv for its uvloop:
+    wrk's p99 at c=64 swings tenfold between runs against one server here, this one's holds."""
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from harness import load; "
+            "print(json.dumps(load.run_recorder(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))))")
+    res = subprocess.run([str(envs.python("floor")), "-c", code, str(BENCH), rest_url(proto, ctx),
+                          payloads["bodies"][(proto, rows)], str(conns), str(seconds)],
+                         capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"recording client: {res.stderr.strip()[-300:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def measured(proc: procs.ServerProcess, fn) -> dict:
@@ -244,6 +260,12 @@ def infer_session(name: str, args, payloads, rnd: int, runs: list, starts: list)
                 if args.warmup:
                     drive(proto, rows, conns, args.warmup, ctx, payloads, tag + "-warmup")
                 result = measured(proc, lambda p=proto, r=rows, c=conns, t=tag: drive(p, r, c, args.duration, ctx, payloads, t))
+                if proto in ("v1", "v2") and args.tail_conns and conns >= args.tail_conns:
+                    # Throughput and CPU stay wrk's; the latencies come from a second run that records each request.
+                    tail = recorded_latency(proto, rows, conns, args.duration, ctx, payloads)
+                    result.update(wrk_p50_ms=result["p50_ms"], wrk_p99_ms=result["p99_ms"], latency_client="recorder",
+                                  p50_ms=tail["p50_ms"], p99_ms=tail["p99_ms"], max_ms=tail["max_ms"],
+                                  recorder_rps=tail["rps"], recorder_errors=tail["errors"])
             except Exception as exc:  # noqa: BLE001 - recorded in the report, the run goes on
                 runs.append({**entry, "error": str(exc)[:300]})
                 log(f"  {name} {tag}: {exc}")
@@ -346,6 +368,8 @@ def parse_args(argv=None):
     p.add_argument("--stream-depth", type=int, default=32, help="grpc-stream: inference requests per stream")
     p.add_argument("--rows", type=ints, default=[1, 32])
     p.add_argument("--conns", type=ints, default=None, help="default 1,8,64 (--quick: 8)")
+    p.add_argument("--tail-conns", type=int, default=64,
+                   help="REST cases with at least this many connections take p50/p99 from the recording client (0: wrk's)")
     p.add_argument("--warmup", type=int, default=None, help="seconds before each measured run (default 2)")
     p.add_argument("--duration", type=int, default=None, help="seconds per measured run (default 10)")
     p.add_argument("--rounds", type=int, default=None, help="A B A B rounds (default 2)")
@@ -470,7 +494,10 @@ def main(argv=None) -> int:
     out: dict = {"meta": meta}
     sections = [f"# modelport benchmark {stamp}", "",
                 f"{meta['cpus']} CPUs, Python {meta['python']}; warm-up {args.warmup}s, measured {args.duration}s, "
-                f"{args.rounds} round(s) (medians), wrk -t1 / h2load -t1 -m1. Versions: "
+                f"{args.rounds} round(s) (medians), wrk -t1 / h2load -t1 -m1"
+                + (f"; REST latencies at c>={args.tail_conns} from a second run of the recording client "
+                   "(harness/load.py: every request's latency kept), req/s and CPU from wrk's" if args.tail_conns else "")
+                + ". Versions: "
                 + "; ".join(f"{v}: " + ", ".join(f"{k} {x}" for k, x in d.items()) for v, d in versions.items()), ""]
     for scenario in args.scenarios:
         order = [n for n in names if scenario in servers.CONFIGS[n].scenarios]
