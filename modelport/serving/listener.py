@@ -72,6 +72,9 @@ class Listener:
             await self._loop.connect_accepted_socket(self._factory, conn)
         except OSError:  # reset before its transport was made
             conn.close()
+        except Exception:  # noqa: BLE001 - one connection's failure must not stop the listener
+            logger.exception("Cannot set up an accepted connection")
+            conn.close()
 
     def close(self) -> None:
         self._pause()

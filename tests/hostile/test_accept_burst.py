@@ -163,3 +163,51 @@ def test_out_of_descriptors_pauses_accepting_instead_of_spinning(tmp_path):
     # Said once per pause, not once per loop iteration.
     errors = [ln for ln in result.stdout.splitlines() if ln.startswith("Cannot accept connections")]
     assert 1 <= len(errors) <= 5, result.stdout
+
+
+async def test_a_connection_that_cannot_be_set_up_does_not_stop_the_listener(caplog):
+    from modelport.serving.listener import Listener
+
+    made = []
+
+    class Protocol(asyncio.Protocol):
+        def connection_made(self, transport):
+            made.append(transport)
+
+    calls = 0
+
+    def factory():
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("first protocol fails")
+        return Protocol()
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    listener = Listener(sock, factory)
+    clients = []
+    try:
+        for _ in range(3):
+            clients.append(socket.create_connection(sock.getsockname()))
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                if calls == len(clients):
+                    break
+        for _ in range(200):
+            if len(made) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(made) == 2
+        assert "Cannot set up an accepted connection" in caplog.text
+        clients[0].settimeout(5)
+        assert clients[0].recv(1) == b""  # the failed one is closed, not left hanging
+    finally:
+        listener.close()
+        await listener.wait_closed()
+        for transport in made:
+            transport.close()
+        for client in clients:
+            client.close()
+        sock.close()
