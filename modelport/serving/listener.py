@@ -19,12 +19,13 @@ from typing import Callable
 logger = logging.getLogger("modelport")
 
 PER_EVENT = 128  # enough for a burst; a flood still lets the loop serve between rounds
+ON_CLOSE = 4096  # the most a close takes in
 RETRY_AFTER_S = 1.0  # out of file descriptors: stop accepting for a while (as asyncio's server does)
 
 
 class Listener:
     """What uvicorn keeps in ``Server.servers``: ``close()`` stops accepting, ``wait_closed()``
-    returns once every connection already taken in has its protocol."""
+    returns once every connection taken in has its protocol."""
 
     def __init__(self, sock: socket.socket, protocol_factory: Callable[[], asyncio.Protocol]):
         self.sock = sock
@@ -33,6 +34,7 @@ class Listener:
         self._loop = asyncio.get_running_loop()
         self._handshakes: set[asyncio.Task] = set()
         self._serving = False
+        self._closed = False
         self._resume: asyncio.TimerHandle | None = None
         sock.setblocking(False)
         self._start()
@@ -48,8 +50,8 @@ class Listener:
             self._serving = False
             self._loop.remove_reader(self.sock.fileno())
 
-    def _accept(self) -> None:
-        for _ in range(PER_EVENT):
+    def _accept(self, most: int = PER_EVENT) -> None:
+        for _ in range(most):
             try:
                 conn, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -77,6 +79,13 @@ class Listener:
             conn.close()
 
     def close(self) -> None:
+        """Stop accepting. Connections the kernel has queued are taken in first, in the same step: closing
+        the socket would reset them under requests their clients have already written (they are served
+        once, with Connection: close, as every connection in a drain)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._accept(ON_CLOSE)
         self._pause()
         if self._resume is not None:
             self._resume.cancel()

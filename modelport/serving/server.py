@@ -44,9 +44,7 @@ class _Uvicorn(uvicorn.Server):
         yield
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        """uvicorn's startup, with our listener in place of the loop's (listener.py says why)."""
-        if self.listen_socket is None or sockets != [self.listen_socket] or self.config.ssl:
-            return await super().startup(sockets)
+        """uvicorn's startup, with our listener on ``listen_socket`` in place of the loop's (listener.py says why)."""
         await self.lifespan.startup()
         if self.lifespan.should_exit:
             sys.exit(uvicorn.server.STARTUP_FAILURE)
@@ -57,28 +55,9 @@ class _Uvicorn(uvicorn.Server):
         self.started = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Connections the kernel has queued but nobody has accepted yet are reset when the listener
-        # closes, under requests their clients have already written. Take them in first, in the same
-        # step as the close (served once, with Connection: close, as every connection in a drain).
-        adopted = []
-        if self.listen_socket is not None:
-            while len(adopted) < 4096:
-                try:
-                    adopted.append(self.listen_socket.accept()[0])
-                except OSError:  # BlockingIOError: the queue is empty
-                    break
-            for server in self.servers:
-                server.close()
-        loop = asyncio.get_running_loop()
-        config = self.config
-        for conn in adopted:
-            try:
-                await loop.connect_accepted_socket(
-                    lambda: config.http_protocol_class(config=config, server_state=self.server_state, app_state={}),
-                    conn,
-                )
-            except OSError:
-                conn.close()
+        for listener in self.servers:
+            listener.close()  # takes in what the kernel has queued (listener.py)
+            await listener.wait_closed()  # so the drain below reaches those connections too
         await super().shutdown(sockets)
 
 

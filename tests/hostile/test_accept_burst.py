@@ -211,3 +211,33 @@ async def test_a_connection_that_cannot_be_set_up_does_not_stop_the_listener(cap
         for client in clients:
             client.close()
         sock.close()
+
+
+async def test_close_takes_in_the_connections_the_kernel_has_queued():
+    # Closing the socket would reset them under requests their clients have already written; the
+    # server's drain answers each once instead (tests/hostile/test_drain.py drives that end to end).
+    from modelport.serving.listener import Listener
+
+    made = []
+
+    class Protocol(asyncio.Protocol):
+        def connection_made(self, transport):
+            made.append(transport)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    listener = Listener(sock, Protocol)
+    # No await between the connects and the close: the loop never sees the socket readable.
+    clients = [socket.create_connection(sock.getsockname()) for _ in range(16)]
+    try:
+        listener.close()
+        sock.close()
+        await listener.wait_closed()
+        assert len(made) == 16
+        listener.close()  # a second close (uvicorn's own shutdown closes again) takes nothing more
+    finally:
+        for transport in made:
+            transport.close()
+        for client in clients:
+            client.close()
