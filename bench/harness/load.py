@@ -146,6 +146,7 @@ class _Recording(asyncio.Protocol):
         self.buffer = b""
         self.transport = None
         self.lost = False
+        self.started = time.perf_counter()  # a connection lost before its first request records from here
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
@@ -223,7 +224,8 @@ def run_recorder(url: str, body: str, conns: int, seconds: float, warmup: float 
     """Like run_wrk, from the recording client: only requests started after ``warmup`` seconds count,
     so the new connections' first answers (queued one behind another on a busy server) stay out."""
     start, records = record_requests(url, http_request(url, body), conns, warmup + seconds)
-    window = [r for r in records if r[1] >= start + warmup]
+    # Lost connections count whenever they happened: the warm-up leaves out slow answers, not failures.
+    window = [r for r in records if r[1] >= start + warmup or not r[3].isdigit()]
     latencies = sorted(r[2] * 1000 for r in window if r[3] == b"200")
     errors = sum(1 for r in window if r[3] != b"200")
     socket_errors = sum(1 for r in window if not r[3].isdigit())
