@@ -10,6 +10,10 @@ A [64,1024] and a [1,3,224,224] FP32 echo (bench/peers/modelport_echo.py), one c
   (in this process, numpy), the client looks at the output region;
 - ``HTTP echo floor``: bench/echo_floor.py http in its own process, the issue's memcpy-bound echo:
   Content-Length bytes in, the same bytes back over loopback TCP;
+- ``gRPC echo floor``: bench/echo_floor.py grpc in its own process, the same echo over grpc.aio: a
+  ModelInferRequest with the tensor as raw contents in, its bytes answered as the response (no protobuf
+  parse). The memcpy-bound echo a gRPC door can be held to: a gRPC shm echo is measured against it too
+  (``% of gRPC echo floor``), since any gRPC call costs what grpc.aio costs before a byte is copied;
 - ``modelport REST shm`` / ``modelport gRPC shm``: ``modelport serve --system-shared-memory local``;
   per request the client copies the tensor into the input region and sends a small request naming
   the regions (as tritonclient's ``set_shared_memory`` builds it); the answer carries no data, the
@@ -53,7 +57,7 @@ from scenarios import (  # noqa: E402
     model_folder, pct, post,
 )
 
-CASES = ["memcpy floor", "HTTP echo floor", "modelport REST shm", "modelport gRPC shm", "modelport REST binary",
+CASES = ["memcpy floor", "HTTP echo floor", "gRPC echo floor", "modelport REST shm", "modelport gRPC shm", "modelport REST binary",
          "modelport gRPC raw", "modelport gRPC [1,4]", "gRPC floor (canned)"]
 TINY = [1, 4]  # the per-call controls' tensor
 
@@ -221,6 +225,10 @@ async def run(args) -> str:
     (work / "floor").mkdir()  # its own folder: its own server.log
     floor = Server(work / "floor" / "echo", argv=[python, str(BENCH / "echo_floor.py"), "http", str(http_port)], env=env,
                    ports=(http_port, free_port()))
+    (work / "grpc-echo").mkdir()
+    echo_http, echo_grpc = free_port(), free_port()
+    grpc_echo = Server(work / "grpc-echo" / "echo", argv=[python, str(BENCH / "echo_floor.py"), "grpc", str(echo_grpc)], env=env,
+                       ports=(echo_http, echo_grpc))
     (work / "grpc-floor").mkdir()
     grpc_http, grpc_port = free_port(), free_port()
     grpc_floor = Server(work / "grpc-floor" / "echo", argv=[python, str(BENCH / "grpc_floor.py"), str(grpc_port), "--generic",
@@ -231,6 +239,7 @@ async def run(args) -> str:
         await modelport.ready()
         await floor.ready()
         await grpc_floor.ready()
+        await _grpc_ready(grpc_echo.grpc)
         for label, shape in SHAPES.items():
             bodies = _v2_bodies(shape)
             arr = bodies["_array"]
@@ -248,6 +257,8 @@ async def run(args) -> str:
                         res = memcpy_floor(arr, n)
                     elif case == "HTTP echo floor":
                         res = await wire_case(floor, "http", floor.http, arr, echo_body, n)
+                    elif case == "gRPC echo floor":
+                        res = await wire_case(grpc_echo, "grpc", grpc_echo.grpc, arr, None, n)
                     elif case.endswith("shm"):
                         res = await shm_case(modelport, "rest" if "REST" in case else "grpc", arr, in_view, out_view, n)
                     elif case == "modelport REST binary":
@@ -266,9 +277,18 @@ async def run(args) -> str:
         modelport.stop()
         floor.stop()
         grpc_floor.stop()
+        grpc_echo.stop()
         for region in regions:
             region.close()
     return report(results, args)
+
+
+async def _grpc_ready(port: int, timeout: float = 60) -> None:
+    """A server with a gRPC port only (the gRPC echo floor): ready once a channel to it connects."""
+    import grpc
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        await asyncio.wait_for(channel.channel_ready(), timeout)
 
 
 async def _http_ok(port: int, raw: bytes) -> None:
@@ -281,18 +301,24 @@ def report(results: dict, args) -> str:
     lines = [f"# System shared memory vs memcpy-bound echoes ({time.strftime('%Y-%m-%d %H:%M')})", "",
              f"{args.requests} requests per case and round, 1 connection, {args.rounds} round(s), medians. "
              "MB/s: tensor bytes in + out. CPU: the server's process tree per request (memcpy floor: this process).",
-             "", "| shape | case | MB/s | % of HTTP echo floor | % of memcpy floor | p50 ms | server CPU µs/req | errors |",
-             "|---|---|--:|--:|--:|--:|--:|--:|"]
+             "", "| shape | case | MB/s | % of HTTP echo floor | % of gRPC echo floor | % of memcpy floor | p50 ms | "
+             "server CPU µs/req | errors |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
     for label in SHAPES:
         med = {case: {k: statistics.median(r[k] for r in results[(label, case)]) for k in ("mbs", "p50", "cpu_us")}
                for case in CASES if (label, case) in results}
         errors = {case: sum(r["errors"] for r in results[(label, case)]) for case in med}
         for case, m in med.items():
             floor_http, floor_copy = med["HTTP echo floor"]["mbs"], med["memcpy floor"]["mbs"]
-            lines.append(f"| {label} | {case} | {m['mbs']:,.0f} | {100 * m['mbs'] / floor_http:.0f}% | "
+            # Against the gRPC echo: the gRPC rows that move the tensor (shm, raw) and the floor itself.
+            floor_grpc = med.get("gRPC echo floor", {}).get("mbs")
+            of_grpc = f"{100 * m['mbs'] / floor_grpc:.0f}%" if floor_grpc and "gRPC" in case and "[1,4]" not in case \
+                and "canned" not in case else ""
+            lines.append(f"| {label} | {case} | {m['mbs']:,.0f} | {100 * m['mbs'] / floor_http:.0f}% | {of_grpc} | "
                          f"{100 * m['mbs'] / floor_copy:.0f}% | {m['p50']:.3f} | {m['cpu_us']:,.0f} | {errors[case]} |")
-    lines += ["", "Target (issue 24): modelport's shared-memory echo at >= 80% of a memcpy-bound echo "
-              "(the HTTP echo floor column; the memcpy floor is the copies alone, with no request at all)."]
+    lines += ["", "Target (issue 24): modelport's shared-memory echo at >= 80% of a memcpy-bound echo: the HTTP echo "
+              "floor for REST, and for gRPC both the HTTP echo floor and the gRPC echo floor (the same echo over "
+              "grpc.aio). The memcpy floor is the copies alone, with no request at all."]
     return "\n".join(lines) + "\n"
 
 

@@ -64,6 +64,10 @@ def _floor(ctx: Ctx) -> list[str]:
     ]
 
 
+def _raw_floor(ctx: Ctx) -> list[str]:
+    return [str(envs.python("floor")), str(BENCH / "raw_floor.py"), str(ctx.http_port)]
+
+
 # -- KServe ------------------------------------------------------------------------------------------
 # KServe's default log config with the two per-request loggers turned down to WARNING.
 KSERVE_QUIET_LOG_CONFIG = {
@@ -205,6 +209,9 @@ def _modelport_sklearn(ctx: Ctx) -> list[str]:
 CONFIGS: dict[str, ServerConfig] = {c.name: c for c in [
     ServerConfig("floor", "floor", "floor", ("v1", "v2"), ("infer",), _floor,
                  "raw ASGI: uvicorn+httptools+uvloop, orjson, predict; no logging (bench/floor_app.py)"),
+    ServerConfig("raw-floor", "floor", "floor", ("v1", "v2"), ("infer",), _raw_floor,
+                 "below the floor: the floor's parse, predict and encode from httptools callbacks, no ASGI "
+                 "(bench/raw_floor.py): what any Python HTTP/1.1 server calling the same predict could reach"),
     ServerConfig("grpc-floor", "floor", "modelport", ("grpc",), ("infer",), _grpc_floor(True),
                  "raw grpc.aio: FP32 contents -> numpy -> predict -> response proto, no interceptors (bench/grpc_floor.py)"),
     ServerConfig("grpc-canned", "floor", "modelport", ("grpc",), ("infer",), _grpc_floor(False),
