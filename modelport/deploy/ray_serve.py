@@ -48,6 +48,11 @@ DEPLOYMENT_OPTIONS = (
 DEFAULT_MAX_ONGOING_REQUESTS = 64
 # Ray's own knobs outside the deployment (``run``): where proxies run, and the local cluster's CPUs.
 PROXY_LOCATIONS = ("EveryNode", "HeadOnly", "Disabled")
+# request_timeout is each replica's deadline (504, as on one server) and, this much later, Ray's proxies'
+# (408): a replica that stops answering, or dies before Ray tells the proxy (ray-project/ray#26772), cannot
+# answer its own deadline, and without the proxy's a client would wait for good. The margin lets a live
+# replica's own answer come first.
+PROXY_DEADLINE_MARGIN_S = 1.0
 
 # How every server setting fares under Ray. "replica": each replica's ModelServer applies it as one server
 # does (per replica, as per worker under --workers); "ray": mapped onto Ray's proxy or deployment options.
@@ -422,6 +427,11 @@ def run(
             catch_signals()
         http = {"host": settings.host, "port": settings.http_port, "keep_alive_timeout_s": int(settings.keep_alive_timeout)}
         grpc = {"port": settings.grpc_port, "grpc_servicer_functions": [GRPC_SERVICER]} if settings.enable_grpc else None
+        if settings.request_timeout > 0:
+            deadline = {"request_timeout_s": settings.request_timeout + PROXY_DEADLINE_MARGIN_S}
+            http.update(deadline)
+            if grpc is not None:
+                grpc.update(deadline)
         serve.start(http_options=http, grpc_options=grpc, proxy_location=proxy_location)
         # Serve logs every request in every replica by default; modelport's own access log is the setting for that.
         logging_config = {"log_level": "WARNING", "enable_access_log": False}
