@@ -114,6 +114,18 @@ def comm(pid: int) -> str:
         return ""
 
 
+def stop_server(server: subprocess.Popen | None) -> None:
+    """End a `modelport serve --ray` started in its own session: SIGTERM (it shuts Serve down), then the group."""
+    if server is None or server.poll() is not None:
+        return
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(10)
+
+
 def wait_for(condition, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, RayNode, _children, comm, make_folder, unused_port, wait_for
+from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, RayNode, _children, comm, make_folder, stop_server, unused_port, wait_for
 
 pytestmark = RAY_TEST_MARKS
 
@@ -60,11 +60,5 @@ def test_request_timeout_is_the_proxys_deadline_when_a_replica_stops_answering(t
     finally:
         if frozen is not None:
             os.kill(frozen, signal.SIGCONT)
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(10)
+        stop_server(server)
         node.stop()

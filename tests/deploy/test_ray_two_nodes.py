@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, RayNode, unused_port, load, make_folder, wait_for
+from .ray_cluster import RAY_TEST_MARKS, IRIS_ROW, RayNode, load, make_folder, stop_server, unused_port, wait_for
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -82,13 +82,6 @@ def test_a_node_lost_under_load(tmp_path):
         assert len(after) > 50 and after[-20:] == [200] * 20, "serving again, from the surviving node"
         assert len(failures) <= 40 and all(s != -1 for _, s in failures), failures  # lost, never hung
     finally:
-        if server is not None:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    server.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
-                    server.wait(10)
+        stop_server(server)
         for node in reversed(nodes):
             node.stop()
