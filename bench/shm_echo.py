@@ -60,6 +60,8 @@ from scenarios import (  # noqa: E402
 CASES = ["memcpy floor", "HTTP echo floor", "gRPC echo floor", "modelport REST shm", "modelport gRPC shm", "modelport REST binary",
          "modelport gRPC raw", "modelport gRPC [1,4]", "gRPC floor (canned)"]
 TINY = [1, 4]  # the per-call controls' tensor
+# The gRPC cases that move the tensor, shown against the gRPC echo floor too.
+GRPC_TENSOR_CASES = ("gRPC echo floor", "modelport gRPC shm", "modelport gRPC raw")
 
 
 class Region:
@@ -310,10 +312,8 @@ def report(results: dict, args) -> str:
         errors = {case: sum(r["errors"] for r in results[(label, case)]) for case in med}
         for case, m in med.items():
             floor_http, floor_copy = med["HTTP echo floor"]["mbs"], med["memcpy floor"]["mbs"]
-            # Against the gRPC echo: the gRPC rows that move the tensor (shm, raw) and the floor itself.
             floor_grpc = med.get("gRPC echo floor", {}).get("mbs")
-            of_grpc = f"{100 * m['mbs'] / floor_grpc:.0f}%" if floor_grpc and "gRPC" in case and "[1,4]" not in case \
-                and "canned" not in case else ""
+            of_grpc = f"{100 * m['mbs'] / floor_grpc:.0f}%" if floor_grpc and case in GRPC_TENSOR_CASES else ""
             lines.append(f"| {label} | {case} | {m['mbs']:,.0f} | {100 * m['mbs'] / floor_http:.0f}% | {of_grpc} | "
                          f"{100 * m['mbs'] / floor_copy:.0f}% | {m['p50']:.3f} | {m['cpu_us']:,.0f} | {errors[case]} |")
     lines += ["", "Target (issue 24): modelport's shared-memory echo at >= 80% of a memcpy-bound echo: the HTTP echo "
