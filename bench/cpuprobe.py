@@ -104,6 +104,8 @@ def start(server: str, model_dir: str | None, python: str, prefix: list[str] = (
             argv.append("--grpclib")
     elif server == "raw-floor":  # the floor's work without ASGI (bench/raw_floor.py)
         argv = [python, str(BENCH / "raw_floor.py"), str(http)]
+    elif server == "lean-floor":  # the floor's ASGI app behind the leanest ASGI front end (bench/lean_asgi.py)
+        argv = [python, str(BENCH / "lean_asgi.py"), str(http)]
     elif server == "floor":
         argv = [python, "-m", "uvicorn", "floor_app:app", "--app-dir", str(BENCH), "--loop", "uvloop",
                 "--http", "httptools", "--no-access-log", "--host", "127.0.0.1", "--port", str(http), "--log-level", "warning"]
@@ -355,7 +357,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--server", choices=["floor", "raw-floor", "grpc-floor", "grpc-canned", "grpc-floor-sync", "grpc-canned-sync",
+    ap.add_argument("--server", choices=["floor", "raw-floor", "lean-floor", "grpc-floor", "grpc-canned", "grpc-floor-sync", "grpc-canned-sync",
                                              "grpc-floor-generic", "grpc-canned-generic", "grpc-floor-grpclib",
                                              "grpc-canned-grpclib", "modelport"], default="modelport")
     ap.add_argument("--model-dir")

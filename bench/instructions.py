@@ -4,7 +4,10 @@ that a noisy machine does not move (±1 % run to run, where req/s and CPU time m
 Every server answers a constant (no scikit-learn), so the figures are the servers' own work:
 
 - ``raw-floor``: the floor's parse and encode called from httptools' callbacks (bench/raw_floor.py);
-- ``floor``: the same work as a uvicorn ASGI app (bench/floor_app.py); floor - raw-floor = uvicorn's cycle;
+- ``lean-floor``: the floor's ASGI app behind the leanest ASGI front end (bench/lean_asgi.py): a scope,
+  a task, receive and send per request; lean-floor - raw-floor = the ASGI contract's own price;
+- ``floor``: the same work as a uvicorn ASGI app (bench/floor_app.py); floor - lean-floor = what uvicorn's
+  cycle costs beyond that contract;
 - ``modelport``: a user's class (bench/models/iris-stub); modelport - floor = modelport's layers;
 - gRPC: ``grpc-canned`` (grpc.aio alone), ``grpc-floor`` (grpc.aio + decode + encode) and modelport.
 
@@ -35,9 +38,11 @@ FLOOR_PYTHON = BENCH / ".venvs" / "floor" / "bin" / "python"
 
 # case: [(label, cpuprobe arguments, extra environment)]
 CASES = {
-    "v1": [("raw-floor", ["--server", "raw-floor"], True), ("floor", ["--server", "floor"], True),
+    "v1": [("raw-floor", ["--server", "raw-floor"], True), ("lean-floor", ["--server", "lean-floor"], True),
+           ("floor", ["--server", "floor"], True),
            ("modelport", ["--server", "modelport", "--model-dir", "bench/models/iris-stub"], False)],
-    "v2": [("raw-floor", ["--server", "raw-floor"], True), ("floor", ["--server", "floor"], True),
+    "v2": [("raw-floor", ["--server", "raw-floor"], True), ("lean-floor", ["--server", "lean-floor"], True),
+           ("floor", ["--server", "floor"], True),
            ("modelport", ["--server", "modelport", "--model-dir", "bench/models/iris-stub"], False)],
     "grpc": [("grpc-canned", ["--server", "grpc-canned-generic"], False), ("grpc-floor", ["--server", "grpc-floor-generic"], True),
              ("modelport", ["--server", "modelport", "--model-dir", "bench/models/iris-stub"], False)],
@@ -46,7 +51,7 @@ CASES = {
 
 def count(case: str, args: list[str], stub: bool, n: int, python: str) -> int:
     env = dict(os.environ, **({"BENCH_FLOOR_STUB": "1"} if stub else {}))
-    server_python = str(FLOOR_PYTHON) if args[1] in ("floor", "raw-floor") and FLOOR_PYTHON.exists() else python
+    server_python = str(FLOOR_PYTHON) if args[1] in ("floor", "raw-floor", "lean-floor") and FLOOR_PYTHON.exists() else python
     with tempfile.TemporaryDirectory(prefix="instructions-") as tmp:
         out = subprocess.run([python, str(BENCH / "cpuprobe.py"), *args, "--python", server_python, "--proto", case,
                               "-n", str(n), "-c", "8", "--callgrind", str(Path(tmp) / "callgrind.out")],
