@@ -1,0 +1,132 @@
+"""The HTTP/1.1 front end's lean path (transports/rest/http_connection.py: GuardedProtocol and Cycle).
+
+The connection does uvicorn's per-request work itself, in fewer steps: it builds the scope, makes the
+cycle, hands a whole body over and writes a whole answer at once. These tests hold it to uvicorn's
+behaviour on a real server and socket, for the requests that leave the common path: other URL forms,
+HTTP/1.0, HEAD, ``Expect: 100-continue``, pipelining and a body in several packets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+from modelport.transports.rest.http_connection import Cycle
+
+from ..fixture_models import SumModel
+
+ROW = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}).encode()
+
+
+async def _exchange(server, raw: bytes, answers: int = 1, head_only: bool = False) -> list[tuple[bytes, bytes]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    try:
+        writer.write(raw)
+        return [await _answer(reader, head_only) for _ in range(answers)]
+    finally:
+        writer.close()
+
+
+async def _answer(reader: asyncio.StreamReader, head_only: bool = False) -> tuple[bytes, bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+    if head_only:
+        return head, b""
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    return head, await asyncio.wait_for(reader.readexactly(length), 20)
+
+
+def _infer(body: bytes = ROW, path: bytes = b"/v2/models/sum/infer", extra: bytes = b"") -> bytes:
+    return b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        path, len(body), extra, body)
+
+
+def test_a_cycle_has_every_attribute_uvicorns_constructor_sets():
+    """Cycle.start sets the attributes itself (not through uvicorn's constructor): a uvicorn that adds one
+    fails here, not in a request."""
+    protocol = SimpleNamespace(transport=object(), flow=object(), logger=None, access_logger=None, access_log=False,
+                               server_state=SimpleNamespace(default_headers=[]), on_response_complete=lambda: None,
+                               expect_100_continue=False)
+    ours = Cycle.start(protocol, {}, True)
+    theirs = RequestResponseCycle(scope={}, transport=protocol.transport, flow=protocol.flow, logger=None, access_logger=None,
+                                  access_log=False, default_headers=[], message_event=ours.message_event,
+                                  expect_100_continue=False, keep_alive=True, on_response=protocol.on_response_complete)
+    assert set(vars(ours)) == set(vars(theirs))
+    assert {k: v for k, v in vars(ours).items() if k != "body"} == {k: v for k, v in vars(theirs).items() if k != "body"}
+    assert not ours.body and not theirs.body
+
+
+async def test_url_forms_reach_the_same_door(serve):
+    server, _ = await serve([SumModel("sum")])
+    for target in (b"/v2/models/sum/ready", b"/v2/models/%73um/ready", b"/v2/models/sum/ready?verbose=1",
+                   b"http://x/v2/models/sum/ready", b"http://x/v2/models/sum/ready?a=b"):
+        [(head, body)] = await _exchange(server, b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target)
+        assert head.startswith(b"HTTP/1.1 200 "), (target, head)
+        assert json.loads(body) == {"name": "sum", "ready": True}, target
+    [(head, body)] = await _exchange(server, _infer(path=b"/v2/models/s%75m/infer?x=1"))
+    assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [3.0]
+    [(head, body)] = await _exchange(server, b"GET /v2/models/%ZZ/ready HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404 ") and json.loads(body)["error"]
+
+
+async def test_http_1_0_is_answered_then_closed(serve):
+    server, _ = await serve([SumModel("sum")])
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    try:
+        writer.write(_infer().replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        head, body = await _answer(reader)
+        assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" in head.lower()
+        assert json.loads(body)["outputs"][0]["data"] == [3.0]
+        assert await asyncio.wait_for(reader.read(), 20) == b""  # closed by the server
+    finally:
+        writer.close()
+
+
+async def test_head_gets_the_head_alone_and_the_connection_serves_on(serve):
+    server, _ = await serve([SumModel("sum")])
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    try:
+        writer.write(b"HEAD /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n" + _infer())
+        head, _ = await _answer(reader, head_only=True)
+        assert head.startswith(b"HTTP/1.1 200 ") and b"content-length:" in head.lower()
+        head, body = await _answer(reader)  # the next answer starts right after the head: no body was sent
+        assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [3.0]
+    finally:
+        writer.close()
+
+
+async def test_expect_100_continue_gets_its_interim_answer(serve):
+    server, _ = await serve([SumModel("sum")])
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    try:
+        request = _infer(extra=b"Expect: 100-continue\r\n")
+        head, body = request.split(b"\r\n\r\n", 1)
+        writer.write(head + b"\r\n\r\n")
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(body)
+        head, body = await _answer(reader)
+        assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [3.0]
+    finally:
+        writer.close()
+
+
+async def test_pipelined_and_split_requests_are_answered_in_order(serve):
+    server, _ = await serve([SumModel("sum")])
+    rows = [json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [i, i]}]}).encode()
+            for i in range(4)]
+    answers = await _exchange(server, b"".join(_infer(r) for r in rows), answers=4)
+    assert [json.loads(body)["outputs"][0]["data"] for _, body in answers] == [[0.0], [2.0], [4.0], [6.0]]
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    try:
+        request = _infer(rows[3])
+        for i in range(0, len(request), 7):  # head and body in small packets
+            writer.write(request[i:i + 7])
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        head, body = await _answer(reader)
+        assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [6.0]
+    finally:
+        writer.close()
