@@ -3,12 +3,13 @@
 The connection does uvicorn's per-request work itself, in fewer steps: it builds the scope, makes the
 cycle, hands a whole body over and writes a whole answer at once. These tests hold it to uvicorn's
 behaviour on a real server and socket, for the requests that leave the common path: other URL forms,
-HTTP/1.0, HEAD, ``Expect: 100-continue``, pipelining and a body in several packets.
+HTTP/1.0, HEAD, ``Expect: 100-continue``, pipelining, a body in several packets and a WebSocket upgrade.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 from types import SimpleNamespace
 
@@ -130,3 +131,17 @@ async def test_pipelined_and_split_requests_are_answered_in_order(serve):
         assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [6.0]
     finally:
         writer.close()
+
+
+async def test_a_websocket_upgrade_is_refused_and_the_server_serves_on(serve):
+    """No door is a WebSocket: with a WebSocket library installed uvicorn hands the upgrade to the app,
+    which refuses it before the handshake (403, not the 500 of an app that ignores it); without one the
+    request is served as plain HTTP."""
+    server, _ = await serve([SumModel("sum")])
+    upgrade = (b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    [(head, _)] = await _exchange(server, upgrade, head_only=True)
+    with_library = any(importlib.util.find_spec(m) for m in ("websockets", "wsproto"))
+    assert head.startswith(b"HTTP/1.1 403 " if with_library else b"HTTP/1.1 200 "), head
+    [(head, body)] = await _exchange(server, _infer())
+    assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [3.0]

@@ -77,6 +77,8 @@ class RestApp:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
+            elif scope["type"] == "websocket":  # no door is a WebSocket: refused before the handshake (403)
+                await send({"type": "websocket.close", "code": 1008})
             return
         try:
             # The controls (controls/rest.py) have matched the request already when they run. Kept in

@@ -400,10 +400,12 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if self._phase == _BODY:
             self._phase = _BUSY
+        if self.parser.should_upgrade() and self._should_upgrade():
+            return  # a WebSocket upgrade: uvicorn's, after the parser (no cycle was made)
         if self._body_parts:
             self._hand_body()
         cycle = self.cycle
-        if cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
+        if cycle.response_complete:
             return
         cycle.more_body = False
         cycle.message_event.set()
