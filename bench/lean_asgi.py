@@ -21,6 +21,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor_app  # noqa: E402
+import raw_floor  # noqa: E402 - its protocol, less the answer
 
 STATUS = {200: b"HTTP/1.1 200 OK\r\n", 400: b"HTTP/1.1 400 Bad Request\r\n", 404: b"HTTP/1.1 404 Not Found\r\n"}
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
@@ -46,29 +47,18 @@ class Cycle:
             self.transport.write(self.head + message.get("body", b""))
 
 
-class LeanAsgi(asyncio.Protocol):
+class LeanAsgi(raw_floor.RawFloor):
+    """raw_floor's protocol (parser, URL and body callbacks), answering through the ASGI app instead."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
-        self.parser = httptools.HttpRequestParser(self)
+        super().connection_made(transport)
         self.server = transport.get_extra_info("sockname")[:2]
         self.client = transport.get_extra_info("peername")[:2]
-        self.url, self.headers, self.body = b"", [], []
+        self.headers = []
         self.loop = asyncio.get_running_loop()
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self.transport.close()
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
 
     def on_message_complete(self) -> None:
         url = httptools.parse_url(self.url)

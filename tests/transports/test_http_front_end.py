@@ -9,6 +9,7 @@ HTTP/1.0, HEAD, ``Expect: 100-continue``, pipelining, a body in several packets 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 from types import SimpleNamespace
@@ -22,13 +23,19 @@ from ..fixture_models import SumModel
 ROW = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}).encode()
 
 
-async def _exchange(server, raw: bytes, answers: int = 1, head_only: bool = False) -> list[tuple[bytes, bytes]]:
+@contextlib.asynccontextmanager
+async def _connection(server):
     reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
     try:
-        writer.write(raw)
-        return [await _answer(reader, head_only) for _ in range(answers)]
+        yield reader, writer
     finally:
         writer.close()
+
+
+async def _exchange(server, raw: bytes, answers: int = 1, head_only: bool = False) -> list[tuple[bytes, bytes]]:
+    async with _connection(server) as (reader, writer):
+        writer.write(raw)
+        return [await _answer(reader, head_only) for _ in range(answers)]
 
 
 async def _answer(reader: asyncio.StreamReader, head_only: bool = False) -> tuple[bytes, bytes]:
@@ -74,34 +81,27 @@ async def test_url_forms_reach_the_same_door(serve):
 
 async def test_http_1_0_is_answered_then_closed(serve):
     server, _ = await serve([SumModel("sum")])
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
-    try:
+    async with _connection(server) as (reader, writer):
         writer.write(_infer().replace(b"HTTP/1.1", b"HTTP/1.0", 1))
         head, body = await _answer(reader)
         assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" in head.lower()
         assert json.loads(body)["outputs"][0]["data"] == [3.0]
         assert await asyncio.wait_for(reader.read(), 20) == b""  # closed by the server
-    finally:
-        writer.close()
 
 
 async def test_head_gets_the_head_alone_and_the_connection_serves_on(serve):
     server, _ = await serve([SumModel("sum")])
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
-    try:
+    async with _connection(server) as (reader, writer):
         writer.write(b"HEAD /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n" + _infer())
         head, _ = await _answer(reader, head_only=True)
         assert head.startswith(b"HTTP/1.1 200 ") and b"content-length:" in head.lower()
         head, body = await _answer(reader)  # the next answer starts right after the head: no body was sent
         assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [3.0]
-    finally:
-        writer.close()
 
 
 async def test_expect_100_continue_gets_its_interim_answer(serve):
     server, _ = await serve([SumModel("sum")])
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
-    try:
+    async with _connection(server) as (reader, writer):
         request = _infer(extra=b"Expect: 100-continue\r\n")
         head, body = request.split(b"\r\n\r\n", 1)
         writer.write(head + b"\r\n\r\n")
@@ -110,8 +110,6 @@ async def test_expect_100_continue_gets_its_interim_answer(serve):
         writer.write(body)
         head, body = await _answer(reader)
         assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [3.0]
-    finally:
-        writer.close()
 
 
 async def test_pipelined_and_split_requests_are_answered_in_order(serve):
@@ -120,8 +118,7 @@ async def test_pipelined_and_split_requests_are_answered_in_order(serve):
             for i in range(4)]
     answers = await _exchange(server, b"".join(_infer(r) for r in rows), answers=4)
     assert [json.loads(body)["outputs"][0]["data"] for _, body in answers] == [[0.0], [2.0], [4.0], [6.0]]
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
-    try:
+    async with _connection(server) as (reader, writer):
         request = _infer(rows[3])
         for i in range(0, len(request), 7):  # head and body in small packets
             writer.write(request[i:i + 7])
@@ -129,8 +126,6 @@ async def test_pipelined_and_split_requests_are_answered_in_order(serve):
             await asyncio.sleep(0.001)
         head, body = await _answer(reader)
         assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [6.0]
-    finally:
-        writer.close()
 
 
 async def test_a_websocket_upgrade_is_refused_and_the_server_serves_on(serve):
