@@ -28,6 +28,7 @@ This subclass adds, per connection:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import resource
 from dataclasses import dataclass
 from typing import Any
@@ -308,7 +309,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.headers = []
         self.scope = {  # as uvicorn makes it
             "type": "http",
-            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "asgi": {"version": self.config.asgi_version, "spec_version": "2.3"},
             "http_version": "1.1",
             "server": self.server,
             "client": self.client,
@@ -381,10 +382,20 @@ class GuardedProtocol(HttpToolsProtocol):
         self.cycle = cycle = Cycle.start(self, scope, http_version != "1.0" and parser.should_keep_alive()
                                          and not self.guard.draining)
         if existing is None or existing.response_complete:
-            self._start_asgi_task(cycle, app)
+            self._start_task(cycle, app)
         else:  # pipelined: queued until the answer before it is complete
             self.flow.pause_reading()
             self.pipeline.appendleft((cycle, app))
+
+    def _start_task(self, cycle: Cycle, app: Any) -> None:
+        """uvicorn's task per request (its own helper exists only in some uvicorn releases): tracked in
+        the server's tasks, which its shutdown waits for."""
+        if getattr(self.config, "reset_contextvars", False):  # uvicorn's opt-in (cpython#140947)
+            task = self.loop.create_task(cycle.run_asgi(app), context=contextvars.Context())
+        else:
+            task = self.loop.create_task(cycle.run_asgi(app))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     # -- request body: gathered here, handed over once ------------------------------------------
     def on_body(self, body: bytes) -> None:
@@ -428,7 +439,7 @@ class GuardedProtocol(HttpToolsProtocol):
             self.flow.resume_reading()
             if self.pipeline:
                 cycle, app = self.pipeline.pop()
-                self._start_asgi_task(cycle, app)
+                self._start_task(cycle, app)
         if self.cycle is None or self.cycle.response_complete:
             self._phase, self._since = _IDLE, self.loop.time()
 
