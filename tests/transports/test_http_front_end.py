@@ -3,7 +3,8 @@
 The connection does uvicorn's per-request work itself, in fewer steps: it builds the scope, makes the
 cycle, hands a whole body over and writes a whole answer at once. These tests hold it to uvicorn's
 behaviour on a real server and socket, for the requests that leave the common path: other URL forms,
-HTTP/1.0, HEAD, ``Expect: 100-continue``, pipelining, a body in several packets and a WebSocket upgrade.
+HTTP/1.0, HEAD, ``Expect: 100-continue``, pipelining, a body in several packets, a WebSocket upgrade and
+malformed HTTP (a JSON 400 naming what the parser found, where uvicorn answers plain text).
 """
 
 from __future__ import annotations
@@ -138,5 +139,24 @@ async def test_a_websocket_upgrade_is_refused_and_the_server_serves_on(serve):
     [(head, _)] = await _exchange(server, upgrade, head_only=True)
     with_library = any(importlib.util.find_spec(m) for m in ("websockets", "wsproto"))
     assert head.startswith(b"HTTP/1.1 403 " if with_library else b"HTTP/1.1 200 "), head
+    [(head, body)] = await _exchange(server, _infer())
+    assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [3.0]
+
+
+async def test_malformed_http_gets_a_json_400_naming_it_and_the_server_serves_on(serve):
+    server, _ = await serve([SumModel("sum")])
+    for raw, reason in ((b"G@T /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n", "method"),
+                        (b"GET /v2/health/live HTTP/1.1\r\nHost x\r\n\r\n", "header"),
+                        (b"CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n", "url"),
+                        (b"POST /v2/models/sum/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "Transfer-Encoding")):
+        async with _connection(server) as (reader, writer):
+            writer.write(raw)
+            head, body = await _answer(reader)
+            assert head.startswith(b"HTTP/1.1 400 ") and b"connection: close" in head.lower(), (raw, head)
+            assert b"content-type: application/json" in head.lower()
+            error = json.loads(body)["error"]
+            assert error.startswith("Invalid HTTP request: ") and reason in error, error
+            assert await asyncio.wait_for(reader.read(), 20) == b""  # closed after the answer
     [(head, body)] = await _exchange(server, _infer())
     assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["outputs"][0]["data"] == [3.0]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import resource
 from dataclasses import dataclass
 from typing import Any
@@ -291,12 +292,14 @@ class GuardedProtocol(HttpToolsProtocol):
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as exc:
             if self._rejected:  # a refusal of our own (_Rejected) has been answered already
                 return
-            msg = "Invalid HTTP request received."
-            self.logger.warning(msg)
-            self.send_400_response(msg)
+            # JSON like every other refusal, naming what the parser found (uvicorn answers plain text).
+            if isinstance(exc, httptools.HttpParserCallbackError) and exc.__context__ is not None:
+                exc = exc.__context__  # what our callback found (an unreadable URL), not "User callback error"
+            self.logger.warning("Invalid HTTP request received: %s", exc)
+            self._reject(400, f"Invalid HTTP request: {exc}")
             return
         # The head is still unfinished and already too large: refuse before buffering more of it.
         if self._phase == _HEAD and self._raw_bytes > self.guard.limits.max_header_size and not self._rejected:
@@ -444,17 +447,13 @@ class GuardedProtocol(HttpToolsProtocol):
             self._phase, self._since = _IDLE, self.loop.time()
 
     # -- answers of our own ---------------------------------------------------------------------
-    def send_400_response(self, msg: str) -> None:
-        if not self._rejected:  # a parse error of our own making has been answered already
-            super().send_400_response(msg)
-
     def _reject(self, status: int, message: str) -> None:
         """Answer ``status`` with ``{"error": message}`` and close; the rest of the request is ignored."""
         self._rejected = True
         if self.transport.is_closing():
             return
-        body = b'{"error":"' + message.encode("ascii") + b'"}'
-        phrase = {408: b"Request Timeout", 414: b"URI Too Long", 431: b"Request Header Fields Too Large",
+        body = json.dumps({"error": message}).encode()  # the parser's reason may hold any character
+        phrase = {400: b"Bad Request", 408: b"Request Timeout", 414: b"URI Too Long", 431: b"Request Header Fields Too Large",
                   503: b"Service Unavailable"}[status]
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
