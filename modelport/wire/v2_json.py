@@ -116,7 +116,10 @@ def _tensor(cls: type, item: Any, index: int, reader: _BinaryReader, kind: str):
     if "shape" not in item:
         raise InvalidInput(f"{kind} {name!r} needs a \"shape\"")
     shape = check_shape(name, item["shape"])
-    params = _parameters(item.get("parameters"), f"{kind} {name!r}")
+    params = item.get("parameters")
+    if params is None and "data" in item:  # the common case: JSON data, no parameters
+        return cls(name, shape, datatype, _array_from_json(name, datatype, shape, item["data"]), {})
+    params = _parameters(params, f"{kind} {name!r}")
     if SHARED_MEMORY in params and ("data" in item or "binary_data_size" in params):
         raise InvalidInput(f"{kind} {name!r} has data and a shared memory region; send one or the other")
     if "binary_data_size" in params:
@@ -143,9 +146,9 @@ def request_from_dict(doc: Any, model_name: str, model_version: str | None = Non
         raise InvalidInput("Request \"id\" must be a string")
     reader = _BinaryReader(binary)
     tensors = [_tensor(InferInput, item, i, reader, "Input") for i, item in enumerate(inputs)]
-    reader.finish()
-    names = [t.name for t in tensors]
-    if len(set(names)) != len(names):
+    if binary is not None:
+        reader.finish()
+    if len(tensors) > 1 and len({t.name for t in tensors}) != len(tensors):
         raise InvalidInput("Input names must be unique")
     outputs = doc.get("outputs")
     requested = None
@@ -157,14 +160,10 @@ def request_from_dict(doc: Any, model_name: str, model_version: str | None = Non
             if not isinstance(out, dict) or not isinstance(out.get("name"), str):
                 raise InvalidInput(f"Requested output {i} needs a \"name\" string")
             requested.append(RequestedOutput(out["name"], dict(_parameters(out.get("parameters"), f"Output {out['name']!r}"))))
-    return InferRequest(
-        model_name=model_name,
-        infer_inputs=tensors,
-        request_id=request_id,
-        parameters=dict(_parameters(doc.get("parameters"), "Request")),
-        request_outputs=requested,
-        model_version=model_version,
-    )
+    params = doc.get("parameters")
+    # model_name, infer_inputs, request_id, raw_inputs, from_grpc, parameters, request_outputs, model_version
+    return InferRequest(model_name, tensors, request_id, None, False,
+                        dict(_parameters(params, "Request")) if params is not None else {}, requested, model_version)
 
 
 def decode_request(body: bytes, model_name: str, model_version: str | None = None, header_length: int | None = None) -> InferRequest:
@@ -193,24 +192,28 @@ def _json_data(array: np.ndarray, datatype: str) -> Any:
         return [_json_item(v) for v in array.ravel()]
     if datatype == "FP16":
         return array.ravel().tolist()
-    return np.ascontiguousarray(array).ravel()
+    return array.ravel()  # always C-contiguous (a view when it can be), as orjson needs
 
 
 def _encode_tensors(tensors: list, default_binary: bool, use_hint: bool) -> tuple[list[dict], list]:
     docs, chunks = [], []
     for t in tensors:
-        doc: dict[str, Any] = {"name": t.name, "datatype": t.datatype}
-        params = {k: v for k, v in t.parameters.items() if k not in ("binary_data", "binary_data_size")}
+        datatype = t.datatype
+        doc: dict[str, Any] = {"name": t.name, "datatype": datatype}
+        params = t.parameters
+        params = {k: v for k, v in params.items() if k not in ("binary_data", "binary_data_size")} if params else {}
         if SHARED_MEMORY in params:  # its data is in the region: none here
             docs.append({**doc, "shape": list(t.shape), "parameters": params})
             continue
         array = t.as_numpy()
-        if t.datatype != "BYTES":
+        if datatype != "BYTES":
             # The declared datatype wins (as in the gRPC codec): its bytes are what the peer will read.
-            array = array.astype(to_np_dtype(t.datatype), copy=False)
+            dtype = to_np_dtype(datatype)
+            if array.dtype is not dtype:
+                array = array.astype(dtype, copy=False)
         doc["shape"] = list(array.shape)
         if _wants_binary(t, default_binary, use_hint):
-            raw = array_to_raw(array, t.datatype)
+            raw = array_to_raw(array, datatype)
             params["binary_data_size"] = len(raw)
             chunks.append(raw)
             if params:
@@ -218,7 +221,7 @@ def _encode_tensors(tensors: list, default_binary: bool, use_hint: bool) -> tupl
         else:
             if params:
                 doc["parameters"] = params
-            doc["data"] = _json_data(array, t.datatype)
+            doc["data"] = _json_data(array, datatype)
         docs.append(doc)
     return docs, chunks
 
