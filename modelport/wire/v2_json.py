@@ -146,8 +146,7 @@ def request_from_dict(doc: Any, model_name: str, model_version: str | None = Non
         raise InvalidInput("Request \"id\" must be a string")
     reader = _BinaryReader(binary)
     tensors = [_tensor(InferInput, item, i, reader, "Input") for i, item in enumerate(inputs)]
-    if binary is not None:
-        reader.finish()
+    reader.finish()
     if len(tensors) > 1 and len({t.name for t in tensors}) != len(tensors):
         raise InvalidInput("Input names must be unique")
     outputs = doc.get("outputs")

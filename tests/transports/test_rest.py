@@ -213,6 +213,10 @@ ERROR_CASES = [
     ("POST", "/v2/models/sum/infer", b'{"inputs": [{"name": "x", "shape": [2], "data": [1, 2]}]}', 400, "datatype"),
     ("POST", "/v2/models/sum/infer", b'{"inputs": [{"name": "x", "datatype": "FP32", "data": [1]}]}', 400, "shape"),
     ("POST", "/v2/models/sum/infer", b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1]}]}', 400, "data"),
+    # The codec's common case (JSON data, no parameters) and the cases just beside it.
+    ("POST", "/v2/models/sum/infer", b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "parameters": null}]}', 400, "data"),
+    ("POST", "/v2/models/sum/infer", b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1], "parameters": []}]}', 400, "parameters"),
+    ("POST", "/v2/models/sum/infer", b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}, {"name": "x", "datatype": "FP32", "shape": [1], "data": [2]}]}', 400, "unique"),
     ("POST", "/v2/models/sum/infer", b'{"inputs": [{"name": "x", "datatype": "FP99", "shape": [1], "data": [1]}]}', 400, "FP99"),
     ("POST", "/v2/models/sum/infer", b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [3], "data": [1, 2]}]}', 400, "'x'"),
     ("POST", "/v2/models/sum/infer", b'{"inputs": [{"name": "x", "datatype": "INT32", "shape": [1], "data": ["a"]}]}', 400, "'x'"),

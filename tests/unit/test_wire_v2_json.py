@@ -264,6 +264,12 @@ def test_input_data_not_fitting_shape_or_datatype():
     _err({"inputs": [_input(data=["a", "b"])]}, None, "'x'")
 
 
+def test_null_parameters_are_none_with_or_without_data():
+    request = v2_json.decode_request(orjson.dumps({"inputs": [_input(parameters=None)]}), "m")
+    assert request.inputs[0].parameters == {} and request.inputs[0].as_numpy().tolist() == [1.0, 2.0]
+    _err({"inputs": [_input(parameters=None, data=...)]}, None, "'x'", '"data"')
+
+
 def test_duplicate_input_names():
     _err({"inputs": [_input(), _input()]}, None, "unique")
 
