@@ -17,7 +17,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented, public_reason
-from ..observability.metrics import Metrics, histogram_observer
+from ..observability.metrics import Metrics, histogram_observer, timing_tally
 from ..observability import context as request_context
 from ..predict_io import get_predict_response
 from ..repository.entries import ModelEntry, ModelRepository, ModelState
@@ -67,6 +67,7 @@ class DataPlane:
         # Set when the model folder yielded no model at start-up: not ready until one is loaded.
         self.not_ready_reason = ""
         self._request_metrics: dict[tuple[str, str], Any] = {}
+        self._served_tallies: dict[tuple[str, str, Any], Any] = {}
         # Triton-style statistics and the health view (observability.stats.Statistics), or None.
         self.stats = stats
         # With front-end worker processes: applies repository actions in every worker (worker_sync.Link).
@@ -323,14 +324,20 @@ class DataPlane:
     def _leave(self, entry: ModelEntry, protocol: str, started: float, ok: bool = True) -> None:
         entry.leave()
         now = time.perf_counter()
-        if self.metrics is not None:
-            seconds = now - started
-            self._latency(entry.name, protocol)(seconds)
-            if entry.version is not None and self.router is not None and self.router.metrics is not None:
-                self.router.metrics.version_latency.labels(entry.name, entry.version).observe(seconds)
+        seconds = now - started
         recorder = entry.runner.stats
-        if recorder is not None:
-            recorder.request(now - started, ok)
+        if ok:
+            self._served(entry.name, protocol, recorder)(seconds)
+            if recorder is not None:
+                recorder.served(now, seconds, True)
+        else:
+            if self.metrics is not None:
+                self._latency(entry.name, protocol)(seconds)
+            if recorder is not None:
+                recorder.request(seconds, False)
+        router = self.router
+        if self.metrics is not None and entry.version is not None and router is not None and router.metrics is not None:
+            router.metrics.version_latency.labels(entry.name, entry.version).observe(seconds)
         info = request_context.current.get()
         if info is not None:
             info.left = now
@@ -389,6 +396,17 @@ class DataPlane:
         if parameters and "timeout" in parameters:
             candidates.append(_positive(parameters["timeout"], "\"timeout\" parameter (microseconds)") / 1e6)
         return min(candidates) if candidates else None
+
+    def _served(self, model: str, protocol: str, recorder: Any) -> Any:
+        """``tally(seconds)`` for a request served well: the latency histogram of (model, protocol) and
+        the model version's "success" statistics in one tally (metrics.timing_tally), made once."""
+        key = (model, protocol, recorder)
+        tally = self._served_tallies.get(key)
+        if tally is None:
+            child = self.metrics.request_latency.labels(model, protocol) if self.metrics is not None else None
+            pair = recorder.success_series() if recorder is not None else (None, None)
+            tally = self._served_tallies[key] = timing_tally(child, *pair)
+        return tally
 
     def _latency(self, model: str, protocol: str) -> Any:
         """``observe(seconds)`` into the request-latency histogram of (model, protocol), made once."""

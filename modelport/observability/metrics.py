@@ -139,15 +139,18 @@ class Metrics:
 
     # Label children are made on first use, so a model exports series only for the stages it runs and,
     # if it batches, its batch histograms (with 200 models, eager children made /metrics 2.4 MB).
-    def stage_observer(self, model: str) -> Callable[[str, float], None]:
-        """A fast ``observe(stage, seconds)`` for one model, with its label children looked up once."""
-        children: dict = {}
+    def stage_observer(self, model: str, recorder: Any = None) -> Callable[[str, float], None]:
+        """A fast ``observe(stage, seconds)`` for one model, with its label children looked up once;
+        with the model's statistics ``recorder`` (stats.ModelRecorder), its series for the stage are
+        counted in the same tally (timing_tally)."""
+        tallies: dict = {}
 
         def observe(stage: str, seconds: float) -> None:
-            child = children.get(stage)
-            if child is None:
-                child = children[stage] = histogram_observer(self.stage_latency.labels(model, stage))
-            child(seconds)
+            tally = tallies.get(stage)
+            if tally is None:
+                pair = recorder.stage_series(stage) if recorder is not None else None
+                tally = tallies[stage] = timing_tally(self.stage_latency.labels(model, stage), *(pair or (None, None)))
+            tally(seconds)
 
         return observe
 
@@ -200,6 +203,49 @@ def _observe_lean(cells: array, bounds: list, amount: float) -> None:
 def _add_lean(cell: array, amount: float) -> None:
     with _LEAN_LOCK:
         cell[0] += amount
+
+
+def timing_tally(histogram: Any = None, count: Any = None, seconds: Any = None) -> Callable[[float], None]:
+    """``tally(amount)``: a duration into a Histogram child and a Counter pair (``count`` +1, ``seconds``
+    +amount: a Triton statistics kind) together. Each is optional (metrics or statistics off). When
+    they are lean, one hold of the lock they share updates all three (the request path paid three
+    holds and five calls for it); with ``workers > 1`` their own calls in turn. The same numbers."""
+    if count is None or seconds is None:
+        return histogram_observer(histogram) if histogram is not None else _ignore
+    n_cell, s_cell = getattr(count, "_cell", None), getattr(seconds, "_cell", None)
+    if n_cell is not None and s_cell is not None:
+        if histogram is None:
+            return partial(_add_pair, n_cell, s_cell)
+        cells = getattr(histogram, "_cells", None)
+        if cells is not None:
+            return partial(_observe_timing, cells, histogram._upper_bounds, n_cell, s_cell)
+    observe = histogram_observer(histogram) if histogram is not None else _ignore
+    add_count, add_seconds = counter_adder(count), counter_adder(seconds)
+
+    def tally(amount: float) -> None:
+        observe(amount)
+        add_count(1)
+        add_seconds(amount)
+
+    return tally
+
+
+def _observe_timing(cells: array, bounds: list, n_cell: array, s_cell: array, amount: float) -> None:
+    with _LEAN_LOCK:
+        cells[bisect_left(bounds, amount)] += 1
+        cells[-1] += amount
+        n_cell[0] += 1
+        s_cell[0] += amount
+
+
+def _add_pair(n_cell: array, s_cell: array, amount: float) -> None:
+    with _LEAN_LOCK:
+        n_cell[0] += 1
+        s_cell[0] += amount
+
+
+def _ignore(amount: float) -> None:
+    pass
 
 
 def counter_adder(child: Any) -> Callable[[float], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter
@@ -42,36 +43,30 @@ class Observability:
         self.multiprocess_dir: str | None = None
 
     def model_observers(
-        self, model: str, version: str | None, observe: Observe | None, observe_batch: Callable | None
+        self, model: str, version: str | None, metrics: Any = None, latency_logging: bool = False
     ) -> tuple[ModelRecorder | None, Observe | None, Callable | None]:
-        """The model's statistics recorder, and the stage and batch observers with statistics (and
-        trace marks, while tracing) added to the metrics ones."""
+        """The model's statistics recorder, and its stage and batch observers: the metrics' and the
+        statistics' in one tally per stage (metrics.timing_tally), KServe's latency log line
+        (``latency_logging``) and, while tracing, the trace's stage marks."""
         recorder = self.stats.recorder(model, version) if self.stats is not None else None
-        if recorder is None and self.tracing is None:
-            return None, observe, observe_batch
-        base = observe or (lambda stage, seconds: None)
-        stage = recorder.stage if recorder is not None else (lambda stage, seconds: None)
-        if self.tracing is None:
-
-            def observe_all(name: str, seconds: float) -> None:
-                base(name, seconds)
-                stage(name, seconds)
-        else:
-
-            def observe_all(name: str, seconds: float) -> None:
-                base(name, seconds)
-                stage(name, seconds)
-                mark_stage(name, seconds)
-
-        batch = observe_batch
+        observe: Observe | None = None
+        if metrics is not None:
+            observe = metrics.stage_observer(model, recorder)
+        elif recorder is not None:
+            observe = recorder.stage
+        if latency_logging:
+            observe = _latency_logger(model, observe)
+        if self.tracing is not None:
+            observe = _with_marks(observe)
+        batch = metrics.batch_observer(model) if metrics is not None else None
         if recorder is not None:
-            base_batch = observe_batch or (lambda size, waits: None)
+            base_batch = batch or (lambda size, waits: None)
 
             def batch(size: int, waits: list) -> None:
                 base_batch(size, waits)
                 recorder.queued(waits)
 
-        return recorder, observe_all, batch
+        return recorder, observe, batch
 
     def cache_observer(self, model: str, version: str | None, hit: bool, seconds: float) -> None:
         """A response cache's lookups into Triton's cache_hit / cache_miss statistics."""
@@ -102,3 +97,27 @@ class Observability:
         self._payload_loggers.clear()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)  # it may wait on the collector; not on the loop
+
+
+def _latency_logger(model: str, observe: Observe | None) -> Observe:
+    """KServe's --enable_latency_logging: a log line per hook call with its latency in ms."""
+    log = logging.getLogger("modelport.trace")
+
+    def observe_and_log(stage: str, seconds: float) -> None:
+        if observe is not None:
+            observe(stage, seconds)
+        log.info("model: %s, %s_ms: %.3f", model, stage, seconds * 1000)
+
+    return observe_and_log
+
+
+def _with_marks(observe: Observe | None) -> Observe:
+    """The observer, then the stage's mark in the current request's trace."""
+    if observe is None:
+        return mark_stage
+
+    def observe_and_mark(stage: str, seconds: float) -> None:
+        observe(stage, seconds)
+        mark_stage(stage, seconds)
+
+    return observe_and_mark

@@ -76,13 +76,24 @@ class ModelRecorder:
         if ok:
             self._ok_n(1)
             self._ok_s(seconds)
-            self._last(time.time() * 1000.0)
         else:
             if self._fail is None:
                 self._fail = self._pair("fail")
             self._fail[0](1)
             self._fail[1](seconds)
-        self.recent.append((time.monotonic(), seconds, ok))
+        self.served(time.perf_counter(), seconds, ok)
+
+    def served(self, now: float, seconds: float, ok: bool) -> None:
+        """A finished request, less its success or fail counts (``request`` adds them; the data plane
+        counts a success in its latency tally): the last-inference time and the health view's ring.
+        ``now``: time.perf_counter() when it finished (the data plane's clock already)."""
+        if ok:
+            self._last(time.time() * 1000.0)
+        self.recent.append((now, seconds, ok))
+
+    def success_series(self) -> tuple[Any, Any]:
+        """The (count, seconds) children of "success", for a caller that counts successes itself."""
+        return self._series["success"]
 
     def stage(self, stage: str, seconds: float) -> None:
         pair = self._stages.get(stage)
@@ -93,6 +104,16 @@ class ModelRecorder:
             pair = self._stages[stage] = self._pair(kind)
         pair[0](1)
         pair[1](seconds)
+
+    def stage_series(self, stage: str) -> tuple[Any, Any] | None:
+        """The (count, seconds) children of a hook stage's kind (made now if new), or None for a stage
+        that is not one of Triton's (explain), for a caller that counts the stage itself."""
+        kind = STAGE_KIND.get(stage)
+        if kind is None:
+            return None
+        if kind not in self._series:
+            self._stages[stage] = self._pair(kind)
+        return self._series[kind]
 
     def cache(self, hit: bool, seconds: float) -> None:
         """For a response cache: a lookup that hit (and how long serving from it took) or missed."""
@@ -199,7 +220,7 @@ class Statistics:
     def health(self, model: str, version: str | None, ready: bool) -> dict[str, Any]:
         t = self.thresholds
         rec = self._recorders.get((model, version or ""))
-        since = time.monotonic() - t.window
+        since = time.perf_counter() - t.window
         window = [r for r in (rec.recent if rec is not None else ()) if r[0] >= since]
         errors = sum(1 for r in window if not r[2])
         latencies = sorted(r[1] for r in window)

@@ -88,18 +88,6 @@ def _loop_budget_ms(model: Model, settings: Any, default: float) -> float:
     return default if value is None else float(value)
 
 
-def _latency_logger(model: str, observe: Any) -> Any:
-    """KServe's --enable_latency_logging: a log line per hook call with its latency in ms."""
-    log = logging.getLogger("modelport.trace")
-
-    def observe_and_log(stage: str, seconds: float) -> None:
-        if observe is not None:
-            observe(stage, seconds)
-        log.info("model: %s, %s_ms: %.3f", model, stage, seconds * 1000)
-
-    return observe_and_log
-
-
 class ModelServer:
     def __init__(
         self,
@@ -186,14 +174,9 @@ class ModelServer:
             from .transformer import attach_predictor
 
             attach_predictor(model, s)
-        observe = observe_batch = None
-        if self.metrics is not None:
-            observe = self.metrics.stage_observer(model.name)
-            observe_batch = self.metrics.batch_observer(model.name)
-        if s.enable_latency_logging:
-            observe = _latency_logger(model.name, observe)
         version = settings.version if settings is not None else getattr(model, "version", None)
-        recorder, observe, observe_batch = self.observability.model_observers(model.name, version, observe, observe_batch)
+        recorder, observe, observe_batch = self.observability.model_observers(
+            model.name, version, self.metrics, s.enable_latency_logging)
         pool = None
         workers = model_option(model, settings, "parallel_workers", s.parallel_workers)
         if workers:

@@ -54,6 +54,17 @@ def test_rest_statistics_count_successes_failures_and_stages(server):
         failing = client.get("/v2/models/failing/stats").json()["model_stats"][0]["inference_stats"]
         assert failing["fail"]["count"] == 2 and failing["fail"]["ns"] > 0 and failing["success"]["count"] == 0
 
+        # The metrics count the same requests and stages (a success is counted in one tally with them).
+        metrics = client.get("/metrics").text
+        for line in ('modelport_request_duration_seconds_count{model="sum",protocol="v2"} 3.0',
+                     'modelport_stage_duration_seconds_count{model="sum",stage="predict"} 3.0',
+                     'modelport_request_duration_seconds_count{model="failing",protocol="v2"} 2.0',
+                     'modelport_request_failures_total{code="internal",model="failing",protocol="v2"} 2.0'):
+            assert line in metrics, line
+        (total,) = [float(x.rpartition(" ")[2]) for x in metrics.splitlines()
+                    if x.startswith('modelport_request_duration_seconds_sum{model="sum",protocol="v2"}')]
+        assert abs(total * 1e9 - inference["success"]["ns"]) < 1000  # one timer for both
+
         prepost = client.get("/v2/models/prepost/stats").json()["model_stats"][0]["inference_stats"]
         assert [prepost[k]["count"] for k in ("compute_input", "compute_infer", "compute_output")] == [1, 1, 1]
 

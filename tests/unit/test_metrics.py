@@ -1,5 +1,7 @@
 """Metrics series exist for what a model does, so many models keep /metrics small."""
 
+import pytest
+
 from modelport.metrics import Metrics
 
 
@@ -130,3 +132,38 @@ def test_with_workers_lean_series_are_prometheus_client_files():
         found = {(s.name, s.labels.get("le")): s.value for s in samples(path)}
     assert found[("mp_seconds_bucket", "0.005")] == 1.0 and found[("mp_seconds_sum", None)] == 0.003
     assert found[("mp_events_total", None)] == 2.0
+
+
+@pytest.mark.parametrize("parts", ["all", "histogram", "pair"])
+@pytest.mark.parametrize("lean", [True, False])
+def test_timing_tally_records_what_the_separate_calls_record(parts, lean):
+    """One tally (a histogram child and a Triton count/seconds pair, any part absent) leaves the
+    same samples as the public observe and inc calls; lean (one lock) or prometheus_client's own
+    series (workers > 1: their calls in turn)."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from modelport.metrics import _BUCKETS
+    from modelport.observability.metrics import LeanCounter, LeanHistogram, timing_tally
+
+    registry = CollectorRegistry()
+    hist, count = (LeanHistogram, LeanCounter) if lean else (Histogram, Counter)
+    series = {}
+    for side in ("public", "tally"):
+        series[side] = (hist(f"{side}_h", "", ["m"], buckets=_BUCKETS, registry=registry).labels("x"),
+                        count(f"{side}_n", "", ["m"], registry=registry).labels("x"),
+                        count(f"{side}_s", "", ["m"], registry=registry).labels("x"))
+    h, n, s = series["tally"]
+    tally = timing_tally(h if parts != "pair" else None, *((n, s) if parts != "histogram" else (None, None)))
+    values = [0.0, 100.0] + [v for b in _BUCKETS for v in (b, b * 0.999, b * 1.001)]
+    ph, pn, ps = series["public"]
+    for v in values:
+        tally(v)
+        if parts != "pair":
+            ph.observe(v)
+        if parts != "histogram":
+            pn.inc(1)
+            ps.inc(v)
+    for suffix in ("_h", "_n", "_s"):
+        assert _samples(registry, "public" + suffix) == _samples(registry, "tally" + suffix)
+    assert _samples(registry, "public_n" if parts != "histogram" else "public_h")[0][2] > 0
+    assert timing_tally(None, None, None)(1.0) is None  # metrics and statistics off: nothing to count
