@@ -15,6 +15,7 @@ import importlib.util
 import json
 from types import SimpleNamespace
 
+import pytest
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from modelport.transports.rest.http_connection import Cycle
@@ -65,6 +66,53 @@ def test_a_cycle_has_every_attribute_uvicorns_constructor_sets():
     assert set(vars(ours)) == set(vars(theirs))
     assert {k: v for k, v in vars(ours).items() if k != "body"} == {k: v for k, v in vars(theirs).items() if k != "body"}
     assert not ours.body and not theirs.body
+
+
+class _Recording:
+    def __init__(self):
+        self.written = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+
+DATE = (b"date", b"Mon, 07 Dec 2026 22:00:00 GMT")
+
+
+@pytest.mark.parametrize("defaults", [
+    [DATE, (b"server", b"uvicorn")],  # uvicorn's own: one checked block
+    [],
+    [(b"X-Custom", b"A b"), DATE],  # config.headers: lower-cased names, values as given
+    [DATE, (b"Connection", b"close")],  # a framing header among them: seen by the loop, as by uvicorn's
+    [(b"X-Custom", b"a"), (b"transfer-encoding", b"chunked")],
+])
+async def test_the_head_is_uvicorns_with_its_default_headers(defaults):
+    """The head (the default headers rendered once per list) is byte for byte what uvicorn writes, with
+    the same framing decided; a header its checks refuse is refused on every answer."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"2"), (b"x-request-id", b"abc")]
+    for _ in range(2):  # the second answer takes the rendered block
+        transport = _Recording()
+        theirs = RequestResponseCycle(scope={"method": "POST"}, transport=transport, flow=SimpleNamespace(write_paused=False),
+                                      logger=None, access_logger=None, access_log=False, default_headers=defaults,
+                                      message_event=asyncio.Event(), expect_100_continue=False, keep_alive=True,
+                                      on_response=lambda: None)
+        await theirs.send({"type": "http.response.start", "status": 200, "headers": headers})
+        protocol = SimpleNamespace(transport=_Recording(), flow=None, logger=None, access_logger=None, access_log=False,
+                                   server_state=SimpleNamespace(default_headers=defaults),
+                                   on_response_complete=lambda: None, expect_100_continue=False)
+        ours = Cycle.start(protocol, {"method": "POST"}, True)
+        assert ours._build_head(200, headers) == b"".join(transport.written)
+        framing = ("keep_alive", "chunked_encoding", "expected_content_length")
+        assert [getattr(ours, k) for k in framing] == [getattr(theirs, k) for k in framing]
+    for bad in ([(b"x-bad", b"a\nb")], [(b"bad name", b"a")]):
+        for _ in range(2):
+            ours = Cycle.start(SimpleNamespace(**{**vars(protocol), "server_state": SimpleNamespace(default_headers=bad)}),
+                               {"method": "POST"}, True)
+            with pytest.raises(RuntimeError, match="Invalid HTTP header"):
+                ours._build_head(200, headers)
 
 
 async def test_url_forms_reach_the_same_door(serve):

@@ -228,8 +228,13 @@ class Cycle(RequestResponseCycle):
             self.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(self.scope), self.scope["method"],
                                     get_path_with_query_string(self.scope), self.scope["http_version"], status)
         content = [STATUS_LINE[status]]
+        block = _default_block(self.default_headers)
+        if block is None:
+            headers = (*self.default_headers, *headers)
+        else:
+            content.append(block)
         has_connection_close = False
-        for name, value in (*self.default_headers, *headers):
+        for name, value in headers:
             if HEADER_RE.search(name):
                 raise RuntimeError("Invalid HTTP header name.")
             if HEADER_VALUE_RE.search(value):
@@ -253,6 +258,24 @@ class Cycle(RequestResponseCycle):
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
         return b"".join(content)
+
+
+# uvicorn's default headers (date, server) as one checked block of the head, for the list they were
+# made from: uvicorn makes a new list once a second, and every answer until then starts with them.
+_defaults: list = [None, None]
+_FRAMING = (b"content-length", b"transfer-encoding", b"connection")
+
+
+def _default_block(defaults: list) -> bytes | None:
+    """The default headers rendered as _build_head's loop renders them, or None where the loop must
+    see them: a name or value its checks refuse (it raises), or a header it acts on (framing)."""
+    if _defaults[0] is not defaults:
+        block: bytes | None = b"".join(name.lower() + b": " + value + b"\r\n" for name, value in defaults)
+        if any(HEADER_RE.search(name) or HEADER_VALUE_RE.search(value) or name.lower() in _FRAMING
+               for name, value in defaults):
+            block = None
+        _defaults[:] = [defaults, block]
+    return _defaults[1]
 
 
 class GuardedProtocol(HttpToolsProtocol):
