@@ -294,6 +294,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._over_cap = len(guard.connections) > guard.max_connections
         self._body_parts: list[bytes] = []  # body chunks not yet handed to the cycle (on_body)
         self._body_size = 0
+        self._asgi_version = self.config.asgi_version  # a property of uvicorn's that builds a dict per read
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.connections.discard(self)
@@ -335,7 +336,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.headers = []
         self.scope = {  # as uvicorn makes it
             "type": "http",
-            "asgi": {"version": self.config.asgi_version, "spec_version": "2.3"},
+            "asgi": {"version": self._asgi_version, "spec_version": "2.3"},
             "http_version": "1.1",
             "server": self.server,
             "client": self.client,
