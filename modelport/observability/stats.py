@@ -1,8 +1,9 @@
 """Triton's statistics extension and a per-model health view.
 
-The counts and durations are Prometheus counters labelled by model, version and kind, so they cost a
-counter increment or two per request and, with ``workers > 1``, prometheus_client's multiprocess mode
-sums them across processes like every other metric. What each kind measures:
+The counts and durations are Prometheus counters labelled by model, version and kind. A request's
+success and its hook stages are counted in the same tally as the metrics' histograms for them
+(metrics.timing_tally: one hold of their shared lock); with ``workers > 1``, prometheus_client's
+multiprocess mode sums them across processes like every other metric. What each kind measures:
 
 - ``success`` / ``fail``: requests that finished well / with an error, end to end in the data plane
   (the same timer as ``modelport_request_duration_seconds``);
