@@ -30,14 +30,17 @@ STRUCTURED = "application/cloudevents+json"
 _LENIENT = ("", "application/x-www-form-urlencoded")
 
 
+# Both tests run on every V1 request: spelled out, not all() over a generator (a function object and a
+# generator per call, ~1 µs of a request between them).
 def is_structured_cloudevent(body: Any) -> bool:
     """True if a decoded JSON body looks like a structured CloudEvent (KServe's test, same keys)."""
-    return isinstance(body, dict) and all(k in body for k in ("time", "type", "source", "id", "specversion", "data"))
+    return (isinstance(body, dict) and "time" in body and "type" in body and "source" in body and "id" in body
+            and "specversion" in body and "data" in body)
 
 
 def has_binary_headers(headers: Any) -> bool:
     """True if the headers carry a binary-mode CloudEvent (the SDK's test)."""
-    return all(k in headers for k in ("ce-specversion", "ce-source", "ce-type", "ce-id"))
+    return "ce-specversion" in headers and "ce-source" in headers and "ce-type" in headers and "ce-id" in headers
 
 
 class Event:
