@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
-from ..observability.edge import RESPONSE_HEADERS
-from ..transports.rest.app import MATCH, _headers
+from ..observability.edge import RESPONSE_HEADERS, decoded_headers
+from ..transports.rest.app import MATCH
 from .cors import Cors
 from .controls import Controls
 
@@ -31,7 +31,7 @@ class ControlledRestApp:
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = _headers(scope)  # decoded once: the REST app's handlers reuse it
+        headers = decoded_headers(scope)  # decoded once: the REST app's handlers reuse it
         cors = self.cors
         origin = headers.get("origin") if cors is not None else None
         if origin is not None and scope["method"] == "OPTIONS" and "access-control-request-method" in headers:

@@ -642,7 +642,10 @@ def _check_inputs(request: InferRequest, declared: list[dict], any_name: bool = 
 def _shape_matches(actual: list[int], declared: list[int]) -> bool:
     if len(actual) != len(declared):
         return False
-    return all(d == -1 or d == a for a, d in zip(actual, declared))
+    for a, d in zip(actual, declared):  # a loop, not all() over a generator: per input, per request
+        if d != -1 and d != a:
+            return False
+    return True
 
 
 def _check_requested(request: InferRequest, available: set[str]) -> None:

@@ -30,6 +30,18 @@ RESPONSE_HEADERS = "modelport.response_headers"
 _UNTRACED = ("/v2/health/", "/metrics")
 
 
+def decoded_headers(scope: dict) -> dict[str, str]:
+    """The request's headers as text, decoded once per request and kept in ``scope[HEADERS]`` for the
+    edge, the controls and the handlers. A loop, not a comprehension: on Python 3.11 a comprehension
+    makes a function object per call."""
+    headers = scope.get(HEADERS)
+    if headers is None:
+        headers = scope[HEADERS] = {}
+        for name, value in scope["headers"]:
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+    return headers
+
+
 class RequestEdge:
     def __init__(self, access_log: bool = False, access_log_sample: float = 1.0, tracing: Any = None):
         self.access_log = access_log and access_log_sample > 0
@@ -40,9 +52,7 @@ class RequestEdge:
 
     # -- REST ----------------------------------------------------------------------------------
     def begin_rest(self, scope: dict) -> RequestInfo:
-        headers = scope.get(HEADERS)
-        if headers is None:
-            headers = scope[HEADERS] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = decoded_headers(scope)
         rid = headers.get(REQUEST_ID_HEADER)
         if rid is not None and not 0 < len(rid) <= MAX_ID:  # a longer one is replaced, not echoed
             rid = None

@@ -145,7 +145,10 @@ def request_from_dict(doc: Any, model_name: str, model_version: str | None = Non
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput("Request \"id\" must be a string")
     reader = _BinaryReader(binary)
-    tensors = [_tensor(InferInput, item, i, reader, "Input") for i, item in enumerate(inputs)]
+    if len(inputs) == 1:  # the usual request: no comprehension (a function object per call on 3.11)
+        tensors = [_tensor(InferInput, inputs[0], 0, reader, "Input")]
+    else:
+        tensors = [_tensor(InferInput, item, i, reader, "Input") for i, item in enumerate(inputs)]
     reader.finish()
     if len(tensors) > 1 and len({t.name for t in tensors}) != len(tensors):
         raise InvalidInput("Input names must be unique")

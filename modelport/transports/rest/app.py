@@ -19,7 +19,7 @@ from ...doors import RestRouter, RouteMiss
 from ...errors import InvalidInput, ModelNotReady, PayloadTooLarge, Unimplemented
 from ...observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ...observability.metrics import Metrics
-from ...observability.edge import HEADERS, RESPONSE_HEADERS
+from ...observability.edge import RESPONSE_HEADERS, decoded_headers
 from ...streaming import ResponseStream, first_item
 from ...wire import generate, v1_json, v2_json
 from .errors import error_response, MethodNotAllowed, RouteNotFound
@@ -88,7 +88,7 @@ class RestApp:
                 found = scope[MATCH] = self.match(scope)
             if found[0].kind == doors.ADMIN and self.admin_hosts is not None:
                 local = scope.get("server")
-                self.admin_hosts.check(_headers(scope), local[0] if local else None)
+                self.admin_hosts.check(decoded_headers(scope), local[0] if local else None)
             answer = await found[1](scope, receive, found[2])
             if isinstance(answer, Streamed):
                 await send_stream(answer, receive, send, scope.get(RESPONSE_HEADERS, ()))
@@ -192,7 +192,7 @@ class RestApp:
         return await self._v2_stream("generate_stream", params["model_name"], params.get("model_version"), scope, receive)
 
     async def _v2_infer(self, name: str, version: str | None, scope: dict, receive: Callable) -> Response:
-        headers = _headers(scope)
+        headers = decoded_headers(scope)
         body = await self._read_body(headers, receive)
         header_length = _header_length(scope, headers)
         self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
@@ -213,7 +213,7 @@ class RestApp:
 
     async def _v2_stream(self, action: str, name: str, version: str | None, scope: dict, receive: Callable) -> Any:
         """infer_stream (V2 JSON per event), generate and generate_stream (Triton's generate extension)."""
-        headers = _headers(scope)
+        headers = decoded_headers(scope)
         body = await self._read_body(headers, receive)
         self.dataplane.check_model(name, version)  # an unknown or unready model costs no decoding
         if action == "infer_stream":
@@ -246,7 +246,7 @@ class RestApp:
                 raise Unimplemented(f"The OpenAI routes need pydantic: pip install 'modelport[openai]' ({exc})") from None
 
             self._openai_routes = OpenAIRoutes(self.dataplane)
-        headers = _headers(scope)
+        headers = decoded_headers(scope)
         return await self._openai_routes.handle(scope["method"], scope["path"], headers, lambda: self._read_body(headers, receive))
 
     # -- KServe V1 -----------------------------------------------------------------------------
@@ -266,7 +266,7 @@ class RestApp:
         return await self._v1_infer(params["model_name"], "explain", scope, receive)
 
     async def _v1_infer(self, name: str, verb: str, scope: dict, receive: Callable) -> Response:
-        headers = _headers(scope)
+        headers = decoded_headers(scope)
         body = await self._read_body(headers, receive)
         self.dataplane.check_model(name)
         # V1 bodies as KServe decodes them: any JSON, raw bytes, or a CloudEvent (answered as one).
@@ -281,7 +281,7 @@ class RestApp:
 
     # -- the repository API and routing policies (admin) ---------------------------------------
     async def _admin_body(self, scope: dict, receive: Callable) -> bytes:
-        headers = _headers(scope)
+        headers = decoded_headers(scope)
         body = await self._read_body(headers, receive)
         check_admin_request(headers, bool(body), self.allowed_origins)  # JSON or no body, no foreign Origin (CORS-listed ones pass)
         return body
@@ -398,7 +398,7 @@ _HANDLERS = {
 }
 # Where the controls leave the door they matched (the REST app then does not match again).
 MATCH = doors.MATCH
-# HEADERS (observability/edge.py): the request's headers decoded to text, shared by the edge, the
+# observability.edge.decoded_headers: the request's headers decoded to text, shared by the edge, the
 # controls and the handlers.
 
 
@@ -457,14 +457,6 @@ async def _send_parts(
     last = len(parts) - 1
     for i, part in enumerate(parts):
         await send({"type": "http.response.body", "body": part, "more_body": i < last})
-
-
-def _headers(scope: dict) -> dict[str, str]:
-    """The request's headers as text, decoded once per request (the controls may have done it already)."""
-    headers = scope.get(HEADERS)
-    if headers is None:
-        headers = scope[HEADERS] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-    return headers
 
 
 def _header_length(scope: dict, headers: dict[str, str]) -> int | None:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from ...controls.auth import authorize_model
 from ...doors import MLFLOW, Door
 from ...errors import ErrorCode, InvalidInput, ModelNotFound, ModelportError, Unimplemented
+from ...observability.edge import decoded_headers
 from .errors import RouteNotFound
 
 MODEL_HEADER = "x-modelport-model"
@@ -37,13 +38,11 @@ class MLflowScoring:
         self.server = server
 
     async def __call__(self, door: Door, params: dict, scope: dict, receive: Callable) -> tuple:
-        from .app import _headers
-
         custom = getattr(self.server, "custom_routes", None)
         if custom is not None and (door.method, door.path) in custom.routes:  # an MLServer runtime's own
             return await custom.dispatch(door, params, scope, receive)  # endpoint here (mlserver-mlflow)
         if door.name == "mlflow.invocations":
-            return await self._invocations(_headers(scope), receive)
+            return await self._invocations(decoded_headers(scope), receive)
         if door.name in ("mlflow.ping", "mlflow.health"):
             dataplane = self.server.dataplane
             if dataplane.ready():
