@@ -122,9 +122,10 @@ def respond(model: Model, payload: Any, outputs: dict[str, Any]) -> Any:
     V2; ``{"predictions": ...}`` for V1 (one output: its values; several: one object per row)."""
     if isinstance(payload, InferRequest):
         return get_predict_response(payload, outputs, model.name)
+    if len(outputs) == 1:  # the usual answer: one output's values
+        (value,) = outputs.values()
+        return {"predictions": _plain(np.asarray(value))}
     arrays = {name: np.asarray(value) for name, value in outputs.items()}
-    if len(arrays) == 1:
-        return {"predictions": _plain(next(iter(arrays.values())))}
     lengths = {a.shape[0] if a.ndim else None for a in arrays.values()}
     if len(lengths) == 1 and None not in lengths:
         columns = {name: _plain(a) for name, a in arrays.items()}

@@ -170,10 +170,9 @@ def _headers(context: Context) -> dict[str, str]:
 
     A gRPC deadline becomes the data plane's ``x-request-timeout``, so the server stops waiting for
     a model once the client has given up, as it does for REST."""
-    headers = {
-        key.lower(): value if isinstance(value, str) else value.decode("latin-1")
-        for key, value in context.invocation_metadata() or ()
-    }
+    headers = {}
+    for key, value in context.invocation_metadata() or ():  # a loop: no function object per call (3.11)
+        headers[key.lower()] = value if isinstance(value, str) else value.decode("latin-1")
     remaining = context.time_remaining()
     if remaining is not None and remaining > 0:
         asked = headers.get("x-request-timeout")
