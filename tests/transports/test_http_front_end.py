@@ -92,7 +92,8 @@ DATE = (b"date", b"Mon, 07 Dec 2026 22:00:00 GMT")
 async def test_the_head_is_uvicorns_with_its_default_headers(defaults):
     """The head (the default headers rendered once per list) is byte for byte what uvicorn writes, with
     the same framing decided; a header its checks refuse is refused on every answer."""
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"2"), (b"x-request-id", b"abc")]
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"2"), (b"x-request-id", b"abc"),
+               (b"x-tab", b"a\tb")]  # a tab is allowed in a value
     for _ in range(2):  # the second answer takes the rendered block
         transport = _Recording()
         theirs = RequestResponseCycle(scope={"method": "POST"}, transport=transport, flow=SimpleNamespace(write_paused=False),
@@ -107,7 +108,7 @@ async def test_the_head_is_uvicorns_with_its_default_headers(defaults):
         assert ours._build_head(200, headers) == b"".join(transport.written)
         framing = ("keep_alive", "chunked_encoding", "expected_content_length")
         assert [getattr(ours, k) for k in framing] == [getattr(theirs, k) for k in framing]
-    for bad in ([(b"x-bad", b"a\nb")], [(b"bad name", b"a")]):
+    for bad in ([(b"x-bad", b"a\nb")], [(b"bad name", b"a")], [(b"x(y", b"a")], [(b"x", b"a\x7f")], [(b"x", b"a\x00")]):
         for _ in range(2):
             ours = Cycle.start(SimpleNamespace(**{**vars(protocol), "server_state": SimpleNamespace(default_headers=bad)}),
                                {"method": "POST"}, True)
