@@ -17,7 +17,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DeadlineExceeded, InvalidInput, ModelNotFound, ModelportError, Overloaded, Unimplemented, public_reason
-from ..observability.metrics import Metrics, histogram_observer, timing_tally
+from ..observability.metrics import Metrics, timing_tally
 from ..observability import context as request_context
 from ..predict_io import get_predict_response
 from ..repository.entries import ModelEntry, ModelRepository, ModelState
@@ -66,8 +66,7 @@ class DataPlane:
         self.siblings_pending: list = []
         # Set when the model folder yielded no model at start-up: not ready until one is loaded.
         self.not_ready_reason = ""
-        self._request_metrics: dict[tuple[str, str], Any] = {}
-        self._served_tallies: dict[tuple[str, str, Any], Any] = {}
+        self._tallies: dict[tuple[str, str, Any], Any] = {}  # _latency's, by (model, protocol, recorder)
         # Triton-style statistics and the health view (observability.stats.Statistics), or None.
         self.stats = stats
         # With front-end worker processes: applies repository actions in every worker (worker_sync.Link).
@@ -327,12 +326,11 @@ class DataPlane:
         seconds = now - started
         recorder = entry.runner.stats
         if ok:
-            self._served(entry.name, protocol, recorder)(seconds)
+            self._latency(entry.name, protocol, recorder)(seconds)
             if recorder is not None:
                 recorder.served(now, seconds, True)
         else:
-            if self.metrics is not None:
-                self._latency(entry.name, protocol)(seconds)
+            self._latency(entry.name, protocol)(seconds)
             if recorder is not None:
                 recorder.request(seconds, False)
         router = self.router
@@ -397,25 +395,16 @@ class DataPlane:
             candidates.append(_positive(parameters["timeout"], "\"timeout\" parameter (microseconds)") / 1e6)
         return min(candidates) if candidates else None
 
-    def _served(self, model: str, protocol: str, recorder: Any) -> Any:
-        """``tally(seconds)`` for a request served well: the latency histogram of (model, protocol) and
-        the model version's "success" statistics in one tally (metrics.timing_tally), made once."""
+    def _latency(self, model: str, protocol: str, recorder: Any = None) -> Any:
+        """``tally(seconds)`` into the request-latency histogram of (model, protocol), made once; with a
+        statistics ``recorder``, its "success" pair counted in the same tally (metrics.timing_tally)."""
         key = (model, protocol, recorder)
-        tally = self._served_tallies.get(key)
+        tally = self._tallies.get(key)
         if tally is None:
             child = self.metrics.request_latency.labels(model, protocol) if self.metrics is not None else None
             pair = recorder.success_series() if recorder is not None else (None, None)
-            tally = self._served_tallies[key] = timing_tally(child, *pair)
+            tally = self._tallies[key] = timing_tally(child, *pair)
         return tally
-
-    def _latency(self, model: str, protocol: str) -> Any:
-        """``observe(seconds)`` into the request-latency histogram of (model, protocol), made once."""
-        key = (model, protocol)
-        observe = self._request_metrics.get(key)
-        if observe is None:
-            child = self.metrics.request_latency.labels(model, protocol)
-            observe = self._request_metrics[key] = histogram_observer(child)
-        return observe
 
     def in_flight(self) -> dict[str, int]:
         """Requests being served per model (for the metrics gauge)."""

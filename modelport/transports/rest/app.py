@@ -398,8 +398,6 @@ _HANDLERS = {
 }
 # Where the controls leave the door they matched (the REST app then does not match again).
 MATCH = doors.MATCH
-# observability.edge.decoded_headers: the request's headers decoded to text, shared by the edge, the
-# controls and the handlers.
 
 
 def _local(scope: dict) -> bool:

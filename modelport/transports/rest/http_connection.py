@@ -262,10 +262,10 @@ class Cycle(RequestResponseCycle):
 
 # The bytes uvicorn's header checks refuse (its patterns are one character class each), found with
 # bytes.translate: a regex search sets up its matcher per header (~1.2 k instructions; 6 per answer).
-_BAD_NAME = bytes(b for b in range(256) if HEADER_RE.search(bytes([b])))
-_BAD_VALUE = bytes(b for b in range(256) if HEADER_VALUE_RE.search(bytes([b])))
 if not all(p.pattern[:1] == b"[" and p.pattern[-1:] == b"]" for p in (HEADER_RE, HEADER_VALUE_RE)):
     raise ImportError("uvicorn's header patterns are no longer one character class each: see _BAD_NAME")
+_BAD_NAME = bytes(b for b in range(256) if HEADER_RE.search(bytes([b])))
+_BAD_VALUE = bytes(b for b in range(256) if HEADER_VALUE_RE.search(bytes([b])))
 
 # uvicorn's default headers (date, server) as one checked block of the head, for the list they were
 # made from: uvicorn makes a new list once a second, and every answer until then starts with them.
@@ -278,8 +278,8 @@ def _default_block(defaults: list) -> bytes | None:
     see them: a name or value its checks refuse (it raises), or a header it acts on (framing)."""
     if _defaults[0] is not defaults:
         block: bytes | None = b"".join(name.lower() + b": " + value + b"\r\n" for name, value in defaults)
-        if any(HEADER_RE.search(name) or HEADER_VALUE_RE.search(value) or name.lower() in _FRAMING
-               for name, value in defaults):
+        if any(len(name.translate(None, _BAD_NAME)) != len(name) or len(value.translate(None, _BAD_VALUE)) != len(value)
+               or name.lower() in _FRAMING for name, value in defaults):
             block = None
         _defaults[:] = [defaults, block]
     return _defaults[1]
